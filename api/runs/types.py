@@ -1,0 +1,121 @@
+"""GraphQL types of tagging runs: status, row counts, the quality report and timings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from store.api_queries import RunRow
+
+
+@strawberry.enum(description="Where a run is in its life.")
+class RunStatus(Enum):
+    RUNNING = "running"
+    COMMITTED = "committed"
+    FAILED = "failed"
+
+
+@strawberry.type(description="Rows of one source that a run dropped for one reason.")
+class DropReason:
+    reason: str
+    rows: int
+
+
+@strawberry.type(description="What a run did with one input source: rows read, kept, dropped.")
+class SourceQuality:
+    source: str
+    read: int
+    kept: int
+    dropped: list[DropReason] = strawberry.field(description="Dropped rows by reason.")
+    dropped_rows: int = strawberry.field(description="All dropped rows of this source.")
+
+    @classmethod
+    def from_report(cls, source: str, report: Mapping[str, Any]) -> SourceQuality:
+        reasons = report.get("dropped") or {}
+        dropped = [DropReason(reason=str(r), rows=int(n)) for r, n in reasons.items()]
+        return cls(
+            source=source,
+            read=int(report.get("read", 0)),
+            kept=int(report.get("kept", 0)),
+            dropped=dropped,
+            dropped_rows=sum(d.rows for d in dropped),
+        )
+
+
+@strawberry.type(description="Wall time one stage of a run took.")
+class StageTiming:
+    stage: str
+    seconds: float
+
+
+def _is_source_report(report: object) -> bool:
+    # The quality JSON also carries other sections (model scores, ...): only per-source row
+    # accounts have read/kept counts.
+    return isinstance(report, Mapping) and ("read" in report or "kept" in report)
+
+
+@strawberry.type(description="One tagging run over the shop's files.")
+class Run:
+    row: strawberry.Private[RunRow]
+    id: strawberry.ID
+    status: RunStatus
+    as_of: datetime = strawberry.field(description="Nothing after this time was used.")
+    started_at: datetime
+    finished_at: datetime | None
+    source: str = strawberry.field(description="Where the run read its files.")
+    persons: int
+    tag_rows: int
+    error: str | None = strawberry.field(description="Why the run failed, if it did.")
+
+    @classmethod
+    def from_row(cls, row: RunRow) -> Run:
+        return cls(
+            row=row,
+            id=strawberry.ID(str(row.id)),
+            status=RunStatus(row.status),
+            as_of=row.as_of,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            source=row.source,
+            persons=row.persons,
+            tag_rows=row.tag_rows,
+            error=row.error,
+        )
+
+    @strawberry.field(description="When the run became visible; null unless committed.")
+    def committed_at(self) -> datetime | None:
+        return self.row.finished_at if self.status is RunStatus.COMMITTED else None
+
+    @strawberry.field(description="Whether this is the run the API serves now.")
+    def is_current(self, info: Info) -> bool:
+        return info.context.run_id == self.row.id
+
+    @strawberry.field(description="Per input source: rows read, kept, and dropped by reason.")
+    def quality(self) -> list[SourceQuality]:
+        return [
+            SourceQuality.from_report(source, report)
+            for source, report in self.row.quality.items()
+            if _is_source_report(report)
+        ]
+
+    @strawberry.field(description="Seconds per stage, in the order the stages ran.")
+    def timings(self) -> list[StageTiming]:
+        return [StageTiming(stage=s, seconds=float(t)) for s, t in self.row.timings.items()]
+
+    @strawberry.field(description="The parameters the run was started with.")
+    def params(self) -> JSON:
+        return self.row.params
+
+
+@strawberry.type(description="Whether the service is up, and the run it serves.")
+class Health:
+    status: str
+    run_id: strawberry.ID | None = strawberry.field(
+        description="The committed run being served; null on an empty store."
+    )

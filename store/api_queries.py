@@ -1,0 +1,203 @@
+"""Lean read queries for the GraphQL API's hot path.
+
+The API answers one profile in about a millisecond, so these read with SQLAlchemy Core on a
+plain `Connection` and return small named tuples: building ORM objects costs 4-5 times as
+much per row (a profile of 100 persons reads ~1,800 tag rows). Statements are built once
+and take their values as bound parameters, so each call only binds and executes.
+Building a statement does not connect; nothing here touches a database at import.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, bindparam, func, select
+
+from store.models import FeatureRow, Person, PersonIdentifier, PersonTag, Run, TagDefinition
+
+USER_ID = "user_id"
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_runs = _table(Run)
+_persons = _table(Person)
+_identifiers = _table(PersonIdentifier)
+_tags = _table(PersonTag)
+_definitions = _table(TagDefinition)
+_features = _table(FeatureRow)
+
+
+class RunRow(NamedTuple):
+    id: int
+    status: str
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    source: str
+    persons: int
+    tag_rows: int
+    params: dict[str, Any]
+    quality: dict[str, Any]
+    timings: dict[str, Any]
+    error: str | None
+
+
+class PersonRow(NamedTuple):
+    person_idx: int
+    person_id: str
+    attributes: dict[str, Any]
+
+
+class PersonTagRow(NamedTuple):
+    """One tag of one person, with the kind its key has in the run's catalog (None if absent)."""
+
+    person_idx: int
+    key: str
+    value: str
+    score: float | None
+    kind: str | None
+
+
+class PersonFeaturesRow(NamedTuple):
+    person_idx: int
+    values: dict[str, Any]
+
+
+class TagDefinitionRow(NamedTuple):
+    key: str
+    kind: str
+    description: str
+    source: str
+    value_type: str
+    values: list[str]
+
+
+_RUN_COLUMNS = [_runs.c[name] for name in RunRow._fields]
+_PERSON_COLUMNS = [_persons.c[name] for name in PersonRow._fields]
+
+_CURRENT_RUN = (
+    select(*_RUN_COLUMNS)
+    .where(_runs.c.status == "committed")
+    .order_by(_runs.c.id.desc())
+    .limit(1)
+)
+_LAST_RUNS = select(*_RUN_COLUMNS).order_by(_runs.c.id.desc()).limit(bindparam("last"))
+_RUNS_BY_ID = select(*_RUN_COLUMNS).where(_runs.c.id.in_(bindparam("run_ids", expanding=True)))
+
+_PERSONS_BY_PERSON_ID = select(*_PERSON_COLUMNS).where(
+    _persons.c.run_id == bindparam("run_id"),
+    _persons.c.person_id.in_(bindparam("person_ids", expanding=True)),
+)
+_PERSONS_BY_IDENTIFIER = (
+    select(_identifiers.c.identifier, *_PERSON_COLUMNS)
+    .join_from(
+        _identifiers,
+        _persons,
+        (_persons.c.run_id == _identifiers.c.run_id)
+        & (_persons.c.person_idx == _identifiers.c.person_idx),
+    )
+    .where(
+        _identifiers.c.run_id == bindparam("run_id"),
+        _identifiers.c.kind == bindparam("kind"),
+        _identifiers.c.identifier.in_(bindparam("identifiers", expanding=True)),
+    )
+)
+_TAGS_OF_PERSONS = (
+    select(_tags.c.person_idx, _tags.c.key, _tags.c.value, _tags.c.score, _definitions.c.kind)
+    .join_from(
+        _tags,
+        _definitions,
+        (_definitions.c.run_id == _tags.c.run_id) & (_definitions.c.key == _tags.c.key),
+        isouter=True,
+    )
+    .where(
+        _tags.c.run_id == bindparam("run_id"),
+        _tags.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
+    )
+    .order_by(_tags.c.person_idx, _tags.c.key, _tags.c.score.desc(), _tags.c.value)
+)
+_FEATURES_OF_PERSONS = select(_features.c.person_idx, _features.c["values"]).where(
+    _features.c.run_id == bindparam("run_id"),
+    _features.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
+)
+_TAG_DEFINITIONS = (
+    select(*(_definitions.c[name] for name in TagDefinitionRow._fields))
+    .where(_definitions.c.run_id == bindparam("run_id"))
+    .order_by(_definitions.c.key)
+)
+# count(*) rather than count(person_idx): SQLite then answers from the (run_id, key, value)
+# index alone instead of visiting every tag row (4x faster on 100k persons).
+_persons_with_value = func.count()
+_TAG_VALUE_COUNTS = (
+    select(_tags.c.value, _persons_with_value)
+    .where(_tags.c.run_id == bindparam("run_id"), _tags.c.key == bindparam("key"))
+    .group_by(_tags.c.value)
+    .order_by(_persons_with_value.desc(), _tags.c.value)
+)
+
+
+def current_run(*, connection: Connection) -> RunRow | None:
+    """The newest committed run, or None on an empty store."""
+    row = connection.execute(_CURRENT_RUN).first()
+    return None if row is None else RunRow(*row)
+
+
+def last_runs(*, connection: Connection, last: int) -> list[RunRow]:
+    """The `last` newest runs of any status, newest first."""
+    return [RunRow(*row) for row in connection.execute(_LAST_RUNS, {"last": last})]
+
+
+def runs_by_id(*, connection: Connection, run_ids: list[int]) -> list[RunRow]:
+    return [RunRow(*row) for row in connection.execute(_RUNS_BY_ID, {"run_ids": run_ids})]
+
+
+def persons_by_person_id(
+    *, connection: Connection, run_id: int, person_ids: list[str]
+) -> list[PersonRow]:
+    parameters = {"run_id": run_id, "person_ids": person_ids}
+    return [PersonRow(*row) for row in connection.execute(_PERSONS_BY_PERSON_ID, parameters)]
+
+
+def persons_by_identifier(
+    *, connection: Connection, run_id: int, identifiers: list[str], kind: str = USER_ID
+) -> list[tuple[str, PersonRow]]:
+    """(identifier, person) for the shop's own ids of one kind that the run knows."""
+    parameters = {"run_id": run_id, "kind": kind, "identifiers": identifiers}
+    return [
+        (row[0], PersonRow(*row[1:]))
+        for row in connection.execute(_PERSONS_BY_IDENTIFIER, parameters)
+    ]
+
+
+def tags_of_persons(
+    *, connection: Connection, run_id: int, person_idxs: list[int]
+) -> list[PersonTagRow]:
+    """Tags of several persons, ordered by person, key, then score (highest first)."""
+    parameters = {"run_id": run_id, "person_idxs": person_idxs}
+    return [PersonTagRow(*row) for row in connection.execute(_TAGS_OF_PERSONS, parameters)]
+
+
+def features_of_persons(
+    *, connection: Connection, run_id: int, person_idxs: list[int]
+) -> list[PersonFeaturesRow]:
+    parameters = {"run_id": run_id, "person_idxs": person_idxs}
+    return [
+        PersonFeaturesRow(*row) for row in connection.execute(_FEATURES_OF_PERSONS, parameters)
+    ]
+
+
+def tag_definitions(*, connection: Connection, run_id: int) -> list[TagDefinitionRow]:
+    """The run's tag catalog, ordered by key."""
+    rows = connection.execute(_TAG_DEFINITIONS, {"run_id": run_id})
+    return [TagDefinitionRow(*row) for row in rows]
+
+
+def tag_value_counts(*, connection: Connection, run_id: int, key: str) -> list[tuple[str, int]]:
+    """(value, persons) for one tag key, most persons first, then by value."""
+    rows = connection.execute(_TAG_VALUE_COUNTS, {"run_id": run_id, "key": key})
+    return [(value, int(count)) for value, count in rows]

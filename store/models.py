@@ -1,0 +1,105 @@
+"""SQLModel tables of the tag store. Every table but `runs` is keyed by the run it belongs to.
+
+Persons are numbered densely inside a run (`person_idx`, 0..n-1) so that tag rows stay small
+and the audience index can use the numbers directly as bitmap positions; the pseudonymous
+`person_id` (keyed HMAC) is what leaves the service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(index=True)  # running | committed | failed
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None = None
+    source: str
+    pid: int | None = None
+    persons: int = 0
+    tag_rows: int = 0
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    quality: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    timings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TagDefinition(SQLModel, table=True):
+    __tablename__ = "tag_definitions"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    kind: str
+    description: str
+    source: str  # built_in | catalog | model
+    value_type: str  # category | score | number | flag
+    values: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_run_person_id", "run_id", "person_id", unique=True),)
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    person_idx: int = Field(primary_key=True)
+    person_id: str
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PersonIdentifier(SQLModel, table=True):
+    """The only table that holds the shop's raw identifiers (user ids, device ids, ...)."""
+
+    __tablename__ = "person_identifiers"
+    __table_args__ = (Index("ix_person_identifiers_person", "run_id", "person_idx"),)
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    identifier: str = Field(primary_key=True)
+    person_idx: int
+
+
+class PersonTag(SQLModel, table=True):
+    __tablename__ = "person_tags"
+    __table_args__ = (Index("ix_person_tags_key_value", "run_id", "key", "value"),)
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    person_idx: int = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(primary_key=True)
+    score: float | None = None
+
+
+class FeatureRow(SQLModel, table=True):
+    """One person's wide feature vector, kept as JSON so the feature set can grow freely."""
+
+    __tablename__ = "features"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    person_idx: int = Field(primary_key=True)
+    values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class QuarantineRow(SQLModel, table=True):
+    """A source row that was not used, with the reason; nothing is dropped silently."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_run_reason", "run_id", "source", "reason"),)
+
+    # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    run_id: int = Field(foreign_key="runs.id")
+    source: str
+    row_number: int
+    reason: str
+    raw: str = Field(sa_column=Column(Text, nullable=False))

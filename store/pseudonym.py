@@ -1,0 +1,14 @@
+"""Pseudonymous person ids: keyed HMAC-SHA256 of a person's canonical identifier."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+PERSON_ID_HEX_CHARS = 24
+
+
+def person_id_for(canonical_identifier: str, *, key: str) -> str:
+    """The stable pseudonym of a person; without the key it cannot be traced back."""
+    digest = hmac.new(key.encode(), canonical_identifier.encode(), hashlib.sha256)
+    return digest.hexdigest()[:PERSON_ID_HEX_CHARS]

@@ -1,0 +1,159 @@
+"""Writing one tagging run as an atomic snapshot.
+
+A run row is committed first with status `running`, so that operators can see it. Everything
+the run produced is then written in one transaction that ends by flipping the run to
+`committed`; until that commit readers keep seeing the previous committed run, and a run that
+fails or is killed never becomes current.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy.engine import Engine
+
+from store.models import (
+    FeatureRow,
+    Person,
+    PersonIdentifier,
+    PersonTag,
+    QuarantineRow,
+    Run,
+    TagDefinition,
+)
+
+WRITE_CHUNK_ROWS = 20_000
+
+
+@dataclass
+class Snapshot:
+    """Everything one run writes. Frames carry exactly the columns of their table (minus run_id)."""
+
+    persons: pd.DataFrame  # person_idx, person_id, attributes (dict)
+    identifiers: pd.DataFrame  # kind, identifier, person_idx
+    tags: pd.DataFrame  # person_idx, key, value, score
+    features: pd.DataFrame  # person_idx, values (dict)
+    definitions: list[dict[str, Any]]  # key, kind, description, source, value_type, values
+    quarantine: pd.DataFrame  # source, row_number, reason, raw
+    quality: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    as_of: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str, Any]) -> int:
+    """Record a run as `running` and return its id; runs of dead processes are marked failed."""
+    runs = _table(Run)
+    with engine.begin() as conn:
+        _fail_abandoned_runs(conn)
+        result = conn.execute(
+            insert(runs).values(
+                status="running",
+                as_of=as_of,
+                started_at=_now(),
+                source=source,
+                pid=os.getpid(),
+                params=params,
+                quality={},
+                timings={},
+            )
+        )
+        run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    if run_id is None:
+        raise RuntimeError("the store did not return the new run's id")
+    return int(run_id)
+
+
+def _fail_abandoned_runs(conn: Connection) -> None:
+    runs = _table(Run)
+    rows = conn.execute(runs.select().where(runs.c.status == "running")).mappings().all()
+    for row in rows:
+        if row["pid"] is not None and not _process_alive(int(row["pid"])):
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == row["id"])
+                .values(status="failed", error=f"abandoned: process {row['pid']} ended mid-run")
+            )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
+    """Write the whole snapshot and flip the run to `committed`, in one transaction."""
+    with engine.begin() as conn:
+        _insert_frame(conn, _table(Person), run_id, snapshot.persons)
+        _insert_frame(conn, _table(PersonIdentifier), run_id, snapshot.identifiers)
+        _insert_frame(conn, _table(PersonTag), run_id, snapshot.tags)
+        _insert_frame(conn, _table(FeatureRow), run_id, snapshot.features)
+        _insert_frame(conn, _table(QuarantineRow), run_id, snapshot.quarantine)
+        if snapshot.definitions:
+            conn.execute(
+                insert(_table(TagDefinition)),
+                [{**d, "run_id": run_id} for d in snapshot.definitions],
+            )
+        values: dict[str, Any] = {
+            "status": "committed",
+            "finished_at": _now(),
+            "persons": len(snapshot.persons),
+            "tag_rows": len(snapshot.tags),
+            "quality": snapshot.quality,
+            "timings": snapshot.timings,
+        }
+        if snapshot.as_of is not None:
+            values["as_of"] = snapshot.as_of
+        conn.execute(update(_table(Run)).where(_table(Run).c.id == run_id).values(**values))
+
+
+def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
+    """Mark a run failed; the previous committed run stays current."""
+    runs = _table(Run)
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(status="failed", error=error[:4000], finished_at=_now())
+        )
+
+
+def _insert_frame(conn: Connection, table: Table, run_id: int, frame: pd.DataFrame) -> None:
+    for chunk in _records(frame, run_id):
+        conn.execute(insert(table), chunk)
+
+
+def _records(frame: pd.DataFrame, run_id: int) -> Iterator[list[dict[str, Any]]]:
+    columns = list(frame.columns)
+    arrays = [_python_values(frame[c]) for c in columns]
+    for start in range(0, len(frame), WRITE_CHUNK_ROWS):
+        stop = start + WRITE_CHUNK_ROWS
+        yield [
+            {"run_id": run_id, **dict(zip(columns, row, strict=True))}
+            for row in zip(*(a[start:stop] for a in arrays), strict=True)
+        ]
+
+
+def _python_values(series: pd.Series) -> list[Any]:
+    """Column values as plain Python objects, with missing values as None."""
+    values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
+    return values

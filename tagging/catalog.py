@@ -1,0 +1,243 @@
+"""The tag catalog: every built-in tag key, and analysts' rule tags read from TOML.
+
+A catalog rule adds a tag without code, over the feature table:
+
+    [tags.bargain_hunter]
+    kind = "psychographic"
+    description = "Buys mostly with coupons or discounts"
+    when = "discount_order_share >= 0.6 and orders >= 3"     # tags matching persons `:yes`
+
+    [tags.recommended_channel]                                # or: first matching value wins
+    kind = "channel"
+    description = "Where to reach the person"
+    values = [
+      { value = "app_push", when = "frequency >= 5" },
+      { value = "sms", when = "frequency < 5" },
+    ]
+
+`when` is a Python-style boolean expression: feature names, numbers, comparisons, `and`,
+`or`, `not`, `+ - * /`, and `is_set(feature)`. It is parsed with Python's own `ast` and
+compiled to an Ibis expression, never evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from store.errors import InputError
+
+KINDS = (
+    "demographic", "behavioural", "psychographic", "predictive", "persona", "basket", "channel",
+    "custom",
+)
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TagDefinition:
+    key: str
+    kind: str
+    description: str
+    value_type: str  # category | score | number | flag
+    values: tuple[str, ...] = ()
+    source: str = "built_in"
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "kind": self.kind, "description": self.description,
+            "source": self.source, "value_type": self.value_type, "values": list(self.values),
+        }
+
+
+RFM_SEGMENTS = (
+    "high_value", "loyal", "potential", "new_customer", "need_attention", "at_risk",
+    "cant_lose", "hibernating",
+)
+LIFECYCLE = ("new", "active", "reactivated", "churn_risk", "dormant", "lost", "prospect")
+AGE_BANDS = ("under_18", "18_24", "25_34", "35_44", "45_54", "55_plus")
+SLOTS = ("morning", "afternoon", "evening", "night")
+DEVICES = ("mobile_app", "mobile_web", "desktop_web", "mini_program", "other")
+AOV_BANDS = ("low", "mid", "high", "premium")
+SCORES = ("1", "2", "3", "4", "5")
+
+BUILT_IN: tuple[TagDefinition, ...] = (
+    TagDefinition("age_band", "demographic", "Age band at as_of, from birth date or age",
+                  "category", AGE_BANDS),
+    TagDefinition("gender", "demographic", "Gender as registered (female, male, other)",
+                  "category", ("female", "male", "other")),
+    TagDefinition("region", "demographic", "Region of the primary account", "category"),
+    TagDefinition("member_level", "demographic", "Membership level of the primary account",
+                  "category"),
+    TagDefinition("rfm_r", "behavioural", "Recency quintile score, 5 = most recent buyers",
+                  "score", SCORES),
+    TagDefinition("rfm_f", "behavioural", "Frequency quintile score, 5 = most orders",
+                  "score", SCORES),
+    TagDefinition("rfm_m", "behavioural", "Monetary quintile score, 5 = highest spend",
+                  "score", SCORES),
+    TagDefinition("rfm_segment", "behavioural",
+                  "RFM segment: high_value R,F,M>=4; cant_lose R<=2,F>=4,M>=4; at_risk R<=2,F>=3; "
+                  "hibernating R<=2; loyal F>=4; new_customer one order and R>=4; potential R>=3; "
+                  "else need_attention", "category", RFM_SEGMENTS),
+    TagDefinition("recency_days", "behavioural", "Days from the last order to as_of", "number"),
+    TagDefinition("frequency", "behavioural", "Number of orders up to as_of", "number"),
+    TagDefinition("monetary", "behavioural", "Sum of order amounts up to as_of", "number"),
+    TagDefinition("lifecycle", "behavioural",
+                  "new: first order within 30 days; reactivated: ordered within 30 days after a "
+                  "gap over 90; active: last order within 60 days; churn_risk: 61-120; "
+                  "dormant: 121-240; lost: over 240; prospect: never ordered",
+                  "category", LIFECYCLE),
+    TagDefinition("preferred_category", "behavioural",
+                  "Top 3 categories by weighted views, carts and purchases; score = share",
+                  "category"),
+    TagDefinition("preferred_brand", "behavioural",
+                  "Top brand by weighted views, carts and purchases; score = share", "category"),
+    TagDefinition("purchase_time_slot", "behavioural",
+                  "When the person usually orders (UTC): morning 6-11, afternoon 12-17, "
+                  "evening 18-22, night 23-5; score = share of orders", "category", SLOTS),
+    TagDefinition("primary_device", "behavioural",
+                  "Most used device class in events; score = share", "category", DEVICES),
+    TagDefinition("primary_channel", "behavioural", "Most used order channel; score = share",
+                  "category"),
+    TagDefinition("aov_band", "behavioural",
+                  "Average order value among buyers: low <= 25th percentile, mid <= 75th, "
+                  "high <= 95th, premium above", "category", AOV_BANDS),
+    TagDefinition("cart_abandoner", "behavioural",
+                  "Carted 2+ distinct items and never bought at least half of them; "
+                  "score = share never bought", "flag", ("yes",)),
+)
+
+
+@dataclass(frozen=True)
+class CatalogRule:
+    definition: TagDefinition
+    cases: tuple[tuple[str, str], ...]  # (value, when) in priority order
+
+
+def load_rules(path: Path) -> list[CatalogRule]:
+    """Read a catalog TOML file; errors name the file and the tag at fault."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"{path}: cannot read the catalog ({error})") from error
+    tags = document.get("tags", {})
+    if not isinstance(tags, dict):
+        raise InputError(f"{path}: [tags] must be a table of tag definitions")
+    return [_rule(path, key, spec) for key, spec in tags.items()]
+
+
+def _rule(path: Path, key: str, spec: Any) -> CatalogRule:
+    where = f"{path}: tag {key!r}"
+    if not isinstance(spec, dict):
+        raise InputError(f"{where} must be a table")
+    if not KEY_PATTERN.match(key):
+        raise InputError(f"{where}: keys are snake_case (a-z, 0-9, _)")
+    kind = spec.get("kind", "custom")
+    if kind not in KINDS:
+        raise InputError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if "when" in spec:
+        cases: tuple[tuple[str, str], ...] = (("yes", str(spec["when"])),)
+    elif isinstance(spec.get("values"), list):
+        cases = tuple((str(c.get("value", "")), str(c.get("when", ""))) for c in spec["values"])
+    else:
+        raise InputError(f"{where}: needs `when = \"...\"` or `values = [{{value, when}}, ...]`")
+    for value, when in cases:
+        if not KEY_PATTERN.match(value) or not when:
+            raise InputError(f"{where}: each case needs a snake_case value and a `when`")
+    definition = TagDefinition(
+        key, kind, str(spec.get("description", "")),
+        "flag" if len(cases) == 1 and cases[0][0] == "yes" else "category",
+        tuple(v for v, _ in cases), source="catalog",
+    )
+    return CatalogRule(definition, cases)
+
+
+def compile_when(when: str, features: ir.Table, *, where: str) -> ir.BooleanValue:
+    """A rule's `when` as a boolean Ibis expression over the feature table."""
+    try:
+        tree = ast.parse(when, mode="eval")
+    except SyntaxError as error:
+        raise InputError(
+            f"{where}: `when` does not parse at column {error.offset}: {when!r}"
+        ) from error
+    result = _Compiler(features, where).visit(tree.body)
+    if not isinstance(result, ir.BooleanValue):
+        raise InputError(f"{where}: `when` must be a condition, got {when!r}")
+    return result
+
+
+class _Compiler(ast.NodeVisitor):
+    COMPARE = {
+        ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+        ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+    }
+    ARITHMETIC = {
+        ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+    }
+
+    def __init__(self, features: ir.Table, where: str) -> None:
+        self.features = features
+        self.where = where
+
+    def generic_visit(self, node: ast.AST) -> Any:
+        raise InputError(f"{self.where}: `{ast.unparse(node)}` is not allowed in `when`")
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id not in self.features.columns:
+            close = difflib.get_close_matches(node.id, self.features.columns, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InputError(f"{self.where}: unknown feature {node.id!r}{hint}")
+        return self.features[node.id]
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise InputError(f"{self.where}: only numbers may be constants, not {node.value!r}")
+        return ibis.literal(node.value)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Any:
+        values = [self.visit(v) for v in node.values]
+        combined = values[0]
+        for value in values[1:]:
+            combined = combined & value if isinstance(node.op, ast.And) else combined | value
+        return combined
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return ~operand
+        if isinstance(node.op, ast.USub):
+            return -operand
+        return self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        operation = self.ARITHMETIC.get(type(node.op))
+        if operation is None:
+            return self.generic_visit(node)
+        return operation(self.visit(node.left), self.visit(node.right))
+
+    def visit_Compare(self, node: ast.Compare) -> Any:
+        left = self.visit(node.left)
+        result = None
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            operation = self.COMPARE.get(type(op))
+            if operation is None:
+                return self.generic_visit(node)
+            right = self.visit(right_node)
+            term = operation(left, right)
+            result = term if result is None else result & term
+            left = right
+        return result
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == "is_set" and len(node.args) == 1:
+            return self.visit(node.args[0]).notnull()
+        return self.generic_visit(node)

@@ -1,0 +1,195 @@
+"""Per-person features, written with Ibis so the same expressions run on DuckDB here and Spark later.
+
+Inputs are the clean tables with a `person_idx` column (see `tagging.run`); every function
+returns an Ibis table with one row per person (or per person and category / brand for the
+preference tables). Times are UTC; `as_of` bounds everything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+P = "person_idx"
+# Weight of one event of each type when judging which categories and brands a person prefers;
+# a purchased unit counts as PURCHASE_WEIGHT.
+EVENT_WEIGHTS = {"view": 1, "click": 1, "add_to_cart": 3, "share": 2, "review": 2}
+PURCHASE_WEIGHT = 5
+# Features that need events or users; in orders-only mode they exist but stay empty.
+EVENT_FEATURES = (
+    "events", "views", "searches", "carts", "shares", "reviews", "app_share",
+    "days_since_last_event", "categories_browsed", "search_share", "carted_items",
+    "cart_abandon_rate",
+)
+USER_FEATURES = ("age", "tenure_days")
+TIME_SLOTS = {  # hour ranges in UTC, inclusive
+    "night": (23, 5),
+    "morning": (6, 11),
+    "afternoon": (12, 17),
+    "evening": (18, 22),
+}
+
+
+def days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Calendar days from the day of `ts` to the day of `as_of`."""
+    return ibis.literal(as_of.date()).delta(ts.date(), unit="day")
+
+
+def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
+    """frequency, monetary, recency_days and the other order-level habits of each person."""
+    o = orders.mutate(
+        _discounted=(orders.discount > 0) | orders.coupon_code.notnull(),
+        _weekend=orders.ts.day_of_week.index() >= 5,
+        _gap=days_before(as_of, orders.ts),
+    )
+    ranked = o.mutate(_recent=ibis.row_number().over(group_by=P, order_by=ibis.desc(o.ts)))
+    previous = ranked.filter(ranked._recent == 1).select(P, previous_order_days=ranked._gap)
+    per_person = o.group_by(P).agg(
+        frequency=o.order_id.nunique(),
+        monetary=o.amount.sum(),
+        recency_days=o._gap.min(),
+        first_order_days=o._gap.max(),
+        discount_order_share=o._discounted.mean(),
+        coupon_order_share=o.coupon_code.notnull().mean(),
+        discount_rate=(o.discount.sum() / (o.amount.sum() + o.discount.sum()).nullif(0)),
+        weekend_order_share=o._weekend.mean(),
+        orders_30d=(o._gap < 30).sum(),
+        **{f"{slot}_order_share": _in_slot(o.ts, slot).mean() for slot in TIME_SLOTS},
+    )
+    f = per_person.left_join(previous, P).drop(f"{P}_right")
+    return f.mutate(
+        orders=f.frequency,
+        monetary=f.monetary.round(2),
+        aov=(f.monetary / f.frequency).round(2),
+        last_gap_days=f.previous_order_days - f.recency_days,
+    ).drop("previous_order_days")
+
+
+def _in_slot(ts: ir.TimestampValue, slot: str) -> ir.BooleanValue:
+    start, end = TIME_SLOTS[slot]
+    hour = ts.hour()
+    if start <= end:
+        return hour.between(start, end)
+    return (hour >= start) | (hour <= end)
+
+
+def time_slot(ts: ir.TimestampValue) -> ir.StringValue:
+    return ibis.cases(*((_in_slot(ts, slot), slot) for slot in TIME_SLOTS), else_="night")
+
+
+def rfm_scores(orders: ir.Table) -> ir.Table:
+    """R, F, M quintile scores 1-5 (5 best) among buyers.
+
+    score = 1 + floor(5 * percent_rank), capped at 5: equal values share the lower score, so
+    one order is F=1 however many buyers have only one.
+    """
+    def score(rank: ir.FloatingValue) -> ir.IntegerValue:
+        return ibis.least((rank * 5).floor().cast("int64") + 1, 5)
+
+    return orders.select(
+        P,
+        r_score=score(ibis.percent_rank().over(order_by=ibis.desc(orders.recency_days))),
+        f_score=score(ibis.percent_rank().over(order_by=orders.frequency)),
+        m_score=score(ibis.percent_rank().over(order_by=orders.monetary)),
+        aov_rank=ibis.cume_dist().over(order_by=orders.aov),
+    )
+
+
+def event_features(events: ir.Table, items: ir.Table, *, as_of: datetime) -> ir.Table:
+    """Browsing habits: counts by event type, search share, cart abandonment, app share."""
+    e = events
+    per_person = e.group_by(P).agg(
+        events=e.count(),
+        views=(e.event_type == "view").sum(),
+        searches=(e.event_type == "search").sum(),
+        carts=(e.event_type == "add_to_cart").sum(),
+        shares=(e.event_type == "share").sum(),
+        reviews=(e.event_type == "review").sum(),
+        app_share=(e.platform == "app").mean(),
+        days_since_last_event=days_before(as_of, e.ts).min(),
+        categories_browsed=e.category.nunique(),
+    )
+    per_person = per_person.mutate(search_share=per_person.searches / per_person.events)
+    return per_person.left_join(_cart_abandonment(events, items), P).drop(f"{P}_right")
+
+
+def _cart_abandonment(events: ir.Table, items: ir.Table) -> ir.Table:
+    carted = events.filter((events.event_type == "add_to_cart") & events.item_id.notnull())
+    carted = carted.select(P, "item_id").distinct()
+    bought = items.select(P, "item_id").distinct().mutate(_bought=True)
+    joined = carted.left_join(bought, [P, "item_id"])
+    return joined.group_by(P).agg(
+        carted_items=joined.count(),
+        cart_abandon_rate=joined._bought.isnull().mean(),
+    )
+
+
+def basket_features(items: ir.Table) -> ir.Table:
+    """Spend concentration on brands and breadth of categories bought."""
+    spend = items.mutate(_spend=items.price * items.quantity)
+    by_brand = spend.filter(spend.brand.notnull()).group_by([P, "brand"]).agg(s=spend._spend.sum())
+    brand_share = by_brand.group_by(P).agg(
+        top_brand_spend_share=by_brand.s.max() / by_brand.s.sum().nullif(0),
+        brands_bought=by_brand.brand.nunique(),
+    )
+    breadth = spend.group_by(P).agg(
+        categories_bought=spend.category.nunique(),
+        units_bought=spend.quantity.sum(),
+        avg_unit_price=(spend._spend.sum() / spend.quantity.sum().nullif(0)),
+    )
+    return breadth.left_join(brand_share, P).drop(f"{P}_right")
+
+
+def device_class(platform: ir.StringValue, os: ir.StringValue) -> ir.StringValue:
+    desktop = os.lower().isin(["windows", "macos", "linux"])
+    return ibis.cases(
+        (platform.lower() == "mini_program", "mini_program"),
+        ((platform.lower() == "app"), "mobile_app"),
+        ((platform.lower() == "web") & desktop, "desktop_web"),
+        (platform.lower() == "web", "mobile_web"),
+        else_="other",
+    )
+
+
+def preference_weights(events: ir.Table, items: ir.Table, column: str) -> ir.Table:
+    """(person_idx, <column>, weight, share): how strongly each person leans to each value."""
+    weight = ibis.cases(
+        *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
+    )
+    seen = events.filter(events[column].notnull()).select(P, column, w=weight)
+    bought = items.filter(items[column].notnull()).select(
+        P, column, w=items.quantity * PURCHASE_WEIGHT
+    )
+    both = seen.union(bought)
+    sums = both.group_by([P, column]).agg(weight=both.w.sum())
+    sums = sums.filter(sums.weight > 0)
+    return sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))
+
+
+def mode_share(table: ir.Table, value: ir.StringValue) -> ir.Table:
+    """(person_idx, value, share): each person's most frequent value and its share of rows."""
+    t = table.mutate(_v=value).filter(ibis._._v.notnull())
+    counts = t.group_by([P, "_v"]).agg(n=t.count())
+    ranked = counts.mutate(
+        share=counts.n / counts.n.sum().over(group_by=P),
+        _rank=ibis.row_number().over(group_by=P, order_by=[ibis.desc(counts.n), counts._v]),
+    )
+    top = ranked.filter(ranked._rank == 0)
+    return top.select(P, value=top._v, share=top.share)
+
+
+def demographic_features(users: ir.Table, *, as_of: datetime) -> ir.Table:
+    """Age (from birth date, else the given age) and tenure in days, per person."""
+    birth_age = ibis.literal(as_of.date()).delta(users.birth_date, unit="year")
+    # delta counts year boundaries; subtract one when the birthday has not come yet this year.
+    before_birthday = (users.birth_date.month() > as_of.month) | (
+        (users.birth_date.month() == as_of.month) & (users.birth_date.day() > as_of.day)
+    )
+    age = (birth_age - before_birthday.cast("int64")).cast("float64")
+    u = users.mutate(
+        _age=age.fill_null(users.age),
+        _tenure=days_before(as_of, users.registered_at),
+    )
+    return u.group_by(P).agg(age=u._age.max(), tenure_days=u._tenure.max())

@@ -1,0 +1,148 @@
+"""Typed readers for the sources of the data contract (CSV, JSONL, Parquet).
+
+Every source is read as text columns plus `_row`, its 1-based data row number in the file, so
+that a value that does not parse becomes a quarantined row with a reason instead of a failed
+read. Type conversion happens in `tagging.clean`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from store.errors import InputError
+
+ROW = "_row"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    # Events may name their person by user id or device id: one of them per file is required.
+    one_of: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.one_of + self.optional
+
+
+CONTRACT: dict[str, SourceSpec] = {
+    spec.name: spec
+    for spec in (
+        SourceSpec(
+            "users",
+            ("user_id",),
+            ("registered_at", "birth_date", "age", "gender", "city", "region",
+             "occupation", "member_level", "channel"),
+        ),
+        SourceSpec(
+            "events",
+            ("event_type", "ts"),
+            ("event_id", "item_id", "category", "brand", "price", "platform", "os",
+             "device_model", "dwell_ms", "session_id", "ip", "user_agent", "query"),
+            one_of=("user_id", "device_id"),
+        ),
+        SourceSpec(
+            "orders",
+            ("order_id", "user_id", "ts", "amount"),
+            ("coupon_code", "discount", "pay_method", "channel"),
+        ),
+        SourceSpec(
+            "order_items",
+            ("order_id", "item_id", "quantity", "price"),
+            ("category", "brand"),
+        ),
+        SourceSpec("products", ("item_id",), ("category", "brand", "price", "name")),
+        SourceSpec("identities", ("id_a", "id_b"), ("kind_a", "kind_b")),
+    )
+}
+
+READERS = {
+    ".csv": "read_csv('{path}', all_varchar = true, header = true)",
+    ".jsonl": "read_json('{path}', format = 'newline_delimited')",
+    ".ndjson": "read_json('{path}', format = 'newline_delimited')",
+    ".parquet": "read_parquet('{path}')",
+}
+
+
+def connect() -> DuckDBBackend:
+    """A DuckDB connection for one run, with UTC as its session time zone."""
+    con = ibis.duckdb.connect()
+    # Naive timestamps are read as UTC, and TIMESTAMPTZ -> TIMESTAMP converts to UTC.
+    con.raw_sql("SET TimeZone = 'UTC'")
+    return con
+
+
+def find_sources(source_dir: Path) -> dict[str, Path]:
+    """The contract's files present in `source_dir`; `orders` is the one that must exist."""
+    if not source_dir.is_dir():
+        raise InputError(f"source folder {str(source_dir)!r} does not exist")
+    found: dict[str, Path] = {}
+    for name in CONTRACT:
+        candidates = [source_dir / f"{name}{ext}" for ext in READERS]
+        present = [p for p in candidates if p.is_file()]
+        if len(present) > 1:
+            raise InputError(f"{name}: several files for one source: {[str(p) for p in present]}")
+        if present:
+            found[name] = present[0]
+    if "orders" not in found:
+        raise InputError(
+            f"{source_dir}: no orders file (orders.csv, orders.jsonl or orders.parquet); "
+            "orders is the one source every run needs"
+        )
+    return found
+
+
+def read_source(con: DuckDBBackend, name: str, path: Path) -> ir.Table:
+    """Read one source as text columns plus `_row`, checking the contract's columns."""
+    spec = CONTRACT[name]
+    reader = READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
+    try:
+        con.raw_sql(
+            f"CREATE OR REPLACE TABLE raw_{name} AS "
+            f"SELECT row_number() OVER () AS {ROW}, * FROM {reader}"
+        )
+        table = con.table(f"raw_{name}")
+    except Exception as error:  # DuckDB raises many types; all mean "not this format"
+        detail = str(error).strip().splitlines()[0]
+        raise InputError(f"{path}: is not a valid {path.suffix[1:]} file ({detail})") from error
+    table = _normalise_columns(table)
+    _check_columns(spec, path, table.columns)
+    return _as_text(table, spec)
+
+
+def _normalise_columns(table: ir.Table) -> ir.Table:
+    renames = {c.strip().lower(): c for c in table.columns if c != c.strip().lower()}
+    return table.rename(renames) if renames else table
+
+
+def _check_columns(spec: SourceSpec, path: Path, columns: tuple[str, ...] | list[str]) -> None:
+    present = set(columns)
+    for column in spec.required:
+        if column not in present:
+            raise InputError(
+                f"{path}: missing required column {column!r} "
+                f"(found: {', '.join(c for c in columns if c != ROW)})"
+            )
+    if spec.one_of and not present.intersection(spec.one_of):
+        raise InputError(
+            f"{path}: needs at least one of the columns {', '.join(map(repr, spec.one_of))}"
+        )
+
+
+def _as_text(table: ir.Table, spec: SourceSpec) -> ir.Table:
+    """Contract columns as trimmed text, absent optional ones as NULL; unknown columns dropped."""
+    values: dict[str, ir.Value] = {ROW: table[ROW].cast("int64")}
+    for column in spec.columns:
+        if column in table.columns:
+            text = table[column].cast("string").strip()
+            values[column] = ibis.ifelse(text == "", ibis.null("string"), text)
+        else:
+            values[column] = ibis.null("string")
+    return table.select(**values)

@@ -1,0 +1,148 @@
+"""Tag rules: the feature table in, one long table out (person_idx, key, value, score).
+
+Each built-in tag family is a small function returning rows of that long shape; the
+catalog's rule tags are compiled from TOML by `tagging.catalog`. Definitions of every key
+(kind, description, values) are in `tagging.catalog.BUILT_IN`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from tagging.catalog import CatalogRule, compile_when
+from tagging.features import P
+
+TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
+
+
+@dataclass(frozen=True)
+class LifecycleParams:
+    new_days: int = 30
+    active_days: int = 60
+    churn_risk_days: int = 120
+    dormant_days: int = 240
+    reactivated_gap_days: int = 90
+
+
+def snake(value: ir.StringValue) -> ir.StringValue:
+    """Free text as a snake_case tag value ('East China' -> 'east_china')."""
+    cleaned = value.lower().re_replace(r"[^\w]+", "_").re_replace(r"^_+|_+$", "")
+    return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
+
+
+def rows(table: ir.Table, key: str, value: ir.Value, score: ir.Value | None = None) -> ir.Table:
+    """Tag rows `key:value` for every row of `table` whose value is set."""
+    out = table.select(
+        P,
+        key=ibis.literal(key),
+        value=value.cast("string"),
+        score=(ibis.null("float64") if score is None else score.cast("float64")),
+    )
+    return out.filter(out.value.notnull())
+
+
+def demographic_tags(people: ir.Table) -> list[ir.Table]:
+    """age_band, gender, region, member_level from the primary account's attributes."""
+    age = people.age
+    band = ibis.cases(
+        (age < 18, "under_18"), (age < 25, "18_24"), (age < 35, "25_34"),
+        (age < 45, "35_44"), (age < 55, "45_54"), (age >= 55, "55_plus"),
+        else_=ibis.null("string"),
+    )
+    gender = people.gender.lower().substitute(
+        {"f": "female", "female": "female", "w": "female", "m": "male", "male": "male"},
+        else_=ibis.ifelse(people.gender.isnull(), ibis.null("string"), "other"),
+    )
+    return [
+        rows(people, "age_band", band),
+        rows(people, "gender", gender),
+        rows(people, "region", snake(people.region)),
+        rows(people, "member_level", snake(people.member_level)),
+    ]
+
+
+def rfm_tags(f: ir.Table) -> list[ir.Table]:
+    """Quintile scores, the raw R/F/M numbers and the RFM segment, for buyers."""
+    buyers = f.filter(f.frequency.notnull())
+    r, fq, m = buyers.r_score, buyers.f_score, buyers.m_score
+    segment = ibis.cases(
+        ((r >= 4) & (fq >= 4) & (m >= 4), "high_value"),
+        ((r <= 2) & (fq >= 4) & (m >= 4), "cant_lose"),
+        ((r <= 2) & (fq >= 3), "at_risk"),
+        (r <= 2, "hibernating"),
+        (fq >= 4, "loyal"),
+        ((buyers.frequency == 1) & (r >= 4), "new_customer"),
+        (r >= 3, "potential"),
+        else_="need_attention",
+    )
+    return [
+        rows(buyers, "rfm_r", r, r),
+        rows(buyers, "rfm_f", fq, fq),
+        rows(buyers, "rfm_m", m, m),
+        rows(buyers, "rfm_segment", segment),
+        rows(buyers, "recency_days", buyers.recency_days, buyers.recency_days),
+        rows(buyers, "frequency", buyers.frequency, buyers.frequency),
+        rows(buyers, "monetary", buyers.monetary.round(2), buyers.monetary),
+    ]
+
+
+def lifecycle_tags(f: ir.Table, params: LifecycleParams) -> list[ir.Table]:
+    recency = f.recency_days
+    stage = ibis.cases(
+        (f.frequency.isnull() & (f.tenure_days <= params.new_days), "new"),
+        (f.frequency.isnull(), "prospect"),
+        (f.first_order_days <= params.new_days, "new"),
+        (
+            (recency <= params.new_days) & (f.last_gap_days > params.reactivated_gap_days),
+            "reactivated",
+        ),
+        (recency <= params.active_days, "active"),
+        (recency <= params.churn_risk_days, "churn_risk"),
+        (recency <= params.dormant_days, "dormant"),
+        else_="lost",
+    )
+    return [rows(f, "lifecycle", stage)]
+
+
+def value_tags(f: ir.Table) -> list[ir.Table]:
+    """aov_band and cart_abandoner."""
+    band = ibis.cases(
+        (f.aov_rank <= 0.25, "low"), (f.aov_rank <= 0.75, "mid"), (f.aov_rank <= 0.95, "high"),
+        (f.aov_rank.notnull(), "premium"),
+        else_=ibis.null("string"),
+    )
+    abandoner = f.filter((f.carted_items >= 2) & (f.cart_abandon_rate >= 0.5))
+    return [
+        rows(f, "aov_band", band),
+        rows(abandoner, "cart_abandoner", ibis.literal("yes"), abandoner.cart_abandon_rate),
+    ]
+
+
+def top_values(weights: ir.Table, column: str, key: str, n: int) -> ir.Table:
+    """The n strongest values of a preference table as tags scored by their share."""
+    ranked = weights.mutate(
+        _rank=ibis.row_number().over(
+            group_by=P, order_by=[ibis.desc(weights.weight), weights[column]]
+        )
+    )
+    top = ranked.filter(ranked._rank < n)
+    return rows(top, key, snake(top[column]), top.share.round(4))
+
+
+def mode_tag(modes: ir.Table, key: str) -> ir.Table:
+    return rows(modes, key, snake(modes.value), modes.share.round(4))
+
+
+def catalog_tags(f: ir.Table, rules: list[CatalogRule], *, source: str) -> list[ir.Table]:
+    out = []
+    for rule in rules:
+        where = f"{source}: tag {rule.definition.key!r}"
+        value = ibis.cases(
+            *((compile_when(when, f, where=where), v) for v, when in rule.cases),
+            else_=ibis.null("string"),
+        )
+        out.append(rows(f, rule.definition.key, value))
+    return out
