@@ -2,9 +2,198 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from store.errors import PortraitError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_DIR = Path("data/demo")
+
+
+def _fail(error: PortraitError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(DEMO_DIR, help="Folder to write the shop's CSV files and truth/ to."),
+    users: int = typer.Option(20_000, help="Number of users."),
+    seed: int = typer.Option(7, help="Random seed; the same seed gives the same files."),
+) -> None:
+    """Generate a synthetic shop (users, events, orders, ...) with its planted truth."""
+    from tagging.generator import generate_shop
+
+    try:
+        shop = generate_shop(out, users=users, seed=seed)
+    except ValueError as error:
+        raise _fail(PortraitError(str(error))) from error
+    console.print(
+        f"wrote {shop.users:,} users, {shop.events:,} events, {shop.orders:,} orders "
+        f"to {out} in {shop.seconds:.1f}s"
+    )
+
+
+@app.command()
+def run(
+    source: Path = typer.Option(..., help="Folder with orders.csv and any other sources."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Tag as of this day (YYYY-MM-DD, whole day, UTC)."
+    ),
+    catalog: Path | None = typer.Option(None, help="TOML file of catalog rule tags."),
+) -> None:
+    """Run tagging on a source folder and commit the result as the current run."""
+    from tagging.run import RunOptions, run_tagging
+
+    settings, engine = _store()
+    try:
+        day = _day(as_of) if as_of else None
+        options = RunOptions(source=source, id_key=settings.id_key, as_of=day, catalog=catalog)
+        result = run_tagging(engine=engine, options=options, progress=_print_stage)
+    except PortraitError as error:
+        raise _fail(error) from error
+    total = sum(result.timings.values())
+    console.print(
+        f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons, "
+        f"{result.tag_rows:,} tags, as of {result.as_of:%Y-%m-%d %H:%M:%S} UTC, {total:.1f}s"
+    )
+    _print_quality(result.quality)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise PortraitError(f"--as-of {text!r} is not a day like 2026-06-30") from error
+
+
+def _print_stage(stage: str, notes: str, seconds: float) -> None:
+    console.print(f"  {stage:<9} {seconds:7.2f}s  {notes}", highlight=False)
+
+
+def _print_quality(quality: dict[str, dict[str, object]]) -> None:
+    table = Table(title="quality", title_justify="left")
+    for column in ("source", "read", "kept", "after as_of", "dropped by reason"):
+        table.add_column(column)
+    for source, q in quality.items():
+        dropped = q.get("dropped") or {}
+        assert isinstance(dropped, dict)
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in dropped.items()) or "-"
+        table.add_row(
+            source, f"{q['read']:,}", f"{q['kept']:,}", f"{q['after_as_of']:,}", reasons
+        )
+    console.print(table)
+
+
+@app.command()
+def runs(last: int = typer.Option(10, help="How many runs to list, newest first.")) -> None:
+    """List runs with status, as_of, counts and timings."""
+    from sqlmodel import Session
+
+    from store.queries import list_runs
+
+    _, engine = _store()
+    table = Table()
+    for column in ("id", "status", "as_of", "persons", "tag rows", "seconds", "source / error"):
+        table.add_column(column)
+    with Session(engine) as session:
+        for r in list_runs(session=session, last=last):
+            seconds = sum(float(v) for v in r.timings.values())
+            table.add_row(
+                str(r.id), r.status, f"{r.as_of:%Y-%m-%d %H:%M}", f"{r.persons:,}",
+                f"{r.tag_rows:,}", f"{seconds:.1f}", r.error or r.source,
+            )
+    console.print(table)
+
+
+@app.command()
+def show(user_id: str = typer.Argument(..., help="The shop's user id (or a device id).")) -> None:
+    """Show one person's tags in the current run."""
+    from sqlmodel import Session
+
+    from store import queries
+
+    _, engine = _store()
+    with Session(engine) as session:
+        try:
+            run_ = queries.require_current_run(session=session)
+        except PortraitError as error:
+            raise _fail(error) from error
+        assert run_.id is not None
+        person = queries.person_by_identifier(session=session, run_id=run_.id, identifier=user_id)
+        if person is None:
+            raise _fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
+        tags = queries.tags_of_persons(session=session, run_id=run_.id, person_idxs=[person.person_idx])
+    table = Table(title=f"person {person.person_id} (run {run_.id})", title_justify="left")
+    for column in ("key", "value", "score"):
+        table.add_column(column)
+    for tag in tags:
+        table.add_row(tag.key, tag.value, "" if tag.score is None else f"{tag.score:g}")
+    console.print(table)
+
+
+@app.command()
+def export(
+    out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
+    what: str = typer.Option("tags", help="tags (long) or features (wide)"),
+) -> None:
+    """Export the current run's tags (long) or features (wide) to Parquet or CSV."""
+    from sqlmodel import Session
+
+    from store import queries
+
+    if what not in ("tags", "features"):
+        raise _fail(PortraitError(f"--what {what!r} is not one of tags, features"))
+    if out.suffix not in (".parquet", ".csv"):
+        raise _fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
+    _, engine = _store()
+    with Session(engine) as session:
+        try:
+            run_id = queries.require_current_run(session=session).id
+        except PortraitError as error:
+            raise _fail(error) from error
+    assert run_id is not None
+    exporter = queries.export_tags if what == "tags" else queries.export_features
+    frame = exporter(engine=engine, run_id=run_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    console.print(f"wrote {len(frame):,} rows of run {run_id} to {out}")
+
+
+@app.command()
+def demo(
+    users: int = typer.Option(5_000, help="Size of the demo shop."),
+    serve_api: bool = typer.Option(True, "--serve/--no-serve", help="Serve the API afterwards."),
+    port: int = typer.Option(8000, help="Port for the API."),
+) -> None:
+    """Generate a demo shop, tag it into the store, then serve it."""
+    from tagging.generator import generate_shop
+    from tagging.run import RunOptions, run_tagging
+
+    settings, engine = _store()
+    out = DEMO_DIR / f"{users}"
+    if not (out / "orders.csv").exists():
+        shop = generate_shop(out, users=users, seed=7)
+        console.print(f"generated a shop of {shop.users:,} users in {out} ({shop.seconds:.1f}s)")
+    result = run_tagging(
+        engine=engine,
+        options=RunOptions(source=out, id_key=settings.id_key),
+        progress=_print_stage,
+    )
+    console.print(f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons")
+    if serve_api:
+        serve(host="127.0.0.1", port=port)
 
 
 @app.command()
@@ -25,6 +214,17 @@ def schema() -> None:
     from api.schema import schema as graphql_schema
 
     typer.echo(graphql_schema.as_str())
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from store.db import make_engine
+    from store.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except PortraitError as error:
+        raise _fail(error) from error
+    return settings, make_engine(settings.database_url)
 
 
 def main() -> None:

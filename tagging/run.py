@@ -13,6 +13,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from sqlalchemy.engine import Engine
 
@@ -126,14 +127,14 @@ class _Run:
             wide = self._features(person_tables, as_of)
             notes.append(f"{len(wide.columns) - 1} features")
         with self.stage("tags") as notes:
-            tag_frame = self._tags(wide, person_tables).to_pandas()
+            tag_frame = self._tags(wide, person_tables).to_pyarrow().to_pandas()
             notes.append(f"{len(tag_frame):,} tag rows")
         with self.stage("collect") as notes:
             snapshot = Snapshot(
                 persons=self._person_rows(persons, person_tables),
                 identifiers=identifiers,
                 tags=tag_frame,
-                features=_feature_rows(wide.to_pandas()),
+                features=_feature_rows(wide.to_pyarrow().to_pandas()),
                 definitions=[d.as_row() for d in BUILT_IN]
                 + [r.definition.as_row() for r in self.rules],
                 quarantine=self._quarantine(steps),
@@ -182,20 +183,20 @@ class _Run:
         graph = IdentityGraph()
         for name in ("users", "orders", "events"):
             if name in steps:
-                ids = steps[name].kept.select(USER_ID).distinct().to_pandas()[USER_ID].dropna()
+                ids = steps[name].kept.select(USER_ID).distinct().to_pyarrow().to_pandas()[USER_ID].dropna()
                 graph.add(identifier(USER_ID, v) for v in ids)
         if "events" in steps:
             events = steps["events"].kept
-            devices = events.select(DEVICE_ID).distinct().to_pandas()[DEVICE_ID].dropna()
+            devices = events.select(DEVICE_ID).distinct().to_pyarrow().to_pandas()[DEVICE_ID].dropna()
             graph.add(identifier(DEVICE_ID, v) for v in devices)
             pairs = events.filter(events.user_id.notnull() & events.device_id.notnull())
-            pairs_df = pairs.select(USER_ID, DEVICE_ID).distinct().to_pandas()
+            pairs_df = pairs.select(USER_ID, DEVICE_ID).distinct().to_pyarrow().to_pandas()
             graph.link(
                 (identifier(USER_ID, u), identifier(DEVICE_ID, d))
                 for u, d in zip(pairs_df[USER_ID], pairs_df[DEVICE_ID], strict=True)
             )
         if "identities" in steps:
-            links = steps["identities"].kept.to_pandas()
+            links = steps["identities"].kept.to_pyarrow().to_pandas()
             graph.link(
                 (identifier(ka, a), identifier(kb, b))
                 for a, b, ka, kb in zip(
@@ -209,13 +210,13 @@ class _Run:
     def _attach_persons(
         self, steps: dict[str, clean.Step], identifiers: pd.DataFrame, n_persons: int
     ) -> dict[str, ir.Table]:
-        ids = self.keep("identity", ibis.memtable(identifiers))
+        ids = self.keep("identity", _memtable(identifiers))
         users = ids.filter(ids.kind == USER_ID).select(_uid=ids.identifier, _p_user=ids.person_idx)
         devices = ids.filter(ids.kind == DEVICE_ID).select(
             _did=ids.identifier, _p_device=ids.person_idx
         )
         out: dict[str, ir.Table] = {
-            "persons": self.keep("persons", ibis.memtable({P: list(range(n_persons))}))
+            "persons": self.keep("persons", ibis.memtable(pa.table({P: pa.array(range(n_persons), pa.int64())})))
         }
         orders = steps["orders"].kept
         orders = orders.join(users, orders.user_id == users._uid).rename({P: "_p_user"})
@@ -236,7 +237,7 @@ class _Run:
 
     def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
         if "order_items" not in steps:
-            return ibis.memtable(
+            return _memtable(
                 pd.DataFrame(
                     {P: pd.Series(dtype="int64"), "order_id": pd.Series(dtype="string"),
                      "item_id": pd.Series(dtype="string"), "quantity": pd.Series(dtype="int64"),
@@ -318,7 +319,7 @@ class _Run:
         attrs = first.select(
             P, "gender", "city", "region", "occupation", "member_level",
             registered_at=first.registered_at.cast("string"),
-        ).to_pandas()
+        ).to_pyarrow().to_pandas()
         attrs = frame.merge(attrs, on=P, how="left")
         columns = [c for c in attrs.columns if c not in (P, "person_id")]
         records = attrs[columns].astype(object).where(attrs[columns].notna(), None)
@@ -327,12 +328,17 @@ class _Run:
 
     def _quarantine(self, steps: dict[str, clean.Step]) -> pd.DataFrame:
         quarantined = [s.quarantined for s in steps.values()]
-        frame = ibis.union(*quarantined).to_pandas()
+        frame = ibis.union(*quarantined).to_pyarrow().to_pandas()
         return frame.sort_values(["source", "row_number"], kind="stable").reset_index(drop=True)
 
 
+def _memtable(frame: pd.DataFrame) -> ir.Table:
+    # Through Arrow: ibis's own pandas conversion trips a pandas 4 deprecation warning.
+    return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False))
+
+
 def _no_events() -> ir.Table:
-    return ibis.memtable(
+    return _memtable(
         pd.DataFrame({P: pd.Series(dtype="int64"), "event_type": pd.Series(dtype="string"),
                       "category": pd.Series(dtype="string"), "brand": pd.Series(dtype="string")})
     )

@@ -1,0 +1,61 @@
+"""The Starlette application: GraphQL at /graphql, liveness at /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from api.limits import BodySizeLimit
+from api.schema import schema
+from api.view import PortraitGraphQL
+from store import api_queries
+from store.db import make_engine
+from store.settings import Settings
+
+
+class State(TypedDict):
+    engine: Engine
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Up, and the committed run being served (null on an empty store)."""
+    try:
+        with request.state.engine.connect() as connection:
+            run = api_queries.current_run(connection=connection)
+    except SQLAlchemyError:
+        return JSONResponse({"status": "unavailable", "run_id": None}, status_code=503)
+    return JSONResponse({"status": "ok", "run_id": None if run is None else run.id})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The API over the store `settings` names; the engine lives as long as the app runs."""
+    settings = Settings.from_env() if settings is None else settings
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[State]:
+        engine = make_engine(settings.database_url)
+        try:
+            yield {"engine": engine}
+        finally:
+            engine.dispose()
+
+    graphql = PortraitGraphQL(
+        schema, graphql_ide=None if settings.is_production else "graphiql"
+    )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(BodySizeLimit)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,29 @@
+"""The profile queries, merged into the schema by `api.schema`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.profiles import resolvers
+from api.profiles.types import Profile
+
+
+@strawberry.type
+class ProfileQueries:
+    @strawberry.field(
+        description=(
+            "One person by exactly one of personId (pseudonymous) or userId (the shop's own "
+            "user id); null if the current run does not know them."
+        )
+    )
+    async def profile(
+        self, info: Info, person_id: strawberry.ID | None = None, user_id: str | None = None
+    ) -> Profile | None:
+        return await resolvers.profile(info, person_id=person_id, user_id=user_id)
+
+    @strawberry.field(
+        description="Up to 100 persons by personId, in the order asked; null for unknown ids."
+    )
+    async def profiles(self, info: Info, ids: list[strawberry.ID]) -> list[Profile | None]:
+        return await resolvers.profiles(info, person_ids=ids)

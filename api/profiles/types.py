@@ -1,0 +1,149 @@
+"""GraphQL types of a person's profile: attributes, tags, RFM and the run they come from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+
+from api.context import Info
+from api.runs.types import Run
+from api.tags.types import Tag, TagKind
+from store.api_queries import PersonRow, PersonTagRow, RunRow
+
+LIFECYCLE = "lifecycle"
+RFM_SEGMENT = "rfm_segment"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # The store keeps timestamps in UTC; a value without an offset is UTC.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@strawberry.type(description="What the shop knows about a person; any field may be null.")
+class Attributes:
+    age: int | None
+    age_band: str | None
+    gender: str | None
+    city: str | None
+    region: str | None
+    occupation: str | None
+    member_level: str | None
+    registered_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, attributes: Mapping[str, Any]) -> Attributes:
+        return cls(
+            age=_integer(attributes.get("age")),
+            age_band=_text(attributes.get("age_band")),
+            gender=_text(attributes.get("gender")),
+            city=_text(attributes.get("city")),
+            region=_text(attributes.get("region")),
+            occupation=_text(attributes.get("occupation")),
+            member_level=_text(attributes.get("member_level")),
+            registered_at=_timestamp(attributes.get("registered_at")),
+        )
+
+
+@strawberry.type(description="Recency, frequency and monetary value of a person's orders.")
+class Rfm:
+    recency_days: float = strawberry.field(description="Days from the last order to the as-of.")
+    frequency: int = strawberry.field(description="Orders.")
+    monetary: float = strawberry.field(description="Money spent.")
+    r: int | None = strawberry.field(description="Recency quintile score, 5 = most recent.")
+    f: int | None = strawberry.field(description="Frequency quintile score, 5 = most orders.")
+    m: int | None = strawberry.field(description="Monetary quintile score, 5 = most spent.")
+    segment: str | None = strawberry.field(description="The rfm_segment tag.")
+
+    @classmethod
+    def from_features(cls, values: Mapping[str, Any], *, segment: str | None) -> Rfm | None:
+        """The RFM block, or None for a person without orders."""
+        frequency = _integer(values.get("frequency"))
+        recency_days = _number(values.get("recency_days"))
+        monetary = _number(values.get("monetary"))
+        if not frequency or recency_days is None or monetary is None:
+            return None
+        return cls(
+            recency_days=recency_days,
+            frequency=frequency,
+            monetary=monetary,
+            r=_integer(values.get("r_score")),
+            f=_integer(values.get("f_score")),
+            m=_integer(values.get("m_score")),
+            segment=segment,
+        )
+
+
+def _values_of(tags: list[PersonTagRow], key: str) -> list[str]:
+    return [tag.value for tag in tags if tag.key == key]
+
+
+@strawberry.type(description="One person as the current run sees them.")
+class Profile:
+    row: strawberry.Private[PersonRow]
+    run_row: strawberry.Private[RunRow]
+    person_id: strawberry.ID = strawberry.field(description="Pseudonymous id of the person.")
+    attributes: Attributes
+
+    @classmethod
+    def from_row(cls, row: PersonRow, *, run: RunRow) -> Profile:
+        return cls(
+            row=row,
+            run_row=run,
+            person_id=strawberry.ID(row.person_id),
+            attributes=Attributes.from_dict(row.attributes),
+        )
+
+    async def _tags(self, info: Info) -> list[PersonTagRow]:
+        return await info.context.loaders.tags_of_person.load(self.row.person_idx)
+
+    @strawberry.field(description="The person's tags by key, highest score first within a key.")
+    async def tags(self, info: Info, kind: TagKind | None = None) -> list[Tag]:
+        tags = [Tag.from_row(row) for row in await self._tags(info)]
+        return [tag for tag in tags if kind is None or tag.kind is kind]
+
+    @strawberry.field(description="The values the person has for one key, highest score first.")
+    async def tag(self, info: Info, key: str) -> list[str]:
+        return _values_of(await self._tags(info), key)
+
+    @strawberry.field(description="Recency, frequency, monetary; null for persons without orders.")
+    async def rfm(self, info: Info) -> Rfm | None:
+        features = await info.context.loaders.features_of_person.load(self.row.person_idx)
+        if features is None:
+            return None
+        segment = next(iter(_values_of(await self._tags(info), RFM_SEGMENT)), None)
+        return Rfm.from_features(features.values, segment=segment)
+
+    @strawberry.field(description="new, active, dormant, churn_risk, lost or reactivated.")
+    async def lifecycle(self, info: Info) -> str | None:
+        return next(iter(_values_of(await self._tags(info), LIFECYCLE)), None)
+
+    @strawberry.field(description="The run this profile comes from.")
+    def run(self) -> Run:
+        return Run.from_row(self.run_row)

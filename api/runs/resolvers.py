@@ -1,0 +1,37 @@
+"""Resolvers of the run queries."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.runs.types import Health, Run
+from store import api_queries
+from store.errors import InputError
+
+MAX_RUNS = 100
+
+
+def runs(info: Info, *, last: int) -> list[Run]:
+    if not 1 <= last <= MAX_RUNS:
+        raise InputError(f"last must be between 1 and {MAX_RUNS}, got {last}")
+    with info.context.engine.connect() as connection:
+        rows = api_queries.last_runs(connection=connection, last=last)
+    return [Run.from_row(row) for row in rows]
+
+
+async def run(info: Info, *, run_id: strawberry.ID) -> Run | None:
+    if not str(run_id).isdigit():
+        raise InputError(f"run id {str(run_id)!r} is not a run number such as '12'")
+    row = await info.context.loaders.run_by_id.load(int(run_id))
+    return None if row is None else Run.from_row(row)
+
+
+def current_run(info: Info) -> Run | None:
+    row = info.context.run
+    return None if row is None else Run.from_row(row)
+
+
+def health(info: Info) -> Health:
+    run_id = info.context.run_id
+    return Health(status="ok", run_id=None if run_id is None else strawberry.ID(str(run_id)))

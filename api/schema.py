@@ -1,0 +1,35 @@
+"""The GraphQL schema: the query classes of each type family, merged, plus the extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from api.profiles.schema import ProfileQueries
+from api.runs.schema import RunQueries
+from api.tags.schema import TagQueries
+from store.errors import PortraitError
+
+Query = merge_types("Query", (ProfileQueries, TagQueries, RunQueries))
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Mask bugs and infrastructure failures; keep validation errors and Portrait's own."""
+    original = error.original_error
+    return original is not None and not isinstance(original, PortraitError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """MaskErrors that hides only unexpected exceptions (they are still logged in full)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected)
+
+
+# Extensions are passed as classes: strawberry builds fresh ones for every request.
+schema = strawberry.Schema(
+    query=Query,
+    extensions=[ParserCache, ValidationCache, MaskUnexpectedErrors],
+)

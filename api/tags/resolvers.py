@@ -1,0 +1,72 @@
+"""Resolvers of the tag catalog and distribution queries."""
+
+from __future__ import annotations
+
+import difflib
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from api.context import Info
+from api.tags.types import (
+    TagDefinition,
+    TagDistribution,
+    TagDistributionResult,
+    TagKind,
+    TagValueCount,
+    UnknownTagKey,
+)
+from store import api_queries
+from store.api_queries import TagDefinitionRow
+
+CLOSEST_KEYS = 3
+
+
+async def catalog(info: Info, *, kind: TagKind | None) -> list[TagDefinition]:
+    if info.context.run_id is None:
+        return []
+    rows = (await info.context.loaders.catalog.load(info.context.run_id)).values()
+    definitions = [TagDefinition.from_row(row) for row in rows]
+    return [d for d in definitions if kind is None or d.kind is kind]
+
+
+async def distribution(info: Info, *, key: str) -> TagDistributionResult:
+    run = info.context.run
+    if run is None:
+        message = "the store has no committed run yet; run `portrait run --source DIR` first"
+        return UnknownTagKey(key=key, message=message, closest=[])
+    definitions = await info.context.loaders.catalog.load(run.id)
+    definition = definitions.get(key)
+    if definition is None:
+        return _unknown_key(key, known=list(definitions), run_id=run.id)
+    # Counting scans every person's row of the key: keep it off the event loop.
+    counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key)
+    return _distribution(definition, counts, persons=run.persons)
+
+
+def _value_counts(engine: Engine, run_id: int, key: str) -> list[tuple[str, int]]:
+    with engine.connect() as connection:
+        return api_queries.tag_value_counts(connection=connection, run_id=run_id, key=key)
+
+
+def _unknown_key(key: str, *, known: list[str], run_id: int) -> UnknownTagKey:
+    closest = difflib.get_close_matches(key, known, n=CLOSEST_KEYS, cutoff=0.5)
+    hint = f"; did you mean {', '.join(closest)}?" if closest else ""
+    message = f"tag key {key!r} is not in the catalog of run {run_id}{hint}"
+    return UnknownTagKey(key=key, message=message, closest=closest)
+
+
+def _distribution(
+    definition: TagDefinitionRow, counts: list[tuple[str, int]], *, persons: int
+) -> TagDistribution:
+    seen = {value for value, _ in counts}
+    unseen = [(value, 0) for value in definition.values if value not in seen]
+    return TagDistribution(
+        key=definition.key,
+        kind=TagKind.from_store(definition.kind),
+        persons=persons,
+        values=[
+            TagValueCount(value=value, count=count, share=count / persons if persons else 0.0)
+            for value, count in counts + unseen
+        ],
+    )

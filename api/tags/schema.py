@@ -1,0 +1,20 @@
+"""The tag queries, merged into the schema by `api.schema`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.tags import resolvers
+from api.tags.types import TagDefinition, TagDistributionResult, TagKind
+
+
+@strawberry.type
+class TagQueries:
+    @strawberry.field(description="The current run's tag catalog, ordered by key.")
+    async def tags(self, info: Info, kind: TagKind | None = None) -> list[TagDefinition]:
+        return await resolvers.catalog(info, kind=kind)
+
+    @strawberry.field(description="How the persons of the current run spread over a key's values.")
+    async def tag_distribution(self, info: Info, key: str) -> TagDistributionResult:
+        return await resolvers.distribution(info, key=key)

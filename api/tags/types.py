@@ -1,0 +1,107 @@
+"""GraphQL types of tags: the catalog, a person's tags, and value distributions."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from store.api_queries import PersonTagRow, TagDefinitionRow
+
+
+@strawberry.enum(description="The family a tag key belongs to.")
+class TagKind(Enum):
+    DEMOGRAPHIC = "demographic"
+    BEHAVIOURAL = "behavioural"
+    PSYCHOGRAPHIC = "psychographic"
+    PREDICTIVE = "predictive"
+    PERSONA = "persona"
+    BASKET = "basket"
+    CHANNEL = "channel"
+    CUSTOM = "custom"
+
+    @classmethod
+    def from_store(cls, kind: str) -> TagKind:
+        """The kind the store holds (lowercase); a kind the API does not know is CUSTOM."""
+        try:
+            return cls(kind)
+        except ValueError:
+            return cls.CUSTOM
+
+
+@strawberry.enum(description="What a tag's value means.")
+class TagValueType(Enum):
+    CATEGORY = "category"
+    SCORE = "score"
+    NUMBER = "number"
+    FLAG = "flag"
+
+
+@strawberry.type(description="One tag key registered in the run's catalog.")
+class TagDefinition:
+    row: strawberry.Private[TagDefinitionRow]
+    key: str
+    kind: TagKind
+    description: str
+    source: str = strawberry.field(description="built_in, catalog (an analyst's rule) or model.")
+    value_type: TagValueType
+    values: list[str] = strawberry.field(description="The values the key can take.")
+
+    @classmethod
+    def from_row(cls, row: TagDefinitionRow) -> TagDefinition:
+        return cls(
+            row=row,
+            key=row.key,
+            kind=TagKind.from_store(row.kind),
+            description=row.description,
+            source=row.source,
+            value_type=TagValueType(row.value_type),
+            values=list(row.values),
+        )
+
+
+@strawberry.type(description="One tag of one person: `key:value`, with an optional score.")
+class Tag:
+    key: str
+    value: str
+    score: float | None = strawberry.field(
+        description="Strength in [0, 1] (for example a category's share of spend), or null."
+    )
+    kind: TagKind | None = strawberry.field(
+        description="The key's kind; null if the run did not register the key in its catalog."
+    )
+
+    @classmethod
+    def from_row(cls, row: PersonTagRow) -> Tag:
+        kind = None if row.kind is None else TagKind.from_store(row.kind)
+        return cls(key=row.key, value=row.value, score=row.score, kind=kind)
+
+
+@strawberry.type(description="How many persons of the run have one value of a tag key.")
+class TagValueCount:
+    value: str
+    count: int
+    share: float = strawberry.field(description="count / persons in the run, in [0, 1].")
+
+
+@strawberry.type(description="The values of one tag key over the persons of the current run.")
+class TagDistribution:
+    key: str
+    kind: TagKind
+    persons: int = strawberry.field(description="Persons in the run (the share's denominator).")
+    values: list[TagValueCount] = strawberry.field(
+        description="Most persons first; catalog values nobody has come last with count 0."
+    )
+
+
+@strawberry.type(description="The tag key is not in the current run's catalog.")
+class UnknownTagKey:
+    key: str
+    message: str
+    closest: list[str] = strawberry.field(description="Known keys that look like the one asked.")
+
+
+TagDistributionResult = Annotated[
+    TagDistribution | UnknownTagKey, strawberry.union("TagDistributionResult")
+]
