@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
@@ -28,8 +29,18 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=is_unexpected)
 
 
+class PortraitSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Log only what the operator must look at; a client's bad query is the client's news.
+        unexpected = [error for error in errors if is_unexpected(error)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 # Extensions are passed as classes: strawberry builds fresh ones for every request.
-schema = strawberry.Schema(
+schema = PortraitSchema(
     query=Query,
     extensions=[ParserCache, ValidationCache, MaskUnexpectedErrors],
 )

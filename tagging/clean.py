@@ -127,12 +127,14 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> S
 def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> Step:
     """Items must belong to a usable order of the orders file and have a positive quantity."""
     quantity = raw.quantity.try_cast("int64")
+    # NOT IN against a column holding NULL is never true: compare with the non-null ids only.
+    known_ids = orders_raw.filter(orders_raw.order_id.notnull()).select("order_id")
     kept_ids = orders.kept.select("order_id")
     later_ids = orders.after_as_of.select("order_id")
     reason = ibis.cases(
         (raw.order_id.isnull(), "missing_order_id"),
         (raw.item_id.isnull(), "missing_item_id"),
-        (raw.order_id.notin(orders_raw.order_id), "unknown_order"),
+        (raw.order_id.notin(known_ids.order_id), "unknown_order"),
         (quantity.isnull() | (quantity <= 0), "bad_quantity"),
         (raw.price.isnull() | _bad_number(raw.price) | (_number(raw.price) < 0), "bad_price"),
         (

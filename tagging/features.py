@@ -158,9 +158,9 @@ def preference_weights(events: ir.Table, items: ir.Table, column: str) -> ir.Tab
     weight = ibis.cases(
         *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
     )
-    seen = events.filter(events[column].notnull()).select(P, column, w=weight)
+    seen = events.filter(events[column].notnull()).select(P, column, w=weight.cast("int64"))
     bought = items.filter(items[column].notnull()).select(
-        P, column, w=items.quantity * PURCHASE_WEIGHT
+        P, column, w=(items.quantity * PURCHASE_WEIGHT).cast("int64")
     )
     both = seen.union(bought)
     sums = both.group_by([P, column]).agg(weight=both.w.sum())

@@ -32,6 +32,7 @@ class SourceQuality:
     source: str
     read: int
     kept: int
+    after_as_of: int = strawberry.field(description="Rows ignored for being after the as-of.")
     dropped: list[DropReason] = strawberry.field(description="Dropped rows by reason.")
     dropped_rows: int = strawberry.field(description="All dropped rows of this source.")
 
@@ -43,6 +44,7 @@ class SourceQuality:
             source=source,
             read=int(report.get("read", 0)),
             kept=int(report.get("kept", 0)),
+            after_as_of=int(report.get("after_as_of", 0)),
             dropped=dropped,
             dropped_rows=sum(d.rows for d in dropped),
         )
