@@ -1,0 +1,91 @@
+"""Bad files stop the run with a message naming the file and column; the previous run stays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from store.errors import InputError
+from store.queries import current_run, list_runs
+from tagging.run import RunOptions, run_tagging
+from tests.tagging.conftest import ID_KEY, write_csv
+
+GOOD_ORDERS = "order_id,user_id,ts,amount\no1,u1,2026-06-01T10:00:00Z,10"
+
+
+def _run(engine: Engine, folder: Path) -> int:
+    return run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY)).run_id
+
+
+@pytest.fixture
+def previous_run(tmp_path: Path, engine: Engine) -> int:
+    return _run(engine, write_csv(tmp_path / "good", "orders", GOOD_ORDERS).parent)
+
+
+def _assert_previous_still_current(engine: Engine, previous: int) -> None:
+    with Session(engine) as session:
+        current = current_run(session=session)
+        newest = list_runs(session=session, last=1)[0]
+    assert current is not None and current.id == previous
+    assert newest.status == "failed"
+
+
+def test_missing_required_column_names_file_and_column(
+    tmp_path: Path, engine: Engine, previous_run: int
+) -> None:
+    path = write_csv(tmp_path / "bad", "orders", "order_id,user_id,ts\no1,u1,1780000000")
+    with pytest.raises(InputError) as caught:
+        _run(engine, path.parent)
+    assert str(caught.value) == (
+        f"{path}: missing required column 'amount' (found: order_id, user_id, ts)"
+    )
+    _assert_previous_still_current(engine, previous_run)
+
+
+def test_file_that_is_not_its_claimed_format_is_named(
+    tmp_path: Path, engine: Engine, previous_run: int
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "orders.parquet").write_text(GOOD_ORDERS)
+    with pytest.raises(InputError) as caught:
+        _run(engine, folder)
+    assert str(caught.value).startswith(f"{folder / 'orders.parquet'}: is not a valid parquet file")
+    _assert_previous_still_current(engine, previous_run)
+
+
+def test_events_without_user_or_device_column_are_refused(
+    tmp_path: Path, engine: Engine
+) -> None:
+    folder = write_csv(tmp_path / "bad", "orders", GOOD_ORDERS).parent
+    events = write_csv(folder, "events", "event_type,ts\nview,1780000000")
+    with pytest.raises(InputError, match=r"events\.csv: needs at least one of the columns "
+                                         r"'user_id', 'device_id'"):
+        _run(engine, folder)
+    assert events.exists()
+
+
+def test_a_folder_without_orders_is_refused(tmp_path: Path, engine: Engine) -> None:
+    folder = write_csv(tmp_path / "bad", "users", "user_id\nu1").parent
+    with pytest.raises(InputError, match="no orders file"):
+        _run(engine, folder)
+
+
+def test_jsonl_and_parquet_sources_read_like_csv(tmp_path: Path, engine: Engine) -> None:
+    import pandas as pd
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    orders = pd.DataFrame({"order_id": ["o1", "o2"], "user_id": ["u1", "u2"],
+                           "ts": ["2026-06-01T10:00:00Z", "1780000000"], "amount": [10.5, 20]})
+    orders.to_json(folder / "orders.jsonl", orient="records", lines=True)
+    pd.DataFrame({"user_id": ["u1", "u2"], "gender": ["F", "M"]}).to_parquet(
+        folder / "users.parquet"
+    )
+    result = run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
+    assert result.quality["orders"]["kept"] == 2
+    assert result.quality["users"]["kept"] == 2
+    assert result.persons == 2
