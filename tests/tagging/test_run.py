@@ -1,0 +1,168 @@
+"""Whole runs: orders-only shops, as_of, and runs that fail or are killed mid-write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from store import snapshot as snapshot_module
+from store.models import Person, PersonTag
+from store.queries import current_run, export_tags, list_runs
+from tagging.run import RunOptions, run_tagging
+from tests.tagging.conftest import ID_KEY, write_csv
+
+LIFECYCLE_ORDERS = """
+order_id,user_id,ts,amount,channel
+a1,new,2026-06-20T10:00:00Z,10,app
+b1,back,2026-01-01T10:00:00Z,10,app
+b2,back,2026-06-25T10:00:00Z,10,app
+c1,steady,2026-04-01T10:00:00Z,10,web
+c2,steady,2026-05-15T20:00:00Z,10,web
+d1,fading,2026-03-01T10:00:00Z,10,web
+d2,fading,2026-03-15T10:00:00Z,10,web
+e1,asleep,2025-12-01T10:00:00Z,10,app
+e2,asleep,2026-01-15T10:00:00Z,10,app
+f1,gone,2025-06-01T10:00:00Z,10,app
+g1,later,2026-07-02T10:00:00Z,10,app
+"""
+AS_OF = date(2026, 6, 30)
+
+
+def _tags_by_user(engine: Engine, run_id: int, key: str) -> dict[str, str]:
+    tags = export_tags(engine=engine, run_id=run_id)
+    rows = tags[tags.key == key]
+    return dict(zip(rows.user_id, rows.value, strict=True))
+
+
+def test_orders_only_shop_gets_rfm_lifecycle_and_order_habits(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    assert result.as_of == datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    assert _tags_by_user(engine, result.run_id, "lifecycle") == {
+        "new": "new", "back": "reactivated", "steady": "active", "fading": "churn_risk",
+        "asleep": "dormant", "gone": "lost",
+    }
+    assert _tags_by_user(engine, result.run_id, "primary_channel") == {
+        "new": "app", "back": "app", "steady": "web", "fading": "web", "asleep": "app",
+        "gone": "app",
+    }
+    slots = _tags_by_user(engine, result.run_id, "purchase_time_slot")
+    assert slots["new"] == "morning"
+    keys = set(export_tags(engine=engine, run_id=result.run_id).key)
+    assert keys == {
+        "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "recency_days", "frequency", "monetary",
+        "lifecycle", "aov_band", "purchase_time_slot", "primary_channel",
+    }
+
+
+def test_as_of_ignores_everything_after_the_day(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    early = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=date(2026, 3, 1)))
+    late = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    assert early.quality["orders"]["after_as_of"] == 6  # a1 b2 c1 c2 d2 g1 fall after 2026-03-01
+    assert early.persons == 4  # back, fading, asleep, gone; the others order later
+    assert _tags_by_user(engine, early.run_id, "recency_days")["fading"] == "0"  # d1 that day
+    assert late.as_of == datetime(2026, 7, 2, 10, 0, tzinfo=UTC)  # latest order in the data
+    assert late.quality["orders"]["after_as_of"] == 0
+
+
+def test_same_files_and_as_of_give_the_same_tags(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    first = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    second = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    a = export_tags(engine=engine, run_id=first.run_id)
+    b = export_tags(engine=engine, run_id=second.run_id)
+    assert a.equals(b)
+
+
+def test_failure_mid_write_leaves_previous_run_current(
+    shop_dir, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    previous = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    real_insert = snapshot_module._insert_frame
+
+    def failing_insert(conn, table, run_id, frame):  # type: ignore[no-untyped-def]
+        if table.name == "person_tags":
+            raise OSError("disk full")
+        real_insert(conn, table, run_id, frame)
+
+    monkeypatch.setattr(snapshot_module, "_insert_frame", failing_insert)
+    with pytest.raises(OSError, match="disk full"):
+        run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    with Session(engine) as session:
+        current = current_run(session=session)
+        failed = list_runs(session=session, last=1)[0]
+        persons_of_failed = session.exec(select(Person).where(Person.run_id == failed.id)).all()
+    assert current is not None and current.id == previous.run_id
+    assert (failed.status, failed.error) == ("failed", "OSError: disk full")
+    assert persons_of_failed == []  # the persons written before the failure were rolled back
+
+
+KILLED_RUN = """
+import sys, time
+from pathlib import Path
+from store import snapshot
+from store.db import make_engine
+from tagging.run import RunOptions, run_tagging
+
+real_insert = snapshot._insert_frame
+def slow_insert(conn, table, run_id, frame):
+    real_insert(conn, table, run_id, frame)
+    if table.name == "persons":
+        Path(sys.argv[3]).write_text("persons written")
+        time.sleep(60)
+
+snapshot._insert_frame = slow_insert
+engine = make_engine(sys.argv[1])
+run_tagging(engine=engine, options=RunOptions(Path(sys.argv[2]), "test-id-key-0123456789"))
+"""
+
+
+def test_killed_run_leaves_previous_run_serving_and_store_intact(
+    tmp_path: Path, shop_dir, engine: Engine
+) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    previous = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    url = str(engine.url)
+    marker = tmp_path / "marker"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, url, str(folder), str(marker)],
+        cwd=Path(__file__).parents[2],
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the run never reached its write"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    with Session(engine) as session:
+        current = current_run(session=session)
+        killed = list_runs(session=session, last=1)[0]
+        orphans = session.exec(select(PersonTag).where(PersonTag.run_id == killed.id)).all()
+    assert current is not None and current.id == previous.run_id
+    assert killed.status == "running" and orphans == []
+    database = engine.url.database
+    assert database is not None
+    with sqlite3.connect(database) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute(
+            "SELECT count(*) FROM persons WHERE run_id = ?", (killed.id,)
+        ).fetchone() == (0,)
+
+    later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    with Session(engine) as session:
+        runs = {r.id: (r.status, r.error) for r in list_runs(session=session, last=3)}
+    assert runs[killed.id] == ("failed", f"abandoned: process {process.pid} ended mid-run")
+    assert runs[later.run_id][0] == "committed"
