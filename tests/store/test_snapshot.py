@@ -1,0 +1,121 @@
+"""Snapshots: written in one transaction, read back exactly, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from store import queries
+from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
+from tagging.run import RunOptions, run_tagging
+
+AS_OF = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
+
+
+def _snapshot() -> Snapshot:
+    return Snapshot(
+        persons=pd.DataFrame({
+            "person_idx": [0, 1],
+            "person_id": ["p-aaa", "p-bbb"],
+            "attributes": [{"gender": "female", "region": "east_china"}, {}],
+        }),
+        identifiers=pd.DataFrame({
+            "kind": ["user_id", "user_id", "device_id"],
+            "identifier": ["U1", "U2", "d-9"],
+            "person_idx": [0, 1, 1],
+        }),
+        tags=pd.DataFrame({
+            "person_idx": [0, 0, 0, 1],
+            "key": ["lifecycle", "preferred_category", "preferred_category", "lifecycle"],
+            "value": ["active", "baby", "toys", "lost"],
+            "score": [None, 0.75, 0.25, None],
+        }),
+        features=pd.DataFrame({"person_idx": [0, 1], "values": [{"monetary": 12.5}, {}]}),
+        definitions=[{"key": "lifecycle", "kind": "behavioural", "description": "stage",
+                      "source": "built_in", "value_type": "category", "values": ["active", "lost"]}],
+        quarantine=pd.DataFrame({"source": ["orders", "orders"], "row_number": [3, 7],
+                                 "reason": ["bad_timestamp", "negative_amount"],
+                                 "raw": ['{"ts": "x"}', '{"amount": "-1"}']}),
+        quality={"orders": {"read": 9, "kept": 7, "after_as_of": 0,
+                            "dropped": {"bad_timestamp": 1, "negative_amount": 1}}},
+        timings={"ingest": 0.5},
+        as_of=AS_OF,
+    )
+
+
+def _commit(engine: Engine) -> int:
+    run_id = begin_run(engine=engine, source="hand-made", as_of=AS_OF, params={"k": 1})
+    commit_snapshot(engine=engine, run_id=run_id, snapshot=_snapshot())
+    return run_id
+
+
+def test_snapshot_reads_back_exactly(store_engine: Engine) -> None:
+    run_id = _commit(store_engine)
+    with Session(store_engine) as session:
+        run = queries.require_current_run(session=session)
+        assert (run.id, run.status, run.persons, run.tag_rows) == (run_id, "committed", 2, 4)
+        assert run.as_of.replace(tzinfo=UTC) == AS_OF
+        assert run.quality["orders"]["dropped"] == {"bad_timestamp": 1, "negative_amount": 1}
+        person = queries.person_by_identifier(session=session, run_id=run_id, identifier="d-9")
+        assert person is not None and person.person_id == "p-bbb"
+        tags = queries.tags_of_persons(session=session, run_id=run_id, person_idxs=[0])
+        assert [(t.key, t.value, t.score) for t in tags] == [
+            ("lifecycle", "active", None),
+            ("preferred_category", "baby", 0.75),
+            ("preferred_category", "toys", 0.25),
+        ]
+        assert queries.tag_distribution(session=session, run_id=run_id, key="lifecycle") == [
+            ("active", 1), ("lost", 1),
+        ]
+        assert queries.quarantine_counts(session=session, run_id=run_id) == [
+            ("orders", "bad_timestamp", 1), ("orders", "negative_amount", 1),
+        ]
+    exported = queries.export_tags(engine=store_engine, run_id=run_id)
+    assert exported.drop(columns="score").to_dict("list") == {
+        "person_id": ["p-aaa", "p-aaa", "p-aaa", "p-bbb"],
+        "user_id": ["U1", "U1", "U1", "U2"],
+        "key": ["lifecycle", "preferred_category", "preferred_category", "lifecycle"],
+        "value": ["active", "baby", "toys", "lost"],
+    }
+    assert exported["score"].fillna(-1).tolist() == [-1, 0.75, 0.25, -1]
+
+
+def test_failed_run_is_never_current(store_engine: Engine) -> None:
+    first = _commit(store_engine)
+    second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
+    fail_run(engine=store_engine, run_id=second, error="boom")
+    with Session(store_engine) as session:
+        current = queries.current_run(session=session)
+        assert current is not None and current.id == first
+        failed = queries.get_run(session=session, run_id=second)
+        assert failed is not None and (failed.status, failed.error) == ("failed", "boom")
+
+
+ORDERS = """order_id,user_id,ts,amount
+o1,u1,2026-06-01T10:00:00Z,100
+o2,u1,2026-06-20T10:00:00Z,50
+o3,u2,2026-05-01T10:00:00Z,300
+o4,u3,2026-06-29T10:00:00Z,-3
+"""
+
+
+def test_a_whole_run_stores_the_same_tags_on_every_backend(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(ORDERS)
+    options = RunOptions(folder, "test-id-key-0123456789", as_of=date(2026, 6, 30))
+    result = run_tagging(engine=store_engine, options=options)
+    tags = queries.export_tags(engine=store_engine, run_id=result.run_id)
+    lifecycle = tags[tags.key == "lifecycle"].set_index("user_id")["value"].to_dict()
+    assert lifecycle == {"u1": "new", "u2": "active"}
+    assert result.quality["orders"]["dropped"] == {"negative_amount": 1}
+    with Session(store_engine) as session:
+        assert queries.quarantine_counts(session=session, run_id=result.run_id) == [
+            ("orders", "negative_amount", 1)
+        ]
