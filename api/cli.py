@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from store.errors import PortraitError
+from store.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
@@ -87,9 +89,7 @@ def _print_quality(quality: dict[str, dict[str, object]]) -> None:
         dropped = q.get("dropped") or {}
         assert isinstance(dropped, dict)
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in dropped.items()) or "-"
-        table.add_row(
-            source, f"{q['read']:,}", f"{q['kept']:,}", f"{q['after_as_of']:,}", reasons
-        )
+        table.add_row(source, f"{q['read']:,}", f"{q['kept']:,}", f"{q['after_as_of']:,}", reasons)
     console.print(table)
 
 
@@ -108,8 +108,13 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
         for r in list_runs(session=session, last=last):
             seconds = sum(float(v) for v in r.timings.values())
             table.add_row(
-                str(r.id), r.status, f"{r.as_of:%Y-%m-%d %H:%M}", f"{r.persons:,}",
-                f"{r.tag_rows:,}", f"{seconds:.1f}", r.error or r.source,
+                str(r.id),
+                r.status,
+                f"{r.as_of:%Y-%m-%d %H:%M}",
+                f"{r.persons:,}",
+                f"{r.tag_rows:,}",
+                f"{seconds:.1f}",
+                r.error or r.source,
             )
     console.print(table)
 
@@ -131,7 +136,9 @@ def show(user_id: str = typer.Argument(..., help="The shop's user id (or a devic
         person = queries.person_by_identifier(session=session, run_id=run_.id, identifier=user_id)
         if person is None:
             raise _fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
-        tags = queries.tags_of_persons(session=session, run_id=run_.id, person_idxs=[person.person_idx])
+        tags = queries.tags_of_persons(
+            session=session, run_id=run_.id, person_idxs=[person.person_idx]
+        )
     table = Table(title=f"person {person.person_id} (run {run_.id})", title_justify="left")
     for column in ("key", "value", "score"):
         table.add_column(column)
@@ -179,6 +186,7 @@ def demo(
 ) -> None:
     """Generate a demo shop, tag it into the store, then serve it."""
     from tagging.generator import generate_shop
+
     from tagging.run import RunOptions, run_tagging
 
     settings, engine = _store()
@@ -203,7 +211,6 @@ def serve(
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) over the store's committed run."""
     from api.serve import serve as run_server
-    from store.settings import Settings
 
     run_server(settings=Settings.from_env(), host=host, port=port)
 
@@ -216,9 +223,8 @@ def schema() -> None:
     typer.echo(graphql_schema.as_str())
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> tuple[Settings, Engine]:
     from store.db import make_engine
-    from store.settings import Settings
 
     try:
         settings = Settings.from_env()

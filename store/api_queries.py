@@ -81,10 +81,7 @@ _RUN_COLUMNS = [_runs.c[name] for name in RunRow._fields]
 _PERSON_COLUMNS = [_persons.c[name] for name in PersonRow._fields]
 
 _CURRENT_RUN = (
-    select(*_RUN_COLUMNS)
-    .where(_runs.c.status == "committed")
-    .order_by(_runs.c.id.desc())
-    .limit(1)
+    select(*_RUN_COLUMNS).where(_runs.c.status == "committed").order_by(_runs.c.id.desc()).limit(1)
 )
 _LAST_RUNS = select(*_RUN_COLUMNS).order_by(_runs.c.id.desc()).limit(bindparam("last"))
 _RUNS_BY_ID = select(*_RUN_COLUMNS).where(_runs.c.id.in_(bindparam("run_ids", expanding=True)))
@@ -186,9 +183,7 @@ def features_of_persons(
     *, connection: Connection, run_id: int, person_idxs: list[int]
 ) -> list[PersonFeaturesRow]:
     parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [
-        PersonFeaturesRow(*row) for row in connection.execute(_FEATURES_OF_PERSONS, parameters)
-    ]
+    return [PersonFeaturesRow(*row) for row in connection.execute(_FEATURES_OF_PERSONS, parameters)]
 
 
 def tag_definitions(*, connection: Connection, run_id: int) -> list[TagDefinitionRow]:

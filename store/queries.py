@@ -25,9 +25,7 @@ USER_ID = "user_id"
 
 def current_run(*, session: Session) -> Run | None:
     """The newest committed run, or None on an empty store."""
-    statement = (
-        select(Run).where(Run.status == "committed").order_by(col(Run.id).desc()).limit(1)
-    )
+    statement = select(Run).where(Run.status == "committed").order_by(col(Run.id).desc()).limit(1)
     return session.exec(statement).first()
 
 
@@ -182,9 +180,7 @@ def export_features(*, engine: Engine, run_id: int) -> pd.DataFrame:
     """The run's features, wide: person_id, user_id, one column per feature."""
     with Session(engine) as session:
         rows = session.exec(select(FeatureRow).where(FeatureRow.run_id == run_id)).all()
-        wide = pd.DataFrame.from_records(
-            [{"person_idx": r.person_idx, **r.values} for r in rows]
-        )
+        wide = pd.DataFrame.from_records([{"person_idx": r.person_idx, **r.values} for r in rows])
     if wide.empty:
         return pd.DataFrame(columns=["person_id", USER_ID])
     frame = _person_ids(engine, run_id).merge(wide, on="person_idx")

@@ -28,7 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import ibis
 import ibis.expr.types as ir
@@ -36,7 +36,13 @@ import ibis.expr.types as ir
 from store.errors import InputError
 
 KINDS = (
-    "demographic", "behavioural", "psychographic", "predictive", "persona", "basket", "channel",
+    "demographic",
+    "behavioural",
+    "psychographic",
+    "predictive",
+    "persona",
+    "basket",
+    "channel",
     "custom",
 )
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -53,14 +59,24 @@ class TagDefinition:
 
     def as_row(self) -> dict[str, Any]:
         return {
-            "key": self.key, "kind": self.kind, "description": self.description,
-            "source": self.source, "value_type": self.value_type, "values": list(self.values),
+            "key": self.key,
+            "kind": self.kind,
+            "description": self.description,
+            "source": self.source,
+            "value_type": self.value_type,
+            "values": list(self.values),
         }
 
 
 RFM_SEGMENTS = (
-    "high_value", "loyal", "potential", "new_customer", "need_attention", "at_risk",
-    "cant_lose", "hibernating",
+    "high_value",
+    "loyal",
+    "potential",
+    "new_customer",
+    "need_attention",
+    "at_risk",
+    "cant_lose",
+    "hibernating",
 )
 LIFECYCLE = ("new", "active", "reactivated", "churn_risk", "dormant", "lost", "prospect")
 AGE_BANDS = ("under_18", "18_24", "25_34", "35_44", "45_54", "55_plus")
@@ -70,49 +86,100 @@ AOV_BANDS = ("low", "mid", "high", "premium")
 SCORES = ("1", "2", "3", "4", "5")
 
 BUILT_IN: tuple[TagDefinition, ...] = (
-    TagDefinition("age_band", "demographic", "Age band at as_of, from birth date or age",
-                  "category", AGE_BANDS),
-    TagDefinition("gender", "demographic", "Gender as registered (female, male, other)",
-                  "category", ("female", "male", "other")),
+    TagDefinition(
+        "age_band",
+        "demographic",
+        "Age band at as_of, from birth date or age",
+        "category",
+        AGE_BANDS,
+    ),
+    TagDefinition(
+        "gender",
+        "demographic",
+        "Gender as registered (female, male, other)",
+        "category",
+        ("female", "male", "other"),
+    ),
     TagDefinition("region", "demographic", "Region of the primary account", "category"),
-    TagDefinition("member_level", "demographic", "Membership level of the primary account",
-                  "category"),
-    TagDefinition("rfm_r", "behavioural", "Recency quintile score, 5 = most recent buyers",
-                  "score", SCORES),
-    TagDefinition("rfm_f", "behavioural", "Frequency quintile score, 5 = most orders",
-                  "score", SCORES),
-    TagDefinition("rfm_m", "behavioural", "Monetary quintile score, 5 = highest spend",
-                  "score", SCORES),
-    TagDefinition("rfm_segment", "behavioural",
-                  "RFM segment: high_value R,F,M>=4; cant_lose R<=2,F>=4,M>=4; at_risk R<=2,F>=3; "
-                  "hibernating R<=2; loyal F>=4; new_customer one order and R>=4; potential R>=3; "
-                  "else need_attention", "category", RFM_SEGMENTS),
+    TagDefinition(
+        "member_level", "demographic", "Membership level of the primary account", "category"
+    ),
+    TagDefinition(
+        "rfm_r", "behavioural", "Recency quintile score, 5 = most recent buyers", "score", SCORES
+    ),
+    TagDefinition(
+        "rfm_f", "behavioural", "Frequency quintile score, 5 = most orders", "score", SCORES
+    ),
+    TagDefinition(
+        "rfm_m", "behavioural", "Monetary quintile score, 5 = highest spend", "score", SCORES
+    ),
+    TagDefinition(
+        "rfm_segment",
+        "behavioural",
+        "RFM segment: high_value R,F,M>=4; cant_lose R<=2,F>=4,M>=4; at_risk R<=2,F>=3; "
+        "hibernating R<=2; loyal F>=4; new_customer one order and R>=4; potential R>=3; "
+        "else need_attention",
+        "category",
+        RFM_SEGMENTS,
+    ),
     TagDefinition("recency_days", "behavioural", "Days from the last order to as_of", "number"),
     TagDefinition("frequency", "behavioural", "Number of orders up to as_of", "number"),
     TagDefinition("monetary", "behavioural", "Sum of order amounts up to as_of", "number"),
-    TagDefinition("lifecycle", "behavioural",
-                  "new: first order within 30 days; reactivated: ordered within 30 days after a "
-                  "gap over 90; active: last order within 60 days; churn_risk: 61-120; "
-                  "dormant: 121-240; lost: over 240; prospect: never ordered",
-                  "category", LIFECYCLE),
-    TagDefinition("preferred_category", "behavioural",
-                  "Top 3 categories by weighted views, carts and purchases; score = share",
-                  "category"),
-    TagDefinition("preferred_brand", "behavioural",
-                  "Top brand by weighted views, carts and purchases; score = share", "category"),
-    TagDefinition("purchase_time_slot", "behavioural",
-                  "When the person usually orders (UTC): morning 6-11, afternoon 12-17, "
-                  "evening 18-22, night 23-5; score = share of orders", "category", SLOTS),
-    TagDefinition("primary_device", "behavioural",
-                  "Most used device class in events; score = share", "category", DEVICES),
-    TagDefinition("primary_channel", "behavioural", "Most used order channel; score = share",
-                  "category"),
-    TagDefinition("aov_band", "behavioural",
-                  "Average order value among buyers: low <= 25th percentile, mid <= 75th, "
-                  "high <= 95th, premium above", "category", AOV_BANDS),
-    TagDefinition("cart_abandoner", "behavioural",
-                  "Carted 2+ distinct items and never bought at least half of them; "
-                  "score = share never bought", "flag", ("yes",)),
+    TagDefinition(
+        "lifecycle",
+        "behavioural",
+        "new: first order within 30 days; reactivated: ordered within 30 days after a "
+        "gap over 90; active: last order within 60 days; churn_risk: 61-120; "
+        "dormant: 121-240; lost: over 240; prospect: never ordered",
+        "category",
+        LIFECYCLE,
+    ),
+    TagDefinition(
+        "preferred_category",
+        "behavioural",
+        "Top 3 categories by weighted views, carts and purchases; score = share",
+        "category",
+    ),
+    TagDefinition(
+        "preferred_brand",
+        "behavioural",
+        "Top brand by weighted views, carts and purchases; score = share",
+        "category",
+    ),
+    TagDefinition(
+        "purchase_time_slot",
+        "behavioural",
+        "When the person usually orders (UTC): morning 6-11, afternoon 12-17, "
+        "evening 18-22, night 23-5; score = share of orders",
+        "category",
+        SLOTS,
+    ),
+    TagDefinition(
+        "primary_device",
+        "behavioural",
+        "Most used device class in events; score = share",
+        "category",
+        DEVICES,
+    ),
+    TagDefinition(
+        "primary_channel", "behavioural", "Most used order channel; score = share", "category"
+    ),
+    TagDefinition(
+        "aov_band",
+        "behavioural",
+        "Average order value among buyers: low <= 25th percentile, mid <= 75th, "
+        "high <= 95th, premium above",
+        "category",
+        AOV_BANDS,
+    ),
+    TagDefinition(
+        "cart_abandoner",
+        "behavioural",
+        "Carted 2+ distinct items and never bought at least half of them; "
+        "score = share never bought",
+        "flag",
+        ("yes",),
+    ),
 )
 
 
@@ -148,14 +215,17 @@ def _rule(path: Path, key: str, spec: Any) -> CatalogRule:
     elif isinstance(spec.get("values"), list):
         cases = tuple((str(c.get("value", "")), str(c.get("when", ""))) for c in spec["values"])
     else:
-        raise InputError(f"{where}: needs `when = \"...\"` or `values = [{{value, when}}, ...]`")
+        raise InputError(f'{where}: needs `when = "..."` or `values = [{{value, when}}, ...]`')
     for value, when in cases:
         if not KEY_PATTERN.match(value) or not when:
             raise InputError(f"{where}: each case needs a snake_case value and a `when`")
     definition = TagDefinition(
-        key, kind, str(spec.get("description", "")),
+        key,
+        kind,
+        str(spec.get("description", "")),
         "flag" if len(cases) == 1 and cases[0][0] == "yes" else "category",
-        tuple(v for v, _ in cases), source="catalog",
+        tuple(v for v, _ in cases),
+        source="catalog",
     )
     return CatalogRule(definition, cases)
 
@@ -175,13 +245,19 @@ def compile_when(when: str, features: ir.Table, *, where: str) -> ir.BooleanValu
 
 
 class _Compiler(ast.NodeVisitor):
-    COMPARE = {
-        ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
-        ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+    COMPARE: ClassVar[dict[type, Any]] = {
+        ast.Lt: lambda a, b: a < b,
+        ast.LtE: lambda a, b: a <= b,
+        ast.Gt: lambda a, b: a > b,
+        ast.GtE: lambda a, b: a >= b,
+        ast.Eq: lambda a, b: a == b,
+        ast.NotEq: lambda a, b: a != b,
     }
-    ARITHMETIC = {
-        ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
-        ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+    ARITHMETIC: ClassVar[dict[type, Any]] = {
+        ast.Add: lambda a, b: a + b,
+        ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b,
     }
 
     def __init__(self, features: ir.Table, where: str) -> None:

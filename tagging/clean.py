@@ -89,7 +89,13 @@ def clean_users(raw: ir.Table, *, as_of: datetime) -> Step:
     kept, quarantined = _split(t, "users", reason)
     registered = parse_timestamp(kept.registered_at)
     typed = kept.select(
-        "user_id", "gender", "city", "region", "occupation", "member_level", "channel",
+        "user_id",
+        "gender",
+        "city",
+        "region",
+        "occupation",
+        "member_level",
+        "channel",
         registered_at=registered,
         birth_date=kept.birth_date.try_cast("date"),
         age=kept.age.try_cast("float64"),
@@ -116,7 +122,11 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> S
     )
     kept, quarantined = _split(t, "orders", reason)
     typed = kept.select(
-        "order_id", "user_id", "coupon_code", "pay_method", "channel",
+        "order_id",
+        "user_id",
+        "coupon_code",
+        "pay_method",
+        "channel",
         ts=kept._ts,
         amount=_number(kept.amount),
         discount=_number(kept.discount).fill_null(0.0),
@@ -145,7 +155,10 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> S
     )
     kept, quarantined = _split(raw, "order_items", reason)
     typed = kept.select(
-        "order_id", "item_id", "category", "brand",
+        "order_id",
+        "item_id",
+        "category",
+        "brand",
         quantity=kept.quantity.cast("int64"),
         price=_number(kept.price),
     )
@@ -221,8 +234,18 @@ def _drop_bots(events: ir.Table, per_minute: int) -> tuple[ir.Table, ir.Table]:
 
 def _typed_events(t: ir.Table) -> ir.Table:
     return t.select(
-        "event_id", "user_id", "device_id", "item_id", "category", "brand", "platform", "os",
-        "device_model", "session_id", "user_agent", "query",
+        "event_id",
+        "user_id",
+        "device_id",
+        "item_id",
+        "category",
+        "brand",
+        "platform",
+        "os",
+        "device_model",
+        "session_id",
+        "user_agent",
+        "query",
         event_type=t.event_type.lower(),
         ts=t._ts,
         price=_number(t.price),

@@ -1,4 +1,4 @@
-"""Per-person features, written with Ibis so the same expressions run on DuckDB here and Spark later.
+"""Per-person features, in Ibis: the same expressions run on DuckDB here and on Spark later.
 
 Inputs are the clean tables with a `person_idx` column (see `tagging.run`); every function
 returns an Ibis table with one row per person (or per person and category / brand for the
@@ -19,8 +19,17 @@ EVENT_WEIGHTS = {"view": 1, "click": 1, "add_to_cart": 3, "share": 2, "review": 
 PURCHASE_WEIGHT = 5
 # Features that need events or users; in orders-only mode they exist but stay empty.
 EVENT_FEATURES = (
-    "events", "views", "searches", "carts", "shares", "reviews", "app_share",
-    "days_since_last_event", "categories_browsed", "search_share", "carted_items",
+    "events",
+    "views",
+    "searches",
+    "carts",
+    "shares",
+    "reviews",
+    "app_share",
+    "days_since_last_event",
+    "categories_browsed",
+    "search_share",
+    "carted_items",
     "cart_abandon_rate",
 )
 USER_FEATURES = ("age", "tenure_days")
@@ -85,6 +94,7 @@ def rfm_scores(orders: ir.Table) -> ir.Table:
     score = 1 + floor(5 * percent_rank), capped at 5: equal values share the lower score, so
     one order is F=1 however many buyers have only one.
     """
+
     def score(rank: ir.FloatingValue) -> ir.IntegerValue:
         return ibis.least((rank * 5).floor().cast("int64") + 1, 5)
 

@@ -64,7 +64,7 @@ class IdentityGraph:
         order = persons["person_id"].argsort(kind="stable").to_numpy()
         persons = persons.iloc[order].reset_index(drop=True)
         persons.insert(0, "person_idx", range(len(persons)))
-        idx_of_component = pd.Series(range(len(order)), index=order)
+        idx_of_component = pd.Series(range(len(order)), index=order).sort_index()
         return persons, _identifier_frame(members, idx_of_component)
 
 
@@ -85,6 +85,6 @@ def _identifier_frame(members: list[list[str]], idx_of_component: pd.Series) -> 
         {
             "kind": parts[0].to_numpy(),
             "identifier": parts[1].to_numpy(),
-            "person_idx": idx_of_component.loc[component].to_numpy(),
+            "person_idx": idx_of_component.to_numpy()[component],
         }
     )

@@ -15,7 +15,12 @@ def quality_report(
 ) -> dict[str, dict[str, Any]]:
     report: dict[str, dict[str, Any]] = {}
     for name, step in steps.items():
-        reasons = step.quarantined.group_by("reason").agg(n=step.quarantined.count()).to_pyarrow().to_pandas()
+        reasons = (
+            step.quarantined.group_by("reason")
+            .agg(n=step.quarantined.count())
+            .to_pyarrow()
+            .to_pandas()
+        )
         dropped = {
             str(r): int(n) for r, n in sorted(zip(reasons["reason"], reasons["n"], strict=True))
         }

@@ -59,7 +59,9 @@ class RunResult:
     timings: dict[str, float]
 
 
-def run_tagging(*, engine: Engine, options: RunOptions, progress: Progress | None = None) -> RunResult:
+def run_tagging(
+    *, engine: Engine, options: RunOptions, progress: Progress | None = None
+) -> RunResult:
     """Run every stage and commit the snapshot; on any failure the previous run stays current."""
     rules = load_rules(options.catalog) if options.catalog else []
     paths = find_sources(options.source)
@@ -74,14 +76,20 @@ def run_tagging(*, engine: Engine, options: RunOptions, progress: Progress | Non
         raise
     assert snapshot.as_of is not None
     return RunResult(
-        run_id, snapshot.as_of, len(snapshot.persons), len(snapshot.tags),
-        snapshot.quality, snapshot.timings,
+        run_id,
+        snapshot.as_of,
+        len(snapshot.persons),
+        len(snapshot.tags),
+        snapshot.quality,
+        snapshot.timings,
     )
 
 
 def end_of_day(day: date) -> datetime:
     """The last instant of `day` in UTC: an as-of day includes the whole day."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time()) - timedelta(microseconds=1)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time()) - timedelta(
+        microseconds=1
+    )
 
 
 class _Run:
@@ -171,7 +179,8 @@ class _Run:
             steps["identities"] = clean.clean_identities(raw["identities"])
         if "events" in raw:
             steps["events"] = clean.clean_events(
-                raw["events"], as_of=as_of,
+                raw["events"],
+                as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
             )
         return {
@@ -183,11 +192,20 @@ class _Run:
         graph = IdentityGraph()
         for name in ("users", "orders", "events"):
             if name in steps:
-                ids = steps[name].kept.select(USER_ID).distinct().to_pyarrow().to_pandas()[USER_ID].dropna()
+                ids = (
+                    steps[name]
+                    .kept.select(USER_ID)
+                    .distinct()
+                    .to_pyarrow()
+                    .to_pandas()[USER_ID]
+                    .dropna()
+                )
                 graph.add(identifier(USER_ID, v) for v in ids)
         if "events" in steps:
             events = steps["events"].kept
-            devices = events.select(DEVICE_ID).distinct().to_pyarrow().to_pandas()[DEVICE_ID].dropna()
+            devices = (
+                events.select(DEVICE_ID).distinct().to_pyarrow().to_pandas()[DEVICE_ID].dropna()
+            )
             graph.add(identifier(DEVICE_ID, v) for v in devices)
             pairs = events.filter(events.user_id.notnull() & events.device_id.notnull())
             pairs_df = pairs.select(USER_ID, DEVICE_ID).distinct().to_pyarrow().to_pandas()
@@ -200,8 +218,11 @@ class _Run:
             graph.link(
                 (identifier(ka, a), identifier(kb, b))
                 for a, b, ka, kb in zip(
-                    links.id_a, links.id_b, links.kind_a.map(normalise_kind),
-                    links.kind_b.map(normalise_kind), strict=True,
+                    links.id_a,
+                    links.id_b,
+                    links.kind_a.map(normalise_kind),
+                    links.kind_b.map(normalise_kind),
+                    strict=True,
                 )
             )
         persons, identifiers = graph.persons(id_key=self.options.id_key)
@@ -216,7 +237,9 @@ class _Run:
             _did=ids.identifier, _p_device=ids.person_idx
         )
         out: dict[str, ir.Table] = {
-            "persons": self.keep("persons", ibis.memtable(pa.table({P: pa.array(range(n_persons), pa.int64())})))
+            "persons": self.keep(
+                "persons", ibis.memtable(pa.table({P: pa.array(range(n_persons), pa.int64())}))
+            )
         }
         orders = steps["orders"].kept
         orders = orders.join(users, orders.user_id == users._uid).rename({P: "_p_user"})
@@ -239,10 +262,15 @@ class _Run:
         if "order_items" not in steps:
             return _memtable(
                 pd.DataFrame(
-                    {P: pd.Series(dtype="int64"), "order_id": pd.Series(dtype="string"),
-                     "item_id": pd.Series(dtype="string"), "quantity": pd.Series(dtype="int64"),
-                     "price": pd.Series(dtype="float64"), "category": pd.Series(dtype="string"),
-                     "brand": pd.Series(dtype="string")}
+                    {
+                        P: pd.Series(dtype="int64"),
+                        "order_id": pd.Series(dtype="string"),
+                        "item_id": pd.Series(dtype="string"),
+                        "quantity": pd.Series(dtype="int64"),
+                        "price": pd.Series(dtype="float64"),
+                        "category": pd.Series(dtype="string"),
+                        "brand": pd.Series(dtype="string"),
+                    }
                 )
             )
         items = steps["order_items"].kept
@@ -287,19 +315,20 @@ class _Run:
         ]
         if "users" in t:
             parts += tags.demographic_tags(self._primary_accounts(t["users"], wide))
-        if "events" in t or "order_items" in t:
-            events = t.get("events")
-            for column, key, n in (("category", "preferred_category", 3),
-                                   ("brand", "preferred_brand", 1)):
-                weights = features.preference_weights(
-                    events if events is not None else _no_events(), t["items"], column
-                )
-                parts.append(tags.top_values(weights, column, key, n))
+        events = t.get("events", _no_events())
+        for column, key, n in (
+            ("category", "preferred_category", 3),
+            ("brand", "preferred_brand", 1),
+        ):
+            weights = features.preference_weights(events, t["items"], column)
+            parts.append(tags.top_values(weights, column, key, n))
         if "events" in t:
             e = t["events"]
             parts.append(
-                tags.mode_tag(features.mode_share(e, features.device_class(e.platform, e.os)),
-                              "primary_device")
+                tags.mode_tag(
+                    features.mode_share(e, features.device_class(e.platform, e.os)),
+                    "primary_device",
+                )
             )
         return ibis.union(*parts)
 
@@ -311,19 +340,28 @@ class _Run:
     def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
         frame = persons[[P, "person_id"]].copy()
         if "users" not in t:
-            frame["attributes"] = [{} for _ in range(len(frame))]
+            frame["attributes"] = pd.Series([{} for _ in range(len(frame))], index=frame.index)
             return frame
         users = t["users"]
         first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
         first = first.filter(first._n == 0)
-        attrs = first.select(
-            P, "gender", "city", "region", "occupation", "member_level",
-            registered_at=first.registered_at.cast("string"),
-        ).to_pyarrow().to_pandas()
+        attrs = (
+            first.select(
+                P,
+                "gender",
+                "city",
+                "region",
+                "occupation",
+                "member_level",
+                registered_at=first.registered_at.cast("string"),
+            )
+            .to_pyarrow()
+            .to_pandas()
+        )
         attrs = frame.merge(attrs, on=P, how="left")
         columns = [c for c in attrs.columns if c not in (P, "person_id")]
         records = attrs[columns].astype(object).where(attrs[columns].notna(), None)
-        frame["attributes"] = records.to_dict("records")
+        frame["attributes"] = pd.Series(records.to_dict("records"), index=frame.index)
         return frame
 
     def _quarantine(self, steps: dict[str, clean.Step]) -> pd.DataFrame:
@@ -339,8 +377,14 @@ def _memtable(frame: pd.DataFrame) -> ir.Table:
 
 def _no_events() -> ir.Table:
     return _memtable(
-        pd.DataFrame({P: pd.Series(dtype="int64"), "event_type": pd.Series(dtype="string"),
-                      "category": pd.Series(dtype="string"), "brand": pd.Series(dtype="string")})
+        pd.DataFrame(
+            {
+                P: pd.Series(dtype="int64"),
+                "event_type": pd.Series(dtype="string"),
+                "category": pd.Series(dtype="string"),
+                "brand": pd.Series(dtype="string"),
+            }
+        )
     )
 
 
@@ -352,4 +396,3 @@ def _feature_rows(wide: pd.DataFrame) -> pd.DataFrame:
         for row in values.to_dict("records")
     ]
     return pd.DataFrame({P: wide[P].to_numpy(), "values": records})
-

@@ -48,8 +48,12 @@ def demographic_tags(people: ir.Table) -> list[ir.Table]:
     """age_band, gender, region, member_level from the primary account's attributes."""
     age = people.age
     band = ibis.cases(
-        (age < 18, "under_18"), (age < 25, "18_24"), (age < 35, "25_34"),
-        (age < 45, "35_44"), (age < 55, "45_54"), (age >= 55, "55_plus"),
+        (age < 18, "under_18"),
+        (age < 25, "18_24"),
+        (age < 35, "25_34"),
+        (age < 45, "35_44"),
+        (age < 55, "45_54"),
+        (age >= 55, "55_plus"),
         else_=ibis.null("string"),
     )
     gender = people.gender.lower().substitute(
@@ -110,7 +114,9 @@ def lifecycle_tags(f: ir.Table, params: LifecycleParams) -> list[ir.Table]:
 def value_tags(f: ir.Table) -> list[ir.Table]:
     """aov_band and cart_abandoner."""
     band = ibis.cases(
-        (f.aov_rank <= 0.25, "low"), (f.aov_rank <= 0.75, "mid"), (f.aov_rank <= 0.95, "high"),
+        (f.aov_rank <= 0.25, "low"),
+        (f.aov_rank <= 0.75, "mid"),
+        (f.aov_rank <= 0.95, "high"),
         (f.aov_rank.notnull(), "premium"),
         else_=ibis.null("string"),
     )

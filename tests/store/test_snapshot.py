@@ -18,30 +18,55 @@ AS_OF = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
 
 def _snapshot() -> Snapshot:
     return Snapshot(
-        persons=pd.DataFrame({
-            "person_idx": [0, 1],
-            "person_id": ["p-aaa", "p-bbb"],
-            "attributes": [{"gender": "female", "region": "east_china"}, {}],
-        }),
-        identifiers=pd.DataFrame({
-            "kind": ["user_id", "user_id", "device_id"],
-            "identifier": ["U1", "U2", "d-9"],
-            "person_idx": [0, 1, 1],
-        }),
-        tags=pd.DataFrame({
-            "person_idx": [0, 0, 0, 1],
-            "key": ["lifecycle", "preferred_category", "preferred_category", "lifecycle"],
-            "value": ["active", "baby", "toys", "lost"],
-            "score": [None, 0.75, 0.25, None],
-        }),
+        persons=pd.DataFrame(
+            {
+                "person_idx": [0, 1],
+                "person_id": ["p-aaa", "p-bbb"],
+                "attributes": [{"gender": "female", "region": "east_china"}, {}],
+            }
+        ),
+        identifiers=pd.DataFrame(
+            {
+                "kind": ["user_id", "user_id", "device_id"],
+                "identifier": ["U1", "U2", "d-9"],
+                "person_idx": [0, 1, 1],
+            }
+        ),
+        tags=pd.DataFrame(
+            {
+                "person_idx": [0, 0, 0, 1],
+                "key": ["lifecycle", "preferred_category", "preferred_category", "lifecycle"],
+                "value": ["active", "baby", "toys", "lost"],
+                "score": [None, 0.75, 0.25, None],
+            }
+        ),
         features=pd.DataFrame({"person_idx": [0, 1], "values": [{"monetary": 12.5}, {}]}),
-        definitions=[{"key": "lifecycle", "kind": "behavioural", "description": "stage",
-                      "source": "built_in", "value_type": "category", "values": ["active", "lost"]}],
-        quarantine=pd.DataFrame({"source": ["orders", "orders"], "row_number": [3, 7],
-                                 "reason": ["bad_timestamp", "negative_amount"],
-                                 "raw": ['{"ts": "x"}', '{"amount": "-1"}']}),
-        quality={"orders": {"read": 9, "kept": 7, "after_as_of": 0,
-                            "dropped": {"bad_timestamp": 1, "negative_amount": 1}}},
+        definitions=[
+            {
+                "key": "lifecycle",
+                "kind": "behavioural",
+                "description": "stage",
+                "source": "built_in",
+                "value_type": "category",
+                "values": ["active", "lost"],
+            }
+        ],
+        quarantine=pd.DataFrame(
+            {
+                "source": ["orders", "orders"],
+                "row_number": [3, 7],
+                "reason": ["bad_timestamp", "negative_amount"],
+                "raw": ['{"ts": "x"}', '{"amount": "-1"}'],
+            }
+        ),
+        quality={
+            "orders": {
+                "read": 9,
+                "kept": 7,
+                "after_as_of": 0,
+                "dropped": {"bad_timestamp": 1, "negative_amount": 1},
+            }
+        },
         timings={"ingest": 0.5},
         as_of=AS_OF,
     )
@@ -69,10 +94,12 @@ def test_snapshot_reads_back_exactly(store_engine: Engine) -> None:
             ("preferred_category", "toys", 0.25),
         ]
         assert queries.tag_distribution(session=session, run_id=run_id, key="lifecycle") == [
-            ("active", 1), ("lost", 1),
+            ("active", 1),
+            ("lost", 1),
         ]
         assert queries.quarantine_counts(session=session, run_id=run_id) == [
-            ("orders", "bad_timestamp", 1), ("orders", "negative_amount", 1),
+            ("orders", "bad_timestamp", 1),
+            ("orders", "negative_amount", 1),
         ]
     exported = queries.export_tags(engine=store_engine, run_id=run_id)
     assert exported.drop(columns="score").to_dict("list") == {

@@ -70,7 +70,7 @@ def test_unknown_feature_is_an_error_that_names_it(
     ("catalog", "message"),
     [
         ('[tags.x]\nwhen = "orders >="', "`when` does not parse"),
-        ('[tags.x]\nwhen = "__import__(\'os\')"', "is not allowed in `when`"),
+        ("[tags.x]\nwhen = \"__import__('os')\"", "is not allowed in `when`"),
         ('[tags.x]\nwhen = "orders"', "`when` must be a condition"),
         ('[tags.x]\nkind = "mood"\nwhen = "orders > 1"', "kind 'mood' is not one of"),
         ('[tags.Bad-Key]\nwhen = "orders > 1"', "keys are snake_case"),

@@ -92,20 +92,37 @@ def test_every_dropped_row_is_quarantined_with_its_reason(cleaned) -> None:
         ("users", 3, "duplicate_user_id"),
     ]
     raw = next(json.loads(r.raw) for r in rows if r.reason == "negative_amount")
-    assert raw == {"order_id": "o5", "user_id": "u2", "ts": "2026-06-03T10:00:00Z",
-                   "amount": "-1", "coupon_code": None, "discount": "0", "pay_method": None,
-                   "channel": "web"}
+    assert raw == {
+        "order_id": "o5",
+        "user_id": "u2",
+        "ts": "2026-06-03T10:00:00Z",
+        "amount": "-1",
+        "coupon_code": None,
+        "discount": "0",
+        "pay_method": None,
+        "channel": "web",
+    }
 
 
 def test_quality_report_accounts_for_every_row(cleaned) -> None:
     _, _, quality = cleaned
     assert quality["orders"] == {
-        "read": 8, "kept": 2, "after_as_of": 0,
-        "dropped": {"bad_amount": 1, "bad_timestamp": 1, "duplicate_order_id": 1,
-                    "missing_order_id": 1, "negative_amount": 1, "unknown_user": 1},
+        "read": 8,
+        "kept": 2,
+        "after_as_of": 0,
+        "dropped": {
+            "bad_amount": 1,
+            "bad_timestamp": 1,
+            "duplicate_order_id": 1,
+            "missing_order_id": 1,
+            "negative_amount": 1,
+            "unknown_user": 1,
+        },
     }
     assert quality["order_items"] == {
-        "read": 4, "kept": 1, "after_as_of": 0,
+        "read": 4,
+        "kept": 1,
+        "after_as_of": 0,
         "dropped": {"bad_quantity": 1, "order_quarantined": 1, "unknown_order": 1},
     }
     for q in quality.values():
@@ -122,8 +139,7 @@ def _events(rows: list[str]) -> str:
 def _human_rows() -> list[str]:
     # one person browsing: an event every 30 s, never more than 2 a minute
     return [
-        f"h{i},u1,dev-h,view,{1780000000 + 30 * i},i1,baby,Mozilla/5.0 (iPhone)"
-        for i in range(40)
+        f"h{i},u1,dev-h,view,{1780000000 + 30 * i},i1,baby,Mozilla/5.0 (iPhone)" for i in range(40)
     ]
 
 
@@ -138,8 +154,7 @@ def _rate_bot_rows() -> list[str]:
 def _agent_bot_rows() -> list[str]:
     # slow, but announces itself as a crawler
     return [
-        f"a{i},,dev-a,view,{1780000000 + 600 * i},i2,toys,python-requests/2.31"
-        for i in range(5)
+        f"a{i},,dev-a,view,{1780000000 + 600 * i},i2,toys,python-requests/2.31" for i in range(5)
     ]
 
 
@@ -151,7 +166,9 @@ def test_duplicates_and_bots_are_quarantined_and_people_kept(shop_dir, engine: E
     )
     result = run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
     assert result.quality["events"] == {
-        "read": 168, "kept": 40, "after_as_of": 0,
+        "read": 168,
+        "kept": 40,
+        "after_as_of": 0,
         "dropped": {"bot_rate": 120, "bot_user_agent": 5, "duplicate_event_id": 3},
     }
     assert result.persons == 1  # the bots' devices never become persons
@@ -160,7 +177,8 @@ def test_duplicates_and_bots_are_quarantined_and_people_kept(shop_dir, engine: E
 def test_a_busy_but_human_minute_is_not_a_bot(shop_dir, engine: Engine) -> None:
     """20 events in one minute is the most a person is assumed to send (the threshold)."""
     rows = [f"b{i},u1,dev-b,click,{1780000020 + 2 * i},i1,baby,Mozilla/5.0" for i in range(20)]
-    folder = shop_dir(orders="order_id,user_id,ts,amount\no1,u1,1780000100,10",
-                      events=_events(rows))
+    folder = shop_dir(
+        orders="order_id,user_id,ts,amount\no1,u1,1780000100,10", events=_events(rows)
+    )
     result = run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
     assert result.quality["events"]["kept"] == 20

@@ -9,13 +9,15 @@ from tagging.identity import IdentityGraph, identifier
 def _graph() -> IdentityGraph:
     graph = IdentityGraph()
     graph.add([identifier("user_id", "U2"), identifier("device_id", "lonely-device")])
-    graph.link([
-        (identifier("user_id", "U1"), identifier("device_id", "d1")),
-        (identifier("device", "d2"), identifier("user_id", "U1")),
-        (identifier("user_id", "U9"), identifier("phone_hash", "ph1")),
-        (identifier("user_id", "U1"), identifier("phone_hash", "ph1")),
-        (identifier("phone_hash", "orphan"), identifier("email_hash", "e1")),
-    ])
+    graph.link(
+        [
+            (identifier("user_id", "U1"), identifier("device_id", "d1")),
+            (identifier("device", "d2"), identifier("user_id", "U1")),
+            (identifier("user_id", "U9"), identifier("phone_hash", "ph1")),
+            (identifier("user_id", "U1"), identifier("phone_hash", "ph1")),
+            (identifier("phone_hash", "orphan"), identifier("email_hash", "e1")),
+        ]
+    )
     return graph
 
 
@@ -29,9 +31,7 @@ def test_linked_identifiers_become_one_person_with_canonical_pseudonym() -> None
         "user_id:U2": ["U2"],
         "device_id:lonely-device": ["lonely-device"],
     }  # the phone/email pair alone is no person
-    assert set(persons.person_id) == {
-        person_id_for(c, key="k" * 16) for c in groups
-    }
+    assert set(persons.person_id) == {person_id_for(c, key="k" * 16) for c in groups}
 
 
 def test_person_numbers_follow_pseudonyms_not_input_order() -> None:

@@ -57,13 +57,14 @@ def test_file_that_is_not_its_claimed_format_is_named(
     _assert_previous_still_current(engine, previous_run)
 
 
-def test_events_without_user_or_device_column_are_refused(
-    tmp_path: Path, engine: Engine
-) -> None:
+def test_events_without_user_or_device_column_are_refused(tmp_path: Path, engine: Engine) -> None:
     folder = write_csv(tmp_path / "bad", "orders", GOOD_ORDERS).parent
     events = write_csv(folder, "events", "event_type,ts\nview,1780000000")
-    with pytest.raises(InputError, match=r"events\.csv: needs at least one of the columns "
-                                         r"'user_id', 'device_id'"):
+    with pytest.raises(
+        InputError,
+        match=r"events\.csv: needs at least one of the columns "
+        r"'user_id', 'device_id'",
+    ):
         _run(engine, folder)
     assert events.exists()
 
@@ -79,8 +80,14 @@ def test_jsonl_and_parquet_sources_read_like_csv(tmp_path: Path, engine: Engine)
 
     folder = tmp_path / "mixed"
     folder.mkdir()
-    orders = pd.DataFrame({"order_id": ["o1", "o2"], "user_id": ["u1", "u2"],
-                           "ts": ["2026-06-01T10:00:00Z", "1780000000"], "amount": [10.5, 20]})
+    orders = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2"],
+            "user_id": ["u1", "u2"],
+            "ts": ["2026-06-01T10:00:00Z", "1780000000"],
+            "amount": [10.5, 20],
+        }
+    )
     orders.to_json(folder / "orders.jsonl", orient="records", lines=True)
     pd.DataFrame({"user_id": ["u1", "u2"], "gender": ["F", "M"]}).to_parquet(
         folder / "users.parquet"

@@ -38,18 +38,28 @@ def percent_rank_score(values: pd.Series, *, ascending: bool) -> pd.Series:
 def expected_rfm() -> pd.DataFrame:
     rows = [line.split(",") for line in ORDERS.strip().splitlines()[1:]]
     orders = pd.DataFrame(rows, columns=ORDERS.strip().splitlines()[0].split(","))
-    day = {"o1": "2026-06-01", "o2": "2026-06-28", "o3": "2026-06-30", "o4": "2026-03-01",
-           "o5": "2026-05-28", "o6": "2026-06-30", "o7": "2026-07-01", "o8": "2025-12-24",
-           "o9": "2026-01-10"}
+    day = {
+        "o1": "2026-06-01",
+        "o2": "2026-06-28",
+        "o3": "2026-06-30",
+        "o4": "2026-03-01",
+        "o5": "2026-05-28",
+        "o6": "2026-06-30",
+        "o7": "2026-07-01",
+        "o8": "2025-12-24",
+        "o9": "2026-01-10",
+    }
     orders["day"] = pd.to_datetime(orders["order_id"].map(day))
     orders["amount"] = orders["amount"].astype(float)
     orders = orders[orders["day"] <= pd.Timestamp(AS_OF)]  # o7 is after as_of
     g = orders.groupby("user_id")
-    frame = pd.DataFrame({
-        "recency_days": (pd.Timestamp(AS_OF) - g["day"].max()).dt.days,
-        "frequency": g.size(),
-        "monetary": g["amount"].sum().round(2),
-    })
+    frame = pd.DataFrame(
+        {
+            "recency_days": (pd.Timestamp(AS_OF) - g["day"].max()).dt.days,
+            "frequency": g.size(),
+            "monetary": g["amount"].sum().round(2),
+        }
+    )
     frame["r_score"] = percent_rank_score(frame["recency_days"], ascending=False)
     frame["f_score"] = percent_rank_score(frame["frequency"], ascending=True)
     frame["m_score"] = percent_rank_score(frame["monetary"], ascending=True)
@@ -99,9 +109,17 @@ def test_rfm_tags_carry_scores_segments_and_raw_values(tagged: tuple[Engine, int
     assert alice.loc["rfm_f", "value"] == "5"
     assert alice.loc["monetary", "score"] == pytest.approx(170.5)
     assert alice.loc["rfm_segment", "value"] == "high_value"  # R4 F5 M4
-    segments = dict(zip(tags[tags.key == "rfm_segment"].user_id,
-                        tags[tags.key == "rfm_segment"].value, strict=True))
+    segments = dict(
+        zip(
+            tags[tags.key == "rfm_segment"].user_id,
+            tags[tags.key == "rfm_segment"].value,
+            strict=True,
+        )
+    )
     assert segments == {
-        "alice": "high_value", "bob": "hibernating", "carol": "potential",
-        "dave": "new_customer", "erin": "at_risk",
+        "alice": "high_value",
+        "bob": "hibernating",
+        "carol": "potential",
+        "dave": "new_customer",
+        "erin": "at_risk",
     }

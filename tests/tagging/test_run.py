@@ -19,7 +19,7 @@ from store import snapshot as snapshot_module
 from store.models import Person, PersonTag
 from store.queries import current_run, export_tags, list_runs
 from tagging.run import RunOptions, run_tagging
-from tests.tagging.conftest import ID_KEY, write_csv
+from tests.tagging.conftest import ID_KEY
 
 LIFECYCLE_ORDERS = """
 order_id,user_id,ts,amount,channel
@@ -49,19 +49,36 @@ def test_orders_only_shop_gets_rfm_lifecycle_and_order_habits(shop_dir, engine: 
     result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
     assert result.as_of == datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
     assert _tags_by_user(engine, result.run_id, "lifecycle") == {
-        "new": "new", "back": "reactivated", "steady": "active", "fading": "churn_risk",
-        "asleep": "dormant", "gone": "lost",
+        "new": "new",
+        "back": "reactivated",
+        "steady": "active",
+        "fading": "churn_risk",
+        "asleep": "dormant",
+        "gone": "lost",
     }
     assert _tags_by_user(engine, result.run_id, "primary_channel") == {
-        "new": "app", "back": "app", "steady": "web", "fading": "web", "asleep": "app",
+        "new": "app",
+        "back": "app",
+        "steady": "web",
+        "fading": "web",
+        "asleep": "app",
         "gone": "app",
     }
     slots = _tags_by_user(engine, result.run_id, "purchase_time_slot")
     assert slots["new"] == "morning"
     keys = set(export_tags(engine=engine, run_id=result.run_id).key)
     assert keys == {
-        "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "recency_days", "frequency", "monetary",
-        "lifecycle", "aov_band", "purchase_time_slot", "primary_channel",
+        "rfm_r",
+        "rfm_f",
+        "rfm_m",
+        "rfm_segment",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "lifecycle",
+        "aov_band",
+        "purchase_time_slot",
+        "primary_channel",
     }
 
 

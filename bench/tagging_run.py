@@ -1,0 +1,83 @@
+"""Benchmark: a whole tagging run on generated shops of 100,000 and 1,000,000 users.
+
+Prints one JSON object per size: persons, events, stages (seconds), total_s, peak_rss_mb,
+plus the generation time when the shop had to be generated. Shops are cached in
+.bench-cache/ (or --cache) and reused. Each size runs in a fresh process so its peak RSS is its own.
+
+    python bench/tagging_run.py                 # 100k and 1M users
+    python bench/tagging_run.py --users 100000  # one size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = (100_000, 1_000_000)
+
+
+def shop(cache: Path, users: int) -> tuple[Path, float | None]:
+    from tagging.generator import generate_shop
+
+    folder = cache / f"shop-{users}"
+    if (folder / "orders.csv").exists():
+        return folder, None
+    started = time.perf_counter()
+    generate_shop(folder, users=users, seed=7)
+    return folder, round(time.perf_counter() - started, 1)
+
+
+def measure(folder: Path, users: int, generated_s: float | None) -> dict[str, object]:
+    from store.db import make_engine
+    from tagging.run import RunOptions, run_tagging
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        started = time.perf_counter()
+        result = run_tagging(engine=engine, options=RunOptions(folder, "bench-id-key-0123456789"))
+        total = time.perf_counter() - started
+    write_s = round(total - sum(result.timings.values()), 3)
+    return {
+        "users": users,
+        "persons": result.persons,
+        "events": result.quality.get("events", {}).get("read", 0),
+        "orders": result.quality["orders"]["read"],
+        "tag_rows": result.tag_rows,
+        "stages": {**result.timings, "write": write_s},
+        "total_s": round(total, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "generated_s": generated_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, help="one size only")
+    parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
+    parser.add_argument("--step", choices=["generate", "run"], help=argparse.SUPPRESS)
+    parser.add_argument("--generated-s", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step == "generate":
+        print(json.dumps(shop(args.cache, args.users)[1]))
+        return
+    if args.step == "run":
+        folder = args.cache / f"shop-{args.users}"
+        print(json.dumps(measure(folder, args.users, args.generated_s)), flush=True)
+        return
+    for users in [args.users] if args.users else SIZES:
+        child = [sys.executable, __file__, "--users", str(users), "--cache", str(args.cache)]
+        generated = subprocess.run(
+            [*child, "--step", "generate"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        extra = [] if generated == "null" else ["--generated-s", generated]
+        subprocess.run([*child, "--step", "run", *extra], check=True)
+
+
+if __name__ == "__main__":
+    main()
