@@ -11,6 +11,7 @@ from sqlmodel import SQLModel, create_engine
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 256 * 1024
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -20,6 +21,8 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A large page cache keeps index pages of a big snapshot write in memory (allocated on use).
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 

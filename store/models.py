@@ -67,13 +67,19 @@ class PersonIdentifier(SQLModel, table=True):
 
 
 class PersonTag(SQLModel, table=True):
+    """One tag of one person. Clustered by key and value (SQLite: WITHOUT ROWID), the order in
+    which audiences read it; the person index serves profile reads."""
+
     __tablename__ = "person_tags"
-    __table_args__ = (Index("ix_person_tags_key_value", "run_id", "key", "value"),)
+    __table_args__ = (
+        Index("ix_person_tags_person", "run_id", "person_idx"),
+        {"sqlite_with_rowid": False},
+    )
 
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
-    person_idx: int = Field(primary_key=True)
     key: str = Field(primary_key=True)
     value: str = Field(primary_key=True)
+    person_idx: int = Field(primary_key=True)
     score: float | None = None
 
 

@@ -8,14 +8,14 @@ fails or is killed never becomes current.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy import JSON, Connection, Table, insert, update
 from sqlalchemy.engine import Engine
 
 from store.models import (
@@ -105,7 +105,9 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
     with engine.begin() as conn:
         _insert_frame(conn, _table(Person), run_id, snapshot.persons)
         _insert_frame(conn, _table(PersonIdentifier), run_id, snapshot.identifiers)
-        _insert_frame(conn, _table(PersonTag), run_id, snapshot.tags)
+        # In the table's clustering order, so the B-tree is filled from left to right.
+        tags = snapshot.tags.sort_values(["key", "value", "person_idx"], kind="stable")
+        _insert_frame(conn, _table(PersonTag), run_id, tags)
         _insert_frame(conn, _table(FeatureRow), run_id, snapshot.features)
         _insert_frame(conn, _table(QuarantineRow), run_id, snapshot.quarantine)
         if snapshot.definitions:
@@ -138,22 +140,29 @@ def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
 
 
 def _insert_frame(conn: Connection, table: Table, run_id: int, frame: pd.DataFrame) -> None:
-    for chunk in _records(frame, run_id):
-        conn.execute(insert(table), chunk)
-
-
-def _records(frame: pd.DataFrame, run_id: int) -> Iterator[list[dict[str, Any]]]:
-    columns = list(frame.columns)
-    arrays = [_python_values(frame[c]) for c in columns]
+    """Bulk insert in chunks: positional tuples straight to the driver where the dialect is
+    positional (SQLite: ~2x faster than dicts), SQLAlchemy's executemany of dicts elsewhere."""
+    columns = ["run_id", *frame.columns]
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=columns)
+    to_driver = bool(compiled.positional and compiled.positiontup)
+    json_columns = (
+        {c.name for c in table.columns if isinstance(c.type, JSON)} if to_driver else set()
+    )
     for start in range(0, len(frame), WRITE_CHUNK_ROWS):
-        stop = start + WRITE_CHUNK_ROWS
-        yield [
-            {"run_id": run_id, **dict(zip(columns, row, strict=True))}
-            for row in zip(*(a[start:stop] for a in arrays), strict=True)
-        ]
+        chunk = frame.iloc[start : start + WRITE_CHUNK_ROWS]
+        values = {"run_id": [run_id] * len(chunk)}
+        values.update({c: _python_values(chunk[c], c in json_columns) for c in frame.columns})
+        if to_driver:
+            assert compiled.positiontup is not None
+            rows = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
+            conn.exec_driver_sql(str(compiled), rows)
+        else:
+            records = [dict(zip(columns, row, strict=True)) for row in zip(*values.values())]
+            conn.execute(insert(table), records)
 
 
-def _python_values(series: pd.Series) -> list[Any]:
-    """Column values as plain Python objects, with missing values as None."""
+def _python_values(series: pd.Series, as_json: bool) -> list[Any]:
+    """Column values as plain Python objects, missing values as None, JSON serialised when the
+    driver is given them directly."""
     values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
-    return values
+    return [json.dumps(v, default=str) for v in values] if as_json else values
