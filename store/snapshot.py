@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -101,7 +102,11 @@ def _process_alive(pid: int) -> bool:
 
 
 def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
-    """Write the whole snapshot and flip the run to `committed`, in one transaction."""
+    """Write the whole snapshot and flip the run to `committed`, in one transaction.
+
+    The seconds spent writing are added to `snapshot.timings["write"]` (and stored with the run).
+    """
+    started = time.perf_counter()
     with engine.begin() as conn:
         _insert_frame(conn, _table(Person), run_id, snapshot.persons)
         _insert_frame(conn, _table(PersonIdentifier), run_id, snapshot.identifiers)
@@ -115,6 +120,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
                 insert(_table(TagDefinition)),
                 [{**d, "run_id": run_id} for d in snapshot.definitions],
             )
+        snapshot.timings["write"] = round(time.perf_counter() - started, 3)
         values: dict[str, Any] = {
             "status": "committed",
             "finished_at": _now(),
@@ -157,7 +163,8 @@ def _insert_frame(conn: Connection, table: Table, run_id: int, frame: pd.DataFra
             rows = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
             conn.exec_driver_sql(str(compiled), rows)
         else:
-            records = [dict(zip(columns, row, strict=True)) for row in zip(*values.values())]
+            rows_ = zip(*values.values(), strict=True)
+            records = [dict(zip(columns, row, strict=True)) for row in rows_]
             conn.execute(insert(table), records)
 
 

@@ -1,0 +1,36 @@
+"""What a tagging run is asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tagging.tags import LifecycleParams
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    source: Path
+    id_key: str
+    as_of: date | None = None
+    catalog: Path | None = None
+    bot_events_per_minute: int = 20
+    lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "catalog": str(self.catalog) if self.catalog else None,
+            "bot_events_per_minute": self.bot_events_per_minute,
+            "lifecycle": asdict(self.lifecycle),
+        }
+
+
+def end_of_day(day: date) -> datetime:
+    """The last instant of `day` in UTC: an as-of day includes the whole day."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time()) - timedelta(
+        microseconds=1
+    )

@@ -1,0 +1,334 @@
+"""The stages of one tagging run over one DuckDB connection: ingest, clean, identity,
+features, tags; `tagging.run` wraps them with the store's run bookkeeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from store.errors import InputError
+from store.snapshot import Snapshot
+from tagging import clean, features, tags
+from tagging.catalog import BUILT_IN, CatalogRule
+from tagging.identity import DEVICE_ID, USER_ID, IdentityGraph, identifier, normalise_kind
+from tagging.ingest import connect, read_source
+from tagging.options import RunOptions, end_of_day
+from tagging.quality import quality_report
+
+P = features.P
+Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
+
+
+class Pipeline:
+    """The stages of one run over one DuckDB connection; each materialises what the next reads."""
+
+    def __init__(self, options: RunOptions, rules: list[CatalogRule], progress: Progress | None):
+        self.options = options
+        self.rules = rules
+        self.progress = progress
+        self.con: DuckDBBackend = connect()
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[list[str]]:
+        started = time.perf_counter()
+        notes: list[str] = []
+        yield notes
+        seconds = round(time.perf_counter() - started, 3)
+        self.timings[name] = seconds
+        if self.progress:
+            self.progress(name, "; ".join(notes), seconds)
+
+    def keep(self, name: str, table: ir.Table) -> ir.Table:
+        return self.con.create_table(name, table, overwrite=True)
+
+    def count(self, table: ir.Table) -> int:
+        return int(table.count().to_pyarrow().as_py())
+
+    def execute(self, paths: dict[str, Path]) -> Snapshot:
+        with self.stage("ingest") as notes:
+            raw = {name: read_source(self.con, name, path) for name, path in paths.items()}
+            notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
+        as_of = self._as_of(raw)
+        with self.stage("clean") as notes:
+            steps = self._clean(raw, as_of)
+            quality = quality_report(raw, steps, count=self.count)
+            notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
+        with self.stage("identity") as notes:
+            persons, identifiers = self._identity(steps)
+            notes.append(f"{len(persons):,} persons from {len(identifiers):,} identifiers")
+        with self.stage("features") as notes:
+            person_tables = self._attach_persons(steps, identifiers, len(persons))
+            wide = self._features(person_tables, as_of)
+            notes.append(f"{len(wide.columns) - 1} features")
+        with self.stage("tags") as notes:
+            tag_frame = self._tags(wide, person_tables).to_pyarrow().to_pandas()
+            notes.append(f"{len(tag_frame):,} tag rows")
+        with self.stage("collect") as notes:
+            snapshot = Snapshot(
+                persons=self._person_rows(persons, person_tables),
+                identifiers=identifiers,
+                tags=tag_frame,
+                features=_feature_rows(wide.to_pyarrow().to_pandas()),
+                definitions=[d.as_row() for d in BUILT_IN]
+                + [r.definition.as_row() for r in self.rules],
+                quarantine=self._quarantine(steps),
+                quality=quality,
+                timings=self.timings,
+                as_of=as_of.replace(tzinfo=UTC),
+            )
+            notes.append(f"{len(snapshot.quarantine):,} rows quarantined")
+        return snapshot
+
+    def _as_of(self, raw: dict[str, ir.Table]) -> datetime:
+        if self.options.as_of is not None:
+            return end_of_day(self.options.as_of)
+        latest = [clean.parse_timestamp(raw[n].ts).max() for n in ("orders", "events") if n in raw]
+        values = [v.to_pyarrow().as_py() for v in latest]
+        found = [v for v in values if v is not None]
+        if not found:
+            raise InputError("orders: no order or event has a readable timestamp in column 'ts'")
+        return max(found)
+
+    def _clean(self, raw: dict[str, ir.Table], as_of: datetime) -> dict[str, clean.Step]:
+        steps: dict[str, clean.Step] = {}
+        if "users" in raw:
+            steps["users"] = clean.clean_users(raw["users"], as_of=as_of)
+        users = steps["users"].kept if "users" in steps else None
+        steps["orders"] = clean.clean_orders(raw["orders"], users=users, as_of=as_of)
+        if "order_items" in raw:
+            steps["order_items"] = clean.clean_order_items(
+                raw["order_items"], orders_raw=raw["orders"], orders=steps["orders"]
+            )
+        if "products" in raw:
+            steps["products"] = clean.clean_products(raw["products"])
+        if "identities" in raw:
+            steps["identities"] = clean.clean_identities(raw["identities"])
+        if "events" in raw:
+            steps["events"] = clean.clean_events(
+                raw["events"],
+                as_of=as_of,
+                bot_events_per_minute=self.options.bot_events_per_minute,
+            )
+        return {
+            name: clean.Step(self.keep(f"clean_{name}", s.kept), s.quarantined, s.after_as_of)
+            for name, s in steps.items()
+        }
+
+    def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        graph = IdentityGraph()
+        for name in ("users", "orders", "events"):
+            if name in steps:
+                ids = (
+                    steps[name]
+                    .kept.select(USER_ID)
+                    .distinct()
+                    .to_pyarrow()
+                    .to_pandas()[USER_ID]
+                    .dropna()
+                )
+                graph.add(identifier(USER_ID, v) for v in ids)
+        if "events" in steps:
+            events = steps["events"].kept
+            devices = (
+                events.select(DEVICE_ID).distinct().to_pyarrow().to_pandas()[DEVICE_ID].dropna()
+            )
+            graph.add(identifier(DEVICE_ID, v) for v in devices)
+            pairs = events.filter(events.user_id.notnull() & events.device_id.notnull())
+            pairs_df = pairs.select(USER_ID, DEVICE_ID).distinct().to_pyarrow().to_pandas()
+            graph.link(
+                (identifier(USER_ID, u), identifier(DEVICE_ID, d))
+                for u, d in zip(pairs_df[USER_ID], pairs_df[DEVICE_ID], strict=True)
+            )
+        if "identities" in steps:
+            links = steps["identities"].kept.to_pyarrow().to_pandas()
+            graph.link(
+                (identifier(ka, a), identifier(kb, b))
+                for a, b, ka, kb in zip(
+                    links.id_a,
+                    links.id_b,
+                    links.kind_a.map(normalise_kind),
+                    links.kind_b.map(normalise_kind),
+                    strict=True,
+                )
+            )
+        persons, identifiers = graph.persons(id_key=self.options.id_key)
+        return persons, identifiers
+
+    def _attach_persons(
+        self, steps: dict[str, clean.Step], identifiers: pd.DataFrame, n_persons: int
+    ) -> dict[str, ir.Table]:
+        ids = self.keep("identity", _memtable(identifiers))
+        users = ids.filter(ids.kind == USER_ID).select(_uid=ids.identifier, _p_user=ids.person_idx)
+        devices = ids.filter(ids.kind == DEVICE_ID).select(
+            _did=ids.identifier, _p_device=ids.person_idx
+        )
+        out: dict[str, ir.Table] = {
+            "persons": self.keep(
+                "persons", ibis.memtable(pa.table({P: pa.array(range(n_persons), pa.int64())}))
+            )
+        }
+        orders = steps["orders"].kept
+        orders = orders.join(users, orders.user_id == users._uid).rename({P: "_p_user"})
+        out["orders"] = self.keep("p_orders", orders.drop("_uid"))
+        if "users" in steps:
+            u = steps["users"].kept
+            u = u.join(users, u.user_id == users._uid).rename({P: "_p_user"})
+            out["users"] = self.keep("p_users", u.drop("_uid"))
+        if "events" in steps:
+            e = steps["events"].kept
+            e = e.left_join(users, e.user_id == users._uid).left_join(
+                devices, e.device_id == devices._did
+            )
+            e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
+            out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
+        out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
+        return out
+
+    def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
+        if "order_items" not in steps:
+            return _memtable(
+                pd.DataFrame(
+                    {
+                        P: pd.Series(dtype="int64"),
+                        "order_id": pd.Series(dtype="string"),
+                        "item_id": pd.Series(dtype="string"),
+                        "quantity": pd.Series(dtype="int64"),
+                        "price": pd.Series(dtype="float64"),
+                        "category": pd.Series(dtype="string"),
+                        "brand": pd.Series(dtype="string"),
+                    }
+                )
+            )
+        items = steps["order_items"].kept
+        items = items.join(orders.select("order_id", P), "order_id")
+        if "products" in steps:
+            products = steps["products"].kept.select(
+                "item_id", _category=ibis._.category, _brand=ibis._.brand
+            )
+            items = items.left_join(products, "item_id")
+            items = items.mutate(
+                category=items.category.fill_null(items._category),
+                brand=items.brand.fill_null(items._brand),
+            ).drop("_category", "_brand", "item_id_right")
+        return items.select(P, "order_id", "item_id", "quantity", "price", "category", "brand")
+
+    def _features(self, t: dict[str, ir.Table], as_of: datetime) -> ir.Table:
+        orders = features.order_features(t["orders"], as_of=as_of)
+        parts = [orders, features.rfm_scores(orders), features.basket_features(t["items"])]
+        if "events" in t:
+            parts.append(features.event_features(t["events"], t["items"], as_of=as_of))
+        if "users" in t:
+            parts.append(features.demographic_features(t["users"], as_of=as_of))
+        wide = t["persons"]
+        for part in parts:
+            wide = wide.left_join(part, P).drop(f"{P}_right")
+        for column in (*features.EVENT_FEATURES, *features.USER_FEATURES):
+            if column not in wide.columns:
+                wide = wide.mutate(**{column: ibis.null("float64")})
+        return self.keep("features", wide)
+
+    def _tags(self, wide: ir.Table, t: dict[str, ir.Table]) -> ir.Table:
+        parts = [
+            *tags.rfm_tags(wide),
+            *tags.lifecycle_tags(wide, self.options.lifecycle),
+            *tags.value_tags(wide),
+            tags.mode_tag(
+                features.mode_share(t["orders"], features.time_slot(t["orders"].ts)),
+                "purchase_time_slot",
+            ),
+            tags.mode_tag(features.mode_share(t["orders"], t["orders"].channel), "primary_channel"),
+            *tags.catalog_tags(wide, self.rules, source=str(self.options.catalog)),
+        ]
+        if "users" in t:
+            parts += tags.demographic_tags(self._primary_accounts(t["users"], wide))
+        events = t.get("events", _no_events())
+        for column, key, n in (
+            ("category", "preferred_category", 3),
+            ("brand", "preferred_brand", 1),
+        ):
+            weights = features.preference_weights(events, t["items"], column)
+            parts.append(tags.top_values(weights, column, key, n))
+        if "events" in t:
+            e = t["events"]
+            parts.append(
+                tags.mode_tag(
+                    features.mode_share(e, features.device_class(e.platform, e.os)),
+                    "primary_device",
+                )
+            )
+        return ibis.union(*parts)
+
+    def _primary_accounts(self, users: ir.Table, wide: ir.Table) -> ir.Table:
+        first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
+        first = first.filter(first._n == 0).drop("_n")
+        return first.join(wide.select(P, "age"), P)
+
+    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
+        frame = persons[[P, "person_id"]].copy()
+        if "users" not in t:
+            frame["attributes"] = pd.Series([{} for _ in range(len(frame))], index=frame.index)
+            return frame
+        users = t["users"]
+        first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
+        first = first.filter(first._n == 0)
+        attrs = (
+            first.select(
+                P,
+                "gender",
+                "city",
+                "region",
+                "occupation",
+                "member_level",
+                registered_at=first.registered_at.cast("string"),
+            )
+            .to_pyarrow()
+            .to_pandas()
+        )
+        attrs = frame.merge(attrs, on=P, how="left")
+        columns = [c for c in attrs.columns if c not in (P, "person_id")]
+        records = attrs[columns].astype(object).where(attrs[columns].notna(), None)
+        frame["attributes"] = pd.Series(records.to_dict("records"), index=frame.index)
+        return frame
+
+    def _quarantine(self, steps: dict[str, clean.Step]) -> pd.DataFrame:
+        quarantined = [s.quarantined for s in steps.values()]
+        frame = ibis.union(*quarantined).to_pyarrow().to_pandas()
+        return frame.sort_values(["source", "row_number"], kind="stable").reset_index(drop=True)
+
+
+def _memtable(frame: pd.DataFrame) -> ir.Table:
+    # Through Arrow: ibis's own pandas conversion trips a pandas 4 deprecation warning.
+    return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _no_events() -> ir.Table:
+    return _memtable(
+        pd.DataFrame(
+            {
+                P: pd.Series(dtype="int64"),
+                "event_type": pd.Series(dtype="string"),
+                "category": pd.Series(dtype="string"),
+                "brand": pd.Series(dtype="string"),
+            }
+        )
+    )
+
+
+def _feature_rows(wide: pd.DataFrame) -> pd.DataFrame:
+    """person_idx and a dict of the person's non-missing features, numbers as Python floats."""
+    values = wide.drop(columns=[P]).astype("float64")
+    records = [
+        {k: round(v, 6) for k, v in row.items() if v == v}  # v == v drops NaN
+        for row in values.to_dict("records")
+    ]
+    return pd.DataFrame({P: wide[P].to_numpy(), "values": records})
