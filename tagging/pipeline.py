@@ -75,7 +75,7 @@ class Pipeline:
             notes.append(f"{len(tag_frame):,} tag rows")
         with self.stage("collect") as notes:
             snapshot = Snapshot(
-                persons=self._person_rows(persons, person_tables),
+                persons=self._person_rows(persons, person_tables, wide),
                 identifiers=identifiers,
                 tags=tag_frame,
                 features=_feature_rows(wide.to_pyarrow().to_pandas()),
@@ -250,7 +250,7 @@ class Pipeline:
             *tags.catalog_tags(wide, self.rules, source=str(self.options.catalog)),
         ]
         if "users" in t:
-            parts += tags.demographic_tags(self._primary_accounts(t["users"], wide))
+            parts += tags.demographic_tags(_with_age(_primary_accounts(t["users"]), wide))
         events = t.get("events", _no_events())
         for column, key, n in (
             ("category", "preferred_category", 3),
@@ -268,22 +268,19 @@ class Pipeline:
             )
         return ibis.union(*parts)
 
-    def _primary_accounts(self, users: ir.Table, wide: ir.Table) -> ir.Table:
-        first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
-        first = first.filter(first._n == 0).drop("_n")
-        return first.join(wide.select(P, "age"), P)
-
-    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
+    def _person_rows(
+        self, persons: pd.DataFrame, t: dict[str, ir.Table], wide: ir.Table
+    ) -> pd.DataFrame:
+        """person_idx, person_id and the primary account's attributes (age at as_of)."""
         frame = persons[[P, "person_id"]].copy()
         if "users" not in t:
             frame["attributes"] = pd.Series([{} for _ in range(len(frame))], index=frame.index)
             return frame
-        users = t["users"]
-        first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
-        first = first.filter(first._n == 0)
+        first = _with_age(_primary_accounts(t["users"]), wide)
         attrs = (
             first.select(
                 P,
+                "age",
                 "gender",
                 "city",
                 "region",
@@ -304,6 +301,17 @@ class Pipeline:
         quarantined = [s.quarantined for s in steps.values()]
         frame = ibis.union(*quarantined).to_pyarrow().to_pandas()
         return frame.sort_values(["source", "row_number"], kind="stable").reset_index(drop=True)
+
+
+def _primary_accounts(users: ir.Table) -> ir.Table:
+    """Each person's first account (smallest user id), without the file's raw age column."""
+    first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
+    return first.filter(first._n == 0).drop("_n", "age")
+
+
+def _with_age(people: ir.Table, wide: ir.Table) -> ir.Table:
+    """Attach the computed age at as_of (from birth date, else the given age)."""
+    return people.join(wide.select(P, "age"), P)
 
 
 def _memtable(frame: pd.DataFrame) -> ir.Table:

@@ -1,0 +1,153 @@
+"""The engine against the generator's planted truth: bots, identities, dirt and personas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from store.db import make_engine
+from store.models import PersonIdentifier, QuarantineRow
+from store.queries import export_tags
+from tagging.generator import generate_shop
+from tagging.run import RunOptions, RunResult, run_tagging
+from tests.tagging.conftest import ID_KEY
+
+USERS = 3_000
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("truth") / "shop"
+    generate_shop(folder, users=USERS, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tagged(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, RunResult]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'portrait.db'}")
+    return engine, run_tagging(engine=engine, options=RunOptions(shop, ID_KEY))
+
+
+@pytest.fixture(scope="module")
+def tags(tagged: tuple[Engine, RunResult]) -> pd.DataFrame:
+    engine, result = tagged
+    return export_tags(engine=engine, run_id=result.run_id)
+
+
+@pytest.fixture(scope="module")
+def personas(shop: Path) -> pd.DataFrame:
+    return pd.read_csv(shop / "truth" / "persons.csv", dtype=str)
+
+
+def _quarantined(engine: Engine, run_id: int, source: str) -> pd.DataFrame:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(QuarantineRow.row_number, QuarantineRow.reason).where(
+                QuarantineRow.run_id == run_id, QuarantineRow.source == source
+            )
+        ).all()
+    return pd.DataFrame(rows, columns=["row_number", "reason"])
+
+
+def test_bot_filter_catches_planted_bots_and_spares_people(shop: Path, tagged) -> None:
+    engine, result = tagged
+    events = pd.read_csv(shop / "events.csv", dtype=str, keep_default_na=False)
+    events["row_number"] = range(1, len(events) + 1)
+    bots = set(pd.read_csv(shop / "truth" / "bots.csv", dtype=str).device_id)
+    planted = events.device_id.isin(bots)
+    flagged_rows = _quarantined(engine, result.run_id, "events")
+    flagged = events.row_number.isin(
+        flagged_rows[flagged_rows.reason.str.startswith("bot_")].row_number
+    )
+    caught = (planted & flagged).sum() / planted.sum()
+    humans_removed = (~planted & flagged).sum() / (~planted).sum()
+    assert planted.sum() / len(events) >= 0.02
+    assert caught >= 0.95, f"caught {caught:.3%} of bot events"
+    assert humans_removed < 0.01, f"removed {humans_removed:.3%} of human events"
+
+
+def test_planted_dirt_is_quarantined_with_the_planted_reasons(shop: Path, tagged) -> None:
+    _, result = tagged
+    planted = json.loads((shop / "truth" / "quality.json").read_text())
+    q = result.quality
+    assert q["events"]["dropped"]["duplicate_event_id"] == planted["events"]["duplicate"]
+    assert q["events"]["dropped"]["bad_timestamp"] == planted["events"]["bad_timestamp"]
+    assert q["events"]["dropped"]["missing_event_type"] == planted["events"]["missing_event_type"]
+    assert q["events"]["dropped"]["missing_identity"] == planted["events"]["missing_identity"]
+    for reason in ("negative_amount", "bad_timestamp", "unknown_user", "missing_order_id"):
+        assert q["orders"]["dropped"][reason] == planted["orders"][reason], reason
+    for reason in ("unknown_order", "bad_quantity"):
+        assert q["order_items"]["dropped"][reason] == planted["order_items"][reason], reason
+    for source, report in q.items():
+        assert report["read"] == planted[source]["rows"], source
+        accounted = report["kept"] + report["after_as_of"] + sum(report["dropped"].values())
+        assert accounted == report["read"], source
+
+
+def test_identities_are_unified_as_planted(shop: Path, tagged) -> None:
+    engine, result = tagged
+    truth = pd.read_csv(shop / "truth" / "identifiers.csv", dtype=str)
+    truth = truth[truth.kind.isin(["user_id", "device_id"])]
+    with Session(engine) as session:
+        found = pd.DataFrame(
+            session.exec(
+                select(
+                    PersonIdentifier.kind, PersonIdentifier.identifier, PersonIdentifier.person_idx
+                ).where(PersonIdentifier.run_id == result.run_id)
+            ).all(),
+            columns=["kind", "identifier", "person_idx"],
+        )
+    joined = truth.merge(found, on=["kind", "identifier"], how="left")
+    ours_per_true = joined.groupby("person_key").person_idx.agg(lambda s: frozenset(s.dropna()))
+    true_per_ours = joined.dropna(subset=["person_idx"]).groupby("person_idx").person_key.nunique()
+    exact = sum(len(ours) == 1 and true_per_ours[next(iter(ours))] == 1 for ours in ours_per_true)
+    assert exact / len(ours_per_true) >= 0.99, f"{exact} of {len(ours_per_true)} exact"
+
+
+def _share(
+    tags: pd.DataFrame, personas: pd.DataFrame, persona: str, key: str, values: set[str]
+) -> float:
+    users = set(personas[personas.persona == persona].primary_user_id)
+    mine = tags[tags.user_id.isin(users) & (tags.key == key)]
+    hits = mine[mine.value.isin(values)].user_id.nunique()
+    return hits / len(users)
+
+
+@pytest.mark.parametrize(
+    ("persona", "key", "values", "at_least"),
+    [
+        ("young_parent", "preferred_category", {"baby"}, 0.95),
+        ("young_parent", "purchase_time_slot", {"evening"}, 0.9),
+        ("young_parent", "age_band", {"25_34"}, 0.99),
+        ("outdoor_enthusiast", "preferred_category", {"outdoor", "sports"}, 0.95),
+        ("night_impulse", "purchase_time_slot", {"night"}, 0.9),
+        ("night_impulse", "cart_abandoner", {"yes"}, 0.6),
+        ("brand_loyal_high_value", "rfm_m", {"4", "5"}, 0.8),
+        ("brand_loyal_high_value", "member_level", {"gold", "platinum"}, 0.99),
+        ("bargain_hunter", "aov_band", {"low", "mid"}, 0.9),
+        ("lapsed", "lifecycle", {"dormant", "lost"}, 0.95),
+    ],
+)
+def test_planted_behaviour_shows_in_tags(
+    tags: pd.DataFrame,
+    personas: pd.DataFrame,
+    persona: str,
+    key: str,
+    values: set[str],
+    at_least: float,
+) -> None:
+    share = _share(tags, personas, persona, key, values)
+    assert share >= at_least, f"{persona}: {share:.1%} have {key} in {sorted(values)}"
+
+
+def test_age_band_follows_true_age(tags: pd.DataFrame, personas: pd.DataFrame) -> None:
+    bands = tags[tags.key == "age_band"].set_index("user_id").value
+    ages = personas.set_index("primary_user_id").age.astype(int)
+    edges = [(18, "under_18"), (25, "18_24"), (35, "25_34"), (45, "35_44"), (55, "45_54")]
+    expected = ages.map(lambda a: next((band for edge, band in edges if a < edge), "55_plus"))
+    assert bands.reindex(expected.index).equals(expected)
