@@ -1,18 +1,21 @@
 """Cleaning: text columns to types, bad rows quarantined with a reason, duplicates and bots dropped.
 
-Each source goes through one `cases` chain whose first matching check names the row's reason;
-rows without a reason are kept. Nothing is dropped without landing in the quarantine with its
-source, row number, reason and raw values. Rows after `as_of` are not bad, only out of scope:
-the quality report counts them as `after_as_of`; they are not quarantined.
+Each source is *marked* once: every row keeps its raw text and gains `_reason` (why it is not
+used; NULL when it is fine) and `_later` (it falls after `as_of`). The caller materialises the
+marked table, and `Cleaning.split` derives the three parts from it as plain filters: kept rows
+(typed), quarantined rows (source, row number, reason, raw values as JSON), and rows after
+`as_of`, which are not bad, only out of scope, so they are counted but not quarantined.
 
 Bot traffic is judged per actor (the device, or the user when an event has no device): an actor
 is a bot when any of its events carries a crawler user agent, or when it ever sends more events
 within one clock minute than a person can (`bot_events_per_minute`; people browsing stay far
-below it, scripts far above).
+below it, scripts far above). Duplicates are judged before bots, so a re-delivered batch does
+not make a person look like a machine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +29,7 @@ BOT_USER_AGENT = (
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 KEPT = ibis.null("string")
+Materialise = Callable[[str, ir.Table], ir.Table]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,24 @@ class Step:
     kept: ir.Table
     quarantined: ir.Table
     after_as_of: ir.Table
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """A source's marked rows and how to type the good ones."""
+
+    source: str
+    marked: ir.Table
+    typed: Callable[[ir.Table], ir.Table]
+
+    def split(self, marked: ir.Table) -> Step:
+        """The three parts, from the materialised `marked` table."""
+        good = marked.filter(marked._reason.isnull())
+        return Step(
+            kept=self.typed(good.filter(~good._later)),
+            quarantined=_quarantined(marked.filter(marked._reason.notnull()), self.source),
+            after_as_of=self.typed(good.filter(good._later)),
+        )
 
 
 def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
@@ -59,13 +81,6 @@ def _repeat(table: ir.Table, key: ir.Column) -> ir.IntegerColumn:
     return ibis.row_number().over(group_by=key, order_by=table[ROW])
 
 
-def _split(table: ir.Table, source: str, reason: ir.StringValue) -> tuple[ir.Table, ir.Table]:
-    """(rows without a reason, quarantined rows as source / row_number / reason / raw)."""
-    marked = table.mutate(_reason=reason)
-    kept = marked.filter(marked._reason.isnull()).drop("_reason")
-    return kept, _quarantined(marked.filter(marked._reason.notnull()), source)
-
-
 def _quarantined(rows: ir.Table, source: str) -> ir.Table:
     raw_columns = [c for c in rows.columns if not c.startswith("_")]
     raw = ibis.struct({c: rows[c] for c in raw_columns}).cast("json").cast("string")
@@ -74,38 +89,37 @@ def _quarantined(rows: ir.Table, source: str) -> ir.Table:
     )
 
 
-def _until(typed: ir.Table, as_of: datetime, quarantined: ir.Table, ts: str = "ts") -> Step:
-    return Step(typed.filter(typed[ts] <= as_of), quarantined, typed.filter(typed[ts] > as_of))
+def _mark(table: ir.Table, reason: ir.StringValue, later: ir.BooleanValue) -> ir.Table:
+    return table.mutate(_reason=reason, _later=later.fill_null(False))
 
 
-def clean_users(raw: ir.Table, *, as_of: datetime) -> Step:
+def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
     """Users need an id; a bad date or age leaves the field empty rather than losing the user."""
-    t = raw.mutate(_dup=_repeat(raw, raw.user_id))
+    t = raw.mutate(_registered=parse_timestamp(raw.registered_at), _dup=_repeat(raw, raw.user_id))
     reason = ibis.cases(
         (t.user_id.isnull(), "missing_user_id"),
         (t._dup > 0, "duplicate_user_id"),
         else_=KEPT,
     )
-    kept, quarantined = _split(t, "users", reason)
-    registered = parse_timestamp(kept.registered_at)
-    typed = kept.select(
-        "user_id",
-        "gender",
-        "city",
-        "region",
-        "occupation",
-        "member_level",
-        "channel",
-        registered_at=registered,
-        birth_date=kept.birth_date.try_cast("date"),
-        age=kept.age.try_cast("float64"),
-        _ts=registered.fill_null(ibis.literal(as_of)),
-    )
-    step = _until(typed, as_of, quarantined, ts="_ts")
-    return Step(step.kept.drop("_ts"), step.quarantined, step.after_as_of)
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select(
+            "user_id",
+            "gender",
+            "city",
+            "region",
+            "occupation",
+            "member_level",
+            "channel",
+            registered_at=good._registered,
+            birth_date=good.birth_date.try_cast("date"),
+            age=good.age.try_cast("float64"),
+        )
+
+    return Cleaning("users", _mark(t, reason, t._registered > as_of), typed)
 
 
-def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> Step:
+def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> Cleaning:
     """Orders need an id, a known user, a timestamp and a non-negative amount."""
     t = raw.mutate(_ts=parse_timestamp(raw.ts), _dup=_repeat(raw, raw.order_id))
     unknown_user = ibis.literal(False) if users is None else t.user_id.notin(users.user_id)
@@ -120,79 +134,85 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> S
         (t._dup > 0, "duplicate_order_id"),
         else_=KEPT,
     )
-    kept, quarantined = _split(t, "orders", reason)
-    typed = kept.select(
-        "order_id",
-        "user_id",
-        "coupon_code",
-        "pay_method",
-        "channel",
-        ts=kept._ts,
-        amount=_number(kept.amount),
-        discount=_number(kept.discount).fill_null(0.0),
-    )
-    return _until(typed, as_of, quarantined)
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select(
+            "order_id",
+            "user_id",
+            "coupon_code",
+            "pay_method",
+            "channel",
+            ts=good._ts,
+            amount=_number(good.amount),
+            discount=_number(good.discount).fill_null(0.0),
+        )
+
+    return Cleaning("orders", _mark(t, reason, t._ts > as_of), typed)
 
 
-def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> Step:
-    """Items must belong to a usable order of the orders file and have a positive quantity."""
-    quantity = raw.quantity.try_cast("int64")
+def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> Cleaning:
+    """Items must belong to a usable order of the orders file and have a positive quantity.
+
+    Items of a quarantined order go with it; items of an order after as_of are after as_of too.
+    """
     # NOT IN against a column holding NULL is never true: compare with the non-null ids only.
-    known_ids = orders_raw.filter(orders_raw.order_id.notnull()).select("order_id")
-    kept_ids = orders.kept.select("order_id")
-    later_ids = orders.after_as_of.select("order_id")
+    known_ids = orders_raw.filter(orders_raw.order_id.notnull()).order_id
+    kept_ids, later_ids = orders.kept.order_id, orders.after_as_of.order_id
+    quantity = raw.quantity.try_cast("int64")
     reason = ibis.cases(
         (raw.order_id.isnull(), "missing_order_id"),
         (raw.item_id.isnull(), "missing_item_id"),
-        (raw.order_id.notin(known_ids.order_id), "unknown_order"),
+        (raw.order_id.notin(known_ids), "unknown_order"),
         (quantity.isnull() | (quantity <= 0), "bad_quantity"),
         (raw.price.isnull() | _bad_number(raw.price) | (_number(raw.price) < 0), "bad_price"),
-        (
-            raw.order_id.notin(kept_ids.order_id) & raw.order_id.notin(later_ids.order_id),
-            "order_quarantined",
-        ),
+        (raw.order_id.notin(kept_ids) & raw.order_id.notin(later_ids), "order_quarantined"),
         else_=KEPT,
     )
-    kept, quarantined = _split(raw, "order_items", reason)
-    typed = kept.select(
-        "order_id",
-        "item_id",
-        "category",
-        "brand",
-        quantity=kept.quantity.cast("int64"),
-        price=_number(kept.price),
-    )
-    in_scope = typed.order_id.isin(kept_ids.order_id)
-    return Step(typed.filter(in_scope), quarantined, typed.filter(~in_scope))
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select(
+            "order_id",
+            "item_id",
+            "category",
+            "brand",
+            quantity=good.quantity.cast("int64"),
+            price=_number(good.price),
+        )
+
+    return Cleaning("order_items", _mark(raw, reason, raw.order_id.isin(later_ids)), typed)
 
 
-def clean_products(raw: ir.Table) -> Step:
+def clean_products(raw: ir.Table) -> Cleaning:
     t = raw.mutate(_dup=_repeat(raw, raw.item_id))
     reason = ibis.cases(
         (t.item_id.isnull(), "missing_item_id"),
         (t._dup > 0, "duplicate_item_id"),
         else_=KEPT,
     )
-    kept, quarantined = _split(t, "products", reason)
-    typed = kept.select("item_id", "category", "brand", "name", price=_number(kept.price))
-    return Step(typed, quarantined, typed.limit(0))
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select("item_id", "category", "brand", "name", price=_number(good.price))
+
+    return Cleaning("products", _mark(t, reason, ibis.literal(False)), typed)
 
 
-def clean_identities(raw: ir.Table) -> Step:
-    reason = ibis.cases(
-        (raw.id_a.isnull() | raw.id_b.isnull(), "missing_identifier"),
-        else_=KEPT,
-    )
-    kept, quarantined = _split(raw, "identities", reason)
-    typed = kept.select(
-        "id_a", "id_b", kind_a=kept.kind_a.fill_null("id"), kind_b=kept.kind_b.fill_null("id")
-    )
-    return Step(typed, quarantined, typed.limit(0))
+def clean_identities(raw: ir.Table) -> Cleaning:
+    reason = ibis.cases((raw.id_a.isnull() | raw.id_b.isnull(), "missing_identifier"), else_=KEPT)
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select(
+            "id_a", "id_b", kind_a=good.kind_a.fill_null("id"), kind_b=good.kind_b.fill_null("id")
+        )
+
+    return Cleaning("identities", _mark(raw, reason, ibis.literal(False)), typed)
 
 
-def clean_events(raw: ir.Table, *, as_of: datetime, bot_events_per_minute: int) -> Step:
+def clean_events(
+    raw: ir.Table, *, as_of: datetime, bot_events_per_minute: int, materialise: Materialise
+) -> Cleaning:
     """Bad rows, then repeated event ids, then every event of an actor judged to be a bot."""
     t = raw.mutate(_ts=parse_timestamp(raw.ts))
+    t = t.mutate(_actor=t.device_id.fill_null("user:" + t.user_id))
     reason = ibis.cases(
         (t.user_id.isnull() & t.device_id.isnull(), "missing_identity"),
         (t.event_type.isnull(), "missing_event_type"),
@@ -200,40 +220,32 @@ def clean_events(raw: ir.Table, *, as_of: datetime, bot_events_per_minute: int) 
         (_bad_number(t.price), "bad_price"),
         else_=KEPT,
     )
-    valid, bad = _split(t, "events", reason)
-    in_scope = valid.filter(valid._ts <= as_of)
-    after = valid.filter(valid._ts > as_of)
-    deduped, duplicates = _split(
-        in_scope,
-        "events",
-        ibis.ifelse(
-            in_scope.event_id.notnull() & (_repeat(in_scope, in_scope.event_id) > 0),
-            "duplicate_event_id",
-            KEPT,
-        ),
+    first = materialise("events_checked", _mark(t, reason, t._ts > as_of))
+    judged = first._reason.isnull() & ~first._later & first.event_id.notnull()
+    repeat = ibis.row_number().over(group_by=[first.event_id, judged], order_by=first[ROW])
+    deduped = first.mutate(
+        _reason=ibis.ifelse(judged & (repeat > 0), "duplicate_event_id", first._reason)
     )
-    humans, bots = _drop_bots(deduped, bot_events_per_minute)
-    return Step(_typed_events(humans), bad.union(duplicates).union(bots), _typed_events(after))
+    second = materialise("events_deduped", deduped)
+    return Cleaning("events", _drop_bots(second, bot_events_per_minute), _typed_events)
 
 
-def _drop_bots(events: ir.Table, per_minute: int) -> tuple[ir.Table, ir.Table]:
-    actor = events.device_id.fill_null("user:" + events.user_id)
-    t = events.mutate(_actor=actor)
-    by_agent = t.filter(t.user_agent.re_search(BOT_USER_AGENT)).select("_actor").distinct()
-    minute = t.mutate(_minute=t._ts.truncate("m"))
-    busiest = minute.group_by("_actor", "_minute").agg(n=ibis._.count())
-    by_rate = busiest.filter(busiest.n > per_minute).select("_actor").distinct()
+def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
+    people = t.filter(t._reason.isnull() & ~t._later)
+    by_agent = people.filter(people.user_agent.re_search(BOT_USER_AGENT))._actor
+    minutes = people.group_by([people._actor, people._ts.truncate("m")]).agg(n=ibis._.count())
+    by_rate = minutes.filter(minutes.n > per_minute)._actor
+    in_scope = t._reason.isnull() & ~t._later
     reason = ibis.cases(
-        (t._actor.isin(by_agent._actor), "bot_user_agent"),
-        (t._actor.isin(by_rate._actor), "bot_rate"),
-        else_=KEPT,
+        (in_scope & t._actor.isin(by_agent), "bot_user_agent"),
+        (in_scope & t._actor.isin(by_rate), "bot_rate"),
+        else_=t._reason,
     )
-    humans, bots = _split(t, "events", reason)
-    return humans.drop("_actor"), bots
+    return t.mutate(_reason=reason)
 
 
-def _typed_events(t: ir.Table) -> ir.Table:
-    return t.select(
+def _typed_events(good: ir.Table) -> ir.Table:
+    return good.select(
         "event_id",
         "user_id",
         "device_id",
@@ -246,8 +258,8 @@ def _typed_events(t: ir.Table) -> ir.Table:
         "session_id",
         "user_agent",
         "query",
-        event_type=t.event_type.lower(),
-        ts=t._ts,
-        price=_number(t.price),
-        dwell_ms=_number(t.dwell_ms),
+        event_type=good.event_type.lower(),
+        ts=good._ts,
+        price=_number(good.price),
+        dwell_ms=_number(good.dwell_ms),
     )

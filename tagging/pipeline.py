@@ -102,27 +102,34 @@ class Pipeline:
     def _clean(self, raw: dict[str, ir.Table], as_of: datetime) -> dict[str, clean.Step]:
         steps: dict[str, clean.Step] = {}
         if "users" in raw:
-            steps["users"] = clean.clean_users(raw["users"], as_of=as_of)
+            steps["users"] = self._settle(clean.clean_users(raw["users"], as_of=as_of))
         users = steps["users"].kept if "users" in steps else None
-        steps["orders"] = clean.clean_orders(raw["orders"], users=users, as_of=as_of)
+        steps["orders"] = self._settle(clean.clean_orders(raw["orders"], users=users, as_of=as_of))
         if "order_items" in raw:
-            steps["order_items"] = clean.clean_order_items(
-                raw["order_items"], orders_raw=raw["orders"], orders=steps["orders"]
+            steps["order_items"] = self._settle(
+                clean.clean_order_items(
+                    raw["order_items"], orders_raw=raw["orders"], orders=steps["orders"]
+                )
             )
         if "products" in raw:
-            steps["products"] = clean.clean_products(raw["products"])
+            steps["products"] = self._settle(clean.clean_products(raw["products"]))
         if "identities" in raw:
-            steps["identities"] = clean.clean_identities(raw["identities"])
+            steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
         if "events" in raw:
-            steps["events"] = clean.clean_events(
+            events = clean.clean_events(
                 raw["events"],
                 as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
+                materialise=self.keep,
             )
-        return {
-            name: clean.Step(self.keep(f"clean_{name}", s.kept), s.quarantined, s.after_as_of)
-            for name, s in steps.items()
-        }
+            steps["events"] = self._settle(events)
+        return steps
+
+    def _settle(self, cleaning: clean.Cleaning) -> clean.Step:
+        """Materialise the marked rows once, then the kept rows that later stages read."""
+        step = cleaning.split(self.keep(f"marked_{cleaning.source}", cleaning.marked))
+        kept = self.keep(f"clean_{cleaning.source}", step.kept)
+        return clean.Step(kept, step.quarantined, step.after_as_of)
 
     def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
         graph = IdentityGraph()
