@@ -1,10 +1,12 @@
 """Cleaning: text columns to types, bad rows quarantined with a reason, duplicates and bots dropped.
 
-Each source is *marked* once: every row keeps its raw text and gains `_reason` (why it is not
-used; NULL when it is fine) and `_later` (it falls after `as_of`). The caller materialises the
-marked table, and `Cleaning.split` derives the three parts from it as plain filters: kept rows
-(typed), quarantined rows (source, row number, reason, raw values as JSON), and rows after
-`as_of`, which are not bad, only out of scope, so they are counted but not quarantined.
+Each source is *marked* once: a narrow table with every row's `_row`, `_reason` (why it is not
+used; NULL when it is fine), `_later` (it falls after `as_of`) and the few values derived on the
+way (the parsed timestamp). The caller materialises the marks, and `Cleaning.split` joins them
+back to the source rows for the three parts: kept rows (typed), quarantined rows (source, row
+number, reason, raw values as JSON), and rows after `as_of`, which are not bad, only out of
+scope, so they are counted but not quarantined. Keeping the marks narrow means the wide text
+of a big events file is copied once, not once per check.
 
 Bot traffic is judged per actor (the device, or the user when an event has no device): an actor
 is a bot when any of its events carries a crawler user agent, or when it ever sends more events
@@ -15,7 +17,7 @@ not make a person look like a machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,18 +45,22 @@ class Step:
 
 @dataclass(frozen=True)
 class Cleaning:
-    """A source's marked rows and how to type the good ones."""
+    """A source's marks (narrow: `_row`, `_reason`, `_later`, derived values) and how to type
+    its good rows."""
 
     source: str
-    marked: ir.Table
+    marks: ir.Table
     typed: Callable[[ir.Table], ir.Table]
 
-    def split(self, marked: ir.Table) -> Step:
-        """The three parts, from the materialised `marked` table."""
+    def split(self, marks: ir.Table, rows: ir.Table) -> Step:
+        """The three parts, from the materialised `marks` and the source's `rows`."""
+        marked = rows.join(marks, ROW)
         good = marked.filter(marked._reason.isnull())
         return Step(
             kept=self.typed(good.filter(~good._later)),
-            quarantined=_quarantined(marked.filter(marked._reason.notnull()), self.source),
+            quarantined=_quarantined(
+                marked.filter(marked._reason.notnull()), rows.columns, self.source
+            ),
             after_as_of=self.typed(good.filter(good._later)),
         )
 
@@ -81,16 +87,17 @@ def _repeat(table: ir.Table, key: ir.Column) -> ir.IntegerColumn:
     return ibis.row_number().over(group_by=key, order_by=table[ROW])
 
 
-def _quarantined(rows: ir.Table, source: str) -> ir.Table:
-    raw_columns = [c for c in rows.columns if not c.startswith("_")]
-    raw = ibis.struct({c: rows[c] for c in raw_columns}).cast("json").cast("string")
+def _quarantined(rows: ir.Table, raw_columns: Sequence[str], source: str) -> ir.Table:
+    raw = ibis.struct({c: rows[c] for c in raw_columns if c != ROW}).cast("json").cast("string")
     return rows.select(
         source=ibis.literal(source), row_number=rows[ROW], reason=rows._reason, raw=raw
     )
 
 
-def _mark(table: ir.Table, reason: ir.StringValue, later: ir.BooleanValue) -> ir.Table:
-    return table.mutate(_reason=reason, _later=later.fill_null(False))
+def _marks(
+    table: ir.Table, reason: ir.StringValue, later: ir.BooleanValue, **derived: ir.Value
+) -> ir.Table:
+    return table.select(ROW, _reason=reason, _later=later.fill_null(False), **derived)
 
 
 def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
@@ -116,7 +123,8 @@ def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
             age=good.age.try_cast("float64"),
         )
 
-    return Cleaning("users", _mark(t, reason, t._registered > as_of), typed)
+    marks = _marks(t, reason, t._registered > as_of, _registered=t._registered)
+    return Cleaning("users", marks, typed)
 
 
 def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> Cleaning:
@@ -147,7 +155,7 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> C
             discount=_number(good.discount).fill_null(0.0),
         )
 
-    return Cleaning("orders", _mark(t, reason, t._ts > as_of), typed)
+    return Cleaning("orders", _marks(t, reason, t._ts > as_of, _ts=t._ts), typed)
 
 
 def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> Cleaning:
@@ -179,7 +187,7 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> C
             price=_number(good.price),
         )
 
-    return Cleaning("order_items", _mark(raw, reason, raw.order_id.isin(later_ids)), typed)
+    return Cleaning("order_items", _marks(raw, reason, raw.order_id.isin(later_ids)), typed)
 
 
 def clean_products(raw: ir.Table) -> Cleaning:
@@ -193,7 +201,7 @@ def clean_products(raw: ir.Table) -> Cleaning:
     def typed(good: ir.Table) -> ir.Table:
         return good.select("item_id", "category", "brand", "name", price=_number(good.price))
 
-    return Cleaning("products", _mark(t, reason, ibis.literal(False)), typed)
+    return Cleaning("products", _marks(t, reason, ibis.literal(False)), typed)
 
 
 def clean_identities(raw: ir.Table) -> Cleaning:
@@ -204,38 +212,49 @@ def clean_identities(raw: ir.Table) -> Cleaning:
             "id_a", "id_b", kind_a=good.kind_a.fill_null("id"), kind_b=good.kind_b.fill_null("id")
         )
 
-    return Cleaning("identities", _mark(raw, reason, ibis.literal(False)), typed)
+    return Cleaning("identities", _marks(raw, reason, ibis.literal(False)), typed)
 
 
 def clean_events(
     raw: ir.Table, *, as_of: datetime, bot_events_per_minute: int, materialise: Materialise
 ) -> Cleaning:
     """Bad rows, then repeated event ids, then every event of an actor judged to be a bot."""
-    t = raw.mutate(_ts=parse_timestamp(raw.ts))
-    t = t.mutate(_actor=t.device_id.fill_null("user:" + t.user_id))
+    ts = parse_timestamp(raw.ts)
     reason = ibis.cases(
-        (t.user_id.isnull() & t.device_id.isnull(), "missing_identity"),
-        (t.event_type.isnull(), "missing_event_type"),
-        (t._ts.isnull(), "bad_timestamp"),
-        (_bad_number(t.price), "bad_price"),
+        (raw.user_id.isnull() & raw.device_id.isnull(), "missing_identity"),
+        (raw.event_type.isnull(), "missing_event_type"),
+        (ts.isnull(), "bad_timestamp"),
+        (_bad_number(raw.price), "bad_price"),
         else_=KEPT,
     )
-    first = materialise("events_checked", _mark(t, reason, t._ts > as_of))
-    judged = first._reason.isnull() & ~first._later & first.event_id.notnull()
-    repeat = ibis.row_number().over(group_by=[first.event_id, judged], order_by=first[ROW])
+    first = materialise(
+        "events_checked",
+        _marks(
+            raw,
+            reason,
+            ts > as_of,
+            _ts=ts,
+            _actor=raw.device_id.fill_null("user:" + raw.user_id),
+            _event_id=raw.event_id,
+            _crawler=raw.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
+        ),
+    )
+    judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
+    repeat = ibis.row_number().over(group_by=[first._event_id, judged], order_by=first[ROW])
     deduped = first.mutate(
         _reason=ibis.ifelse(judged & (repeat > 0), "duplicate_event_id", first._reason)
     )
     second = materialise("events_deduped", deduped)
-    return Cleaning("events", _drop_bots(second, bot_events_per_minute), _typed_events)
+    marks = _drop_bots(second, bot_events_per_minute).drop("_event_id", "_crawler")
+    return Cleaning("events", marks, _typed_events)
 
 
 def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
-    people = t.filter(t._reason.isnull() & ~t._later)
-    by_agent = people.filter(people.user_agent.re_search(BOT_USER_AGENT))._actor
+    in_scope = t._reason.isnull() & ~t._later
+    people = t.filter(in_scope)
+    by_agent = people.filter(people._crawler)._actor
     minutes = people.group_by([people._actor, people._ts.truncate("m")]).agg(n=ibis._.count())
     by_rate = minutes.filter(minutes.n > per_minute)._actor
-    in_scope = t._reason.isnull() & ~t._later
     reason = ibis.cases(
         (in_scope & t._actor.isin(by_agent), "bot_user_agent"),
         (in_scope & t._actor.isin(by_rate), "bot_rate"),

@@ -53,47 +53,47 @@ PERSONAS: tuple[Persona, ...] = (
         (("baby", 0.86), ("toys", 0.14)), "any",
         (0.40, 0.30, 0.20, 0.10), (0.60, 0.30, 0.10), 0.12, (5, 12),
         (0.85, 0.05, 0.10), (0.45, 0.45, 0.08, 0.02), (0.45, 0.35, 0.17, 0.03),
-        2.0, 4.0, (0.55, 0.20, 0.12, 0.08, 0.05), 0.30,
+        1.5, 4.0, (0.55, 0.20, 0.12, 0.08, 0.05), 0.20,
     ),
     Persona(
         "outdoor_enthusiast", 0.15, (25, 49), 0.35, (3, 8), 8, 8, True,
         (("outdoor", 0.60), ("sports", 0.40)), "any",
         (0.45, 0.30, 0.15, 0.10), (0.85, 0.12, 0.03), 0.08, (5, 10),
         (0.15, 0.75, 0.10), (0.40, 0.30, 0.28, 0.02), (0.35, 0.40, 0.20, 0.05),
-        2.0, 4.0, (0.55, 0.20, 0.15, 0.07, 0.03), 0.30,
+        1.5, 4.0, (0.55, 0.20, 0.15, 0.07, 0.03), 0.20,
     ),
     Persona(
         "bargain_hunter", 0.18, (20, 59), 0.60, (8, 16), 8, 4, False,
         (("food", 0.30), ("home", 0.25), ("fashion", 0.20), ("beauty", 0.25)), "cheap",
         (0.35, 0.35, 0.20, 0.10), (0.60, 0.30, 0.10), 0.92, (16, 39),
         (0.40, 0.25, 0.35), (0.45, 0.45, 0.05, 0.05), (0.60, 0.30, 0.09, 0.01),
-        2.5, 5.0, (0.35, 0.15, 0.40, 0.08, 0.02), 0.85,
+        2.0, 5.0, (0.35, 0.15, 0.40, 0.08, 0.02), 0.85,
     ),
     Persona(
         "brand_loyal_high_value", 0.12, (30, 54), 0.50, (6, 14), 12, 6, False,
         (("electronics", 0.40), ("beauty", 0.30), ("fashion", 0.30)), "brand",
         (0.55, 0.30, 0.10, 0.05), (0.92, 0.07, 0.01), 0.04, (5, 10),
         (0.50, 0.40, 0.10), (0.25, 0.15, 0.58, 0.02), (0.0, 0.0, 0.55, 0.45),
-        2.0, 4.0, (0.60, 0.20, 0.10, 0.07, 0.03), 0.20,
+        1.5, 4.0, (0.60, 0.20, 0.10, 0.07, 0.03), 0.20,
     ),
     Persona(
         "night_impulse", 0.15, (18, 29), 0.50, (3, 8), 23, 4, False,
         (("electronics", 0.30), ("fashion", 0.35), ("toys", 0.35)), "any",
         (0.40, 0.30, 0.20, 0.10), (0.85, 0.12, 0.03), 0.20, (5, 12),
         (0.35, 0.05, 0.60), (0.35, 0.60, 0.05, 0.0), (0.55, 0.35, 0.09, 0.01),
-        4.0, 6.0, (0.40, 0.15, 0.08, 0.35, 0.02), 0.15,
+        3.5, 6.0, (0.35, 0.12, 0.06, 0.45, 0.02), 0.15,
     ),
     Persona(
         "lapsed", 0.22, (18, 64), 0.50, (2, 6), 8, 15, False,
         (
             ("baby", 1.0), ("toys", 1.0), ("outdoor", 1.0), ("sports", 1.0),
-            ("electronics", 1.0), ("beauty", 1.0), ("fashion", 1.0), ("home", 1.0),
+            ("electronics", 0.3), ("beauty", 1.0), ("fashion", 1.0), ("home", 1.0),
             ("food", 1.0), ("books", 1.0), ("pets", 1.0),
         ),
         "any",
         (0.50, 0.30, 0.15, 0.05), (0.80, 0.15, 0.05), 0.25, (5, 15),
         (0.40, 0.35, 0.25), (0.35, 0.35, 0.15, 0.15), (0.60, 0.30, 0.09, 0.01),
-        1.5, 4.0, (0.60, 0.20, 0.12, 0.06, 0.02), 0.20, lapsed=True,
+        1.0, 4.0, (0.60, 0.20, 0.12, 0.06, 0.02), 0.20, lapsed=True,
     ),
 )
 
@@ -108,7 +108,7 @@ class Category:
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("baby", 90.0, ("wipes", "stroller", "baby_bottle", "onesie", "pacifier",
+    Category("baby", 60.0, ("wipes", "stroller", "baby_bottle", "onesie", "pacifier",
                             "baby_carrier", "crib_sheet", "teether", "bib", "baby_lotion")),
     Category("toys", 60.0, ("building_blocks", "puzzle", "doll", "rc_car", "plush_toy",
                             "board_game", "toy_train", "kite")),
@@ -148,7 +148,7 @@ class PlantedRule:
 
 # The nouns here are used by no other item, so each names exactly one product.
 RULES: tuple[PlantedRule, ...] = (
-    PlantedRule("baby", "formula", "diapers", 189.0, 99.0, 0.65),
+    PlantedRule("baby", "formula", "diapers", 129.0, 69.0, 0.65),
     PlantedRule("outdoor", "tent", "sleeping_bag", 599.0, 299.0, 0.65),
     PlantedRule("electronics", "phone", "phone_case", 3999.0, 49.0, 0.65),
     PlantedRule("beauty", "lipstick", "makeup_remover", 39.9, 29.9, 0.65),
@@ -216,12 +216,11 @@ def _mobile_profiles() -> list[tuple[str, str, str, str]]:
 
 
 # (platform, os, device_model, user_agent); people's devices and rate bots use these.
-DEVICE_PROFILES: tuple[tuple[str, str, str, str], ...] = tuple(
-    _mobile_profiles() + [
-        ("web", "windows", "PC", _CHROME_WIN), ("web", "windows", "PC", _EDGE_WIN),
-        ("web", "windows", "PC", _FIREFOX_WIN), ("web", "macos", "Mac", _SAFARI_MAC),
-        ("web", "macos", "Mac", _CHROME_MAC),
-    ]
+DEVICE_PROFILES: tuple[tuple[str, str, str, str], ...] = (
+    *_mobile_profiles(),
+    ("web", "windows", "PC", _CHROME_WIN), ("web", "windows", "PC", _EDGE_WIN),
+    ("web", "windows", "PC", _FIREFOX_WIN), ("web", "macos", "Mac", _SAFARI_MAC),
+    ("web", "macos", "Mac", _CHROME_MAC),
 )
 # Crawlers announce themselves in the user agent; a downstream filter matches these.
 BOT_PROFILES: tuple[tuple[str, str, str, str], ...] = (

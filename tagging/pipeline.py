@@ -123,11 +123,14 @@ class Pipeline:
                 materialise=self.keep,
             )
             steps["events"] = self._settle(events)
+            for stage in ("events_checked", "events_deduped"):
+                self.con.drop_table(stage)  # marks_events holds what later stages need
         return steps
 
     def _settle(self, cleaning: clean.Cleaning) -> clean.Step:
         """Materialise the marked rows once, then the kept rows that later stages read."""
-        step = cleaning.split(self.keep(f"marked_{cleaning.source}", cleaning.marked))
+        marks = self.keep(f"marks_{cleaning.source}", cleaning.marks)
+        step = cleaning.split(marks, self.con.table(f"source_{cleaning.source}"))
         kept = self.keep(f"clean_{cleaning.source}", step.kept)
         return clean.Step(kept, step.quarantined, step.after_as_of)
 
