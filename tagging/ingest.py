@@ -124,7 +124,7 @@ def find_sources(source_dir: Path) -> dict[str, Path]:
 def read_source(con: DuckDBBackend, name: str, path: Path) -> ir.Table:
     """Read one source as the contract's text columns plus `_row`, in one pass over the file.
 
-    Values are trimmed and empty strings become NULL; absent optional columns are NULL;
+    Empty strings become NULL and identifiers are trimmed; absent optional columns are NULL;
     columns outside the contract are not kept.
     """
     spec = CONTRACT[name]
@@ -156,7 +156,12 @@ def _select_list(spec: SourceSpec, by_name: dict[str, str]) -> str:
     for column in spec.columns:
         if column in by_name:
             quoted = '"' + by_name[column].replace('"', '""') + '"'
-            columns.append(f"NULLIF(TRIM(CAST({quoted} AS VARCHAR)), '') AS {column}")
+            text = f"CAST({quoted} AS VARCHAR)"
+            # A stray space in an id would split a person in two; elsewhere trimming costs
+            # seconds on a large events file and changes nothing (casts ignore spaces).
+            if column.endswith("_id") or column in ("id_a", "id_b"):
+                text = f"TRIM({text})"
+            columns.append(f"NULLIF({text}, '') AS {column}")
         else:
             columns.append(f"CAST(NULL AS VARCHAR) AS {column}")
     return ", ".join(columns)
