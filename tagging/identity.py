@@ -1,27 +1,29 @@
-"""Identity resolution: identifiers seen together form one person (a connected component)."""
+"""Identity resolution: identifiers seen together form one person (a connected component).
+
+Identifiers are numbered before they reach the graph, in the order user ids, device ids, then
+any other kind (phone hashes, ...), each by value. So the smallest number in a component is its
+canonical identifier: its smallest user id, else its smallest device id; a component holding
+neither (a phone hash seen alone) is no person.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import NewType
 
 import networkx as nx
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from store.pseudonym import person_id_for
 
-# "kind:value", for example "user_id:U0001234" or "device_id:d-88"
-Identifier = NewType("Identifier", str)
+# The number of one identifier in a run's identity graph.
+NodeId = NewType("NodeId", int)
 
 USER_ID = "user_id"
 DEVICE_ID = "device_id"
-# Identifier kinds that make a component a person; a phone hash seen alone is not one.
 PERSON_KINDS = (USER_ID, DEVICE_ID)
 KIND_ALIASES = {"user": USER_ID, "uid": USER_ID, "account": USER_ID, "device": DEVICE_ID}
-
-
-def identifier(kind: str, value: str) -> Identifier:
-    return Identifier(f"{normalise_kind(kind)}:{value}")
 
 
 def normalise_kind(kind: str) -> str:
@@ -29,17 +31,31 @@ def normalise_kind(kind: str) -> str:
     return KIND_ALIASES.get(kind, kind)
 
 
+def kind_rank(kind: str) -> int:
+    """0 for user ids, 1 for device ids, 2 for other kinds: the order identifiers are numbered."""
+    return PERSON_KINDS.index(kind) if kind in PERSON_KINDS else len(PERSON_KINDS)
+
+
 class IdentityGraph:
     """A graph of identifiers seen together, e.g. a user id and the device it logged in on."""
 
-    def __init__(self) -> None:
+    def __init__(self, identifiers: pd.DataFrame) -> None:
+        """`identifiers`: distinct (kind, identifier), numbered 0..n-1 in `kind_rank` order."""
+        ranks = identifiers["kind"].map(kind_rank)
+        order = np.lexsort((identifiers["identifier"].to_numpy(), ranks.to_numpy()))
+        self.identifiers = identifiers.iloc[order].reset_index(drop=True)
+        self._ranks = ranks.to_numpy()[order]
         self._graph: nx.Graph = nx.Graph()
+        self._graph.add_nodes_from(range(len(self.identifiers)))
 
-    def add(self, identifiers: Iterable[Identifier]) -> None:
-        self._graph.add_nodes_from(identifiers)
+    def numbers(self, kind: str, values: pd.Series) -> npt.NDArray[np.int64]:
+        """The node numbers of `values` of one kind (every value must be an identifier)."""
+        of_kind = self.identifiers[self.identifiers["kind"] == kind]
+        index = pd.Series(of_kind.index.to_numpy(), index=of_kind["identifier"].to_numpy())
+        return index.loc[values.to_numpy()].to_numpy()
 
-    def link(self, pairs: Iterable[tuple[Identifier, Identifier]]) -> None:
-        self._graph.add_edges_from(pairs)
+    def link(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> None:
+        self._graph.add_edges_from(zip(a.tolist(), b.tolist(), strict=True))
 
     def __len__(self) -> int:
         return int(self._graph.number_of_nodes())
@@ -47,44 +63,29 @@ class IdentityGraph:
     def persons(self, *, id_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(persons: person_idx, person_id, canonical; identifiers: kind, identifier, person_idx).
 
-        A person's canonical identifier is its smallest user id, else its smallest device id, so
-        its pseudonym stays the same from run to run as long as that identifier is seen.
         Persons are numbered in the order of their pseudonyms, which does not depend on input order.
         """
-        canonical: list[str] = []
-        members: list[list[str]] = []
-        for component in nx.connected_components(self._graph):
-            chosen = _canonical(component)
-            if chosen is not None:
-                canonical.append(chosen)
-                members.append(list(component))
+        component = np.full(len(self.identifiers), -1, dtype=np.int64)
+        canonical_nodes: list[int] = []
+        for members in nx.connected_components(self._graph):
+            smallest = min(members)
+            if self._ranks[smallest] < len(PERSON_KINDS):
+                component[list(members)] = len(canonical_nodes)
+                canonical_nodes.append(smallest)
+        chosen = self.identifiers.iloc[canonical_nodes]
+        canonical = (chosen["kind"] + ":" + chosen["identifier"]).tolist()
+        person_ids = np.array([person_id_for(c, key=id_key) for c in canonical], dtype=object)
+        order = np.argsort(person_ids, kind="stable")
+        idx_of_component = np.empty(len(order), dtype=np.int64)
+        idx_of_component[order] = np.arange(len(order))
         persons = pd.DataFrame(
-            {"canonical": canonical, "person_id": [person_id_for(c, key=id_key) for c in canonical]}
+            {
+                "person_idx": np.arange(len(order)),
+                "person_id": person_ids[order],
+                "canonical": np.array(canonical, dtype=object)[order],
+            }
         )
-        order = persons["person_id"].argsort(kind="stable").to_numpy()
-        persons = persons.iloc[order].reset_index(drop=True)
-        persons.insert(0, "person_idx", range(len(persons)))
-        idx_of_component = pd.Series(range(len(order)), index=order).sort_index()
-        return persons, _identifier_frame(members, idx_of_component)
-
-
-def _canonical(component: set[str]) -> str | None:
-    for kind in PERSON_KINDS:
-        ids = [node for node in component if node.startswith(f"{kind}:")]
-        if ids:
-            return min(ids)
-    return None
-
-
-def _identifier_frame(members: list[list[str]], idx_of_component: pd.Series) -> pd.DataFrame:
-    sizes = [len(m) for m in members]
-    flat = pd.Series([node for m in members for node in m], dtype="string")
-    parts = flat.str.split(":", n=1, expand=True)
-    component = pd.Series(range(len(members))).repeat(sizes).to_numpy()
-    return pd.DataFrame(
-        {
-            "kind": parts[0].to_numpy(),
-            "identifier": parts[1].to_numpy(),
-            "person_idx": idx_of_component.to_numpy()[component],
-        }
-    )
+        in_person = component >= 0
+        identifiers = self.identifiers[in_person].reset_index(drop=True)
+        identifiers["person_idx"] = idx_of_component[component[in_person]]
+        return persons, identifiers

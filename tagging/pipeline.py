@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -19,7 +20,7 @@ from store.errors import InputError
 from store.snapshot import Snapshot
 from tagging import clean, features, tags
 from tagging.catalog import BUILT_IN, CatalogRule
-from tagging.identity import DEVICE_ID, USER_ID, IdentityGraph, identifier, normalise_kind
+from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
 from tagging.ingest import connect, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
@@ -135,44 +136,41 @@ class Pipeline:
         return clean.Step(kept, step.quarantined, step.after_as_of)
 
     def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        graph = IdentityGraph()
+        """Number every identifier, link those seen together, one person per component."""
+        mentions: list[ir.Table] = []
+        links: list[ir.Table] = []
         for name in ("users", "orders", "events"):
             if name in steps:
-                ids = (
-                    steps[name]
-                    .kept.select(USER_ID)
-                    .distinct()
-                    .to_pyarrow()
-                    .to_pandas()[USER_ID]
-                    .dropna()
-                )
-                graph.add(identifier(USER_ID, v) for v in ids)
+                mentions.append(_mentioned(steps[name].kept, USER_ID))
         if "events" in steps:
             events = steps["events"].kept
-            devices = (
-                events.select(DEVICE_ID).distinct().to_pyarrow().to_pandas()[DEVICE_ID].dropna()
-            )
-            graph.add(identifier(DEVICE_ID, v) for v in devices)
-            pairs = events.filter(events.user_id.notnull() & events.device_id.notnull())
-            pairs_df = pairs.select(USER_ID, DEVICE_ID).distinct().to_pyarrow().to_pandas()
-            graph.link(
-                (identifier(USER_ID, u), identifier(DEVICE_ID, d))
-                for u, d in zip(pairs_df[USER_ID], pairs_df[DEVICE_ID], strict=True)
+            mentions.append(_mentioned(events, DEVICE_ID))
+            both = events.filter(events.user_id.notnull() & events.device_id.notnull())
+            links.append(
+                both.select(
+                    kind_a=ibis.literal(USER_ID),
+                    id_a=both.user_id,
+                    kind_b=ibis.literal(DEVICE_ID),
+                    id_b=both.device_id,
+                ).distinct()
             )
         if "identities" in steps:
-            links = steps["identities"].kept.to_pyarrow().to_pandas()
-            graph.link(
-                (identifier(ka, a), identifier(kb, b))
-                for a, b, ka, kb in zip(
-                    links.id_a,
-                    links.id_b,
-                    links.kind_a.map(normalise_kind),
-                    links.kind_b.map(normalise_kind),
-                    strict=True,
+            pairs = steps["identities"].kept
+            pairs = pairs.mutate(kind_a=_kind(pairs.kind_a), kind_b=_kind(pairs.kind_b))
+            links.append(pairs.select("kind_a", "id_a", "kind_b", "id_b"))
+            for side in ("a", "b"):
+                mentions.append(
+                    pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
                 )
-            )
-        persons, identifiers = graph.persons(id_key=self.options.id_key)
-        return persons, identifiers
+        # distinct() explicitly: a union of one table is that table, and would keep repeats
+        nodes = ibis.union(*mentions).distinct().to_pyarrow().to_pandas()
+        graph = IdentityGraph(nodes)
+        if links:
+            pairs_df = ibis.union(*links).to_pyarrow().to_pandas()
+            for kind_column, id_column in (("kind_a", "id_a"), ("kind_b", "id_b")):
+                pairs_df[f"n_{id_column}"] = _numbers(graph, pairs_df, kind_column, id_column)
+            graph.link(pairs_df["n_id_a"].to_numpy(), pairs_df["n_id_b"].to_numpy())
+        return graph.persons(id_key=self.options.id_key)
 
     def _attach_persons(
         self, steps: dict[str, clean.Step], identifiers: pd.DataFrame, n_persons: int
@@ -311,6 +309,25 @@ class Pipeline:
         quarantined = [s.quarantined for s in steps.values()]
         frame = ibis.union(*quarantined).to_pyarrow().to_pandas()
         return frame.sort_values(["source", "row_number"], kind="stable").reset_index(drop=True)
+
+
+def _mentioned(table: ir.Table, kind: str) -> ir.Table:
+    ids = table.filter(table[kind].notnull())
+    return ids.select(kind=ibis.literal(kind), identifier=ids[kind])
+
+
+def _kind(column: ir.StringValue) -> ir.StringValue:
+    """Identifier kinds as `tagging.identity.normalise_kind` names them."""
+    lowered = column.strip().lower()
+    return lowered.substitute(KIND_ALIASES, else_=lowered)
+
+
+def _numbers(graph: IdentityGraph, pairs: pd.DataFrame, kind: str, ids: str) -> np.ndarray:
+    numbers = np.empty(len(pairs), dtype=np.int64)
+    for value in pairs[kind].unique():
+        rows = (pairs[kind] == value).to_numpy()
+        numbers[rows] = graph.numbers(value, pairs.loc[rows, ids])
+    return numbers
 
 
 def _primary_accounts(users: ir.Table) -> ir.Table:
