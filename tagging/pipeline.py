@@ -204,18 +204,14 @@ class Pipeline:
 
     def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
         if "order_items" not in steps:
-            return _memtable(
-                pd.DataFrame(
-                    {
-                        P: pd.Series(dtype="int64"),
-                        "order_id": pd.Series(dtype="string"),
-                        "item_id": pd.Series(dtype="string"),
-                        "quantity": pd.Series(dtype="int64"),
-                        "price": pd.Series(dtype="float64"),
-                        "category": pd.Series(dtype="string"),
-                        "brand": pd.Series(dtype="string"),
-                    }
-                )
+            return _empty(
+                **{P: "int64"},
+                order_id="string",
+                item_id="string",
+                quantity="int64",
+                price="float64",
+                category="string",
+                brand="string",
             )
         items = steps["order_items"].kept
         items = items.join(orders.select("order_id", P), "order_id")
@@ -259,7 +255,9 @@ class Pipeline:
         ]
         if "users" in t:
             parts += tags.demographic_tags(_with_age(_primary_accounts(t["users"]), wide))
-        events = t.get("events", _no_events())
+        events = t.get(
+            "events", _empty(**{P: "int64"}, event_type="string", category="string", brand="string")
+        )
         for column, key, n in (
             ("category", "preferred_category", 3),
             ("brand", "preferred_brand", 1),
@@ -346,17 +344,9 @@ def _memtable(frame: pd.DataFrame) -> ir.Table:
     return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False))
 
 
-def _no_events() -> ir.Table:
-    return _memtable(
-        pd.DataFrame(
-            {
-                P: pd.Series(dtype="int64"),
-                "event_type": pd.Series(dtype="string"),
-                "category": pd.Series(dtype="string"),
-                "brand": pd.Series(dtype="string"),
-            }
-        )
-    )
+def _empty(**columns: str) -> ir.Table:
+    """An empty table of these column types: a source the shop does not have."""
+    return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())
 
 
 def _feature_rows(wide: pd.DataFrame) -> pd.DataFrame:
