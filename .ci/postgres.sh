@@ -8,7 +8,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 data=$(mktemp -d /tmp/portrait-pg.XXXXXX)
-port=${PORTRAIT_PG_PORT:-55432}
+# A free port, so that a server already running on this machine does not get in the way.
+port=${PORTRAIT_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 chown postgres "$data"
 runuser -u postgres -- "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
 runuser -u postgres -- "$bin/pg_ctl" -D "$data" -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" \
