@@ -186,7 +186,6 @@ def demo(
 ) -> None:
     """Generate a demo shop, tag it into the store, then serve it."""
     from tagging.generator import generate_shop
-
     from tagging.run import RunOptions, run_tagging
 
     settings, engine = _store()
