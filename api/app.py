@@ -48,9 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             engine.dispose()
 
-    graphql = PortraitGraphQL(
-        schema, graphql_ide=None if settings.is_production else "graphiql"
-    )
+    graphql = PortraitGraphQL(schema, graphql_ide=not settings.is_production)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -1,16 +1,18 @@
-"""The per-request context: the engine, the run this request reads, and its DataLoaders.
+"""The per-request context: the store connection, the run this request reads, its DataLoaders.
 
-The current run is read once, when the context is built, and every loader filters by that
-run's id: one response never mixes two runs, and a run committed after the request started is
-served from the next request on (nothing caches the run id across requests).
+A request reads the store through one connection (checking one out of the pool costs more
+than a point query) and reads the current run once, on first use; every loader filters by that
+run's id, so one response never mixes two runs, and a run committed meanwhile is served from
+the next request on (nothing caches the run id across requests). The view closes the
+connection when the operation ends (`api.view`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import strawberry
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from strawberry.dataloader import DataLoader
 
@@ -19,9 +21,9 @@ from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
 from store import api_queries
 from store.api_queries import (
-    PersonFeaturesRow,
     PersonRow,
     PersonTagRow,
+    RunReportRow,
     RunRow,
     TagDefinitionRow,
 )
@@ -30,52 +32,62 @@ from store.api_queries import (
 class Loaders:
     """DataLoaders of one request, each created on first use (most queries need one or two)."""
 
-    def __init__(self, *, engine: Engine, run_id: int | None) -> None:
-        self._engine = engine
+    def __init__(self, *, connection: Connection, run_id: int | None) -> None:
+        self._connection = connection
         self._run_id = run_id
 
     @cached_property
     def person_by_id(self) -> DataLoader[str, PersonRow | None]:
-        return profile_loaders.person_by_id(engine=self._engine, run_id=self._run_id)
+        return profile_loaders.person_by_id(connection=self._connection, run_id=self._run_id)
 
     @cached_property
     def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
-        return profile_loaders.person_by_user_id(engine=self._engine, run_id=self._run_id)
+        return profile_loaders.person_by_user_id(connection=self._connection, run_id=self._run_id)
 
     @cached_property
     def tags_of_person(self) -> DataLoader[int, list[PersonTagRow]]:
-        return profile_loaders.tags_of_person(engine=self._engine, run_id=self._run_id)
-
-    @cached_property
-    def features_of_person(self) -> DataLoader[int, PersonFeaturesRow | None]:
-        return profile_loaders.features_of_person(engine=self._engine, run_id=self._run_id)
+        return profile_loaders.tags_of_person(connection=self._connection, run_id=self._run_id)
 
     @cached_property
     def catalog(self) -> DataLoader[int, dict[str, TagDefinitionRow]]:
-        return tag_loaders.catalog(engine=self._engine)
+        return tag_loaders.catalog(connection=self._connection)
 
     @cached_property
     def run_by_id(self) -> DataLoader[int, RunRow | None]:
-        return run_loaders.run_by_id(engine=self._engine)
+        return run_loaders.run_by_id(connection=self._connection)
+
+    @cached_property
+    def run_report(self) -> DataLoader[int, RunReportRow | None]:
+        return run_loaders.run_report(connection=self._connection)
 
 
-@dataclass
 class Context:
-    engine: Engine
-    run: RunRow | None  # the committed run this request reads; None on an empty store
-    loaders: Loaders
+    def __init__(self, *, engine: Engine) -> None:
+        self.engine = engine
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The request's store connection, opened on first use."""
+        return self.engine.connect()
+
+    @cached_property
+    def run(self) -> RunRow | None:
+        """The committed run this request reads; None on an empty store."""
+        return api_queries.current_run(connection=self.connection)
 
     @property
     def run_id(self) -> int | None:
         return None if self.run is None else self.run.id
 
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(connection=self.connection, run_id=self.run_id)
+
+    def close(self) -> None:
+        """Give the connection back to the pool, if the request opened one."""
+        connection = self.__dict__.pop("connection", None)
+        if connection is not None:
+            connection.close()
+
 
 Info = strawberry.Info[Context, None]
-
-
-def build_context(*, engine: Engine) -> Context:
-    """Read the current run (one small query) and set up the request's loaders."""
-    with engine.connect() as connection:
-        run = api_queries.current_run(connection=connection)
-    run_id = None if run is None else run.id
-    return Context(engine=engine, run=run, loaders=Loaders(engine=engine, run_id=run_id))

@@ -68,11 +68,12 @@ class PersonIdentifier(SQLModel, table=True):
 
 class PersonTag(SQLModel, table=True):
     """One tag of one person. Clustered by key and value (SQLite: WITHOUT ROWID), the order in
-    which audiences read it; the person index serves profile reads."""
+    which audiences read it; the person index covers every column, so a profile read never
+    leaves it."""
 
     __tablename__ = "person_tags"
     __table_args__ = (
-        Index("ix_person_tags_person", "run_id", "person_idx"),
+        Index("ix_person_tags_person", "run_id", "person_idx", "key", "value", "score"),
         {"sqlite_with_rowid": False},
     )
 

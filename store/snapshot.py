@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import JSON, Connection, Table, insert, update
 from sqlalchemy.engine import Engine
 
+from store.db import refresh_statistics
 from store.models import (
     FeatureRow,
     Person,
@@ -132,6 +133,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         if snapshot.as_of is not None:
             values["as_of"] = snapshot.as_of
         conn.execute(update(_table(Run)).where(_table(Run).c.id == run_id).values(**values))
+    refresh_statistics(engine)
 
 
 def fail_run(*, engine: Engine, run_id: int, error: str) -> None:

@@ -1,30 +1,31 @@
 """DataLoaders for persons and what hangs off them, one store round trip per batch.
 
-The batch functions run their (sub-millisecond, indexed) queries on the event loop: a hop to
-a worker thread would cost more than the query itself.
+The batch functions run their indexed, sub-millisecond queries on the event loop, on the
+request's connection: a hop to a worker thread would cost more than the query itself.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
 from store import api_queries
-from store.api_queries import PersonFeaturesRow, PersonRow, PersonTagRow
+from store.api_queries import PersonRow, PersonTagRow
 
 
-def person_by_id(*, engine: Engine, run_id: int | None) -> DataLoader[str, PersonRow | None]:
+def person_by_id(
+    *, connection: Connection, run_id: int | None
+) -> DataLoader[str, PersonRow | None]:
     """Persons by their pseudonymous person id; None for ids the run does not know."""
 
     async def load(person_ids: list[str]) -> list[PersonRow | None]:
         if run_id is None:
             return [None] * len(person_ids)
-        with engine.connect() as connection:
-            rows = api_queries.persons_by_person_id(
-                connection=connection, run_id=run_id, person_ids=person_ids
-            )
+        rows = api_queries.persons_by_person_id(
+            connection=connection, run_id=run_id, person_ids=person_ids
+        )
         by_id = {row.person_id: row for row in rows}
         return [by_id.get(person_id) for person_id in person_ids]
 
@@ -32,17 +33,16 @@ def person_by_id(*, engine: Engine, run_id: int | None) -> DataLoader[str, Perso
 
 
 def person_by_user_id(
-    *, engine: Engine, run_id: int | None
+    *, connection: Connection, run_id: int | None
 ) -> DataLoader[str, PersonRow | None]:
     """Persons by the shop's own user id; None for ids the run does not know."""
 
     async def load(user_ids: list[str]) -> list[PersonRow | None]:
         if run_id is None:
             return [None] * len(user_ids)
-        with engine.connect() as connection:
-            pairs = api_queries.persons_by_identifier(
-                connection=connection, run_id=run_id, identifiers=user_ids
-            )
+        pairs = api_queries.persons_by_identifier(
+            connection=connection, run_id=run_id, identifiers=user_ids
+        )
         by_user_id = dict(pairs)
         return [by_user_id.get(user_id) for user_id in user_ids]
 
@@ -50,37 +50,18 @@ def person_by_user_id(
 
 
 def tags_of_person(
-    *, engine: Engine, run_id: int | None
+    *, connection: Connection, run_id: int | None
 ) -> DataLoader[int, list[PersonTagRow]]:
     """Each person's tags (by key, then score, highest first)."""
 
     async def load(person_idxs: list[int]) -> list[list[PersonTagRow]]:
         by_person: defaultdict[int, list[PersonTagRow]] = defaultdict(list)
         if run_id is not None:
-            with engine.connect() as connection:
-                rows = api_queries.tags_of_persons(
-                    connection=connection, run_id=run_id, person_idxs=person_idxs
-                )
+            rows = api_queries.tags_of_persons(
+                connection=connection, run_id=run_id, person_idxs=person_idxs
+            )
             for row in rows:
                 by_person[row.person_idx].append(row)
         return [by_person[person_idx] for person_idx in person_idxs]
-
-    return DataLoader(load_fn=load)
-
-
-def features_of_person(
-    *, engine: Engine, run_id: int | None
-) -> DataLoader[int, PersonFeaturesRow | None]:
-    """Each person's feature vector; None for persons the run computed none for."""
-
-    async def load(person_idxs: list[int]) -> list[PersonFeaturesRow | None]:
-        if run_id is None:
-            return [None] * len(person_idxs)
-        with engine.connect() as connection:
-            rows = api_queries.features_of_persons(
-                connection=connection, run_id=run_id, person_idxs=person_idxs
-            )
-        by_person = {row.person_idx: row for row in rows}
-        return [by_person.get(person_idx) for person_idx in person_idxs]
 
     return DataLoader(load_fn=load)

@@ -19,8 +19,10 @@ async def profile(
         raise InputError("profile takes exactly one of personId or userId")
     loaders = info.context.loaders
     if person_id is not None:
-        return _profile(info, await loaders.person_by_id.load(str(person_id)))
-    return _profile(info, await loaders.person_by_user_id.load(str(user_id)))
+        row = await loaders.person_by_id.load(str(person_id))
+    else:
+        row = await loaders.person_by_user_id.load(str(user_id))
+    return (await _profiles(info, [row]))[0]
 
 
 async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profile | None]:
@@ -29,9 +31,17 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
             f"profiles takes at most {MAX_PROFILES} ids, got {len(person_ids)}; split the batch"
         )
     rows = await info.context.loaders.person_by_id.load_many([str(i) for i in person_ids])
-    return [_profile(info, row) for row in rows]
+    return await _profiles(info, rows)
 
 
-def _profile(info: Info, row: PersonRow | None) -> Profile | None:
+async def _profiles(info: Info, rows: list[PersonRow | None]) -> list[Profile | None]:
+    """Profiles of the persons found, with their tags read in one batch."""
     run = info.context.run
-    return None if row is None or run is None else Profile.from_row(row, run=run)
+    found = [row.person_idx for row in rows if row is not None]
+    tags = dict(zip(found, await info.context.loaders.tags_of_person.load_many(found), strict=True))
+    return [
+        None
+        if row is None or run is None
+        else Profile.from_row(row, run=run, tags=tags[row.person_idx])
+        for row in rows
+    ]

@@ -9,7 +9,6 @@ from typing import Any
 
 import strawberry
 
-from api.context import Info
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
 from store.api_queries import PersonRow, PersonTagRow, RunRow
@@ -108,41 +107,36 @@ def _values_of(tags: list[PersonTagRow], key: str) -> list[str]:
 class Profile:
     row: strawberry.Private[PersonRow]
     run_row: strawberry.Private[RunRow]
+    # Read with the person (one batched query for a whole `profiles` list): nearly every
+    # profile query wants them, and plain fields resolve far cheaper than awaited ones.
+    tag_rows: strawberry.Private[list[PersonTagRow]]
     person_id: strawberry.ID = strawberry.field(description="Pseudonymous id of the person.")
-    attributes: Attributes
 
     @classmethod
-    def from_row(cls, row: PersonRow, *, run: RunRow) -> Profile:
-        return cls(
-            row=row,
-            run_row=run,
-            person_id=strawberry.ID(row.person_id),
-            attributes=Attributes.from_dict(row.attributes),
-        )
+    def from_row(cls, row: PersonRow, *, run: RunRow, tags: list[PersonTagRow]) -> Profile:
+        return cls(row=row, run_row=run, tag_rows=tags, person_id=strawberry.ID(row.person_id))
 
-    async def _tags(self, info: Info) -> list[PersonTagRow]:
-        return await info.context.loaders.tags_of_person.load(self.row.person_idx)
+    @strawberry.field(description="What the shop knows about the person.")
+    def attributes(self) -> Attributes:
+        return Attributes.from_dict(self.row.attributes)
 
     @strawberry.field(description="The person's tags by key, highest score first within a key.")
-    async def tags(self, info: Info, kind: TagKind | None = None) -> list[Tag]:
-        tags = [Tag.from_row(row) for row in await self._tags(info)]
+    def tags(self, kind: TagKind | None = None) -> list[Tag]:
+        tags = [Tag.from_row(row) for row in self.tag_rows]
         return [tag for tag in tags if kind is None or tag.kind is kind]
 
     @strawberry.field(description="The values the person has for one key, highest score first.")
-    async def tag(self, info: Info, key: str) -> list[str]:
-        return _values_of(await self._tags(info), key)
+    def tag(self, key: str) -> list[str]:
+        return _values_of(self.tag_rows, key)
 
     @strawberry.field(description="Recency, frequency, monetary; null for persons without orders.")
-    async def rfm(self, info: Info) -> Rfm | None:
-        features = await info.context.loaders.features_of_person.load(self.row.person_idx)
-        if features is None:
-            return None
-        segment = next(iter(_values_of(await self._tags(info), RFM_SEGMENT)), None)
-        return Rfm.from_features(features.values, segment=segment)
+    def rfm(self) -> Rfm | None:
+        segment = next(iter(_values_of(self.tag_rows, RFM_SEGMENT)), None)
+        return Rfm.from_features(self.row.features or {}, segment=segment)
 
     @strawberry.field(description="new, active, dormant, churn_risk, lost or reactivated.")
-    async def lifecycle(self, info: Info) -> str | None:
-        return next(iter(_values_of(await self._tags(info), LIFECYCLE)), None)
+    def lifecycle(self) -> str | None:
+        return next(iter(_values_of(self.tag_rows, LIFECYCLE)), None)
 
     @strawberry.field(description="The run this profile comes from.")
     def run(self) -> Run:

@@ -15,8 +15,7 @@ MAX_RUNS = 100
 def runs(info: Info, *, last: int) -> list[Run]:
     if not 1 <= last <= MAX_RUNS:
         raise InputError(f"last must be between 1 and {MAX_RUNS}, got {last}")
-    with info.context.engine.connect() as connection:
-        rows = api_queries.last_runs(connection=connection, last=last)
+    rows = api_queries.last_runs(connection=info.context.connection, last=last)
     return [Run.from_row(row) for row in rows]
 
 

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from store.api_queries import RunRow
+from store.api_queries import RunReportRow, RunRow
 
 
 @strawberry.enum(description="Where a run is in its life.")
@@ -98,21 +98,26 @@ class Run:
     def is_current(self, info: Info) -> bool:
         return info.context.run_id == self.row.id
 
+    async def _report(self, info: Info) -> RunReportRow:
+        report = await info.context.loaders.run_report.load(self.row.id)
+        return report or RunReportRow(id=self.row.id, params={}, quality={}, timings={})
+
     @strawberry.field(description="Per input source: rows read, kept, and dropped by reason.")
-    def quality(self) -> list[SourceQuality]:
+    async def quality(self, info: Info) -> list[SourceQuality]:
         return [
             SourceQuality.from_report(source, report)
-            for source, report in self.row.quality.items()
+            for source, report in (await self._report(info)).quality.items()
             if _is_source_report(report)
         ]
 
     @strawberry.field(description="Seconds per stage, in the order the stages ran.")
-    def timings(self) -> list[StageTiming]:
-        return [StageTiming(stage=s, seconds=float(t)) for s, t in self.row.timings.items()]
+    async def timings(self, info: Info) -> list[StageTiming]:
+        timings = (await self._report(info)).timings
+        return [StageTiming(stage=stage, seconds=float(t)) for stage, t in timings.items()]
 
     @strawberry.field(description="The parameters the run was started with.")
-    def params(self) -> JSON:
-        return self.row.params
+    async def params(self, info: Info) -> JSON:
+        return JSON((await self._report(info)).params)
 
 
 @strawberry.type(description="Whether the service is up, and the run it serves.")

@@ -17,9 +17,11 @@ from api.tags.types import (
     UnknownTagKey,
 )
 from store import api_queries
-from store.api_queries import TagDefinitionRow
+from store.api_queries import TagDefinitionRow, TagValueCounts
+from store.errors import InputError
 
 CLOSEST_KEYS = 3
+MAX_TOP_VALUES = 1000
 
 
 async def catalog(info: Info, *, kind: TagKind | None) -> list[TagDefinition]:
@@ -30,7 +32,9 @@ async def catalog(info: Info, *, kind: TagKind | None) -> list[TagDefinition]:
     return [d for d in definitions if kind is None or d.kind is kind]
 
 
-async def distribution(info: Info, *, key: str) -> TagDistributionResult:
+async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResult:
+    if not 1 <= top <= MAX_TOP_VALUES:
+        raise InputError(f"top must be between 1 and {MAX_TOP_VALUES}, got {top}")
     run = info.context.run
     if run is None:
         message = "the store has no committed run yet; run `portrait run --source DIR` first"
@@ -40,13 +44,13 @@ async def distribution(info: Info, *, key: str) -> TagDistributionResult:
     if definition is None:
         return _unknown_key(key, known=list(definitions), run_id=run.id)
     # Counting scans every person's row of the key: keep it off the event loop.
-    counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key)
-    return _distribution(definition, counts, persons=run.persons)
+    counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
+    return _distribution(definition, counts, persons=run.persons, top=top)
 
 
-def _value_counts(engine: Engine, run_id: int, key: str) -> list[tuple[str, int]]:
+def _value_counts(engine: Engine, run_id: int, key: str, top: int) -> TagValueCounts:
     with engine.connect() as connection:
-        return api_queries.tag_value_counts(connection=connection, run_id=run_id, key=key)
+        return api_queries.tag_value_counts(connection=connection, run_id=run_id, key=key, top=top)
 
 
 def _unknown_key(key: str, *, known: list[str], run_id: int) -> UnknownTagKey:
@@ -57,16 +61,21 @@ def _unknown_key(key: str, *, known: list[str], run_id: int) -> UnknownTagKey:
 
 
 def _distribution(
-    definition: TagDefinitionRow, counts: list[tuple[str, int]], *, persons: int
+    definition: TagDefinitionRow, counts: TagValueCounts, *, persons: int, top: int
 ) -> TagDistribution:
-    seen = {value for value, _ in counts}
-    unseen = [(value, 0) for value in definition.values if value not in seen]
+    shown = counts.top
+    if counts.distinct_values < top:  # every value is listed: add the catalog's unseen ones
+        seen = {value for value, _ in shown}
+        unseen = [(value, 0) for value in definition.values if value not in seen]
+        shown = shown + unseen[: top - len(shown)]
     return TagDistribution(
         key=definition.key,
         kind=TagKind.from_store(definition.kind),
         persons=persons,
+        distinct_values=counts.distinct_values,
         values=[
             TagValueCount(value=value, count=count, share=count / persons if persons else 0.0)
-            for value, count in counts + unseen
+            for value, count in shown
         ],
+        other_count=counts.tag_rows - sum(count for _, count in counts.top),
     )

@@ -8,6 +8,8 @@ from api.context import Info
 from api.tags import resolvers
 from api.tags.types import TagDefinition, TagDistributionResult, TagKind
 
+DEFAULT_TOP_VALUES = 100
+
 
 @strawberry.type
 class TagQueries:
@@ -15,6 +17,13 @@ class TagQueries:
     async def tags(self, info: Info, kind: TagKind | None = None) -> list[TagDefinition]:
         return await resolvers.catalog(info, kind=kind)
 
-    @strawberry.field(description="How the persons of the current run spread over a key's values.")
-    async def tag_distribution(self, info: Info, key: str) -> TagDistributionResult:
-        return await resolvers.distribution(info, key=key)
+    @strawberry.field(
+        description=(
+            "How the persons of the current run spread over a key's values: the `top` values "
+            "with the most persons (at most 1,000)."
+        )
+    )
+    async def tag_distribution(
+        self, info: Info, key: str, top: int = DEFAULT_TOP_VALUES
+    ) -> TagDistributionResult:
+        return await resolvers.distribution(info, key=key, top=top)

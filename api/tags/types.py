@@ -24,10 +24,10 @@ class TagKind(Enum):
     @classmethod
     def from_store(cls, kind: str) -> TagKind:
         """The kind the store holds (lowercase); a kind the API does not know is CUSTOM."""
-        try:
-            return cls(kind)
-        except ValueError:
-            return cls.CUSTOM
+        return _KINDS.get(kind, cls.CUSTOM)
+
+
+_KINDS = {kind.value: kind for kind in TagKind}
 
 
 @strawberry.enum(description="What a tag's value means.")
@@ -90,8 +90,15 @@ class TagDistribution:
     key: str
     kind: TagKind
     persons: int = strawberry.field(description="Persons in the run (the share's denominator).")
+    distinct_values: int = strawberry.field(description="Values at least one person has.")
     values: list[TagValueCount] = strawberry.field(
-        description="Most persons first; catalog values nobody has come last with count 0."
+        description=(
+            "The `top` values with the most persons, most first; when every value fits, "
+            "catalog values nobody has follow with count 0."
+        )
+    )
+    other_count: int = strawberry.field(
+        description="Persons counted under values beyond the `top` (0 when every value fits)."
     )
 
 

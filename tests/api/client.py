@@ -1,0 +1,58 @@
+"""Drive the ASGI app in process as a server would: lifespan first, then HTTP requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BASE_URL = "http://portrait.test"
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[ASGIApp]:
+    """Run `app`'s lifespan, and yield an app that hands each request the lifespan state."""
+    state: dict[str, Any] = {}
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+
+    async def run_lifespan() -> None:
+        await app(scope, to_app.get, from_app.put)
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    assert started["type"] == "lifespan.startup.complete", started
+
+    async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        # Servers give each request a shallow copy of the state the lifespan set up.
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    try:
+        yield with_state
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        stopped = await from_app.get()
+        await lifespan
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
+
+
+@asynccontextmanager
+async def client_for(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(app) as running:
+        transport = httpx.ASGITransport(app=running)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            yield client
+
+
+async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    """POST one GraphQL document; the decoded response (HTTP 200 expected)."""
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -1,0 +1,190 @@
+"""The HTTP surface: /healthz, bad requests, masking, GraphiQL, and runs committed while serving."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from store import api_queries
+from store.settings import Settings
+from tests.api.client import client_for, graphql
+from tests.factories import ANN, SHOP, PersonSpec, commit_run
+
+pytestmark = pytest.mark.anyio
+
+HEALTH = "{ health { runId } }"
+LIFECYCLE = 'query { profile(personId: "p-ann") { lifecycle } }'
+UNKNOWN_FIELD = 'query { profile(personId: "p-ann") { nickname } }'
+WRONG_ARGUMENT_TYPE = 'query { runs(last: "ten") { id } }'
+PROFILE_TAGS = 'query { profile(personId: "p-ann") { personId tags { key } } }'
+ONE_MIB = 1024 * 1024
+
+
+async def assert_still_serving(client: httpx.AsyncClient) -> None:
+    assert await graphql(client, LIFECYCLE) == {"data": {"profile": {"lifecycle": "active"}}}
+
+
+async def test_healthz_names_the_current_run(client: httpx.AsyncClient, shop_run: int) -> None:
+    response = await client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "run_id": shop_run}
+
+
+async def test_healthz_of_an_empty_store_has_no_run(empty_client: httpx.AsyncClient) -> None:
+    response = await empty_client.get("/healthz")
+
+    assert response.json() == {"status": "ok", "run_id": None}
+
+
+async def test_malformed_json_is_a_400_and_the_server_keeps_serving(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/graphql", content=b'{"query": "{ health {', headers={"content-type": "application/json"}
+    )
+
+    assert (response.status_code, response.text) == (400, "Unable to parse request body as JSON")
+    await assert_still_serving(client)
+
+
+@pytest.mark.parametrize("body", [b"42", b'"{ health { runId } }"', b"null"])
+async def test_json_that_is_not_an_object_is_a_400(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert (response.status_code, response.text) == (400, "The request body must be a JSON object")
+    await assert_still_serving(client)
+
+
+async def test_a_request_without_a_query_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"variables": {}})
+
+    assert (response.status_code, response.text) == (400, "No GraphQL query found in the request")
+
+
+async def test_an_unknown_field_is_a_readable_validation_error(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, UNKNOWN_FIELD)
+
+    assert body == {
+        "data": None,
+        "errors": [
+            {
+                "message": "Cannot query field 'nickname' on type 'Profile'.",
+                "locations": [{"line": 1, "column": 38}],
+            }
+        ],
+    }
+    await assert_still_serving(client)
+
+
+async def test_a_wrong_argument_type_is_a_readable_validation_error(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await graphql(client, WRONG_ARGUMENT_TYPE)
+
+    assert [e["message"] for e in body["errors"]] == [
+        'Int cannot represent non-integer value: "ten"'
+    ]
+    await assert_still_serving(client)
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    padding = "#" * ONE_MIB  # a GraphQL comment: the document itself would be valid
+    response = await client.post("/graphql", json={"query": HEALTH + padding})
+
+    assert response.status_code == 413
+    assert response.text == "request body is larger than the limit of 65536 bytes"
+    await assert_still_serving(client)
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ health { runId } }'
+        for _ in range(16):
+            yield b"#" * (ONE_MIB // 16)
+        yield b'"}'
+
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    await assert_still_serving(client)
+
+
+async def test_unexpected_errors_are_masked_and_logged_in_full(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**_: object) -> list[api_queries.PersonTagRow]:
+        raise RuntimeError("disk /var/lib/secret is on fire")
+
+    monkeypatch.setattr(api_queries, "tags_of_persons", broken)
+    with caplog.at_level(logging.ERROR):
+        response = await client.post("/graphql", json={"query": PROFILE_TAGS})
+
+    # A profile's tags are read with the person, so the failure is the profile's.
+    assert response.json() == {
+        "data": {"profile": None},
+        "errors": [
+            {
+                "message": "Unexpected error.",
+                "locations": [{"line": 1, "column": 9}],
+                "path": ["profile"],
+            }
+        ],
+    }
+    assert "secret" not in response.text
+    assert "disk /var/lib/secret is on fire" in caplog.text
+
+
+async def test_a_run_committed_while_serving_is_served_by_the_next_request(
+    client: httpx.AsyncClient, engine: Engine, shop_run: int
+) -> None:
+    assert await graphql(client, HEALTH) == {"data": {"health": {"runId": str(shop_run)}}}
+    dormant_ann = PersonSpec(
+        person_id=ANN.person_id,
+        identifiers=ANN.identifiers,
+        tags=[("lifecycle", "dormant", None)],
+    )
+    new_run = commit_run(engine, [dormant_ann, *SHOP[1:]])
+
+    assert await graphql(client, HEALTH) == {"data": {"health": {"runId": str(new_run)}}}
+    assert await graphql(client, LIFECYCLE) == {"data": {"profile": {"lifecycle": "dormant"}}}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "run_id": new_run}
+
+
+async def test_graphiql_is_served_to_browsers_in_development(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_is_not_served_in_production(store_url: str, shop_run: int) -> None:
+    settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
+    async with client_for(create_app(settings)) as client:
+        response = await client.get("/graphql", headers={"accept": "text/html"})
+        assert response.status_code == 404
+        assert await graphql(client, HEALTH) == {"data": {"health": {"runId": str(shop_run)}}}
+
+
+async def test_queries_may_come_by_get(client: httpx.AsyncClient, shop_run: int) -> None:
+    response = await client.get("/graphql", params={"query": HEALTH})
+
+    assert response.json() == {"data": {"health": {"runId": str(shop_run)}}}
+
+
+def test_creating_the_app_touches_no_store(tmp_path: object) -> None:
+    # The directory does not exist: connecting would fail, so this proves nothing connects
+    # before the server runs the lifespan.
+    app = create_app(Settings(database_url="sqlite:////nonexistent/portrait/store.db"))
+
+    assert [route.path for route in app.routes] == ["/graphql", "/healthz"]  # type: ignore[attr-defined]

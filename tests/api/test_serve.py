@@ -1,0 +1,95 @@
+"""`portrait serve` as a real process on a real socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import ANN
+
+PORTRAIT = Path(sys.executable).with_name("portrait")
+PROFILE_BY_USER_ID = 'query { profile(userId: "u-1001") { personId lifecycle tag(key: "gender") } }'
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(store_url: str, shop_run: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    if not PORTRAIT.exists():
+        pytest.fail(f"{PORTRAIT} is missing: run `pip install -e .` in the virtualenv")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(PORTRAIT), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "PORTRAIT_DATABASE_URL": store_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"portrait serve exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"portrait serve did not answer {url}/healthz within {STARTUP_SECONDS} s")
+
+
+def test_portrait_serve_answers_over_http_and_survives_an_oversized_body(
+    server: tuple[str, subprocess.Popen[str]], shop_run: int
+) -> None:
+    url, process = server
+    query = {"query": PROFILE_BY_USER_ID}
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/healthz").json() == {"status": "ok", "run_id": shop_run}
+        expected = {"personId": ANN.person_id, "lifecycle": "active", "tag": ["female"]}
+        assert client.post("/graphql", json=query).json() == {"data": {"profile": expected}}
+
+        oversized = client.post("/graphql", json={"query": "{ health { runId } }" + "#" * 2**20})
+        assert oversized.status_code == 413
+
+        assert client.post("/graphql", json=query).json() == {"data": {"profile": expected}}
+
+    # What a process manager sends: uvicorn shuts the app down, then re-raises the signal.
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == -signal.SIGTERM
+    assert process.stdout is not None
+    output = process.stdout.read()
+    assert f"Portrait GraphQL API on {url}/graphql" in output
+    assert "Application shutdown complete." in output

@@ -1,0 +1,246 @@
+"""Small hand-made stores with exactly known contents, written through the real snapshot path.
+
+`commit_run` writes any persons you describe; `SHOP` is the standard four-person shop the API
+tests assert exact values against:
+
+    person    user id  tags (besides age_band/gender)                          orders
+    p-ann     u-1001   high_value, active, baby .5 outdoor .3 beauty .2, ...   12
+    p-bob     u-1002   at_risk, churn_risk, outdoor .7 digital .3              2
+    p-cy      u-1003   new                                                     none
+    p-dee     u-1004   loyal, active, baby 1.0                                 5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
+
+AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    person_id: str
+    identifiers: dict[str, list[str]] = field(default_factory=dict)  # kind -> the shop's ids
+    attributes: dict[str, Any] = field(default_factory=dict)
+    tags: list[tuple[str, str, float | None]] = field(default_factory=list)  # key, value, score
+    features: dict[str, Any] | None = None
+
+
+def definition(
+    key: str,
+    kind: str,
+    values: list[str],
+    *,
+    value_type: str = "category",
+    source: str = "built_in",
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "description": f"the {key.replace('_', ' ')} of a person",
+        "source": source,
+        "value_type": value_type,
+        "values": values,
+    }
+
+
+DEFINITIONS = [
+    definition("age_band", "demographic", ["18_24", "25_34", "35_44", "45_54", "55_plus"]),
+    definition("gender", "demographic", ["female", "male", "unknown"]),
+    definition("rfm_segment", "behavioural", ["high_value", "loyal", "at_risk", "hibernating"]),
+    definition(
+        "lifecycle",
+        "behavioural",
+        ["new", "active", "dormant", "churn_risk", "lost", "reactivated"],
+    ),
+    definition("preferred_category", "behavioural", ["baby", "outdoor", "beauty", "digital"]),
+    definition("churn_risk", "predictive", ["low", "medium", "high"], value_type="score"),
+    definition("bargain_hunter", "psychographic", ["yes"], value_type="flag", source="catalog"),
+]
+
+ANN = PersonSpec(
+    person_id="p-ann",
+    identifiers={"user_id": ["u-1001"], "device_id": ["d-ann-phone"]},
+    attributes={
+        "age": 31,
+        "age_band": "25_34",
+        "gender": "female",
+        "city": "Hangzhou",
+        "region": "east",
+        "occupation": "engineer",
+        "member_level": "gold",
+        "registered_at": "2024-03-01 09:30:00",
+    },
+    tags=[
+        ("age_band", "25_34", None),
+        ("gender", "female", None),
+        ("rfm_segment", "high_value", None),
+        ("lifecycle", "active", None),
+        ("preferred_category", "outdoor", 0.3),
+        ("preferred_category", "baby", 0.5),
+        ("preferred_category", "beauty", 0.2),
+        ("churn_risk", "low", 0.12),
+        ("bargain_hunter", "yes", None),
+    ],
+    features={
+        "recency_days": 3,
+        "frequency": 12,
+        "monetary": 2345.5,
+        "r_score": 5,
+        "f_score": 5,
+        "m_score": 4,
+        "aov": 195.46,
+    },
+)
+BOB = PersonSpec(
+    person_id="p-bob",
+    identifiers={"user_id": ["u-1002"]},
+    attributes={"age": 45, "age_band": "45_54", "gender": "male", "city": None, "region": "north"},
+    tags=[
+        ("age_band", "45_54", None),
+        ("gender", "male", None),
+        ("rfm_segment", "at_risk", None),
+        ("lifecycle", "churn_risk", None),
+        ("preferred_category", "outdoor", 0.7),
+        ("preferred_category", "digital", 0.3),
+    ],
+    features={
+        "recency_days": 120.5,
+        "frequency": 2,
+        "monetary": 180.0,
+        "r_score": 1,
+        "f_score": 2,
+        "m_score": 1,
+    },
+)
+CY = PersonSpec(
+    person_id="p-cy",
+    identifiers={"user_id": ["u-1003"]},
+    tags=[("lifecycle", "new", None)],
+    features={"frequency": 0, "monetary": 0.0},
+)
+DEE = PersonSpec(
+    person_id="p-dee",
+    identifiers={"user_id": ["u-1004"]},
+    attributes={"age_band": "25_34", "gender": "female"},
+    tags=[
+        ("age_band", "25_34", None),
+        ("gender", "female", None),
+        ("rfm_segment", "loyal", None),
+        ("lifecycle", "active", None),
+        ("preferred_category", "baby", 1.0),
+    ],
+    features={
+        "recency_days": 10,
+        "frequency": 5,
+        "monetary": 600.0,
+        "r_score": 4,
+        "f_score": 3,
+        "m_score": 3,
+    },
+)
+SHOP = [ANN, BOB, CY, DEE]
+
+QUALITY = {
+    "users": {"read": 5, "kept": 4, "after_as_of": 0, "dropped": {"duplicate_user_id": 1}},
+    "events": {
+        "read": 100,
+        "kept": 88,
+        "after_as_of": 2,
+        "dropped": {"bot": 7, "duplicate_event_id": 3},
+    },
+    "models": {"churn_auc": 0.81},
+}
+TIMINGS = {"ingest": 0.5, "clean": 0.25, "tags": 1.0}
+
+
+def snapshot(
+    persons: list[PersonSpec],
+    *,
+    definitions: list[dict[str, Any]],
+    quality: dict[str, Any],
+    timings: dict[str, float],
+) -> Snapshot:
+    """The snapshot of a run holding `persons`, numbered in list order."""
+    numbered = list(enumerate(persons))
+    return Snapshot(
+        persons=pd.DataFrame(
+            [
+                {"person_idx": i, "person_id": p.person_id, "attributes": p.attributes}
+                for i, p in numbered
+            ],
+            columns=["person_idx", "person_id", "attributes"],
+        ),
+        identifiers=pd.DataFrame(
+            [
+                {"kind": kind, "identifier": identifier, "person_idx": i}
+                for i, p in numbered
+                for kind, identifiers in p.identifiers.items()
+                for identifier in identifiers
+            ],
+            columns=["kind", "identifier", "person_idx"],
+        ),
+        tags=pd.DataFrame(
+            [
+                {"person_idx": i, "key": key, "value": value, "score": score}
+                for i, p in numbered
+                for key, value, score in p.tags
+            ],
+            columns=["person_idx", "key", "value", "score"],
+        ),
+        features=pd.DataFrame(
+            [{"person_idx": i, "values": p.features} for i, p in numbered if p.features],
+            columns=["person_idx", "values"],
+        ),
+        definitions=definitions,
+        quarantine=pd.DataFrame(columns=["source", "row_number", "reason", "raw"]),
+        quality=quality,
+        timings=timings,
+    )
+
+
+def commit_run(
+    engine: Engine,
+    persons: list[PersonSpec],
+    *,
+    definitions: list[dict[str, Any]] | None = None,
+    quality: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
+    as_of: datetime = AS_OF,
+    source: str = "tests/shop",
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Write one committed run holding exactly `persons`; returns its id."""
+    run_id = begin_run(engine=engine, source=source, as_of=as_of, params=params or {})
+    commit_snapshot(
+        engine=engine,
+        run_id=run_id,
+        snapshot=snapshot(
+            persons,
+            definitions=DEFINITIONS if definitions is None else definitions,
+            quality=quality or {},
+            timings=timings or {},
+        ),
+    )
+    return run_id
+
+
+def commit_shop(engine: Engine) -> int:
+    """The standard four-person shop, with its quality report and timings."""
+    return commit_run(
+        engine, SHOP, quality=QUALITY, timings=TIMINGS, params={"seed": 7, "catalog": None}
+    )
+
+
+def failed_run(engine: Engine, *, error: str, as_of: datetime = AS_OF) -> int:
+    """A run that started and failed; it never becomes current."""
+    run_id = begin_run(engine=engine, source="tests/broken", as_of=as_of, params={})
+    fail_run(engine=engine, run_id=run_id, error=error)
+    return run_id
