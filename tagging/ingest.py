@@ -93,9 +93,15 @@ READERS = {
 }
 
 
-def connect() -> DuckDBBackend:
-    """A DuckDB connection for one run, with UTC as its session time zone."""
-    con = ibis.duckdb.connect()
+def connect(*, memory_limit: str = "8GB", spill_dir: str | None = None) -> DuckDBBackend:
+    """A DuckDB connection for one run, with UTC as its session time zone.
+
+    Past `memory_limit` DuckDB spills to `spill_dir` instead of growing further.
+    """
+    settings = {"memory_limit": memory_limit}
+    if spill_dir is not None:
+        settings["temp_directory"] = spill_dir
+    con = ibis.duckdb.connect(**settings)
     # Naive timestamps are read as UTC, and TIMESTAMPTZ -> TIMESTAMP converts to UTC.
     con.raw_sql("SET TimeZone = 'UTC'")
     return con

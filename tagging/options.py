@@ -17,6 +17,7 @@ class RunOptions:
     as_of: date | None = None
     catalog: Path | None = None
     bot_events_per_minute: int = 20
+    duckdb_memory_limit: str = "8GB"
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
 
     def params(self) -> dict[str, Any]:
@@ -25,6 +26,7 @@ class RunOptions:
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "catalog": str(self.catalog) if self.catalog else None,
             "bot_events_per_minute": self.bot_events_per_minute,
+            "duckdb_memory_limit": self.duckdb_memory_limit,
             "lifecycle": asdict(self.lifecycle),
         }
 

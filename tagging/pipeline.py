@@ -3,6 +3,7 @@ features, tags; `tagging.run` wraps them with the store's run bookkeeping."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,10 @@ class Pipeline:
         self.options = options
         self.rules = rules
         self.progress = progress
-        self.con: DuckDBBackend = connect()
+        self._spill = tempfile.TemporaryDirectory(prefix="portrait-spill-")
+        self.con: DuckDBBackend = connect(
+            memory_limit=options.duckdb_memory_limit, spill_dir=self._spill.name
+        )
         self.timings: dict[str, float] = {}
 
     @contextmanager
@@ -56,6 +60,14 @@ class Pipeline:
         return int(table.count().to_pyarrow().as_py())
 
     def execute(self, paths: dict[str, Path]) -> Snapshot:
+        """All stages; the DuckDB connection and its spill folder end with them."""
+        try:
+            return self._stages(paths)
+        finally:
+            self.con.disconnect()
+            self._spill.cleanup()
+
+    def _stages(self, paths: dict[str, Path]) -> Snapshot:
         with self.stage("ingest") as notes:
             raw = {name: read_source(self.con, name, path) for name, path in paths.items()}
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
