@@ -199,8 +199,25 @@ def demo(
         progress=_print_stage,
     )
     console.print(f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons")
+    _print_example(engine, result.run_id, port)
     if serve_api:
         serve(host="127.0.0.1", port=port)
+
+
+def _print_example(engine: Engine, run_id: int, port: int) -> None:
+    from sqlmodel import Session
+
+    from store.queries import example_user_id
+
+    with Session(engine) as session:
+        user_id = example_user_id(session=session, run_id=run_id)
+    console.print(
+        f"\nOpen [bold]http://127.0.0.1:{port}/graphql[/] and paste:\n\n"
+        f'  {{ profile(userId: "{user_id}") {{ personId lifecycle '
+        f"rfm {{ segment recencyDays frequency monetary }} tags {{ key value score kind }} }} }}\n",
+        highlight=False,
+        soft_wrap=True,  # one line, so it pastes as it is
+    )
 
 
 @app.command()

@@ -17,7 +17,6 @@ from store.models import (
     PersonTag,
     QuarantineRow,
     Run,
-    TagDefinition,
 )
 
 USER_ID = "user_id"
@@ -42,18 +41,6 @@ def list_runs(*, session: Session, last: int = 10) -> Sequence[Run]:
 
 def get_run(*, session: Session, run_id: int) -> Run | None:
     return session.get(Run, run_id)
-
-
-def person_by_id(*, session: Session, run_id: int, person_id: str) -> Person | None:
-    statement = select(Person).where(Person.run_id == run_id, Person.person_id == person_id)
-    return session.exec(statement).first()
-
-
-def persons_by_ids(*, session: Session, run_id: int, person_ids: Sequence[str]) -> list[Person]:
-    statement = select(Person).where(
-        Person.run_id == run_id, col(Person.person_id).in_(list(person_ids))
-    )
-    return list(session.exec(statement).all())
 
 
 def persons_by_idx(*, session: Session, run_id: int, person_idxs: Sequence[int]) -> list[Person]:
@@ -93,37 +80,12 @@ def tags_of_persons(
     return list(session.exec(statement).all())
 
 
-def features_of_persons(
-    *, session: Session, run_id: int, person_idxs: Sequence[int]
-) -> list[FeatureRow]:
-    statement = select(FeatureRow).where(
-        FeatureRow.run_id == run_id, col(FeatureRow.person_idx).in_(list(person_idxs))
+def example_user_id(*, session: Session, run_id: int) -> str | None:
+    """One of the shop's user ids in a run (the smallest), for examples and smoke checks."""
+    statement = select(func.min(PersonIdentifier.identifier)).where(
+        PersonIdentifier.run_id == run_id, PersonIdentifier.kind == USER_ID
     )
-    return list(session.exec(statement).all())
-
-
-def identifiers_of_persons(
-    *, session: Session, run_id: int, person_idxs: Sequence[int], kind: str = USER_ID
-) -> list[PersonIdentifier]:
-    statement = (
-        select(PersonIdentifier)
-        .where(
-            PersonIdentifier.run_id == run_id,
-            PersonIdentifier.kind == kind,
-            col(PersonIdentifier.person_idx).in_(list(person_idxs)),
-        )
-        .order_by(col(PersonIdentifier.person_idx), col(PersonIdentifier.identifier))
-    )
-    return list(session.exec(statement).all())
-
-
-def tag_definitions(
-    *, session: Session, run_id: int, kind: str | None = None
-) -> list[TagDefinition]:
-    statement = select(TagDefinition).where(TagDefinition.run_id == run_id)
-    if kind is not None:
-        statement = statement.where(TagDefinition.kind == kind)
-    return list(session.exec(statement.order_by(col(TagDefinition.key))).all())
+    return session.exec(statement).first()
 
 
 def tag_distribution(*, session: Session, run_id: int, key: str) -> list[tuple[str, int]]:

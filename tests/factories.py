@@ -112,7 +112,7 @@ BOB = PersonSpec(
         ("preferred_category", "digital", 0.3),
     ],
     features={
-        "recency_days": 120.5,
+        "recency_days": 120,
         "frequency": 2,
         "monetary": 180.0,
         "r_score": 1,

@@ -72,7 +72,9 @@ class Attributes:
 
 @strawberry.type(description="Recency, frequency and monetary value of a person's orders.")
 class Rfm:
-    recency_days: float = strawberry.field(description="Days from the last order to the as-of.")
+    recency_days: int = strawberry.field(
+        description="Calendar days from the day of the last order to the as-of day."
+    )
     frequency: int = strawberry.field(description="Orders.")
     monetary: float = strawberry.field(description="Money spent.")
     r: int | None = strawberry.field(description="Recency quintile score, 5 = most recent.")
@@ -84,7 +86,7 @@ class Rfm:
     def from_features(cls, values: Mapping[str, Any], *, segment: str | None) -> Rfm | None:
         """The RFM block, or None for a person without orders."""
         frequency = _integer(values.get("frequency"))
-        recency_days = _number(values.get("recency_days"))
+        recency_days = _integer(values.get("recency_days"))
         monetary = _number(values.get("monetary"))
         if not frequency or recency_days is None or monetary is None:
             return None

@@ -173,13 +173,13 @@ async def test_a_person_without_orders_has_no_rfm_and_null_attributes(
     ]
 
 
-async def test_rfm_keeps_fractional_recency_and_the_segment_tag(
+async def test_rfm_block_carries_whole_days_and_the_segment_tag(
     client: httpx.AsyncClient,
 ) -> None:
     profile = (await graphql(client, PROFILE_BY_PERSON_ID, id="p-bob"))["data"]["profile"]
 
     assert profile["rfm"] == {
-        "recencyDays": 120.5,
+        "recencyDays": 120,
         "frequency": 2,
         "monetary": 180.0,
         "r": 1,
