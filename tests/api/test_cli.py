@@ -1,0 +1,123 @@
+"""The `portrait` command line, driven as an operator would, against a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+ORDERS = """order_id,user_id,ts,amount,channel
+o1,u1,2026-06-01T10:00:00Z,100,app
+o2,u1,2026-06-20T19:30:00Z,50,app
+o3,u2,2026-05-01T08:00:00Z,300,web
+o4,u2,2026-07-02T08:00:00Z,300,web
+o5,u3,2026-06-29T10:00:00Z,-3,web
+"""
+
+
+@pytest.fixture
+def portrait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("PORTRAIT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("PORTRAIT_ENV", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps tables at the terminal width
+    return CliRunner()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(ORDERS)
+    return folder
+
+
+def test_run_prints_stages_and_a_quality_summary(portrait: CliRunner, shop: Path) -> None:
+    result = portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"])
+    assert result.exit_code == 0, result.output
+    for stage in ("ingest", "clean", "identity", "features", "tags", "collect", "write"):
+        assert f"  {stage} " in result.output
+    assert "run 1 committed: 2 persons" in result.output
+    assert "as of 2026-06-30 23:59:59 UTC" in result.output
+    assert "negative_amount 1" in result.output
+
+
+def test_runs_show_and_export_read_the_committed_run(
+    portrait: CliRunner, shop: Path, tmp_path: Path
+) -> None:
+    assert (
+        portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"]).exit_code == 0
+    )
+    runs = portrait.invoke(app, ["runs"])
+    assert "committed" in runs.output and str(shop) in runs.output
+
+    show = portrait.invoke(app, ["show", "u2"])
+    assert show.exit_code == 0
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in show.output.splitlines()
+        if line.count("│") == 4
+    }
+    assert rows["lifecycle"] == "active"  # o4 is after the as-of day
+    assert rows["frequency"] == "1"
+
+    out = tmp_path / "tags.parquet"
+    assert portrait.invoke(app, ["export", "--out", str(out)]).exit_code == 0
+    tags = pd.read_parquet(out)
+    assert list(tags.columns) == ["person_id", "user_id", "key", "value", "score"]
+    assert set(tags.user_id) == {"u1", "u2"}
+
+    wide = tmp_path / "features.csv"
+    assert portrait.invoke(app, ["export", "--what", "features", "--out", str(wide)]).exit_code == 0
+    features = pd.read_csv(wide).set_index("user_id")
+    assert features.loc["u1", "monetary"] == 150
+    assert features.loc["u2", "recency_days"] == 60
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "--source", "nowhere"], "source folder 'nowhere' does not exist"),
+        (
+            ["run", "--source", "{shop}", "--as-of", "30/06/2026"],
+            "--as-of '30/06/2026' is not a day like 2026-06-30",
+        ),
+        (["show", "u1"], "the store has no committed run yet"),
+        (["export", "--out", "x.xlsx"], "must end in .parquet or .csv"),
+        (["export", "--what", "people", "--out", "x.csv"], "--what 'people' is not one of"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(
+    portrait: CliRunner, shop: Path, arguments: list[str], message: str
+) -> None:
+    result = portrait.invoke(app, [a.replace("{shop}", str(shop)) for a in arguments])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_show_unknown_user_is_an_error(portrait: CliRunner, shop: Path) -> None:
+    portrait.invoke(app, ["run", "--source", str(shop)])
+    result = portrait.invoke(app, ["show", "nobody"])
+    assert result.exit_code == 2
+    assert "no person with id 'nobody' in run 1" in result.output
+
+
+def test_generate_writes_a_shop_with_truth(portrait: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    result = portrait.invoke(app, ["generate", "--users", "200", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 200 users" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "events.csv",
+        "identities.csv",
+        "order_items.csv",
+        "orders.csv",
+        "products.csv",
+        "truth",
+        "users.csv",
+    ]
+    bad = portrait.invoke(app, ["generate", "--users", "0", "--out", str(out)])
+    assert bad.exit_code == 2 and "0" in bad.output
