@@ -304,6 +304,7 @@ class Pipeline:
                 "region",
                 "occupation",
                 "member_level",
+                age_band=tags.age_band(first.age),
                 registered_at=first.registered_at.cast("string"),
             )
             .to_pyarrow()

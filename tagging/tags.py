@@ -44,10 +44,8 @@ def rows(table: ir.Table, key: str, value: ir.Value, score: ir.Value | None = No
     return out.filter(out.value.notnull())
 
 
-def demographic_tags(people: ir.Table) -> list[ir.Table]:
-    """age_band, gender, region, member_level from the primary account's attributes."""
-    age = people.age
-    band = ibis.cases(
+def age_band(age: ir.NumericValue) -> ir.StringValue:
+    return ibis.cases(
         (age < 18, "under_18"),
         (age < 25, "18_24"),
         (age < 35, "25_34"),
@@ -56,12 +54,16 @@ def demographic_tags(people: ir.Table) -> list[ir.Table]:
         (age >= 55, "55_plus"),
         else_=ibis.null("string"),
     )
+
+
+def demographic_tags(people: ir.Table) -> list[ir.Table]:
+    """age_band, gender, region, member_level from the primary account's attributes."""
     gender = people.gender.lower().substitute(
         {"f": "female", "female": "female", "w": "female", "m": "male", "male": "male"},
         else_=ibis.ifelse(people.gender.isnull(), ibis.null("string"), "other"),
     )
     return [
-        rows(people, "age_band", band),
+        rows(people, "age_band", age_band(people.age)),
         rows(people, "gender", gender),
         rows(people, "region", snake(people.region)),
         rows(people, "member_level", snake(people.member_level)),
