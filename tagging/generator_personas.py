@@ -1,12 +1,16 @@
 """Static definitions of the synthetic shop: personas, catalogue, planted rules and vocabularies.
 
-Everything here is plain data read by `tagging.generator`; changing a number here changes the
-generated shop (and its truth files) but never the generator's code paths.
+Everything here is plain data read by the `tagging.generator*` modules; changing a number here
+changes the generated shop (and its truth files) but never the generator's code paths.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# fmt: off
+# Hand-laid tables (a persona or category per block, many values a line) read better than
+# the formatter's one value per line.
 
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "order", "pay", "share", "review")
 VIEW, CLICK, SEARCH, CART, ORDER, PAY, SHARE, REVIEW = range(8)
