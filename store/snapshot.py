@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import JSON, Connection, Table, insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.db import refresh_statistics
 from store.models import (
@@ -33,16 +35,35 @@ from store.models import (
 WRITE_CHUNK_ROWS = 20_000
 
 
+@dataclass(frozen=True)
+class Batches:
+    """Rows that arrive in pieces, so that a large run never holds them all in memory.
+
+    `read` is called once, inside the write transaction, and yields frames with the columns of
+    the table (minus run_id), in the order the rows are to be written.
+    """
+
+    count: int
+    read: Callable[[], Iterator[pd.DataFrame]]
+
+
+Rows = pd.DataFrame | Batches
+
+
+def row_count(rows: Rows) -> int:
+    return rows.count if isinstance(rows, Batches) else len(rows)
+
+
 @dataclass
 class Snapshot:
-    """Everything one run writes. Frames carry exactly the columns of their table (minus run_id)."""
+    """Everything one run writes. Rows carry exactly the columns of their table (minus run_id)."""
 
     persons: pd.DataFrame  # person_idx, person_id, attributes (dict)
     identifiers: pd.DataFrame  # kind, identifier, person_idx
-    tags: pd.DataFrame  # person_idx, key, value, score
-    features: pd.DataFrame  # person_idx, values (dict)
+    tags: Rows  # person_idx, key, value, score; Batches come in (key, value, person_idx) order
+    features: Rows  # person_idx, values (dict)
     definitions: list[dict[str, Any]]  # key, kind, description, source, value_type, values
-    quarantine: pd.DataFrame  # source, row_number, reason, raw
+    quarantine: Rows  # source, row_number, reason, raw
     quality: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     as_of: datetime | None = None
@@ -112,7 +133,9 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         _insert_frame(conn, _table(Person), run_id, snapshot.persons)
         _insert_frame(conn, _table(PersonIdentifier), run_id, snapshot.identifiers)
         # In the table's clustering order, so the B-tree is filled from left to right.
-        tags = snapshot.tags.sort_values(["key", "value", "person_idx"], kind="stable")
+        tags = snapshot.tags
+        if isinstance(tags, pd.DataFrame):
+            tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
         _insert_frame(conn, _table(PersonTag), run_id, tags)
         _insert_frame(conn, _table(FeatureRow), run_id, snapshot.features)
         _insert_frame(conn, _table(QuarantineRow), run_id, snapshot.quarantine)
@@ -126,7 +149,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
             "status": "committed",
             "finished_at": _now(),
             "persons": len(snapshot.persons),
-            "tag_rows": len(snapshot.tags),
+            "tag_rows": row_count(snapshot.tags),
             "quality": snapshot.quality,
             "timings": snapshot.timings,
         }
@@ -147,27 +170,38 @@ def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
         )
 
 
-def _insert_frame(conn: Connection, table: Table, run_id: int, frame: pd.DataFrame) -> None:
+def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
     """Bulk insert in chunks: positional tuples straight to the driver where the dialect is
     positional (SQLite: ~2x faster than dicts), SQLAlchemy's executemany of dicts elsewhere."""
-    columns = ["run_id", *frame.columns]
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=columns)
-    to_driver = bool(compiled.positional and compiled.positiontup)
-    json_columns = (
-        {c.name for c in table.columns if isinstance(c.type, JSON)} if to_driver else set()
-    )
-    for start in range(0, len(frame), WRITE_CHUNK_ROWS):
-        chunk = frame.iloc[start : start + WRITE_CHUNK_ROWS]
+    compiled: SQLCompiler | None = None
+    for chunk in _chunks(rows):
+        columns = ["run_id", *chunk.columns]
+        if compiled is None:
+            compiled = insert(table).compile(dialect=conn.dialect, column_keys=columns)
+            assert isinstance(compiled, SQLCompiler)
+        to_driver = bool(compiled.positional and compiled.positiontup)
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
         values = {"run_id": [run_id] * len(chunk)}
-        values.update({c: _python_values(chunk[c], c in json_columns) for c in frame.columns})
+        values.update(
+            {c: _python_values(chunk[c], to_driver and c in json_columns) for c in chunk.columns}
+        )
         if to_driver:
             assert compiled.positiontup is not None
-            rows = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
-            conn.exec_driver_sql(str(compiled), rows)
+            tuples = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
+            conn.exec_driver_sql(str(compiled), tuples)
         else:
-            rows_ = zip(*values.values(), strict=True)
-            records = [dict(zip(columns, row, strict=True)) for row in rows_]
+            records = [
+                dict(zip(columns, row, strict=True)) for row in zip(*values.values(), strict=True)
+            ]
             conn.execute(insert(table), records)
+
+
+def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
+    if isinstance(rows, Batches):
+        yield from rows.read()
+        return
+    for start in range(0, len(rows), WRITE_CHUNK_ROWS):
+        yield rows.iloc[start : start + WRITE_CHUNK_ROWS]
 
 
 def _python_values(series: pd.Series, as_json: bool) -> list[Any]:

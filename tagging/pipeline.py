@@ -18,7 +18,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.errors import InputError
-from store.snapshot import Snapshot
+from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
 from tagging import clean, features, tags
 from tagging.catalog import BUILT_IN, CatalogRule
 from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
@@ -27,6 +27,7 @@ from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
 
 P = features.P
+TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 
 
@@ -59,15 +60,16 @@ class Pipeline:
     def count(self, table: ir.Table) -> int:
         return int(table.count().to_pyarrow().as_py())
 
-    def execute(self, paths: dict[str, Path]) -> Snapshot:
-        """All stages; the DuckDB connection and its spill folder end with them."""
-        try:
-            return self._stages(paths)
-        finally:
-            self.con.disconnect()
-            self._spill.cleanup()
+    def __enter__(self) -> Pipeline:
+        return self
 
-    def _stages(self, paths: dict[str, Path]) -> Snapshot:
+    def __exit__(self, *_exc: object) -> None:
+        """The DuckDB connection and its spill folder end with the pipeline, after the write:
+        the snapshot's large parts are read from DuckDB while the store writes them."""
+        self.con.disconnect()
+        self._spill.cleanup()
+
+    def execute(self, paths: dict[str, Path]) -> Snapshot:
         with self.stage("ingest") as notes:
             raw = {name: read_source(self.con, name, path) for name, path in paths.items()}
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
@@ -84,14 +86,16 @@ class Pipeline:
             wide = self._features(person_tables, as_of)
             notes.append(f"{len(wide.columns) - 1} features")
         with self.stage("tags") as notes:
-            tag_frame = self._tags(wide, person_tables).to_pyarrow().to_pandas()
-            notes.append(f"{len(tag_frame):,} tag rows")
+            # Sorted as the store clusters them; streamed to the store, never held in pandas.
+            tag_table = self.keep("tags", self._tags(wide, person_tables).order_by(TAG_ORDER))
+            tag_rows = self._batches(tag_table)
+            notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
             snapshot = Snapshot(
                 persons=self._person_rows(persons, person_tables, wide),
                 identifiers=identifiers,
-                tags=tag_frame,
-                features=_feature_rows(wide.to_pyarrow().to_pandas()),
+                tags=tag_rows,
+                features=self._batches(wide, _feature_rows),
                 definitions=[d.as_row() for d in BUILT_IN]
                 + [r.definition.as_row() for r in self.rules],
                 quarantine=self._quarantine(steps),
@@ -99,7 +103,7 @@ class Pipeline:
                 timings=self.timings,
                 as_of=as_of.replace(tzinfo=UTC),
             )
-            notes.append(f"{len(snapshot.quarantine):,} rows quarantined")
+            notes.append(f"{row_count(snapshot.quarantine):,} rows quarantined")
         return snapshot
 
     def _as_of(self, raw: dict[str, ir.Table]) -> datetime:
@@ -316,10 +320,26 @@ class Pipeline:
         frame["attributes"] = pd.Series(records.to_dict("records"), index=frame.index)
         return frame
 
-    def _quarantine(self, steps: dict[str, clean.Step]) -> pd.DataFrame:
-        quarantined = [s.quarantined for s in steps.values()]
-        frame = ibis.union(*quarantined).to_pyarrow().to_pandas()
-        return frame.sort_values(["source", "row_number"], kind="stable").reset_index(drop=True)
+    def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
+        quarantined = ibis.union(*(s.quarantined for s in steps.values()))
+        return self._batches(
+            self.keep("quarantine", quarantined.order_by(["source", "row_number"]))
+        )
+
+    def _batches(
+        self, table: ir.Table, shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    ) -> Batches:
+        """A materialised table as rows the store reads in pieces, in the table's order."""
+
+        def read() -> Iterator[pd.DataFrame]:
+            # DuckDB's reader directly: ibis's to_pyarrow_batches calls an API DuckDB 1.5
+            # deprecates. A table scan returns rows in the order they were inserted.
+            result = self.con.raw_sql(f"SELECT * FROM {table.get_name()}")
+            for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
+                frame = batch.to_pandas()
+                yield frame if shape is None else shape(frame)
+
+        return Batches(self.count(table), read)
 
 
 def _mentioned(table: ir.Table, kind: str) -> ir.Table:

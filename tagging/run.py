@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store.snapshot import begin_run, commit_snapshot, fail_run
+from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
 from tagging.catalog import load_rules
 from tagging.ingest import find_sources
 from tagging.options import RunOptions, end_of_day
@@ -37,8 +37,9 @@ def run_tagging(
         engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=options.params()
     )
     try:
-        snapshot = Pipeline(options, rules, progress).execute(paths)
-        commit_snapshot(engine=engine, run_id=run_id, snapshot=snapshot)
+        with Pipeline(options, rules, progress) as pipeline:
+            snapshot = pipeline.execute(paths)
+            commit_snapshot(engine=engine, run_id=run_id, snapshot=snapshot)
     except BaseException as error:
         fail_run(engine=engine, run_id=run_id, error=f"{type(error).__name__}: {error}")
         raise
@@ -49,7 +50,7 @@ def run_tagging(
         run_id,
         snapshot.as_of,
         len(snapshot.persons),
-        len(snapshot.tags),
+        row_count(snapshot.tags),
         snapshot.quality,
         snapshot.timings,
     )
