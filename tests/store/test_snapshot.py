@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store import queries
-from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
+from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot, fail_run
 from tagging.run import RunOptions, run_tagging
 
 AS_OF = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
@@ -146,3 +146,25 @@ def test_a_whole_run_stores_the_same_tags_on_every_backend(
         assert queries.quarantine_counts(session=session, run_id=result.run_id) == [
             ("orders", "negative_amount", 1)
         ]
+
+
+def test_rows_may_arrive_in_batches(store_engine: Engine) -> None:
+    """Large parts of a run are streamed: several frames, written in the order they come."""
+    whole = _snapshot()
+    sorted_tags = whole.tags.sort_values(["key", "value", "person_idx"])
+    pieces = [sorted_tags.iloc[:2], sorted_tags.iloc[2:]]
+    whole.tags = Batches(len(sorted_tags), lambda: iter(pieces))
+    whole.quarantine = Batches(0, lambda: iter([]))
+    run_id = begin_run(engine=store_engine, source="batches", as_of=AS_OF, params={})
+    commit_snapshot(engine=store_engine, run_id=run_id, snapshot=whole)
+    with Session(store_engine) as session:
+        run = queries.require_current_run(session=session)
+        assert (run.id, run.tag_rows) == (run_id, 4)
+        tags = queries.tags_of_persons(session=session, run_id=run_id, person_idxs=[0, 1])
+        assert [(t.person_idx, t.key, t.value) for t in tags] == [
+            (0, "lifecycle", "active"),
+            (0, "preferred_category", "baby"),
+            (0, "preferred_category", "toys"),
+            (1, "lifecycle", "lost"),
+        ]
+        assert queries.quarantine_counts(session=session, run_id=run_id) == []
