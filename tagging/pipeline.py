@@ -84,6 +84,11 @@ class Pipeline:
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
             wide = self._features(person_tables, as_of)
+            if "users" in person_tables:
+                # Each person's primary account with its age: read by demographic tags and by
+                # person attributes, so worked out once.
+                primary = _with_age(_primary_accounts(person_tables["users"]), wide)
+                person_tables["people"] = self.keep("people", primary)
             notes.append(f"{len(wide.columns) - 1} features")
         with self.stage("tags") as notes:
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
@@ -92,7 +97,7 @@ class Pipeline:
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
             snapshot = Snapshot(
-                persons=self._person_rows(persons, person_tables, wide),
+                persons=self._person_rows(persons, person_tables),
                 identifiers=identifiers,
                 tags=tag_rows,
                 features=self._batches(wide, _feature_rows),
@@ -269,8 +274,8 @@ class Pipeline:
             tags.mode_tag(features.mode_share(t["orders"], t["orders"].channel), "primary_channel"),
             *tags.catalog_tags(wide, self.rules, source=str(self.options.catalog)),
         ]
-        if "users" in t:
-            parts += tags.demographic_tags(_with_age(_primary_accounts(t["users"]), wide))
+        if "people" in t:
+            parts += tags.demographic_tags(t["people"])
         events = t.get(
             "events", _empty(**{P: "int64"}, event_type="string", category="string", brand="string")
         )
@@ -290,15 +295,13 @@ class Pipeline:
             )
         return ibis.union(*parts)
 
-    def _person_rows(
-        self, persons: pd.DataFrame, t: dict[str, ir.Table], wide: ir.Table
-    ) -> pd.DataFrame:
+    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
         """person_idx, person_id and the primary account's attributes (age at as_of)."""
         frame = persons[[P, "person_id"]].copy()
-        if "users" not in t:
+        if "people" not in t:
             frame["attributes"] = pd.Series([{} for _ in range(len(frame))], index=frame.index)
             return frame
-        first = _with_age(_primary_accounts(t["users"]), wide)
+        first = t["people"]
         attrs = (
             first.select(
                 P,
