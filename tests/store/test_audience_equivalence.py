@@ -1,0 +1,219 @@
+"""The bitmap index and SQL select the same persons as a plain Python reading of the tags.
+
+Hypothesis draws a store (persons with multi-valued, scored, unscored, flag and number keys)
+and expressions over its vocabulary; each expression is written out as text and parsed back,
+so the parser is in the loop too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+
+from store import audience_sql
+from store.audience_index import build_index, members_page
+from store.expressions import (
+    And,
+    Compare,
+    Expression,
+    HasKey,
+    HasValue,
+    KeyVocabulary,
+    Not,
+    Or,
+    check,
+    parse,
+    to_text,
+)
+from store.snapshot import Snapshot, begin_run, commit_snapshot
+
+AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
+SCORES = [-3.0, 0.0, 0.25, 0.5, 1.0, 10.0, 99.99]
+NUMBERS = [*SCORES, -10.0, 0.3, 5.0, 100.0]
+KEYS = {  # key -> (value type, values, scores drawn from)
+    "color": ("category", ["red", "green", "blue"], [None, *SCORES]),
+    "size": ("category", ["s", "m", "l"], [None]),
+    "vip": ("flag", ["yes"], [None, 0.5, 1.0]),
+    "affinity": ("category", ["x", "y", "z"], SCORES),
+    "spend": ("number", [], SCORES),
+}
+SINGLE_VALUED = {"size", "vip", "spend"}
+VOCABULARY = {
+    key: KeyVocabulary(value_type, frozenset(values))
+    for key, (value_type, values, _) in KEYS.items()
+}
+
+
+@dataclass(frozen=True)
+class TagRow:
+    person_idx: int
+    key: str
+    value: str
+    score: float | None
+
+
+@st.composite
+def stores(draw: st.DrawFn) -> tuple[int, list[TagRow]]:
+    persons = draw(st.integers(1, 25))
+    rows: list[TagRow] = []
+    for person in range(persons):
+        for key, (_, values, scores) in KEYS.items():
+            if key == "spend":
+                chosen = [draw(st.sampled_from(["", *map(str, SCORES)]))][:1]
+                chosen = [v for v in chosen if v]
+            elif key in SINGLE_VALUED:
+                chosen = draw(st.lists(st.sampled_from(values), max_size=1))
+            else:
+                chosen = draw(st.lists(st.sampled_from(values), max_size=3, unique=True))
+            for value in chosen:
+                score = float(value) if key == "spend" else draw(st.sampled_from(scores))
+                rows.append(TagRow(person, key, value, score))
+    return persons, rows
+
+
+def _terms() -> st.SearchStrategy[Expression]:
+    category_keys = [k for k, (t, _, _) in KEYS.items() if t != "number"]
+    has_value = st.sampled_from(category_keys).flatmap(
+        lambda key: st.lists(st.sampled_from(KEYS[key][1]), min_size=1, max_size=3, unique=True).map(
+            lambda values: HasValue(key, tuple(values), 0)
+        )
+    )
+    has_key = st.sampled_from(list(KEYS)).map(lambda key: HasKey(key, 0))
+    compare = st.builds(
+        lambda key, op, number: Compare(key, op, number, 0),
+        st.sampled_from(list(KEYS)),
+        st.sampled_from(["<", "<=", ">", ">=", "=", "!="]),
+        st.sampled_from(NUMBERS),
+    )
+    return st.one_of(has_value, has_key, compare)
+
+
+expressions = st.recursive(
+    _terms(),
+    lambda inner: st.one_of(
+        inner.map(Not),
+        st.lists(inner, min_size=2, max_size=4).map(lambda items: And(tuple(items))),
+        st.lists(inner, min_size=2, max_size=4).map(lambda items: Or(tuple(items))),
+    ),
+    max_leaves=8,
+)
+
+_OPERATORS = {
+    "<": float.__lt__,
+    "<=": float.__le__,
+    ">": float.__gt__,
+    ">=": float.__ge__,
+    "=": float.__eq__,
+    "!=": float.__ne__,
+}
+
+
+def reference(expression: Expression, persons: int, rows: list[TagRow]) -> set[int]:
+    """What the expression means, read straight off the tag rows."""
+    match expression:
+        case HasValue(key=key, values=values):
+            return {r.person_idx for r in rows if r.key == key and r.value in values}
+        case HasKey(key=key):
+            return {r.person_idx for r in rows if r.key == key}
+        case Compare(key=key, op=op, number=number):
+            test = _OPERATORS[op]
+            return {
+                r.person_idx
+                for r in rows
+                if r.key == key and r.score is not None and test(r.score, number)
+            }
+        case Not(item=item):
+            return set(range(persons)) - reference(item, persons, rows)
+        case And(items=items):
+            return set.intersection(*(reference(i, persons, rows) for i in items))
+        case Or(items=items):
+            return set.union(*(reference(i, persons, rows) for i in items))
+    raise TypeError(expression)
+
+
+def _commit(engine: Engine, persons: int, rows: list[TagRow]) -> int:
+    run_id = begin_run(engine=engine, source="hypothesis", as_of=AS_OF, params={})
+    snapshot = Snapshot(
+        persons=pd.DataFrame(
+            {
+                "person_idx": range(persons),
+                "person_id": [f"p{i}" for i in range(persons)],
+                "attributes": [{}] * persons,
+            }
+        ),
+        identifiers=pd.DataFrame({"kind": [], "identifier": [], "person_idx": []}),
+        tags=pd.DataFrame(
+            {
+                "person_idx": [r.person_idx for r in rows],
+                "key": [r.key for r in rows],
+                "value": [r.value for r in rows],
+                "score": pd.array([r.score for r in rows], dtype="Float64"),
+            }
+        ),
+        features=pd.DataFrame({"person_idx": [], "values": []}),
+        definitions=[
+            {
+                "key": key,
+                "kind": "behavioural",
+                "description": key,
+                "source": "built_in",
+                "value_type": value_type,
+                "values": values,
+            }
+            for key, (value_type, values, _) in KEYS.items()
+        ],
+        quarantine=pd.DataFrame({"source": [], "row_number": [], "reason": [], "raw": []}),
+        as_of=AS_OF,
+    )
+    commit_snapshot(engine=engine, run_id=run_id, snapshot=snapshot)
+    return run_id
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(store=stores(), drawn=st.lists(expressions, min_size=1, max_size=4))
+def test_bitmaps_sql_and_reference_select_the_same_persons(
+    store_engine: Engine, store: tuple[int, list[TagRow]], drawn: list[Expression]
+):
+    persons, rows = store
+    run_id = _commit(store_engine, persons, rows)
+    with store_engine.connect() as connection:
+        index = build_index(connection=connection, run_id=run_id)
+        for drawn_expression in drawn:
+            text = to_text(drawn_expression)
+            expression = parse(text)
+            check(expression, VOCABULARY, text)
+            expected = reference(expression, persons, rows)
+            bitmap = index.evaluate(expression)
+            assert set(bitmap) == expected, text
+            assert audience_sql.count(
+                connection=connection, run_id=run_id, expression=expression
+            ) == len(expected), text
+            ordered = sorted(expected)
+            after = ordered[len(ordered) // 2] if ordered else None
+            page = [p for p in ordered if after is None or p > after][:3]
+            assert members_page(bitmap, after=after, first=3) == page, text
+            assert audience_sql.members(
+                connection=connection, run_id=run_id, expression=expression, after=after, first=3
+            ) == page, text
+            by_size = _breakdown(expected, rows, "color")
+            assert index.breakdown(bitmap, "color") == by_size, text
+            assert audience_sql.breakdown(
+                connection=connection, run_id=run_id, expression=expression, key="color"
+            ) == by_size, text
+
+
+def _breakdown(audience: set[int], rows: list[TagRow], key: str) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.key == key and r.person_idx in audience:
+            counts[r.value] = counts.get(r.value, 0) + 1
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
