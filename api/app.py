@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api.audiences.indexes import AudienceIndexes
 from api.limits import BodySizeLimit
 from api.schema import schema
 from api.view import PortraitGraphQL
@@ -24,6 +25,7 @@ from store.settings import Settings
 
 class State(TypedDict):
     engine: Engine
+    indexes: AudienceIndexes
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -43,9 +45,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
         engine = make_engine(settings.database_url)
+        indexes = AudienceIndexes(engine=engine, mode=settings.audience_index)
+        with engine.connect() as connection:
+            run = api_queries.current_run(connection=connection)
+        indexes.warm(None if run is None else run.id)
         try:
-            yield {"engine": engine}
+            yield {"engine": engine, "indexes": indexes}
         finally:
+            await indexes.close()
             engine.dispose()
 
     graphql = PortraitGraphQL(schema, graphql_ide=not settings.is_production)

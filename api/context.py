@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from strawberry.dataloader import DataLoader
 
+from api.audiences.indexes import AudienceIndexes
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
@@ -28,6 +29,8 @@ from store.api_queries import (
     TagDefinitionRow,
 )
 
+ANONYMOUS = "anonymous"
+
 
 class Loaders:
     """DataLoaders of one request, each created on first use (most queries need one or two)."""
@@ -39,6 +42,10 @@ class Loaders:
     @cached_property
     def person_by_id(self) -> DataLoader[str, PersonRow | None]:
         return profile_loaders.person_by_id(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def person_by_idx(self) -> DataLoader[int, PersonRow | None]:
+        return profile_loaders.person_by_idx(connection=self._connection, run_id=self._run_id)
 
     @cached_property
     def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
@@ -62,8 +69,12 @@ class Loaders:
 
 
 class Context:
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, indexes: AudienceIndexes) -> None:
         self.engine = engine
+        self.indexes = indexes
+        # Who is asking, as audit trails and saved audiences record it. Until API keys exist
+        # (roles and keys come with issue 7) every caller is the same anonymous one.
+        self.actor = ANONYMOUS
 
     @cached_property
     def connection(self) -> Connection:

@@ -5,20 +5,28 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import ScalarDefinition
 
+from api.audiences.scalars import TAG_EXPRESSION, TagExpression
+from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
 from api.tags.schema import TagQueries
 from store.errors import PortraitError
 
-Query = merge_types("Query", (ProfileQueries, TagQueries, RunQueries))
+Query = merge_types("Query", (ProfileQueries, AudienceQueries, TagQueries, RunQueries))
+Mutation = merge_types("Mutation", (AudienceMutations,))
+SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
     """Mask bugs and infrastructure failures; keep validation errors and Portrait's own."""
     original = error.original_error
+    while isinstance(original, GraphQLError):  # a coercion error wrapping a scalar's own
+        original = original.original_error
     return original is not None and not isinstance(original, PortraitError)
 
 
@@ -42,5 +50,7 @@ class PortraitSchema(strawberry.Schema):
 # Extensions are passed as classes: strawberry builds fresh ones for every request.
 schema = PortraitSchema(
     query=Query,
+    mutation=Mutation,
     extensions=[ParserCache, ValidationCache, MaskUnexpectedErrors],
+    config=StrawberryConfig(scalar_map=SCALARS),
 )

@@ -41,7 +41,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(engine=request.state.engine)
+        return Context(engine=request.state.engine, indexes=request.state.indexes)
 
     async def execute_operation(
         self,

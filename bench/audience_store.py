@@ -105,7 +105,9 @@ def _tag_frames(n: int, seed: int) -> Iterator[pd.DataFrame]:
     )
     abandoners = np.flatnonzero(rng.random(n) < CART_ABANDONER_SHARE)
     rates = np.round(rng.uniform(0.5, 1.0, len(abandoners)), 4)
-    frames["cart_abandoner"] = _frame("cart_abandoner", np.full(len(abandoners), "yes"), abandoners, rates)
+    frames["cart_abandoner"] = _frame(
+        "cart_abandoner", np.full(len(abandoners), "yes"), abandoners, rates
+    )
     for name in sorted(frames):
         frame = frames.pop(name)
         for start in range(0, len(frame), 200_000):

@@ -118,6 +118,14 @@ _PERSONS_BY_PERSON_ID = (
         _persons.c.person_id.in_(bindparam("person_ids", expanding=True)),
     )
 )
+_PERSONS_BY_IDX = (
+    select(*_PERSON_COLUMNS)
+    .select_from(_persons_with_features)
+    .where(
+        _persons.c.run_id == bindparam("run_id"),
+        _persons.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
+    )
+)
 _PERSONS_BY_IDENTIFIER = (
     select(_identifiers.c.identifier, *_PERSON_COLUMNS)
     .select_from(
@@ -197,6 +205,14 @@ def persons_by_person_id(
     """The persons of the run among `person_ids` (pseudonymous ids), with their features."""
     parameters = {"run_id": run_id, "person_ids": person_ids}
     return [PersonRow(*row) for row in connection.execute(_PERSONS_BY_PERSON_ID, parameters)]
+
+
+def persons_by_idx(
+    *, connection: Connection, run_id: int, person_idxs: list[int]
+) -> list[PersonRow]:
+    """The persons of the run at these positions (audience members), with their features."""
+    parameters = {"run_id": run_id, "person_idxs": person_idxs}
+    return [PersonRow(*row) for row in connection.execute(_PERSONS_BY_IDX, parameters)]
 
 
 def persons_by_identifier(

@@ -10,8 +10,8 @@ parenthesised compound inside another.
 from __future__ import annotations
 
 from sqlalchemy import (
-    Connection,
     CompoundSelect,
+    Connection,
     Select,
     except_,
     func,

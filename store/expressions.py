@@ -160,9 +160,12 @@ class KeyVocabulary:
 
 
 class _Definition(Protocol):
-    key: str
-    value_type: str
-    values: list[str]
+    @property
+    def key(self) -> str: ...
+    @property
+    def value_type(self) -> str: ...
+    @property
+    def values(self) -> list[str]: ...
 
 
 def vocabulary(definitions: Iterable[_Definition]) -> dict[str, KeyVocabulary]:
@@ -242,11 +245,11 @@ class _ToExpression(Transformer_NonRecursive):
         return token[1:-1] if token.type == "STRING" else str(token)
 
     def has_value(self, children: list[Token | str]) -> HasValue:
-        key, value = children
-        return HasValue(str(key), (str(value),), _start(key))
+        return self.has_any(children)
 
     def has_any(self, children: list[Token | str]) -> HasValue:
         key, *values = children
+        assert isinstance(key, Token)
         return HasValue(str(key), tuple(dict.fromkeys(str(v) for v in values)), _start(key))
 
     def has_key(self, children: list[Token]) -> HasKey:
@@ -258,7 +261,7 @@ class _ToExpression(Transformer_NonRecursive):
         value = float(number)
         if not math.isfinite(value):
             raise _NotFinite(number)
-        return Compare(str(key), op.value, value, _start(key))  # type: ignore[arg-type]
+        return Compare(str(key), op.value, value, _start(key))
 
     def negation(self, children: list[Expression]) -> Not:
         return Not(children[0])

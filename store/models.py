@@ -110,3 +110,41 @@ class QuarantineRow(SQLModel, table=True):
     row_number: int
     reason: str
     raw: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class SavedAudience(SQLModel, table=True):
+    """An audience saved by name: its current expression, and who saved it when."""
+
+    __tablename__ = "audiences"
+
+    name: str = Field(primary_key=True)
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    version: int
+    saved_by: str
+    saved_at: datetime
+    created_by: str
+    created_at: datetime
+
+
+class AudienceVersion(SQLModel, table=True):
+    """Every expression an audience has had, the current one included."""
+
+    __tablename__ = "audience_versions"
+
+    name: str = Field(foreign_key="audiences.name", primary_key=True)
+    version: int = Field(primary_key=True)
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    saved_by: str
+    saved_at: datetime
+
+
+class AudienceSize(SQLModel, table=True):
+    """How many persons an audience had on a run it was evaluated on: its size over time."""
+
+    __tablename__ = "audience_sizes"
+
+    name: str = Field(foreign_key="audiences.name", primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    version: int
+    persons: int
+    evaluated_at: datetime

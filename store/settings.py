@@ -10,6 +10,7 @@ from store.errors import InputError
 
 DEFAULT_DATABASE_URL = "sqlite:///portrait.db"
 DEMO_ID_KEY = "portrait-demo-id-key-do-not-use-in-production"
+AUDIENCE_INDEX_MODES = ("background", "wait", "off")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     id_key: str = DEMO_ID_KEY
     environment: str = "development"
+    # How the API keeps the bitmap index of the run it serves (see api.audiences.indexes).
+    audience_index: str = "background"
 
     @property
     def is_production(self) -> bool:
@@ -30,6 +33,7 @@ class Settings:
             database_url=env.get("PORTRAIT_DATABASE_URL", DEFAULT_DATABASE_URL),
             id_key=env.get("PORTRAIT_ID_KEY", DEMO_ID_KEY),
             environment=env.get("PORTRAIT_ENV", "development"),
+            audience_index=env.get("PORTRAIT_AUDIENCE_INDEX", "background"),
         )
         settings.check()
         return settings
@@ -38,6 +42,11 @@ class Settings:
         if self.environment not in {"development", "production"}:
             raise InputError(
                 f"PORTRAIT_ENV {self.environment!r} is not one of 'development', 'production'"
+            )
+        if self.audience_index not in AUDIENCE_INDEX_MODES:
+            raise InputError(
+                f"PORTRAIT_AUDIENCE_INDEX {self.audience_index!r} is not one of "
+                + ", ".join(repr(mode) for mode in AUDIENCE_INDEX_MODES)
             )
         if self.environment != "development" and (
             self.id_key == DEMO_ID_KEY or len(self.id_key) < 16

@@ -32,6 +32,23 @@ def person_by_id(
     return DataLoader(load_fn=load)
 
 
+def person_by_idx(
+    *, connection: Connection, run_id: int | None
+) -> DataLoader[int, PersonRow | None]:
+    """Persons by their position in the run (audience members); None for positions beyond it."""
+
+    async def load(person_idxs: list[int]) -> list[PersonRow | None]:
+        if run_id is None:
+            return [None] * len(person_idxs)
+        rows = api_queries.persons_by_idx(
+            connection=connection, run_id=run_id, person_idxs=person_idxs
+        )
+        by_idx = {row.person_idx: row for row in rows}
+        return [by_idx.get(person_idx) for person_idx in person_idxs]
+
+    return DataLoader(load_fn=load)
+
+
 def person_by_user_id(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[str, PersonRow | None]:

@@ -22,7 +22,7 @@ async def profile(
         row = await loaders.person_by_id.load(str(person_id))
     else:
         row = await loaders.person_by_user_id.load(str(user_id))
-    return (await _profiles(info, [row]))[0]
+    return (await profiles_of(info, [row]))[0]
 
 
 async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profile | None]:
@@ -31,10 +31,10 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
             f"profiles takes at most {MAX_PROFILES} ids, got {len(person_ids)}; split the batch"
         )
     rows = await info.context.loaders.person_by_id.load_many([str(i) for i in person_ids])
-    return await _profiles(info, rows)
+    return await profiles_of(info, rows)
 
 
-async def _profiles(info: Info, rows: list[PersonRow | None]) -> list[Profile | None]:
+async def profiles_of(info: Info, rows: list[PersonRow | None]) -> list[Profile | None]:
     """Profiles of the persons found, with their tags read in one batch."""
     run = info.context.run
     found = [row.person_idx for row in rows if row is not None]

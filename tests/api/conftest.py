@@ -22,12 +22,16 @@ def shop_run(engine: Engine) -> int:
 
 @pytest.fixture
 async def client(store_url: str, shop_run: int) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(create_app(Settings(database_url=store_url))) as client:
+    # No audience index: its build would run beside the requests these tests watch.
+    # tests/api/test_audiences.py serves with and without it.
+    settings = Settings(database_url=store_url, audience_index="off")
+    async with client_for(create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture
 async def empty_client(store_url: str, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a store that has no committed run yet."""
-    async with client_for(create_app(Settings(database_url=store_url))) as client:
+    settings = Settings(database_url=store_url, audience_index="off")
+    async with client_for(create_app(settings)) as client:
         yield client

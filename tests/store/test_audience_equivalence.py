@@ -79,9 +79,9 @@ def stores(draw: st.DrawFn) -> tuple[int, list[TagRow]]:
 def _terms() -> st.SearchStrategy[Expression]:
     category_keys = [k for k, (t, _, _) in KEYS.items() if t != "number"]
     has_value = st.sampled_from(category_keys).flatmap(
-        lambda key: st.lists(st.sampled_from(KEYS[key][1]), min_size=1, max_size=3, unique=True).map(
-            lambda values: HasValue(key, tuple(values), 0)
-        )
+        lambda key: st.lists(
+            st.sampled_from(KEYS[key][1]), min_size=1, max_size=3, unique=True
+        ).map(lambda values: HasValue(key, tuple(values), 0))
     )
     has_key = st.sampled_from(list(KEYS)).map(lambda key: HasKey(key, 0))
     compare = st.builds(
@@ -201,14 +201,24 @@ def test_bitmaps_sql_and_reference_select_the_same_persons(
             after = ordered[len(ordered) // 2] if ordered else None
             page = [p for p in ordered if after is None or p > after][:3]
             assert members_page(bitmap, after=after, first=3) == page, text
-            assert audience_sql.members(
-                connection=connection, run_id=run_id, expression=expression, after=after, first=3
-            ) == page, text
+            assert (
+                audience_sql.members(
+                    connection=connection,
+                    run_id=run_id,
+                    expression=expression,
+                    after=after,
+                    first=3,
+                )
+                == page
+            ), text
             by_size = _breakdown(expected, rows, "color")
             assert index.breakdown(bitmap, "color") == by_size, text
-            assert audience_sql.breakdown(
-                connection=connection, run_id=run_id, expression=expression, key="color"
-            ) == by_size, text
+            assert (
+                audience_sql.breakdown(
+                    connection=connection, run_id=run_id, expression=expression, key="color"
+                )
+                == by_size
+            ), text
 
 
 def _breakdown(audience: set[int], rows: list[TagRow], key: str) -> list[tuple[str, int]]:

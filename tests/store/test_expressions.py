@@ -37,7 +37,10 @@ def _error(text: str) -> ExpressionError:
 
 
 def test_the_design_example_parses_to_an_and_of_three():
-    text = "rfm_segment:high_value AND preferred_category IN (baby, outdoor) AND NOT lifecycle:churn_risk"
+    text = (
+        "rfm_segment:high_value AND preferred_category IN (baby, outdoor) "
+        "AND NOT lifecycle:churn_risk"
+    )
     assert parse(text) == And(
         (
             HasValue("rfm_segment", ("high_value",), 0),
@@ -80,20 +83,20 @@ def test_comparisons_carry_the_operator_and_the_number():
 def test_quoted_values_unicode_and_repeated_values():
     assert parse('city:"New York"') == HasValue("city", ("New York",), 0)
     assert parse("分类:母婴") == HasValue("分类", ("母婴",), 0)
-    assert parse("age_band IN (18_24, 25_34, 18_24)") == HasValue(
-        "age_band", ("18_24", "25_34"), 0
-    )
+    assert parse("age_band IN (18_24, 25_34, 18_24)") == HasValue("age_band", ("18_24", "25_34"), 0)
 
 
 def test_nested_ands_flatten_and_positions_point_at_the_key():
     expression = parse("a:1 AND (b:2 AND  c:3)")
-    assert expression == And((HasValue("a", ("1",), 0), HasValue("b", ("2",), 0), HasValue("c", ("3",), 0)))
+    assert expression == And(
+        (HasValue("a", ("1",), 0), HasValue("b", ("2",), 0), HasValue("c", ("3",), 0))
+    )
     assert isinstance(expression, And)
     assert [item.position for item in expression.items] == [0, 9, 18]  # type: ignore[union-attr]
 
 
 def test_to_text_parses_back_to_the_same_expression():
-    text = "a:1 and (b or not c:\"x y\") and d in (p, q) and m >= 5 or n < -0.25"
+    text = 'a:1 and (b or not c:"x y") and d in (p, q) and m >= 5 or n < -0.25'
     expression = parse(text)
     assert to_text(expression) == (
         '((a:1 AND (b OR NOT c:"x y") AND d IN (p, q) AND m >= 5.0) OR n < -0.25)'

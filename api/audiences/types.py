@@ -1,0 +1,259 @@
+"""GraphQL types of audiences: a live selection, its member pages, overlaps, saved audiences."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import TypeVar
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.relay import PageInfo
+
+from api.audiences import selections
+from api.audiences.scalars import ParsedExpression, TagExpression
+from api.context import Info
+from api.profiles.resolvers import profiles_of
+from api.profiles.types import Profile
+from api.runs.types import Run
+from store.api_queries import RunRow
+from store.audiences import Selection
+from store.errors import InputError
+from store.saved_audiences import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
+
+MAX_PAGE = 100
+T = TypeVar("T")
+
+
+async def answer(selection: Selection, question: Callable[[], T]) -> T:
+    """Bitmaps answer in microseconds on the loop; SQL may take seconds, so off it."""
+    if selection.evaluator == "bitmap":
+        return question()
+    return await run_in_threadpool(question)
+
+
+@strawberry.enum(description="What evaluated an audience: the in-memory index or the store.")
+class AudienceEvaluator(Enum):
+    BITMAP = "bitmap"
+    SQL = "sql"
+
+
+@strawberry.type(description="How many persons of an audience have one value of a key.")
+class AudienceValueCount:
+    value: str
+    count: int
+    share: float = strawberry.field(description="count / persons in the audience, in [0, 1].")
+
+
+@strawberry.type(description="One member of an audience page, with its cursor.")
+class ProfileEdge:
+    cursor: str
+    node: Profile
+
+
+@strawberry.type(description="A page of an audience's members, in a stable order.")
+class ProfileConnection:
+    edges: list[ProfileEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Persons in the whole audience.")
+
+
+def cursor_of(run_id: int, person_idx: int) -> str:
+    return base64.urlsafe_b64encode(f"member:{run_id}:{person_idx}".encode()).decode()
+
+
+def position_after(cursor: str | None, run_id: int) -> int | None:
+    """The member position a cursor points at; InputError for a foreign or stale cursor."""
+    if cursor is None:
+        return None
+    try:
+        kind, cursor_run, person_idx = base64.urlsafe_b64decode(cursor).decode().split(":")
+        run, position = int(cursor_run), int(person_idx)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InputError(f"after: {cursor!r} is not a cursor of an audience page") from None
+    if kind != "member" or position < 0:
+        raise InputError(f"after: {cursor!r} is not a cursor of an audience page")
+    if run != run_id:
+        raise InputError(
+            f"after: the cursor belongs to run {run}, and run {run_id} is served now; "
+            "start again without `after`"
+        )
+    return position
+
+
+@strawberry.type(description="The persons a tag expression selects in the current run.")
+class Audience:
+    selection: strawberry.Private[Selection]
+    run_row: strawberry.Private[RunRow]
+    expression: TagExpression
+    evaluator: AudienceEvaluator = strawberry.field(
+        description="BITMAP once the in-memory index of the run is built, SQL until then."
+    )
+
+    @classmethod
+    def of(cls, selection: Selection, *, run: RunRow, expression: ParsedExpression) -> Audience:
+        return cls(
+            selection=selection,
+            run_row=run,
+            expression=TagExpression(expression),
+            evaluator=AudienceEvaluator(selection.evaluator),
+        )
+
+    @strawberry.field(description="Persons in the audience.")
+    async def count(self) -> int:
+        return await answer(self.selection, self.selection.count)
+
+    @strawberry.field(description="count / persons in the run, in [0, 1].")
+    async def share(self) -> float:
+        count = await answer(self.selection, self.selection.count)
+        return count / self.run_row.persons if self.run_row.persons else 0.0
+
+    @strawberry.field(description="The run the audience was evaluated on.")
+    def run(self) -> Run:
+        return Run.from_row(self.run_row)
+
+    @strawberry.field(
+        description="How the audience spreads over the values of another key, most first."
+    )
+    async def breakdown(self, info: Info, key: str) -> list[AudienceValueCount]:
+        await selections.require_key(info, key)
+        counts = await answer(self.selection, lambda: self.selection.breakdown(key))
+        total = await answer(self.selection, self.selection.count)
+        return [
+            AudienceValueCount(value=value, count=n, share=n / total if total else 0.0)
+            for value, n in counts
+        ]
+
+    @strawberry.field(description="A page of members in a stable order (at most 100 a page).")
+    async def members(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> ProfileConnection:
+        if not 0 <= first <= MAX_PAGE:
+            raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
+        start = position_after(after, self.run_row.id)
+        page = await answer(
+            self.selection, lambda: self.selection.members(after=start, first=first + 1)
+        )
+        rows = await info.context.loaders.person_by_idx.load_many(page[:first])
+        profiles = await profiles_of(info, rows)
+        edges = [
+            ProfileEdge(cursor=cursor_of(self.run_row.id, idx), node=profile)
+            for idx, profile in zip(page, profiles, strict=False)
+            if profile is not None
+        ]
+        return ProfileConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(page) > first,
+                has_previous_page=start is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=await answer(self.selection, self.selection.count),
+        )
+
+
+@strawberry.type(description="How two audiences intersect, before anything is sent to them.")
+class Overlap:
+    a: int = strawberry.field(description="Persons in a.")
+    b: int = strawberry.field(description="Persons in b.")
+    both: int = strawberry.field(description="Persons in a and in b.")
+    either: int = strawberry.field(description="Persons in a or in b.")
+    only_a: int
+    only_b: int
+    jaccard: float = strawberry.field(description="both / either; 0 when both are empty.")
+    evaluator: AudienceEvaluator
+
+    @classmethod
+    def of(cls, a: int, b: int, both: int, *, evaluator: str) -> Overlap:
+        either = a + b - both
+        return cls(
+            a=a,
+            b=b,
+            both=both,
+            either=either,
+            only_a=a - both,
+            only_b=b - both,
+            jaccard=both / either if either else 0.0,
+            evaluator=AudienceEvaluator(evaluator),
+        )
+
+
+@strawberry.type(description="One expression a saved audience has had.")
+class AudienceVersion:
+    version: int
+    expression: str
+    saved_by: str
+    saved_at: datetime
+
+    @classmethod
+    def from_row(cls, row: AudienceVersionRow) -> AudienceVersion:
+        return cls(
+            version=row.version,
+            expression=row.expression,
+            saved_by=row.saved_by,
+            saved_at=row.saved_at,
+        )
+
+
+@strawberry.type(description="A saved audience's size on one run.")
+class AudienceSize:
+    row: strawberry.Private[AudienceSizeRow]
+    persons: int
+    version: int = strawberry.field(description="The version of the expression evaluated.")
+    evaluated_at: datetime
+
+    @strawberry.field(description="The run; null if the store no longer holds it.")
+    async def run(self, info: Info) -> Run | None:
+        row = await info.context.loaders.run_by_id.load(self.row.run_id)
+        return None if row is None else Run.from_row(row)
+
+    @classmethod
+    def from_row(cls, row: AudienceSizeRow) -> AudienceSize:
+        return cls(row=row, persons=row.persons, version=row.version, evaluated_at=row.evaluated_at)
+
+
+@strawberry.type(description="An audience saved by name, with its history and size over time.")
+class SavedAudience:
+    row: strawberry.Private[SavedAudienceRow]
+    name: str
+    expression: str
+    version: int = strawberry.field(description="1 when created, one more with each edit.")
+    saved_by: str
+    saved_at: datetime
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: SavedAudienceRow) -> SavedAudience:
+        return cls(
+            row=row,
+            name=row.name,
+            expression=row.expression,
+            version=row.version,
+            saved_by=row.saved_by,
+            saved_at=row.saved_at,
+            created_by=row.created_by,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="Every expression it has had, newest first.")
+    async def history(self, info: Info) -> list[AudienceVersion]:
+        rows = await selections.saved_versions(info, self.name)
+        return [AudienceVersion.from_row(row) for row in rows]
+
+    @strawberry.field(description="Its size on each run it was evaluated on, oldest first.")
+    async def sizes(self, info: Info) -> list[AudienceSize]:
+        rows = await selections.saved_sizes(info, self.name)
+        return [AudienceSize.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="The audience on the current run (its size on the run is recorded)."
+    )
+    async def audience(self, info: Info) -> Audience:
+        selection, run = await selections.select_saved(info, self.row)
+        expression = ParsedExpression(self.row.expression, selection.expression)
+        return Audience.of(selection, run=run, expression=expression)

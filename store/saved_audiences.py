@@ -1,0 +1,168 @@
+"""Saved audiences: name -> expression, with every earlier expression and the size on each run.
+
+Saving under an existing name is an edit: the version goes up and the earlier expression
+stays in `audience_versions`. Sizes are recorded once per (audience, run), for the version
+evaluated, so `sizes` reads as the audience's size over time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from store.errors import InputError, NotFound
+from store.models import AudienceSize, AudienceVersion, SavedAudience
+
+NAME = re.compile(r"[\w][\w .\-]{0,99}")
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_audiences = _table(SavedAudience)
+_versions = _table(AudienceVersion)
+_sizes = _table(AudienceSize)
+
+
+class SavedAudienceRow(NamedTuple):
+    name: str
+    expression: str
+    version: int
+    saved_by: str
+    saved_at: datetime
+    created_by: str
+    created_at: datetime
+
+
+class AudienceVersionRow(NamedTuple):
+    version: int
+    expression: str
+    saved_by: str
+    saved_at: datetime
+
+
+class AudienceSizeRow(NamedTuple):
+    run_id: int
+    version: int
+    persons: int
+    evaluated_at: datetime
+
+
+_AUDIENCE_COLUMNS = [_audiences.c[name] for name in SavedAudienceRow._fields]
+
+
+def check_name(name: str) -> str:
+    """The name, or InputError saying what a name may be."""
+    if not NAME.fullmatch(name):
+        raise InputError(
+            f"audience name {name!r} must be 1-100 letters, digits, spaces, '_', '.' or '-', "
+            "starting with a letter, digit or '_'"
+        )
+    return name
+
+
+def save(*, connection: Connection, name: str, expression: str, by: str) -> SavedAudienceRow:
+    """Create the audience, or make `expression` its new version; returns it as saved."""
+    check_name(name)
+    now = datetime.now(UTC)
+    current = get(connection=connection, name=name)
+    if current is None:
+        connection.execute(
+            insert(_audiences).values(
+                name=name,
+                expression=expression,
+                version=1,
+                saved_by=by,
+                saved_at=now,
+                created_by=by,
+                created_at=now,
+            )
+        )
+        version = 1
+    else:
+        version = current.version + 1
+        connection.execute(
+            update(_audiences)
+            .where(_audiences.c.name == name)
+            .values(expression=expression, version=version, saved_by=by, saved_at=now)
+        )
+    connection.execute(
+        insert(_versions).values(
+            name=name, version=version, expression=expression, saved_by=by, saved_at=now
+        )
+    )
+    saved = get(connection=connection, name=name)
+    assert saved is not None
+    return saved
+
+
+def get(*, connection: Connection, name: str) -> SavedAudienceRow | None:
+    row = connection.execute(select(*_AUDIENCE_COLUMNS).where(_audiences.c.name == name)).first()
+    return None if row is None else SavedAudienceRow(*row)
+
+
+def all_saved(*, connection: Connection) -> list[SavedAudienceRow]:
+    rows = connection.execute(select(*_AUDIENCE_COLUMNS).order_by(_audiences.c.name))
+    return [SavedAudienceRow(*row) for row in rows]
+
+
+def delete_saved(*, connection: Connection, name: str) -> None:
+    """Remove the audience with its history and sizes; NotFound if there is none."""
+    if get(connection=connection, name=name) is None:
+        raise NotFound(f"there is no saved audience named {name!r}")
+    for table in (_sizes, _versions, _audiences):
+        connection.execute(delete(table).where(table.c.name == name))
+
+
+def versions(*, connection: Connection, name: str) -> list[AudienceVersionRow]:
+    """Every expression the audience has had, newest first."""
+    statement = (
+        select(
+            _versions.c.version, _versions.c.expression, _versions.c.saved_by, _versions.c.saved_at
+        )
+        .where(_versions.c.name == name)
+        .order_by(_versions.c.version.desc())
+    )
+    return [AudienceVersionRow(*row) for row in connection.execute(statement)]
+
+
+def sizes(*, connection: Connection, name: str) -> list[AudienceSizeRow]:
+    """The audience's size on each run it was evaluated on, oldest run first."""
+    statement = (
+        select(_sizes.c.run_id, _sizes.c.version, _sizes.c.persons, _sizes.c.evaluated_at)
+        .where(_sizes.c.name == name)
+        .order_by(_sizes.c.run_id)
+    )
+    return [AudienceSizeRow(*row) for row in connection.execute(statement)]
+
+
+def record_size(*, engine: Engine, name: str, run_id: int, version: int, persons: int) -> bool:
+    """Record the size on a run unless one is recorded already; True if this call did.
+
+    Two requests may evaluate the same audience at once: the second insert hits the primary
+    key, and its own transaction is what rolls back.
+    """
+    exists = select(_sizes.c.run_id).where(_sizes.c.name == name, _sizes.c.run_id == run_id)
+    try:
+        with engine.begin() as connection:
+            if connection.execute(exists).first() is not None:
+                return False
+            connection.execute(
+                insert(_sizes).values(
+                    name=name,
+                    run_id=run_id,
+                    version=version,
+                    persons=persons,
+                    evaluated_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
