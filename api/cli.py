@@ -21,7 +21,7 @@ DEMO_DIR = Path("data/demo")
 
 
 def _fail(error: PortraitError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -144,6 +144,69 @@ def show(user_id: str = typer.Argument(..., help="The shop's user id (or a devic
         table.add_column(column)
     for tag in tags:
         table.add_row(tag.key, tag.value, "" if tag.score is None else f"{tag.score:g}")
+    console.print(table)
+
+
+@app.command()
+def audience(
+    expression: str = typer.Argument(..., help='A tag expression, e.g. "lifecycle:active".'),
+    members: int = typer.Option(20, help="How many members to list (0 for the count only)."),
+    breakdown: str | None = typer.Option(None, help="Also count the audience by this key."),
+) -> None:
+    """Count the persons of the current run a tag expression selects, and list some."""
+    from store import api_queries
+    from store.audiences import SqlSelection
+    from store.expressions import check, parse, vocabulary
+
+    _, engine = _store()
+    try:
+        with engine.connect() as connection:
+            run = api_queries.current_run(connection=connection)
+            if run is None:
+                raise PortraitError("the store has no committed run yet; run `portrait run` first")
+            definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+        tree = parse(expression)
+        check(tree, vocabulary(definitions), expression)
+        if breakdown is not None and breakdown not in {d.key for d in definitions}:
+            raise PortraitError(f"--breakdown {breakdown!r} is not a tag key of run {run.id}")
+    except PortraitError as error:
+        raise _fail(error) from error
+    selection = SqlSelection(engine, run.id, tree)
+    count = selection.count()
+    share = count / run.persons if run.persons else 0.0
+    console.print(f"run {run.id}: [bold]{count:,}[/] persons ({share:.1%} of {run.persons:,})")
+    if breakdown is not None:
+        _print_breakdown(breakdown, selection.breakdown(breakdown), count)
+    if members > 0 and count:
+        _print_members(engine, run.id, selection.members(after=None, first=members), count)
+
+
+def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> None:
+    table = Table(key, "persons", "share of audience")
+    for value, n in counts:
+        table.add_row(value, f"{n:,}", f"{n / total:.1%}")
+    console.print(table)
+
+
+def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: int) -> None:
+    from store import api_queries
+
+    with engine.connect() as connection:
+        persons = api_queries.persons_by_idx(
+            connection=connection, run_id=run_id, person_idxs=person_idxs
+        )
+        tags = api_queries.tags_of_persons(
+            connection=connection, run_id=run_id, person_idxs=person_idxs
+        )
+    shown = ("lifecycle", "rfm_segment", "preferred_category")
+    values: dict[tuple[int, str], list[str]] = {}
+    for tag in tags:
+        if tag.key in shown:
+            values.setdefault((tag.person_idx, tag.key), []).append(tag.value)
+    table = Table("person_id", *shown, title=f"first {len(persons)} of {total:,} members")
+    for person in sorted(persons, key=lambda p: p.person_idx):
+        cells = [", ".join(values.get((person.person_idx, key), [])) for key in shown]
+        table.add_row(person.person_id, *cells)
     console.print(table)
 
 

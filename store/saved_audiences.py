@@ -15,7 +15,9 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from store.errors import InputError, NotFound
+from store import api_queries, audience_sql
+from store.errors import ExpressionError, InputError, NotFound
+from store.expressions import check, parse, vocabulary
 from store.models import AudienceSize, AudienceVersion, SavedAudience
 
 NAME = re.compile(r"[\w][\w .\-]{0,99}")
@@ -166,3 +168,36 @@ def record_size(*, engine: Engine, name: str, run_id: int, version: int, persons
     except IntegrityError:
         return False
     return True
+
+
+def measure_all(*, engine: Engine, run_id: int) -> dict[str, int | str]:
+    """Count every saved audience on a newly committed run (by SQL) and record the sizes.
+
+    Returns each audience's size, or why it could not be counted on this run (an expression
+    naming a key or value the run no longer has); such an audience is left unmeasured.
+    """
+    with engine.connect() as connection:
+        saved = all_saved(connection=connection)
+        known = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run_id))
+        measured: dict[str, int | str] = {}
+        for audience in saved:
+            try:
+                expression = parse(audience.expression)
+                check(expression, known, audience.expression)
+            except ExpressionError as error:
+                measured[audience.name] = str(error).split("\n")[0]
+                continue
+            measured[audience.name] = audience_sql.count(
+                connection=connection, run_id=run_id, expression=expression
+            )
+    for audience in saved:
+        persons = measured[audience.name]
+        if isinstance(persons, int):
+            record_size(
+                engine=engine,
+                name=audience.name,
+                run_id=run_id,
+                version=audience.version,
+                persons=persons,
+            )
+    return measured

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -29,6 +30,7 @@ from tagging.quality import quality_report
 P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
+MAX_LISTED_VALUES = 1_000
 
 
 class Pipeline:
@@ -101,8 +103,7 @@ class Pipeline:
                 identifiers=identifiers,
                 tags=tag_rows,
                 features=self._batches(wide, _feature_rows),
-                definitions=[d.as_row() for d in BUILT_IN]
-                + [r.definition.as_row() for r in self.rules],
+                definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
                 timings=self.timings,
@@ -322,6 +323,24 @@ class Pipeline:
         records = attrs[columns].astype(object).where(attrs[columns].notna(), None)
         frame["attributes"] = pd.Series(records.to_dict("records"), index=frame.index)
         return frame
+
+    def _definitions(self, tag_table: ir.Table) -> list[dict[str, Any]]:
+        """The catalog's keys; a key without fixed values lists the values the run found (up to
+        MAX_LISTED_VALUES), so that a mistyped value in an audience is caught, not counted 0."""
+        rows = [d.as_row() for d in BUILT_IN] + [r.definition.as_row() for r in self.rules]
+        open_keys = [r["key"] for r in rows if not r["values"] and r["value_type"] != "number"]
+        found = (
+            tag_table.filter(tag_table.key.isin(open_keys))
+            .group_by("key")
+            .aggregate(
+                values=tag_table.value.collect(distinct=True, order_by=tag_table.value),
+                n=tag_table.value.nunique(),
+            )
+            .to_pyarrow()
+            .to_pylist()
+        )
+        listed = {f["key"]: f["values"] for f in found if f["n"] <= MAX_LISTED_VALUES}
+        return [{**r, "values": listed.get(r["key"], r["values"])} for r in rows]
 
     def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
         quarantined = ibis.union(*(s.quarantined for s in steps.values()))

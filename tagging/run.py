@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from store import saved_audiences
 from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
 from tagging.catalog import load_rules
 from tagging.ingest import find_sources
@@ -25,6 +27,8 @@ class RunResult:
     tag_rows: int
     quality: dict[str, Any]
     timings: dict[str, float]
+    # Saved audiences counted on this run: size, or why one could not be counted.
+    audiences: dict[str, int | str] = field(default_factory=dict)
 
 
 def run_tagging(
@@ -45,6 +49,12 @@ def run_tagging(
         raise
     if progress:
         progress("write", f"run {run_id} committed", snapshot.timings["write"])
+    started = time.perf_counter()
+    audiences = saved_audiences.measure_all(engine=engine, run_id=run_id)
+    if progress and audiences:
+        counted = sum(isinstance(size, int) for size in audiences.values())
+        note = f"{counted} of {len(audiences)} saved audiences counted on run {run_id}"
+        progress("audiences", note, time.perf_counter() - started)
     assert snapshot.as_of is not None
     return RunResult(
         run_id,
@@ -53,4 +63,5 @@ def run_tagging(
         row_count(snapshot.tags),
         snapshot.quality,
         snapshot.timings,
+        audiences,
     )

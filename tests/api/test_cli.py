@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from store.pseudonym import person_id_for
+from store.settings import DEMO_ID_KEY
 
 ORDERS = """order_id,user_id,ts,amount,channel
 o1,u1,2026-06-01T10:00:00Z,100,app
@@ -121,3 +123,42 @@ def test_generate_writes_a_shop_with_truth(portrait: CliRunner, tmp_path: Path) 
     ]
     bad = portrait.invoke(app, ["generate", "--users", "0", "--out", str(out)])
     assert bad.exit_code == 2 and "0" in bad.output
+
+
+def test_audience_counts_breaks_down_and_lists_members(portrait: CliRunner, shop: Path) -> None:
+    assert (
+        portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"]).exit_code == 0
+    )
+    result = portrait.invoke(
+        app, ["audience", "monetary > 120 AND NOT lifecycle:new", "--breakdown", "primary_channel"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "run 1: 1 persons (50.0% of 2)"  # u2: 300 spent, first order in May
+    assert "│ web             │ 1       │ 100.0%            │" in lines
+    u2 = person_id_for("user_id:u2", key=DEMO_ID_KEY)
+    assert f"│ {u2} │ active    │ hibernating │                    │" in lines
+
+    counted = portrait.invoke(app, ["audience", "monetary > 10", "--members", "0"])
+    assert counted.output == "run 1: 2 persons (100.0% of 2)\n"
+
+
+def test_audience_with_a_bad_expression_exits_2_with_a_caret(
+    portrait: CliRunner, shop: Path
+) -> None:
+    assert (
+        portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"]).exit_code == 0
+    )
+    result = portrait.invoke(app, ["audience", "lifecycle:activ OR"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: the expression ends too early; expected '(' or NOT or a tag key (at position 18)\n"
+        "lifecycle:activ OR\n"
+        "                  ^\n"
+    )
+    result = portrait.invoke(app, ["audience", "lifecycle:activ"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == (
+        "error: unknown value 'activ' of tag key 'lifecycle'; did you mean active, reactivated? "
+        "(at position 0)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -15,11 +16,15 @@ pytestmark = pytest.mark.anyio
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
-def _example() -> str:
-    match = re.search(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
-    assert match is not None, "README has no ```graphql example"
+def _examples() -> list[str]:
+    found = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
+    assert len(found) == 2, "README should hold the profile and the audience example"
     # the example names a user of the demo shop; ask for one of the hand-made shop's instead
-    return re.sub(r"#[^\n]*", "", match.group(1)).replace("U1000760", "u-1002")
+    return [re.sub(r"#[^\n]*", "", example).replace("U1000760", "u-1002") for example in found]
+
+
+def _example() -> str:
+    return _examples()[0]
 
 
 async def test_readme_example_answers_without_errors(client: httpx.AsyncClient) -> None:
@@ -31,3 +36,36 @@ async def test_readme_example_answers_without_errors(client: httpx.AsyncClient) 
     assert profile["tag"] == ["outdoor", "digital"]
     values = body["data"]["tagDistribution"]["values"]
     assert sum(v["count"] for v in values) == 4
+
+
+async def test_readme_audience_example_answers_as_documented(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, _examples()[1], e="lifecycle:active")
+    assert body == {
+        "data": {
+            "audience": {
+                "count": 2,
+                "share": 0.5,
+                "evaluator": "SQL",
+                "breakdown": [{"value": "25_34", "count": 2, "share": 1.0}],
+                "members": {
+                    "totalCount": 2,
+                    "edges": [
+                        {
+                            "cursor": _cursor(0),
+                            "node": {"personId": "p-ann", "lifecycle": "active"},
+                        },
+                        {
+                            "cursor": _cursor(3),
+                            "node": {"personId": "p-dee", "lifecycle": "active"},
+                        },
+                    ],
+                    "pageInfo": {"hasNextPage": False, "endCursor": _cursor(3)},
+                },
+            },
+            "overlap": {"a": 2, "b": 2, "both": 2, "either": 2, "jaccard": 1.0},
+        }
+    }
+
+
+def _cursor(person_idx: int) -> str:
+    return base64.urlsafe_b64encode(f"member:1:{person_idx}".encode()).decode()

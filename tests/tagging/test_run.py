@@ -16,8 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from store import snapshot as snapshot_module
+from store.api_queries import tag_definitions
 from store.models import Person, PersonTag
 from store.queries import current_run, export_tags, list_runs
+from store.saved_audiences import save, sizes
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 
@@ -183,3 +185,39 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
         runs = {r.id: (r.status, r.error) for r in list_runs(session=session, last=3)}
     assert runs[killed.id] == ("failed", f"abandoned: process {process.pid} ended mid-run")
     assert runs[later.run_id][0] == "committed"
+
+
+def test_open_keys_list_the_values_the_run_found(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    with engine.connect() as connection:
+        definitions = {
+            d.key: d for d in tag_definitions(connection=connection, run_id=result.run_id)
+        }
+    assert definitions["primary_channel"].values == ["app", "web"]  # found in the orders
+    assert definitions["preferred_category"].values == []  # no events: nothing found
+    assert definitions["purchase_time_slot"].values == ["morning", "afternoon", "evening", "night"]
+    assert definitions["monetary"].values == []  # numbers are compared, never listed
+
+
+def test_saved_audiences_are_counted_on_every_new_run(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    first = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    with engine.begin() as connection:
+        save(
+            connection=connection,
+            name="slipping",
+            expression="lifecycle IN (churn_risk, dormant)",
+            by="ops",
+        )
+        save(connection=connection, name="typo", expression="lifecycle:actve", by="ops")
+    later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    assert later.audiences == {
+        "slipping": 2,  # fading and asleep, as of the latest order
+        "typo": "unknown value 'actve' of tag key 'lifecycle'; did you mean active, "
+        "reactivated? (at position 0)",
+    }
+    with engine.connect() as connection:
+        recorded = sizes(connection=connection, name="slipping")
+    assert [(s.run_id, s.persons) for s in recorded] == [(later.run_id, 2)]
+    assert first.audiences == {}
