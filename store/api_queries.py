@@ -12,24 +12,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
-from store.models import FeatureRow, Person, PersonIdentifier, PersonTag, Run, TagDefinition
+from store.models import (
+    FeatureRow,
+    Person,
+    PersonIdentifier,
+    PersonTag,
+    Run,
+    TagDefinition,
+    table_of,
+)
 
 USER_ID = "user_id"
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-_runs = _table(Run)
-_persons = _table(Person)
-_identifiers = _table(PersonIdentifier)
-_tags = _table(PersonTag)
-_definitions = _table(TagDefinition)
-_features = _table(FeatureRow)
+_runs = table_of(Run)
+_persons = table_of(Person)
+_identifiers = table_of(PersonIdentifier)
+_tags = table_of(PersonTag)
+_definitions = table_of(TagDefinition)
+_features = table_of(FeatureRow)
 
 
 class RunRow(NamedTuple):
@@ -110,22 +113,21 @@ _RUN_REPORTS = select(*(_runs.c[name] for name in RunReportRow._fields)).where(
     _runs.c.id.in_(bindparam("run_ids", expanding=True))
 )
 
-_PERSONS_BY_PERSON_ID = (
-    select(*_PERSON_COLUMNS)
-    .select_from(_persons_with_features)
-    .where(
-        _persons.c.run_id == bindparam("run_id"),
-        _persons.c.person_id.in_(bindparam("person_ids", expanding=True)),
+
+def _persons_where(column: Any, values: str) -> Select[Any]:
+    """Persons of one run, with their features, whose `column` is among the `values` bound."""
+    return (
+        select(*_PERSON_COLUMNS)
+        .select_from(_persons_with_features)
+        .where(
+            _persons.c.run_id == bindparam("run_id"),
+            column.in_(bindparam(values, expanding=True)),
+        )
     )
-)
-_PERSONS_BY_IDX = (
-    select(*_PERSON_COLUMNS)
-    .select_from(_persons_with_features)
-    .where(
-        _persons.c.run_id == bindparam("run_id"),
-        _persons.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
-    )
-)
+
+
+_PERSONS_BY_PERSON_ID = _persons_where(_persons.c.person_id, "person_ids")
+_PERSONS_BY_IDX = _persons_where(_persons.c.person_idx, "person_idxs")
 _PERSONS_BY_IDENTIFIER = (
     select(_identifiers.c.identifier, *_PERSON_COLUMNS)
     .select_from(

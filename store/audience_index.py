@@ -31,13 +31,13 @@ from store.expressions import (
     Not,
     Or,
 )
-from store.models import Person, PersonTag, TagDefinition
+from store.models import Person, PersonTag, TagDefinition, table_of
 
 SCORE_CHUNKS = 32
 
-_tags = PersonTag.__table__  # type: ignore[attr-defined]
-_persons = Person.__table__  # type: ignore[attr-defined]
-_definitions = TagDefinition.__table__  # type: ignore[attr-defined]
+_tags = table_of(PersonTag)
+_persons = table_of(Person)
+_definitions = table_of(TagDefinition)
 
 _NUMBER_KEYS = select(_definitions.c.key).where(
     _definitions.c.run_id == bindparam("run_id"), _definitions.c.value_type == "number"

@@ -21,10 +21,10 @@ from sqlalchemy import (
 )
 
 from store.expressions import And, Compare, Expression, HasKey, HasValue, Not, Or
-from store.models import Person, PersonTag
+from store.models import Person, PersonTag, table_of
 
-_tags = PersonTag.__table__  # type: ignore[attr-defined]
-_persons = Person.__table__  # type: ignore[attr-defined]
+_tags = table_of(PersonTag)
+_persons = table_of(Person)
 
 _COMPARISONS = {
     "<": lambda column, number: column < number,

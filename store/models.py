@@ -10,8 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Table, Text
 from sqlmodel import Field, SQLModel
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a model, for statements that need no ORM objects."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 class Run(SQLModel, table=True):

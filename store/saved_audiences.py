@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from store import api_queries, audience_sql
 from store.errors import ExpressionError, InputError, NotFound
 from store.expressions import check, parse, vocabulary
-from store.models import AudienceSize, AudienceVersion, SavedAudience
+from store.models import AudienceSize, AudienceVersion, SavedAudience, table_of
 
 NAME = re.compile(r"[\w][\w .\-]{0,99}")
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-_audiences = _table(SavedAudience)
-_versions = _table(AudienceVersion)
-_sizes = _table(AudienceSize)
+_audiences = table_of(SavedAudience)
+_versions = table_of(AudienceVersion)
+_sizes = table_of(AudienceSize)
 
 
 class SavedAudienceRow(NamedTuple):

@@ -30,6 +30,7 @@ from store.models import (
     QuarantineRow,
     Run,
     TagDefinition,
+    table_of,
 )
 
 WRITE_CHUNK_ROWS = 20_000
@@ -73,14 +74,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
 def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str, Any]) -> int:
     """Record a run as `running` and return its id; runs of dead processes are marked failed."""
-    runs = _table(Run)
+    runs = table_of(Run)
     with engine.begin() as conn:
         _fail_abandoned_runs(conn)
         result = conn.execute(
@@ -102,7 +98,7 @@ def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str,
 
 
 def _fail_abandoned_runs(conn: Connection) -> None:
-    runs = _table(Run)
+    runs = table_of(Run)
     rows = conn.execute(runs.select().where(runs.c.status == "running")).mappings().all()
     for row in rows:
         if row["pid"] is not None and not _process_alive(int(row["pid"])):
@@ -130,18 +126,18 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
     """
     started = time.perf_counter()
     with engine.begin() as conn:
-        _insert_frame(conn, _table(Person), run_id, snapshot.persons)
-        _insert_frame(conn, _table(PersonIdentifier), run_id, snapshot.identifiers)
+        _insert_frame(conn, table_of(Person), run_id, snapshot.persons)
+        _insert_frame(conn, table_of(PersonIdentifier), run_id, snapshot.identifiers)
         # In the table's clustering order, so the B-tree is filled from left to right.
         tags = snapshot.tags
         if isinstance(tags, pd.DataFrame):
             tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
-        _insert_frame(conn, _table(PersonTag), run_id, tags)
-        _insert_frame(conn, _table(FeatureRow), run_id, snapshot.features)
-        _insert_frame(conn, _table(QuarantineRow), run_id, snapshot.quarantine)
+        _insert_frame(conn, table_of(PersonTag), run_id, tags)
+        _insert_frame(conn, table_of(FeatureRow), run_id, snapshot.features)
+        _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
         if snapshot.definitions:
             conn.execute(
-                insert(_table(TagDefinition)),
+                insert(table_of(TagDefinition)),
                 [{**d, "run_id": run_id} for d in snapshot.definitions],
             )
         snapshot.timings["write"] = round(time.perf_counter() - started, 3)
@@ -155,13 +151,13 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         }
         if snapshot.as_of is not None:
             values["as_of"] = snapshot.as_of
-        conn.execute(update(_table(Run)).where(_table(Run).c.id == run_id).values(**values))
+        conn.execute(update(table_of(Run)).where(table_of(Run).c.id == run_id).values(**values))
     refresh_statistics(engine)
 
 
 def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
     """Mark a run failed; the previous committed run stays current."""
-    runs = _table(Run)
+    runs = table_of(Run)
     with engine.begin() as conn:
         conn.execute(
             update(runs)
