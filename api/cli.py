@@ -68,6 +68,7 @@ def run(
         f"{result.tag_rows:,} tags, as of {result.as_of:%Y-%m-%d %H:%M:%S} UTC, {total:.1f}s"
     )
     _print_quality(result.quality)
+    _print_basket(result.reports.get("basket", {}))
 
 
 def _day(text: str) -> date:
@@ -91,6 +92,20 @@ def _print_quality(quality: dict[str, dict[str, object]]) -> None:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in dropped.items()) or "-"
         table.add_row(source, f"{q['read']:,}", f"{q['kept']:,}", f"{q['after_as_of']:,}", reasons)
     console.print(table)
+
+
+def _print_basket(report: dict[str, object]) -> None:
+    if "note" in report:
+        console.print(f"basket rules: {report['note']}")
+        return
+    levels = [
+        f"{level} {r['rules']:,} (from {r['multi_item_baskets']:,} of {r['baskets']:,} baskets "
+        "with 2+ entries)"
+        for level, r in report.items()
+        if isinstance(r, dict)
+    ]
+    if levels:
+        console.print("basket rules: " + "; ".join(levels) + "  (portrait rules)")
 
 
 @app.command()

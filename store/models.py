@@ -38,6 +38,16 @@ class Run(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
 
 
+class RunReport(SQLModel, table=True):
+    """One section of what a run found beyond its row accounts (basket mining, models, ...)."""
+
+    __tablename__ = "run_reports"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    section: str = Field(primary_key=True)
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class TagDefinition(SQLModel, table=True):
     __tablename__ = "tag_definitions"
 
@@ -154,3 +164,46 @@ class AudienceSize(SQLModel, table=True):
     version: int
     persons: int
     evaluated_at: datetime
+
+
+class AssociationRule(SQLModel, table=True):
+    """One basket rule of a run: antecedents -> consequents, at item or category level."""
+
+    __tablename__ = "association_rules"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    level: str = Field(primary_key=True)  # item | category
+    rank: int = Field(primary_key=True)  # 1 = the highest lift
+    antecedents: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    consequents: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    antecedent_support: float
+    consequent_support: float
+    support: float
+    confidence: float
+    lift: float
+    leverage: float
+    conviction: float | None = None  # None: the rule never failed (infinite conviction)
+
+
+class Recommendation(SQLModel, table=True):
+    """An item the run's rules recommend to a person, with the item rule behind it."""
+
+    __tablename__ = "recommendations"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    person_idx: int = Field(primary_key=True)
+    rank: int = Field(primary_key=True)  # 1 = the best
+    item_id: str
+    score: float
+    rule_rank: int  # association_rules.rank at level "item"
+
+
+class CatalogItem(SQLModel, table=True):
+    """Name and category of the items that rules and recommendations mention."""
+
+    __tablename__ = "items"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    item_id: str = Field(primary_key=True)
+    name: str | None = None
+    category: str | None = None

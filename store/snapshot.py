@@ -23,12 +23,16 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.db import refresh_statistics
 from store.models import (
+    AssociationRule,
+    CatalogItem,
     FeatureRow,
     Person,
     PersonIdentifier,
     PersonTag,
     QuarantineRow,
+    Recommendation,
     Run,
+    RunReport,
     TagDefinition,
     table_of,
 )
@@ -68,6 +72,12 @@ class Snapshot:
     quality: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     as_of: datetime | None = None
+    # level, rank, antecedents (list), consequents (list), and the rule's metrics
+    rules: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # person_idx, rank, item_id, score, rule_rank
+    recommendations: Rows = field(default_factory=pd.DataFrame)
+    items: pd.DataFrame = field(default_factory=pd.DataFrame)  # item_id, name, category
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> report
 
 
 def _now() -> datetime:
@@ -135,6 +145,17 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         _insert_frame(conn, table_of(PersonTag), run_id, tags)
         _insert_frame(conn, table_of(FeatureRow), run_id, snapshot.features)
         _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
+        _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
+        _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
+        _insert_frame(conn, table_of(CatalogItem), run_id, snapshot.items)
+        if snapshot.reports:
+            conn.execute(
+                insert(table_of(RunReport)),
+                [
+                    {"run_id": run_id, "section": section, "report": report}
+                    for section, report in snapshot.reports.items()
+                ],
+            )
         if snapshot.definitions:
             conn.execute(
                 insert(table_of(TagDefinition)),

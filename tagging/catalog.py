@@ -180,6 +180,13 @@ BUILT_IN: tuple[TagDefinition, ...] = (
         "flag",
         ("yes",),
     ),
+    TagDefinition(
+        "likely_next_category",
+        "basket",
+        "The category the basket rules most expect next from the categories of the person's "
+        "recent orders, among those not in them; score = confidence - the category's base rate",
+        "category",
+    ),
 )
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tagging.basket import BasketParams
 from tagging.tags import LifecycleParams
 
 
@@ -19,6 +20,7 @@ class RunOptions:
     bot_events_per_minute: int = 20
     duckdb_memory_limit: str = "8GB"
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
+    basket: BasketParams = field(default_factory=BasketParams)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,7 @@ class RunOptions:
             "bot_events_per_minute": self.bot_events_per_minute,
             "duckdb_memory_limit": self.duckdb_memory_limit,
             "lifecycle": asdict(self.lifecycle),
+            "basket": self.basket.as_dict(),
         }
 
 

@@ -20,7 +20,8 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.errors import InputError
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
-from tagging import clean, features, tags
+from tagging import basket, clean, features, tags
+from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
 from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
 from tagging.ingest import connect, read_source
@@ -92,9 +93,13 @@ class Pipeline:
                 primary = _with_age(_primary_accounts(person_tables["users"]), wide)
                 person_tables["people"] = self.keep("people", primary)
             notes.append(f"{len(wide.columns) - 1} features")
+        with self.stage("basket") as notes:
+            mined = self._basket(person_tables)
+            notes.append(mined.summary())
         with self.stage("tags") as notes:
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
-            tag_table = self.keep("tags", self._tags(wide, person_tables).order_by(TAG_ORDER))
+            parts = [*self._tags(wide, person_tables), mined.tags()]
+            tag_table = self.keep("tags", ibis.union(*parts).order_by(TAG_ORDER))
             tag_rows = self._batches(tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
@@ -106,6 +111,10 @@ class Pipeline:
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
+                reports={"basket": mined.report()},
+                rules=mined.rule_rows(),
+                recommendations=self._batches(mined.recommendations),
+                items=self._catalog_items(steps, person_tables["items"], mined),
                 timings=self.timings,
                 as_of=as_of.replace(tzinfo=UTC),
             )
@@ -263,7 +272,43 @@ class Pipeline:
                 wide = wide.mutate(**{column: ibis.null("float64")})
         return self.keep("features", wide)
 
-    def _tags(self, wide: ir.Table, t: dict[str, ir.Table]) -> ir.Table:
+    def _basket(self, t: dict[str, ir.Table]) -> Mined:
+        """Rules at item and category level, and what they recommend to each person."""
+        params = self.options.basket
+        sets = {
+            level: basket.mine_rules(basket.basket_pairs(t["items"], column), params, level=level)
+            for level, column in (("item", "item_id"), ("category", "category"))
+        }
+        recommended = basket.recommend(t["items"], t["orders"], sets["item"].rules, params)
+        next_category = basket.likely_next(t["items"], t["orders"], sets["category"].rules, params)
+        return Mined(
+            sets=sets,
+            recommendations=self.keep("recommendations", recommended.order_by([P, "rank"])),
+            next_category=self.keep("likely_next_category", next_category),
+        )
+
+    def _catalog_items(
+        self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined
+    ) -> pd.DataFrame:
+        """Name and category of every item a rule or a recommendation mentions."""
+        named = mined.mentioned_items()
+        wanted = named.union(mined.recommendations.select(item_id="item_id")).distinct()
+        seen = items.select("item_id", "category").distinct()
+        seen = seen.mutate(_n=ibis.row_number().over(group_by="item_id", order_by="category"))
+        known = wanted.left_join(seen.filter(seen._n == 0).drop("_n"), "item_id")
+        known = known.select("item_id", "category", name=ibis.null("string"))
+        if "products" in steps:
+            products = steps["products"].kept.select(
+                "item_id", _name=ibis._.name, _category=ibis._.category
+            )
+            known = known.left_join(products, "item_id").select(
+                "item_id",
+                name=ibis._._name,
+                category=ibis._.category.fill_null(ibis._._category),
+            )
+        return known.order_by("item_id").to_pyarrow().to_pandas()
+
+    def _tags(self, wide: ir.Table, t: dict[str, ir.Table]) -> list[ir.Table]:
         parts = [
             *tags.rfm_tags(wide),
             *tags.lifecycle_tags(wide, self.options.lifecycle),
@@ -294,7 +339,7 @@ class Pipeline:
                     "primary_device",
                 )
             )
-        return ibis.union(*parts)
+        return parts
 
     def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
         """person_idx, person_id and the primary account's attributes (age at as_of)."""

@@ -27,6 +27,7 @@ class RunResult:
     tag_rows: int
     quality: dict[str, Any]
     timings: dict[str, float]
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Saved audiences counted on this run: size, or why one could not be counted.
     audiences: dict[str, int | str] = field(default_factory=dict)
 
@@ -63,5 +64,6 @@ def run_tagging(
         row_count(snapshot.tags),
         snapshot.quality,
         snapshot.timings,
+        snapshot.reports,
         audiences,
     )

@@ -1,0 +1,356 @@
+"""Market-basket analysis: association rules from order baskets, and what they recommend.
+
+A basket is the distinct items (or categories) of one order. Mining is mlxtend's fpgrowth and
+association_rules, fed so that it stays small:
+
+- an item below the minimum support cannot be in any frequent itemset, so infrequent items are
+  dropped before encoding, and only baskets holding two or more frequent items (the only ones
+  that can support a pair) become rows of the sparse matrix mlxtend sees (it densifies that
+  matrix once, so its size is what costs memory);
+- the support threshold is rescaled to those rows, and every support is turned back into a
+  share of all baskets, single items' supports counted directly on all of them.
+
+Recommendations apply the item rules to the items of each person's recent orders: a rule fires
+when all its antecedents are among them; each consequent the person has not bought is scored
+by confidence - consequent support (how much likelier the rule makes it than it is anyway),
+and keeps the best rule that proposed it, as the reason shown to the user.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy import sparse
+
+with warnings.catch_warnings():
+    # mlxtend's fpcommon sets every DeprecationWarning to "always" when imported, for the
+    # whole process; catch_warnings puts the filters back as they were.
+    from mlxtend.frequent_patterns import association_rules, fpgrowth
+
+P = "person_idx"
+LEVELS = ("item", "category")
+RULE_COLUMNS = [
+    "antecedents",
+    "consequents",
+    "antecedent_support",
+    "consequent_support",
+    "support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+]
+METRICS = ["antecedent support", "consequent support", "support", "confidence", "lift"]
+METRICS += ["leverage", "conviction"]
+
+
+@dataclass(frozen=True)
+class BasketParams:
+    min_support: float = 0.001
+    min_confidence: float = 0.1
+    min_lift: float = 1.5
+    max_len: int = 3
+    recent_orders: int = 5  # a person's latest orders whose items seed their recommendations
+    recommendations: int = 10  # kept per person
+    exclude_bought: bool = True  # never recommend what the person has bought
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one level, best first (lift, then confidence), and what mining saw."""
+
+    level: str
+    rules: pd.DataFrame  # RULE_COLUMNS; antecedents and consequents are sorted tuples
+    baskets: int
+    multi_item_baskets: int  # baskets with two or more distinct entries
+    frequent_items: int
+    itemsets: int  # frequent itemsets of two or more entries
+    seconds: float
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "baskets": self.baskets,
+            "multi_item_baskets": self.multi_item_baskets,
+            "frequent_items": self.frequent_items,
+            "itemsets": self.itemsets,
+            "rules": len(self.rules),
+            "seconds": self.seconds,
+        }
+
+
+def mine_rules(pairs: ir.Table | pd.DataFrame, params: BasketParams, *, level: str) -> RuleSet:
+    """Rules from baskets given as (basket, entry) pairs, one per distinct entry of a basket.
+
+    Counting and pruning run in DuckDB; only the rows that can support a pair reach pandas.
+    """
+    started = time.perf_counter()
+    if isinstance(pairs, pd.DataFrame):
+        pairs = ibis.memtable(pa.Table.from_pandas(pairs, preserve_index=False))
+    counted = _count(pairs, params.min_support)
+    itemsets = _frequent_itemsets(counted.rows, counted.min_count, params.max_len)
+    n = counted.baskets
+    supports = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "support": counted.frequent.to_numpy() / n,
+                    "itemsets": [frozenset([e]) for e in counted.frequent.index],
+                }
+            ),
+            pd.DataFrame({"support": itemsets["count"] / n, "itemsets": itemsets["itemsets"]}),
+        ],
+        ignore_index=True,
+    )
+    rules = _rules(supports, n, params) if len(itemsets) else _no_rules()
+    return RuleSet(
+        level=level,
+        rules=rules,
+        baskets=n,
+        multi_item_baskets=counted.multi_item_baskets,
+        frequent_items=len(counted.frequent),
+        itemsets=len(itemsets),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+@dataclass(frozen=True)
+class _Counted:
+    baskets: int
+    multi_item_baskets: int
+    min_count: int
+    frequent: pd.Series  # entry -> baskets holding it, frequent entries only
+    rows: pd.DataFrame  # (basket, entry) of frequent entries in baskets holding two or more
+
+
+def _count(pairs: ir.Table, min_support: float) -> _Counted:
+    sizes = pairs.group_by("basket").aggregate(size=pairs.count())
+    totals = (
+        sizes.aggregate(baskets=sizes.count(), multi=(sizes["size"] >= 2).sum().fill_null(0))
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    min_count = _min_count(min_support, int(totals["baskets"]))
+    per_entry = pairs.group_by("entry").aggregate(baskets=pairs.count())
+    frequent = per_entry.filter(per_entry.baskets >= min_count)
+    kept = pairs.semi_join(frequent, "entry")
+    holding = kept.group_by("basket").aggregate(k=kept.count())
+    rows = kept.semi_join(holding.filter(holding.k >= 2), "basket")
+    counts = frequent.order_by(ibis.desc("baskets"), "entry").to_pyarrow().to_pandas()
+    return _Counted(
+        baskets=int(totals["baskets"]),
+        multi_item_baskets=int(totals["multi"]),
+        min_count=min_count,
+        frequent=pd.Series(counts["baskets"].to_numpy(), index=counts["entry"].to_numpy()),
+        rows=rows.to_pyarrow().to_pandas(),
+    )
+
+
+def _min_count(min_support: float, baskets: int) -> int:
+    """The fewest baskets an itemset needs: support >= min_support, without float noise."""
+    return max(1, math.ceil(round(min_support * baskets, 9)))
+
+
+def _frequent_itemsets(rows: pd.DataFrame, min_count: int, max_len: int) -> pd.DataFrame:
+    """Itemsets of two or more entries in at least `min_count` baskets: itemsets, count."""
+    if rows.empty:
+        return pd.DataFrame({"itemsets": [], "count": []})
+    basket_codes, _ = pd.factorize(rows["basket"])
+    entry_codes, entries = pd.factorize(rows["entry"])
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=bool), (basket_codes, entry_codes)),
+        shape=(basket_codes.max() + 1, len(entries)),
+    )
+    columns = [str(e) for e in entries]
+    frame = pd.DataFrame.sparse.from_spmatrix(matrix, columns=columns)  # type: ignore[attr-defined]
+    r = matrix.shape[0]
+    # (min_count - 0.5) / r: mlxtend takes ceil(min_support * rows) as its count threshold.
+    found = fpgrowth(frame, min_support=(min_count - 0.5) / r, use_colnames=True, max_len=max_len)
+    found = found[found["itemsets"].map(len) >= 2]
+    counts = np.rint(found["support"].to_numpy() * r).astype(np.int64)
+    return pd.DataFrame({"itemsets": found["itemsets"].to_list(), "count": counts})
+
+
+def _rules(supports: pd.DataFrame, n: int, params: BasketParams) -> pd.DataFrame:
+    found = association_rules(
+        supports,
+        num_itemsets=n,
+        metric="confidence",
+        min_threshold=params.min_confidence,
+        return_metrics=METRICS,
+    )
+    found = found[found["lift"] >= params.min_lift]
+    if found.empty:
+        return _no_rules()
+    rules = pd.DataFrame(
+        {
+            "antecedents": [tuple(sorted(s)) for s in found["antecedents"]],
+            "consequents": [tuple(sorted(s)) for s in found["consequents"]],
+            "antecedent_support": found["antecedent support"].to_numpy(),
+            "consequent_support": found["consequent support"].to_numpy(),
+            "support": found["support"].to_numpy(),
+            "confidence": found["confidence"].to_numpy(),
+            "lift": found["lift"].to_numpy(),
+            "leverage": found["leverage"].to_numpy(),
+            # Infinite when confidence is 1; the store keeps None ("no counter-examples").
+            "conviction": found["conviction"].replace([np.inf, -np.inf], np.nan).to_numpy(),
+        }
+    )
+    order = rules.sort_values(
+        ["lift", "confidence", "support", "antecedents", "consequents"],
+        ascending=[False, False, False, True, True],
+        kind="stable",
+    )
+    return order.reset_index(drop=True)
+
+
+def _no_rules() -> pd.DataFrame:
+    return pd.DataFrame({column: [] for column in RULE_COLUMNS})
+
+
+def basket_pairs(items: ir.Table, column: str) -> ir.Table:
+    """(basket, entry) pairs of one level from the run's order items, each pair once."""
+    pairs = items.filter(items[column].notnull())
+    return pairs.select(basket=pairs.order_id, entry=pairs[column]).distinct()
+
+
+@dataclass(frozen=True)
+class Mined:
+    """What the basket stage of a run found: rule sets, recommendations, next categories."""
+
+    sets: dict[str, RuleSet]
+    recommendations: ir.Table  # person_idx, rank, item_id, score, rule
+    next_category: ir.Table  # person_idx, rank, entry, score, rule
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{level} rules {len(s.rules):,} from {s.baskets:,} baskets"
+            for level, s in self.sets.items()
+        )
+
+    def report(self) -> dict[str, Any]:
+        """Per level what mining saw; a note when no basket could hold a rule."""
+        report: dict[str, Any] = {level: s.report() for level, s in self.sets.items()}
+        if all(s.multi_item_baskets == 0 for s in self.sets.values()):
+            report["note"] = "no order holds two or more items: no basket rules can be mined"
+        return report
+
+    def rule_rows(self) -> pd.DataFrame:
+        """The rules of every level as the store keeps them (rank 1 = the highest lift)."""
+        frames = []
+        for level, s in self.sets.items():
+            rules = s.rules.assign(level=level, rank=np.arange(1, len(s.rules) + 1))
+            for side in ("antecedents", "consequents"):  # JSON arrays in the store
+                rules[side] = pd.Series([list(e) for e in s.rules[side]], dtype=object)
+            frames.append(rules[["level", "rank", *RULE_COLUMNS]])
+        return pd.concat(frames, ignore_index=True)
+
+    def mentioned_items(self) -> ir.Table:
+        """item_id of every item in an item rule."""
+        rules = self.sets["item"].rules
+        ids = sorted({i for side in ("antecedents", "consequents") for r in rules[side] for i in r})
+        return ibis.memtable(pa.table({"item_id": pa.array(ids, pa.string())}))
+
+    def tags(self) -> ir.Table:
+        """The basket tag family: likely_next_category, scored."""
+        t = self.next_category
+        return t.select(
+            P, key=ibis.literal("likely_next_category"), value=t.entry, score=t.score.round(4)
+        )
+
+
+def recommend(
+    items: ir.Table, orders: ir.Table, rules: pd.DataFrame, params: BasketParams
+) -> ir.Table:
+    """Per person the `params.recommendations` best items the rules propose, with the rule.
+
+    Columns person_idx, rank (1 = best), item_id, score, rule_rank (the rule's rank in `rules`).
+    """
+    seeds = _recent_entries(items, orders, "item_id", params.recent_orders)
+    fired = _fired(seeds, rules)
+    if params.exclude_bought:
+        bought = items.select(P, "item_id").distinct()
+        fired = fired.anti_join(bought, [P, fired.entry == bought.item_id])
+    best = _best(fired, params.recommendations)
+    return best.select(P, "rank", item_id=best.entry, score=best.score, rule_rank=best.rule + 1)
+
+
+def likely_next(
+    items: ir.Table, orders: ir.Table, rules: pd.DataFrame, params: BasketParams
+) -> ir.Table:
+    """Each person's best category the category rules propose, beyond their recent ones."""
+    seeds = _recent_entries(items, orders, "category", params.recent_orders)
+    fired = _fired(seeds, rules)
+    fired = fired.anti_join(seeds, [P, fired.entry == seeds.entry])
+    return _best(fired, 1)
+
+
+def _recent_entries(items: ir.Table, orders: ir.Table, column: str, recent: int) -> ir.Table:
+    """(person_idx, entry) of the items of each person's `recent` latest orders."""
+    ranked = orders.mutate(
+        _n=ibis.row_number().over(group_by=P, order_by=[ibis.desc(orders.ts), orders.order_id])
+    )
+    latest = ranked.filter(ranked._n < recent).select("order_id")
+    recent_items = items.semi_join(latest, "order_id")
+    picked = recent_items.filter(recent_items[column].notnull())
+    return picked.select(P, entry=picked[column]).distinct()
+
+
+def _fired(seeds: ir.Table, rules: pd.DataFrame) -> ir.Table:
+    """(person_idx, rule, entry, score) for every consequent of every rule that fires."""
+    antecedents = _rule_table(rules, "antecedents")
+    consequents = _rule_table(rules, "consequents")
+    matched = seeds.join(antecedents, seeds.entry == antecedents.entry)
+    per_rule = matched.group_by([P, "rule", "needed"]).aggregate(found=matched.count())
+    firing = per_rule.filter(per_rule.found == per_rule.needed).select(P, "rule")
+    proposed = firing.join(consequents, "rule")
+    return proposed.select(P, "rule", "entry", "score")
+
+
+def _rule_table(rules: pd.DataFrame, side: str) -> ir.Table:
+    """One row per (rule, entry of one side), with the rule's score and antecedent count."""
+    frame = pd.DataFrame(
+        {
+            "rule": np.arange(len(rules), dtype=np.int64),
+            "entry": rules[side].to_list() if len(rules) else [],
+            "needed": [len(a) for a in rules["antecedents"]],
+            "score": (rules["confidence"] - rules["consequent_support"]).astype("float64"),
+        }
+    ).explode("entry")
+    schema = pa.schema(
+        [
+            ("rule", pa.int64()),
+            ("entry", pa.string()),
+            ("needed", pa.int64()),
+            ("score", pa.float64()),
+        ]
+    )
+    return ibis.memtable(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+
+
+def _best(fired: ir.Table, keep: int) -> ir.Table:
+    """Per person, each entry once (with its best rule), the `keep` best entries ranked."""
+    per_entry = fired.mutate(
+        _n=ibis.row_number().over(
+            group_by=[P, "entry"], order_by=[ibis.desc(fired.score), fired.rule]
+        )
+    )
+    best = per_entry.filter(per_entry._n == 0).drop("_n")
+    ranked = best.mutate(
+        rank=ibis.row_number().over(
+            group_by=P, order_by=[ibis.desc(best.score), best.rule, best.entry]
+        )
+        + 1
+    )
+    return ranked.filter(ranked["rank"] <= keep).select(P, "rank", "entry", "score", "rule")
