@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from store import basket_queries
 from store.db import make_engine
 from store.models import PersonIdentifier, QuarantineRow
 from store.queries import export_tags
@@ -151,3 +152,16 @@ def test_age_band_follows_true_age(tags: pd.DataFrame, personas: pd.DataFrame) -
     edges = [(18, "under_18"), (25, "18_24"), (35, "25_34"), (45, "35_44"), (55, "45_54")]
     expected = ages.map(lambda a: next((band for edge, band in edges if a < edge), "55_plus"))
     assert bands.reindex(expected.index).equals(expected)
+
+
+def test_every_planted_basket_rule_is_found_with_its_lift(shop: Path, tagged) -> None:
+    engine, result = tagged
+    planted = pd.read_csv(shop / "truth" / "rules.csv", dtype={"antecedent_item": str})
+    with engine.connect() as connection:
+        rules = basket_queries.rules(connection=connection, run_id=result.run_id, level="item")
+    lift = {(tuple(r.antecedents), tuple(r.consequents)): r.lift for r in rules}
+    assert len(planted) >= 4
+    for rule in planted.itertuples():
+        found = lift.get(((rule.antecedent_item,), (rule.consequent_item,)))
+        assert found is not None, f"{rule.antecedent_item} -> {rule.consequent_item} not mined"
+        assert found == pytest.approx(rule.planted_lift, rel=0.10), rule
