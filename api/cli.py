@@ -226,6 +226,58 @@ def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: i
 
 
 @app.command()
+def rules(
+    level: str = typer.Option("item", help="item or category."),
+    top: int = typer.Option(20, help="How many rules to print, strongest (highest lift) first."),
+) -> None:
+    """Print the current run's strongest basket rules as a table."""
+    from store import api_queries, basket_queries
+
+    if level not in ("item", "category"):
+        raise _fail(PortraitError(f"--level {level!r} is not one of item, category"))
+    _, engine = _store()
+    with engine.connect() as connection:
+        run = api_queries.current_run(connection=connection)
+        if run is None:
+            raise _fail(
+                PortraitError("the store has no committed run yet; run `portrait run` first")
+            )
+        found = basket_queries.rules(connection=connection, run_id=run.id, level=level)[:top]
+        names = {
+            item.item_id: item.name or item.item_id
+            for item in basket_queries.items(
+                connection=connection,
+                run_id=run.id,
+                item_ids=sorted({i for r in found for i in (*r.antecedents, *r.consequents)}),
+            )
+        }
+        report = basket_queries.report(connection=connection, run_id=run.id, section="basket")
+    if not found:
+        note = (report or {}).get("note", f"run {run.id} has no {level} rules")
+        console.print(str(note))
+        return
+    table = Table(
+        "#",
+        "if a basket holds",
+        "it tends to hold",
+        "support",
+        "confidence",
+        "lift",
+        title=f"run {run.id}: {level} rules",
+    )
+    for rule in found:
+        table.add_row(
+            str(rule.rank),
+            " + ".join(names.get(a, a) for a in rule.antecedents),
+            " + ".join(names.get(c, c) for c in rule.consequents),
+            f"{rule.support:.4f}",
+            f"{rule.confidence:.3f}",
+            f"{rule.lift:.2f}",
+        )
+    console.print(table)
+
+
+@app.command()
 def export(
     out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
     what: str = typer.Option("tags", help="tags (long) or features (wide)"),

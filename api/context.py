@@ -10,6 +10,7 @@ connection when the operation ends (`api.view`).
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 import strawberry
 from sqlalchemy import Connection
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from strawberry.dataloader import DataLoader
 
 from api.audiences.indexes import AudienceIndexes
+from api.basket import loaders as basket_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
@@ -28,6 +30,7 @@ from store.api_queries import (
     RunRow,
     TagDefinitionRow,
 )
+from store.basket_queries import ItemRow, RecommendationRow, RuleRow
 
 ANONYMOUS = "anonymous"
 
@@ -58,6 +61,24 @@ class Loaders:
     @cached_property
     def catalog(self) -> DataLoader[int, dict[str, TagDefinitionRow]]:
         return tag_loaders.catalog(connection=self._connection)
+
+    @cached_property
+    def item_rule(self) -> DataLoader[int, RuleRow | None]:
+        return basket_loaders.item_rules_by_rank(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def item(self) -> DataLoader[str, ItemRow | None]:
+        return basket_loaders.item(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def recommendations_of_person(self) -> DataLoader[int, list[RecommendationRow]]:
+        return basket_loaders.recommendations_of_person(
+            connection=self._connection, run_id=self._run_id
+        )
+
+    @cached_property
+    def basket_report(self) -> DataLoader[int, dict[str, Any] | None]:
+        return basket_loaders.basket_report(connection=self._connection)
 
     @cached_property
     def run_by_id(self) -> DataLoader[int, RunRow | None]:

@@ -12,12 +12,15 @@ from strawberry.types.scalar import ScalarDefinition
 
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
+from api.basket.schema import BasketQueries
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
 from api.tags.schema import TagQueries
 from store.errors import PortraitError
 
-Query = merge_types("Query", (ProfileQueries, AudienceQueries, TagQueries, RunQueries))
+Query = merge_types(
+    "Query", (ProfileQueries, AudienceQueries, BasketQueries, TagQueries, RunQueries)
+)
 Mutation = merge_types("Mutation", (AudienceMutations,))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 

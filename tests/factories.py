@@ -244,3 +244,41 @@ def failed_run(engine: Engine, *, error: str, as_of: datetime = AS_OF) -> int:
     run_id = begin_run(engine=engine, source="tests/broken", as_of=as_of, params={})
     fail_run(engine=engine, run_id=run_id, error=error)
     return run_id
+
+
+# The basket shop, small enough to count by hand (tests/tagging/test_basket.py does).
+# Items: A and B are baby, C toys, D food, E pets.
+#     u1: o1 A B C, o2 A B        u2: o3 A C, o4 B C
+#     u3: o5 A B D                u4: o6 D, o7 E, o8 A
+BASKET_ORDERS = """
+order_id,user_id,ts,amount
+o1,u1,2026-06-01T10:00:00Z,30
+o2,u1,2026-06-02T10:00:00Z,20
+o3,u2,2026-06-03T10:00:00Z,20
+o4,u2,2026-06-04T10:00:00Z,20
+o5,u3,2026-06-05T10:00:00Z,30
+o6,u4,2026-06-06T10:00:00Z,10
+o7,u4,2026-06-07T10:00:00Z,10
+o8,u4,2026-06-08T10:00:00Z,10
+"""
+BASKETS = {
+    "o1": "ABC",
+    "o2": "AB",
+    "o3": "AC",
+    "o4": "BC",
+    "o5": "ABD",
+    "o6": "D",
+    "o7": "E",
+    "o8": "A",
+}
+BASKET_ORDER_ITEMS = "order_id,item_id,quantity,price\n" + "\n".join(
+    f"{order},{item},1,10" for order, items in BASKETS.items() for item in items
+)
+BASKET_PRODUCTS = """
+item_id,name,category
+A,Formula,baby
+B,Diapers,baby
+C,Rattle,toys
+D,Rice,food
+E,Cat food,pets
+"""

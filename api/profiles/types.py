@@ -9,11 +9,15 @@ from typing import Any
 
 import strawberry
 
+from api.basket.types import Recommendation, recommendations_of
+from api.context import Info
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
 from store.api_queries import PersonRow, PersonTagRow, RunRow
+from store.errors import InputError
 
 LIFECYCLE = "lifecycle"
+MAX_RECOMMENDATIONS = 100
 RFM_SEGMENT = "rfm_segment"
 
 
@@ -139,6 +143,16 @@ class Profile:
     @strawberry.field(description="new, active, dormant, churn_risk, lost or reactivated.")
     def lifecycle(self) -> str | None:
         return next(iter(_values_of(self.tag_rows, LIFECYCLE)), None)
+
+    @strawberry.field(
+        description="Items the basket rules recommend from the person's recent orders, best "
+        "first, each with the rule behind it (at most 100)."
+    )
+    async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
+        if not 0 <= first <= MAX_RECOMMENDATIONS:
+            raise InputError(f"first must be between 0 and {MAX_RECOMMENDATIONS}, got {first}")
+        rows = await info.context.loaders.recommendations_of_person.load(self.row.person_idx)
+        return await recommendations_of(info, rows[:first])
 
     @strawberry.field(description="The run this profile comes from.")
     def run(self) -> Run:

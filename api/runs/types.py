@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from api.basket.types import BasketReport
 from api.context import Info
 from store.api_queries import RunReportRow, RunRow
 
@@ -114,6 +115,11 @@ class Run:
     async def timings(self, info: Info) -> list[StageTiming]:
         timings = (await self._report(info)).timings
         return [StageTiming(stage=stage, seconds=float(t)) for stage, t in timings.items()]
+
+    @strawberry.field(description="What the basket stage mined; null for runs before it existed.")
+    async def basket(self, info: Info) -> BasketReport | None:
+        report = await info.context.loaders.basket_report.load(self.row.id)
+        return None if report is None else BasketReport.from_report(report)
 
     @strawberry.field(description="The parameters the run was started with.")
     async def params(self, info: Info) -> JSON:

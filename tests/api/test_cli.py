@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from store.pseudonym import person_id_for
 from store.settings import DEMO_ID_KEY
+from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
 
 ORDERS = """order_id,user_id,ts,amount,channel
 o1,u1,2026-06-01T10:00:00Z,100,app
@@ -162,3 +163,30 @@ def test_audience_with_a_bad_expression_exits_2_with_a_caret(
         "error: unknown value 'activ' of tag key 'lifecycle'; did you mean active, reactivated? "
         "(at position 0)"
     )
+
+
+def test_rules_prints_the_strongest_rules_with_item_names(
+    portrait: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "baskets"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(BASKET_ORDERS.strip() + "\n")
+    (folder / "order_items.csv").write_text(BASKET_ORDER_ITEMS.strip() + "\n")
+    (folder / "products.csv").write_text(BASKET_PRODUCTS.strip() + "\n")
+    assert portrait.invoke(app, ["run", "--source", str(folder)]).exit_code == 0
+    # Default parameters (min support 0.001, min lift 1.5): A and D are together in o5 only,
+    # with B: {A, D} -> B has confidence 1 and lift 1 / (4/8) = 2.
+    result = portrait.invoke(app, ["rules", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert lines == [
+        "│ 1 │ Formula + Rice    │ Diapers          │ 0.1250  │ 1.000      │ 2.00 │",
+        "│ 2 │ Diapers           │ Formula + Rice   │ 0.1250  │ 0.250      │ 2.00 │",
+        "│ 3 │ Diapers + Rice    │ Formula          │ 0.1250  │ 1.000      │ 1.60 │",
+    ]
+    # baby and toys have lift 4/3 only, under the minimum of 1.5
+    categories = portrait.invoke(app, ["rules", "--level", "category"])
+    assert categories.output == "run 1 has no category rules\n"
+    bad = portrait.invoke(app, ["rules", "--level", "brand"])
+    assert bad.exit_code == 2
+    assert bad.output == "error: --level 'brand' is not one of item, category\n"

@@ -1,11 +1,6 @@
-"""Basket rules, recommendations and likely_next_category on a shop small enough to count by hand.
-
-Orders (items; A and B are baby, C toys, D food, E pets):
-    u1: o1 A B C, o2 A B        u2: o3 A C, o4 B C
-    u3: o5 A B D                u4: o6 D, o7 E, o8 A
-8 baskets; at min support 0.25 (2 baskets) E is pruned, A 5, B 4, C 3, D 2; the pairs AB 3,
-AC 2, BC 2 are frequent (AD, BD, ABC are in one basket only).
-"""
+"""Basket rules, recommendations and likely_next_category on the hand-counted basket shop
+(tests/factories.py: BASKETS). At min support 0.25 (2 baskets) E is pruned, A 5, B 4, C 3,
+D 2; the pairs AB 3, AC 2, BC 2 are frequent (AD, BD, ABC are in one basket only)."""
 
 from __future__ import annotations
 
@@ -20,40 +15,9 @@ from store.basket_queries import ItemRow, RecommendationRow
 from store.queries import export_tags
 from tagging.basket import BasketParams, mine_rules
 from tagging.run import RunOptions, run_tagging
+from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS, BASKETS
 from tests.tagging.conftest import ID_KEY
 
-ORDERS = """
-order_id,user_id,ts,amount
-o1,u1,2026-06-01T10:00:00Z,30
-o2,u1,2026-06-02T10:00:00Z,20
-o3,u2,2026-06-03T10:00:00Z,20
-o4,u2,2026-06-04T10:00:00Z,20
-o5,u3,2026-06-05T10:00:00Z,30
-o6,u4,2026-06-06T10:00:00Z,10
-o7,u4,2026-06-07T10:00:00Z,10
-o8,u4,2026-06-08T10:00:00Z,10
-"""
-BASKETS = {
-    "o1": "ABC",
-    "o2": "AB",
-    "o3": "AC",
-    "o4": "BC",
-    "o5": "ABD",
-    "o6": "D",
-    "o7": "E",
-    "o8": "A",
-}
-ORDER_ITEMS = "order_id,item_id,quantity,price\n" + "\n".join(
-    f"{order},{item},1,10" for order, items in BASKETS.items() for item in items
-)
-PRODUCTS = """
-item_id,name,category
-A,Formula,baby
-B,Diapers,baby
-C,Rattle,toys
-D,Rice,food
-E,Cat food,pets
-"""
 PARAMS = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
 PAIRS = pd.DataFrame(
     [(order, item) for order, items in BASKETS.items() for item in items],
@@ -107,7 +71,9 @@ def test_rules_that_never_fail_have_no_conviction() -> None:
 
 @pytest.fixture
 def basket_run(shop_dir, engine: Engine) -> int:
-    folder = shop_dir(orders=ORDERS, order_items=ORDER_ITEMS, products=PRODUCTS)
+    folder = shop_dir(
+        orders=BASKET_ORDERS, order_items=BASKET_ORDER_ITEMS, products=BASKET_PRODUCTS
+    )
     options = RunOptions(folder, ID_KEY, basket=PARAMS)
     return run_tagging(engine=engine, options=options).run_id
 
@@ -173,7 +139,9 @@ def test_recommendations_skip_what_was_bought_and_name_their_rule(
 def test_without_excluding_bought_items_every_fired_consequent_is_ranked(
     shop_dir, engine: Engine
 ) -> None:
-    folder = shop_dir(orders=ORDERS, order_items=ORDER_ITEMS, products=PRODUCTS)
+    folder = shop_dir(
+        orders=BASKET_ORDERS, order_items=BASKET_ORDER_ITEMS, products=BASKET_PRODUCTS
+    )
     params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1, exclude_bought=False)
     run_id = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, basket=params)).run_id
     u1 = _person_idx(engine, run_id)["u1"]
@@ -207,7 +175,7 @@ def test_a_shop_without_multi_item_orders_gets_no_rules_and_a_note(
     single = "order_id,item_id,quantity,price\n" + "\n".join(
         f"{order},{items[0]},1,10" for order, items in BASKETS.items()
     )
-    folder = shop_dir(orders=ORDERS, order_items=single)
+    folder = shop_dir(orders=BASKET_ORDERS, order_items=single)
     result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, basket=PARAMS))
     assert result.reports["basket"]["note"] == (
         "no order holds two or more items: no basket rules can be mined"

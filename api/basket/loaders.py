@@ -1,0 +1,72 @@
+"""DataLoaders for basket rules, recommendations and the items they name."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection
+from strawberry.dataloader import DataLoader
+
+from store import basket_queries
+from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+
+
+def item_rules_by_rank(
+    *, connection: Connection, run_id: int | None
+) -> DataLoader[int, RuleRow | None]:
+    """The run's item-level rules by rank (what a recommendation names as its reason)."""
+
+    async def load(ranks: list[int]) -> list[RuleRow | None]:
+        if run_id is None:
+            return [None] * len(ranks)
+        rows = basket_queries.rules_by_rank(
+            connection=connection, run_id=run_id, level="item", ranks=ranks
+        )
+        by_rank = {row.rank: row for row in rows}
+        return [by_rank.get(rank) for rank in ranks]
+
+    return DataLoader(load_fn=load)
+
+
+def item(*, connection: Connection, run_id: int | None) -> DataLoader[str, ItemRow | None]:
+    """Name and category of items by id; None for an item the run does not describe."""
+
+    async def load(item_ids: list[str]) -> list[ItemRow | None]:
+        if run_id is None:
+            return [None] * len(item_ids)
+        rows = basket_queries.items(connection=connection, run_id=run_id, item_ids=item_ids)
+        by_id = {row.item_id: row for row in rows}
+        return [by_id.get(item_id) for item_id in item_ids]
+
+    return DataLoader(load_fn=load)
+
+
+def recommendations_of_person(
+    *, connection: Connection, run_id: int | None
+) -> DataLoader[int, list[RecommendationRow]]:
+    """Each person's recommendations, best first."""
+
+    async def load(person_idxs: list[int]) -> list[list[RecommendationRow]]:
+        by_person: defaultdict[int, list[RecommendationRow]] = defaultdict(list)
+        if run_id is not None:
+            rows = basket_queries.recommendations(
+                connection=connection, run_id=run_id, person_idxs=person_idxs
+            )
+            for row in rows:
+                by_person[row.person_idx].append(row)
+        return [by_person[person_idx] for person_idx in person_idxs]
+
+    return DataLoader(load_fn=load)
+
+
+def basket_report(*, connection: Connection) -> DataLoader[int, dict[str, Any] | None]:
+    """The basket section of runs' reports, by run id."""
+
+    async def load(run_ids: list[int]) -> list[dict[str, Any] | None]:
+        return [
+            basket_queries.report(connection=connection, run_id=run_id, section="basket")
+            for run_id in run_ids
+        ]
+
+    return DataLoader(load_fn=load)

@@ -1,0 +1,196 @@
+"""associations, Profile.recommendations and Run.basket over HTTP, on the hand-counted basket
+shop (tests/factories.py: BASKETS) tagged into the store by a real run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from store.settings import Settings
+from tagging.basket import BasketParams
+from tagging.run import RunOptions, run_tagging
+from tests.api.client import client_for, graphql
+from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
+
+pytestmark = pytest.mark.anyio
+
+ENTRY = "{ id name category }"
+RULE = f"rank level antecedents {ENTRY} consequents {ENTRY} support confidence lift conviction"
+ASSOCIATIONS = f"""
+query ($items: [ID!], $level: BasketLevel!, $minLift: Float, $first: Int!) {{
+  associations(items: $items, level: $level, minLift: $minLift, first: $first) {{ {RULE} }}
+}}
+"""
+RECOMMENDATIONS = """
+query ($user: String!) {
+  profile(userId: $user) {
+    recommendations {
+      item { id name category } category score
+      because { rank antecedents { id } consequents { id } confidence }
+    }
+  }
+}
+"""
+BASKET_REPORT = """
+{ currentRun { basket { levels { level baskets multiItemBaskets frequentItems itemsets rules }
+                        note } } }
+"""
+A = {"id": "A", "name": "Formula", "category": "baby"}
+B = {"id": "B", "name": "Diapers", "category": "baby"}
+C = {"id": "C", "name": "Rattle", "category": "toys"}
+
+
+@pytest.fixture
+async def client(
+    store_url: str, engine: Engine, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    for name, text in (
+        ("orders", BASKET_ORDERS),
+        ("order_items", BASKET_ORDER_ITEMS),
+        ("products", BASKET_PRODUCTS),
+    ):
+        (shop / f"{name}.csv").write_text(text.strip() + "\n")
+    params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
+    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789", basket=params))
+    settings = Settings(database_url=store_url, audience_index="off")
+    async with client_for(create_app(settings)) as client:
+        yield client
+
+
+def _rule(
+    rank: int, antecedent: dict[str, Any], consequent: dict[str, Any], **metrics: Any
+) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "level": "ITEM",
+        "antecedents": [antecedent],
+        "consequents": [consequent],
+        **metrics,
+    }
+
+
+async def test_associations_name_their_items_strongest_first(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, ASSOCIATIONS, level="ITEM", first=2)
+    assert body == {
+        "data": {
+            "associations": [
+                _rule(
+                    1,
+                    C,
+                    B,
+                    support=0.25,
+                    confidence=pytest.approx(2 / 3),
+                    lift=pytest.approx(4 / 3),
+                    conviction=pytest.approx(1.5),
+                ),
+                _rule(
+                    2,
+                    B,
+                    C,
+                    support=0.25,
+                    confidence=0.5,
+                    lift=pytest.approx(4 / 3),
+                    conviction=pytest.approx(1.25),
+                ),
+            ]
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("items", "min_lift", "ranks"),
+    [
+        (None, None, [1, 2, 3, 4]),
+        (None, 1.3, [1, 2]),
+        (["A"], None, [4]),  # A -> B fires for a basket holding A
+        (["A", "B"], None, [2]),  # B -> C; the others' consequents are in the basket
+        (["A", "B", "C"], None, []),
+    ],
+)
+async def test_associations_fire_for_a_basket(
+    client: httpx.AsyncClient, items: list[str] | None, min_lift: float | None, ranks: list[int]
+) -> None:
+    body = await graphql(
+        client, ASSOCIATIONS, items=items, level="ITEM", minLift=min_lift, first=20
+    )
+    assert [rule["rank"] for rule in body["data"]["associations"]] == ranks
+
+
+async def test_category_rules_name_categories(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, ASSOCIATIONS, level="CATEGORY", first=20)
+    toys = {"id": "toys", "name": "toys", "category": "toys"}
+    baby = {"id": "baby", "name": "baby", "category": "baby"}
+    assert [
+        (r["antecedents"], r["consequents"], r["confidence"], r["conviction"])
+        for r in body["data"]["associations"]
+    ] == [([toys], [baby], 1.0, None), ([baby], [toys], 0.5, 1.25)]
+
+
+async def test_associations_refuse_more_than_100(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, ASSOCIATIONS, level="ITEM", first=101)
+    assert body["errors"][0]["message"] == "first must be between 0 and 100, got 101"
+
+
+async def test_recommendations_carry_item_score_and_rule(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, RECOMMENDATIONS, user="u3")
+    assert body == {
+        "data": {
+            "profile": {
+                "recommendations": [
+                    {
+                        "item": C,
+                        "category": "toys",
+                        "score": pytest.approx(0.125),
+                        "because": {
+                            "rank": 2,
+                            "antecedents": [{"id": "B"}],
+                            "consequents": [{"id": "C"}],
+                            "confidence": 0.5,
+                        },
+                    }
+                ]
+            }
+        }
+    }
+    assert await graphql(client, RECOMMENDATIONS, user="u1") == {
+        "data": {"profile": {"recommendations": []}}
+    }
+
+
+async def test_the_run_reports_what_mining_saw(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, BASKET_REPORT)
+    assert body == {
+        "data": {
+            "currentRun": {
+                "basket": {
+                    "levels": [
+                        {
+                            "level": "ITEM",
+                            "baskets": 8,
+                            "multiItemBaskets": 5,
+                            "frequentItems": 4,
+                            "itemsets": 3,
+                            "rules": 4,
+                        },
+                        {
+                            "level": "CATEGORY",
+                            "baskets": 8,
+                            "multiItemBaskets": 4,
+                            "frequentItems": 3,
+                            "itemsets": 1,
+                            "rules": 2,
+                        },
+                    ],
+                    "note": None,
+                }
+            }
+        }
+    }
