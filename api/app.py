@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.audiences.indexes import AudienceIndexes
+from api.basket.segments import SegmentRules
 from api.limits import BodySizeLimit
 from api.schema import schema
 from api.view import PortraitGraphQL
@@ -26,6 +27,7 @@ from store.settings import Settings
 class State(TypedDict):
     engine: Engine
     indexes: AudienceIndexes
+    segments: SegmentRules
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             run = api_queries.current_run(connection=connection)
         indexes.warm(None if run is None else run.id)
         try:
-            yield {"engine": engine, "indexes": indexes}
+            yield {"engine": engine, "indexes": indexes, "segments": SegmentRules(engine=engine)}
         finally:
             await indexes.close()
             engine.dispose()

@@ -19,6 +19,7 @@ from strawberry.dataloader import DataLoader
 
 from api.audiences.indexes import AudienceIndexes
 from api.basket import loaders as basket_loaders
+from api.basket.segments import SegmentRules
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
@@ -90,9 +91,10 @@ class Loaders:
 
 
 class Context:
-    def __init__(self, *, engine: Engine, indexes: AudienceIndexes) -> None:
+    def __init__(self, *, engine: Engine, indexes: AudienceIndexes, segments: SegmentRules) -> None:
         self.engine = engine
         self.indexes = indexes
+        self.segments = segments
         # Who is asking, as audit trails and saved audiences record it. Until API keys exist
         # (roles and keys come with issue 7) every caller is the same anonymous one.
         self.actor = ANONYMOUS

@@ -41,7 +41,8 @@ class PortraitGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(engine=request.state.engine, indexes=request.state.indexes)
+        state = request.state
+        return Context(engine=state.engine, indexes=state.indexes, segments=state.segments)
 
     async def execute_operation(
         self,

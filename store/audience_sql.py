@@ -57,6 +57,13 @@ def members(
     return list(connection.execute(statement).scalars())
 
 
+def everyone(*, connection: Connection, run_id: int, expression: Expression) -> list[int]:
+    """Every person_idx of the audience, ascending."""
+    audience = audience_select(expression, run_id=run_id).subquery()
+    statement = select(audience.c.person_idx).order_by(audience.c.person_idx)
+    return list(connection.execute(statement).scalars())
+
+
 def breakdown(
     *, connection: Connection, run_id: int, expression: Expression, key: str
 ) -> list[tuple[str, int]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Protocol
 
+import numpy as np
 from pyroaring import BitMap
 from sqlalchemy.engine import Engine
 
@@ -36,6 +37,10 @@ class Selection(Protocol):
         """(value of `key`, persons with it) for values present in the audience, most first."""
         ...
 
+    def everyone(self) -> np.ndarray:
+        """Every person_idx of the audience (int64), ascending."""
+        ...
+
 
 @dataclass
 class BitmapSelection:
@@ -55,6 +60,9 @@ class BitmapSelection:
 
     def breakdown(self, key: str) -> list[tuple[str, int]]:
         return self.index.breakdown(self.persons, key)
+
+    def everyone(self) -> np.ndarray:
+        return np.frombuffer(self.persons.to_array(), dtype=np.uint32).astype(np.int64)
 
 
 @dataclass
@@ -89,6 +97,13 @@ class SqlSelection:
             return audience_sql.breakdown(
                 connection=connection, run_id=self.run_id, expression=self.expression, key=key
             )
+
+    def everyone(self) -> np.ndarray:
+        with self.engine.connect() as connection:
+            members = audience_sql.everyone(
+                connection=connection, run_id=self.run_id, expression=self.expression
+            )
+        return np.array(members, dtype=np.int64)
 
 
 def overlap(a: Selection, b: Selection) -> tuple[int, int, int]:

@@ -10,12 +10,22 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, select
 
-from store.models import AssociationRule, CatalogItem, Recommendation, RunReport, table_of
+from store.models import (
+    AssociationRule,
+    CatalogItem,
+    Recommendation,
+    RunFile,
+    RunReport,
+    table_of,
+)
+
+BASKETS_FILE = "baskets.parquet"
 
 _rules = table_of(AssociationRule)
 _recommendations = table_of(Recommendation)
 _items = table_of(CatalogItem)
 _reports = table_of(RunReport)
+_files = table_of(RunFile)
 
 
 class RuleRow(NamedTuple):
@@ -86,6 +96,14 @@ def rules(
     found = [
         RuleRow(*row) for row in connection.execute(_RULES, {"run_id": run_id, "level": level})
     ]
+    return matching(found, basket=basket, min_lift=min_lift)
+
+
+def matching(
+    rules: list[RuleRow], *, basket: list[str] | None, min_lift: float | None
+) -> list[RuleRow]:
+    """The rules at or above `min_lift` that fire for `basket` (all of them without one)."""
+    found = rules
     if min_lift is not None:
         found = [rule for rule in found if rule.lift >= min_lift]
     if basket is not None:
@@ -123,3 +141,12 @@ def report(*, connection: Connection, run_id: int, section: str) -> dict[str, An
     """One section of the run's reports (for example "basket"), or None."""
     found = connection.execute(_REPORT, {"run_id": run_id, "section": section}).scalar()
     return None if found is None else dict(found)
+
+
+def baskets_file(*, connection: Connection, run_id: int) -> bytes | None:
+    """The run's order baskets as Parquet (person_idx, basket, item_id, category), or None."""
+    statement = select(_files.c.content).where(
+        _files.c.run_id == run_id, _files.c.name == BASKETS_FILE
+    )
+    content = connection.execute(statement).scalar()
+    return None if content is None else bytes(content)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, Table, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -46,6 +46,16 @@ class RunReport(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
     section: str = Field(primary_key=True)
     report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RunFile(SQLModel, table=True):
+    """A file a run keeps whole, such as its order baskets (Parquet) for mining a segment."""
+
+    __tablename__ = "run_files"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    name: str = Field(primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class TagDefinition(SQLModel, table=True):

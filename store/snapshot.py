@@ -32,6 +32,7 @@ from store.models import (
     QuarantineRow,
     Recommendation,
     Run,
+    RunFile,
     RunReport,
     TagDefinition,
     table_of,
@@ -78,6 +79,7 @@ class Snapshot:
     recommendations: Rows = field(default_factory=pd.DataFrame)
     items: pd.DataFrame = field(default_factory=pd.DataFrame)  # item_id, name, category
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> report
+    files: dict[str, bytes] = field(default_factory=dict)  # name -> content
 
 
 def _now() -> datetime:
@@ -148,6 +150,10 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
         _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
         _insert_frame(conn, table_of(CatalogItem), run_id, snapshot.items)
+        for name, content in snapshot.files.items():
+            conn.execute(
+                insert(table_of(RunFile)).values(run_id=run_id, name=name, content=content)
+            )
         if snapshot.reports:
             conn.execute(
                 insert(table_of(RunReport)),

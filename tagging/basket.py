@@ -18,6 +18,7 @@ and keeps the best rule that proposed it, as the reason shown to the user.
 
 from __future__ import annotations
 
+import io
 import math
 import time
 import warnings
@@ -29,6 +30,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from scipy import sparse
 
 with warnings.catch_warnings():
@@ -90,14 +93,18 @@ class RuleSet:
         }
 
 
-def mine_rules(pairs: ir.Table | pd.DataFrame, params: BasketParams, *, level: str) -> RuleSet:
+def mine_rules(
+    pairs: ir.Table | pd.DataFrame | pa.Table, params: BasketParams, *, level: str
+) -> RuleSet:
     """Rules from baskets given as (basket, entry) pairs, one per distinct entry of a basket.
 
     Counting and pruning run in DuckDB; only the rows that can support a pair reach pandas.
     """
     started = time.perf_counter()
     if isinstance(pairs, pd.DataFrame):
-        pairs = ibis.memtable(pa.Table.from_pandas(pairs, preserve_index=False))
+        pairs = pa.Table.from_pandas(pairs, preserve_index=False)
+    if isinstance(pairs, pa.Table):
+        pairs = ibis.memtable(pairs)
     counted = _count(pairs, params.min_support)
     itemsets = _frequent_itemsets(counted.rows, counted.min_count, params.max_len)
     n = counted.baskets
@@ -268,6 +275,35 @@ class Mined:
         return t.select(
             P, key=ibis.literal("likely_next_category"), value=t.entry, score=t.score.round(4)
         )
+
+
+def baskets_file(items: ir.Table) -> bytes:
+    """The run's baskets as Parquet: person_idx, basket (a number per order), item_id, category.
+
+    Kept with the run so that the rules of one audience can be mined when someone asks.
+    """
+    rows = items.select(P, "order_id", "item_id", "category").distinct()
+    table = rows.order_by([P, "order_id", "item_id"]).to_pyarrow()
+    baskets = pc.dictionary_encode(table["order_id"]).combine_chunks().indices
+    table = table.drop_columns(["order_id"]).add_column(1, "basket", baskets)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True)
+    return sink.getvalue()
+
+
+def read_baskets(content: bytes) -> pa.Table:
+    return pq.read_table(io.BytesIO(content))
+
+
+def mine_segment(
+    baskets: pa.Table, persons: np.ndarray, params: BasketParams, *, level: str
+) -> RuleSet:
+    """The rules of the baskets of some persons only (an audience), as a run mines them all."""
+    mine = baskets.filter(pc.is_in(baskets[P], value_set=pa.array(persons, pa.int64())))
+    column = "item_id" if level == "item" else "category"
+    mine = mine.filter(pc.is_valid(mine[column]))
+    pairs = pa.table({"basket": mine["basket"], "entry": mine[column]})
+    return mine_rules(pairs.group_by(["basket", "entry"]).aggregate([]), params, level=level)
 
 
 def recommend(

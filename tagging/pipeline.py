@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
+from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
 from tagging import basket, clean, features, tags
@@ -112,6 +113,7 @@ class Pipeline:
                 quarantine=self._quarantine(steps),
                 quality=quality,
                 reports={"basket": mined.report()},
+                files={BASKETS_FILE: basket.baskets_file(person_tables["items"])},
                 rules=mined.rule_rows(),
                 recommendations=self._batches(mined.recommendations),
                 items=self._catalog_items(steps, person_tables["items"], mined),

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from starlette.concurrency import run_in_threadpool
+
+from api.audiences import selections
+from api.audiences.scalars import ParsedExpression
 from api.basket.types import AssociationRule, BasketLevel, rules_of
 from api.context import Info
 from store import basket_queries
+from store.basket_queries import RuleRow
 from store.errors import InputError
+from store.expressions import to_text
 
 MAX_RULES = 100
 
@@ -17,17 +25,37 @@ async def associations(
     level: BasketLevel,
     min_lift: float | None,
     first: int,
+    audience: ParsedExpression | None,
 ) -> list[AssociationRule]:
     if not 0 <= first <= MAX_RULES:
         raise InputError(f"first must be between 0 and {MAX_RULES}, got {first}")
     run_id = info.context.run_id
     if run_id is None:
         return []
-    rows = basket_queries.rules(
-        connection=info.context.connection,
-        run_id=run_id,
-        level=level.value,
-        basket=items,
-        min_lift=min_lift,
+    if audience is None:
+        rows = basket_queries.rules(
+            connection=info.context.connection, run_id=run_id, level=level.value
+        )
+    else:
+        rows = await _segment_rules(info, audience, level)
+    found = basket_queries.matching(rows, basket=items, min_lift=min_lift)
+    return await rules_of(info, found[:first], level)
+
+
+async def _segment_rules(
+    info: Info, audience: ParsedExpression, level: BasketLevel
+) -> list[RuleRow]:
+    """The rules mined inside the audience, with the run's parameters (cached per run)."""
+    selection, run = await selections.select(info, audience)
+    report = await info.context.loaders.run_report.load(run.id)
+    params = (report.params if report else {}).get("basket")
+    return await run_in_threadpool(
+        partial(
+            info.context.segments.rules,
+            run_id=run.id,
+            level=level.value,
+            audience=to_text(audience.tree),
+            persons=selection.everyone,
+            params=params,
+        )
     )
-    return await rules_of(info, rows[:first], level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.audiences.scalars import TagExpression
 from api.basket import resolvers
 from api.basket.types import AssociationRule, BasketLevel
 from api.context import Info
@@ -15,7 +16,8 @@ class BasketQueries:
         description=(
             "The current run's basket rules, strongest (highest lift) first, at most 100. With "
             "`items`, only the rules that fire for a basket holding them: every antecedent is "
-            "among the items and no consequent is."
+            "among the items and no consequent is. With `audience`, the rules mined from the "
+            "baskets of the audience's persons only (mined on first ask, then cached for the run)."
         )
     )
     async def associations(
@@ -25,6 +27,7 @@ class BasketQueries:
         level: BasketLevel = BasketLevel.ITEM,
         min_lift: float | None = None,
         first: int = 20,
+        audience: TagExpression | None = None,
     ) -> list[AssociationRule]:
         return await resolvers.associations(
             info,
@@ -32,4 +35,5 @@ class BasketQueries:
             level=level,
             min_lift=min_lift,
             first=first,
+            audience=audience,
         )

@@ -194,3 +194,43 @@ async def test_the_run_reports_what_mining_saw(client: httpx.AsyncClient) -> Non
             }
         }
     }
+
+
+SEGMENT = """
+query ($audience: TagExpression!, $level: BasketLevel!) {
+  associations(audience: $audience, level: $level, first: 20) {
+    antecedents { id } consequents { id } lift
+  }
+}
+"""
+
+
+async def test_rules_inside_an_audience_are_mined_from_its_baskets(
+    client: httpx.AsyncClient,
+) -> None:
+    # frequency >= 2: u1, u2, u4, with baskets ABC AB AC BC D E A. A 4, B 3, C 3 of 7 (D, E
+    # once: under 0.25); AB, AC, BC 2 each. B -> C: (2/3) / (3/7) = 14/9, and both ways;
+    # every rule with A has lift 7/6. In all baskets, B -> C had 4/3 only.
+    body = await graphql(client, SEGMENT, audience="frequency >= 2", level="ITEM")
+    found = [
+        (rule["antecedents"][0]["id"], rule["consequents"][0]["id"], rule["lift"])
+        for rule in body["data"]["associations"]
+    ]
+    assert found[:2] == [("B", "C", pytest.approx(14 / 9)), ("C", "B", pytest.approx(14 / 9))]
+    assert sorted(found[2:]) == [
+        ("A", "B", pytest.approx(7 / 6)),
+        ("A", "C", pytest.approx(7 / 6)),
+        ("B", "A", pytest.approx(7 / 6)),
+        ("C", "A", pytest.approx(7 / 6)),
+    ]
+    again = await graphql(client, SEGMENT, audience="frequency>=2", level="ITEM")
+    assert again == body  # served from the run's cache: the same rules, in the same order
+
+
+async def test_an_audience_without_shared_baskets_has_no_rules(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, SEGMENT, audience="frequency = 1", level="ITEM")  # u3 only
+    assert body == {"data": {"associations": []}}
+    body = await graphql(client, SEGMENT, audience="frequncy = 1", level="ITEM")
+    assert body["errors"][0]["message"].startswith(
+        "unknown tag key 'frequncy'; did you mean frequency, recency_days?"
+    )
