@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,8 +11,10 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from store.settings import Settings
+from tagging.basket import BasketParams
+from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_for
-from tests.factories import commit_shop
+from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS, commit_shop
 
 
 @pytest.fixture
@@ -32,6 +35,26 @@ async def client(store_url: str, shop_run: int) -> AsyncIterator[httpx.AsyncClie
 @pytest.fixture
 async def empty_client(store_url: str, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a store that has no committed run yet."""
+    settings = Settings(database_url=store_url, audience_index="off")
+    async with client_for(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def basket_client(
+    store_url: str, engine: Engine, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over the hand-counted basket shop (tests/factories.py), tagged by a real run."""
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    for name, text in (
+        ("orders", BASKET_ORDERS),
+        ("order_items", BASKET_ORDER_ITEMS),
+        ("products", BASKET_PRODUCTS),
+    ):
+        (shop / f"{name}.csv").write_text(text.strip() + "\n")
+    params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
+    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789", basket=params))
     settings = Settings(database_url=store_url, audience_index="off")
     async with client_for(create_app(settings)) as client:
         yield client

@@ -3,20 +3,12 @@ shop (tests/factories.py: BASKETS) tagged into the store by a real run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from store.settings import Settings
-from tagging.basket import BasketParams
-from tagging.run import RunOptions, run_tagging
-from tests.api.client import client_for, graphql
-from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
+from tests.api.client import graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -46,25 +38,6 @@ B = {"id": "B", "name": "Diapers", "category": "baby"}
 C = {"id": "C", "name": "Rattle", "category": "toys"}
 
 
-@pytest.fixture
-async def client(
-    store_url: str, engine: Engine, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    shop = tmp_path / "shop"
-    shop.mkdir()
-    for name, text in (
-        ("orders", BASKET_ORDERS),
-        ("order_items", BASKET_ORDER_ITEMS),
-        ("products", BASKET_PRODUCTS),
-    ):
-        (shop / f"{name}.csv").write_text(text.strip() + "\n")
-    params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
-    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789", basket=params))
-    settings = Settings(database_url=store_url, audience_index="off")
-    async with client_for(create_app(settings)) as client:
-        yield client
-
-
 def _rule(
     rank: int, antecedent: dict[str, Any], consequent: dict[str, Any], **metrics: Any
 ) -> dict[str, Any]:
@@ -77,8 +50,10 @@ def _rule(
     }
 
 
-async def test_associations_name_their_items_strongest_first(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, ASSOCIATIONS, level="ITEM", first=2)
+async def test_associations_name_their_items_strongest_first(
+    basket_client: httpx.AsyncClient,
+) -> None:
+    body = await graphql(basket_client, ASSOCIATIONS, level="ITEM", first=2)
     assert body == {
         "data": {
             "associations": [
@@ -116,16 +91,19 @@ async def test_associations_name_their_items_strongest_first(client: httpx.Async
     ],
 )
 async def test_associations_fire_for_a_basket(
-    client: httpx.AsyncClient, items: list[str] | None, min_lift: float | None, ranks: list[int]
+    basket_client: httpx.AsyncClient,
+    items: list[str] | None,
+    min_lift: float | None,
+    ranks: list[int],
 ) -> None:
     body = await graphql(
-        client, ASSOCIATIONS, items=items, level="ITEM", minLift=min_lift, first=20
+        basket_client, ASSOCIATIONS, items=items, level="ITEM", minLift=min_lift, first=20
     )
     assert [rule["rank"] for rule in body["data"]["associations"]] == ranks
 
 
-async def test_category_rules_name_categories(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, ASSOCIATIONS, level="CATEGORY", first=20)
+async def test_category_rules_name_categories(basket_client: httpx.AsyncClient) -> None:
+    body = await graphql(basket_client, ASSOCIATIONS, level="CATEGORY", first=20)
     toys = {"id": "toys", "name": "toys", "category": "toys"}
     baby = {"id": "baby", "name": "baby", "category": "baby"}
     assert [
@@ -134,13 +112,13 @@ async def test_category_rules_name_categories(client: httpx.AsyncClient) -> None
     ] == [([toys], [baby], 1.0, None), ([baby], [toys], 0.5, 1.25)]
 
 
-async def test_associations_refuse_more_than_100(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, ASSOCIATIONS, level="ITEM", first=101)
+async def test_associations_refuse_more_than_100(basket_client: httpx.AsyncClient) -> None:
+    body = await graphql(basket_client, ASSOCIATIONS, level="ITEM", first=101)
     assert body["errors"][0]["message"] == "first must be between 0 and 100, got 101"
 
 
-async def test_recommendations_carry_item_score_and_rule(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, RECOMMENDATIONS, user="u3")
+async def test_recommendations_carry_item_score_and_rule(basket_client: httpx.AsyncClient) -> None:
+    body = await graphql(basket_client, RECOMMENDATIONS, user="u3")
     assert body == {
         "data": {
             "profile": {
@@ -160,13 +138,13 @@ async def test_recommendations_carry_item_score_and_rule(client: httpx.AsyncClie
             }
         }
     }
-    assert await graphql(client, RECOMMENDATIONS, user="u1") == {
+    assert await graphql(basket_client, RECOMMENDATIONS, user="u1") == {
         "data": {"profile": {"recommendations": []}}
     }
 
 
-async def test_the_run_reports_what_mining_saw(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, BASKET_REPORT)
+async def test_the_run_reports_what_mining_saw(basket_client: httpx.AsyncClient) -> None:
+    body = await graphql(basket_client, BASKET_REPORT)
     assert body == {
         "data": {
             "currentRun": {
@@ -206,12 +184,12 @@ query ($audience: TagExpression!, $level: BasketLevel!) {
 
 
 async def test_rules_inside_an_audience_are_mined_from_its_baskets(
-    client: httpx.AsyncClient,
+    basket_client: httpx.AsyncClient,
 ) -> None:
     # frequency >= 2: u1, u2, u4, with baskets ABC AB AC BC D E A. A 4, B 3, C 3 of 7 (D, E
     # once: under 0.25); AB, AC, BC 2 each. B -> C: (2/3) / (3/7) = 14/9, and both ways;
     # every rule with A has lift 7/6. In all baskets, B -> C had 4/3 only.
-    body = await graphql(client, SEGMENT, audience="frequency >= 2", level="ITEM")
+    body = await graphql(basket_client, SEGMENT, audience="frequency >= 2", level="ITEM")
     found = [
         (rule["antecedents"][0]["id"], rule["consequents"][0]["id"], rule["lift"])
         for rule in body["data"]["associations"]
@@ -223,14 +201,16 @@ async def test_rules_inside_an_audience_are_mined_from_its_baskets(
         ("B", "A", pytest.approx(7 / 6)),
         ("C", "A", pytest.approx(7 / 6)),
     ]
-    again = await graphql(client, SEGMENT, audience="frequency>=2", level="ITEM")
+    again = await graphql(basket_client, SEGMENT, audience="frequency>=2", level="ITEM")
     assert again == body  # served from the run's cache: the same rules, in the same order
 
 
-async def test_an_audience_without_shared_baskets_has_no_rules(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, SEGMENT, audience="frequency = 1", level="ITEM")  # u3 only
+async def test_an_audience_without_shared_baskets_has_no_rules(
+    basket_client: httpx.AsyncClient,
+) -> None:
+    body = await graphql(basket_client, SEGMENT, audience="frequency = 1", level="ITEM")  # u3 only
     assert body == {"data": {"associations": []}}
-    body = await graphql(client, SEGMENT, audience="frequncy = 1", level="ITEM")
+    body = await graphql(basket_client, SEGMENT, audience="frequncy = 1", level="ITEM")
     assert body["errors"][0]["message"].startswith(
         "unknown tag key 'frequncy'; did you mean frequency, recency_days?"
     )

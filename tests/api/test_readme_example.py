@@ -18,7 +18,7 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 
 def _examples() -> list[str]:
     found = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
-    assert len(found) == 2, "README should hold the profile and the audience example"
+    assert len(found) == 3, "README should hold the profile, audience and basket examples"
     # the example names a user of the demo shop; ask for one of the hand-made shop's instead
     return [re.sub(r"#[^\n]*", "", example).replace("U1000760", "u-1002") for example in found]
 
@@ -69,3 +69,25 @@ async def test_readme_audience_example_answers_as_documented(client: httpx.Async
 
 def _cursor(person_idx: int) -> str:
     return base64.urlsafe_b64encode(f"member:1:{person_idx}".encode()).decode()
+
+
+async def test_readme_basket_example_answers_as_documented(
+    basket_client: httpx.AsyncClient,
+) -> None:
+    example = _examples()[2].replace("u-1002", "u3").replace('"I123"', '"A"')
+    body = await graphql(basket_client, example)
+    assert "errors" not in body, body
+    data = body["data"]
+    assert data["associations"] == []  # baby and toys: lift 4/3, under the example's 2
+    # everyone is new: the audience has every basket, so the run's own four item rules
+    assert [
+        (r["antecedents"][0]["id"], r["consequents"][0]["id"], r["lift"]) for r in data["segment"]
+    ] == [("C", "B", 4 / 3), ("B", "C", 4 / 3), ("B", "A", 1.2), ("A", "B", 1.2)]
+    assert data["profile"]["recommendations"] == [
+        {
+            "item": {"id": "C", "name": "Rattle"},
+            "category": "toys",
+            "score": 0.125,
+            "because": {"antecedents": [{"name": "Diapers"}], "confidence": 0.5, "lift": 4 / 3},
+        }
+    ]

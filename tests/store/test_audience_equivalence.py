@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from store import audience_sql
 from store.audience_index import build_index, members_page
+from store.audiences import BitmapSelection, SqlSelection
 from store.expressions import (
     And,
     Compare,
@@ -211,6 +212,9 @@ def test_bitmaps_sql_and_reference_select_the_same_persons(
                 )
                 == page
             ), text
+            assert BitmapSelection(index, expression).everyone().tolist() == ordered, text
+            sql = SqlSelection(store_engine, run_id, expression)
+            assert sql.everyone().tolist() == ordered, text
             by_size = _breakdown(expected, rows, "color")
             assert index.breakdown(bitmap, "color") == by_size, text
             assert (
