@@ -68,6 +68,8 @@ class TagDefinition:
         }
 
 
+BANDS = ("low", "mid", "high")
+VALUE_SEGMENTS = ("high_value_loyal", "potential_growth", "churn_warning", "new")
 RFM_SEGMENTS = (
     "high_value",
     "loyal",
@@ -179,6 +181,70 @@ BUILT_IN: tuple[TagDefinition, ...] = (
         "score = share never bought",
         "flag",
         ("yes",),
+    ),
+    TagDefinition(
+        "brand_loyalty",
+        "psychographic",
+        "Share of spend on the person's top brand (2+ orders); value = band of the score: "
+        "low < 1/3 <= mid < 2/3 <= high",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "price_sensitivity",
+        "psychographic",
+        "Mean of the share of discounted orders and of cheapness = 1 - (price paid / the "
+        "category's median price) / 2, clipped to [0, 1]; bands as brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "promo_affinity",
+        "psychographic",
+        "Share of orders with a coupon; bands as brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "social_sharer",
+        "psychographic",
+        "Among persons who share or review at all: the rank (cume_dist) of their shares and "
+        "reviews per event; bands as brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "novelty_seeker",
+        "psychographic",
+        "Distinct brands per unit bought (2+ orders): how much the person tries new brands; "
+        "bands as brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "churn_risk",
+        "predictive",
+        "Probability of no order in the next 90 days (gradient boosting trained on the run's "
+        "own history, held-out AUC in the run's report); bands as brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "repurchase_30d",
+        "predictive",
+        "Probability of an order in the next 30 days (trained as churn_risk); bands as "
+        "brand_loyalty",
+        "score",
+        BANDS,
+    ),
+    TagDefinition(
+        "value_segment",
+        "behavioural",
+        "new: first order within 30 days; high_value_loyal: R, F, M >= 4; churn_warning: no "
+        "order for over 60 days and F or M >= 3; potential_growth: the other buyers who "
+        "ordered within 60 days",
+        "category",
+        VALUE_SEGMENTS,
     ),
     TagDefinition(
         "likely_next_category",

@@ -149,7 +149,13 @@ def basket_features(items: ir.Table) -> ir.Table:
         units_bought=spend.quantity.sum(),
         avg_unit_price=(spend._spend.sum() / spend.quantity.sum().nullif(0)),
     )
-    return breadth.left_join(brand_share, P).drop(f"{P}_right")
+    # Price paid against the category's median price: 1 = typical, 0.5 = half the usual price.
+    medians = spend.group_by("category").agg(_median=spend.price.median())
+    relative = spend.join(medians, "category")
+    relative = relative.mutate(_relative=relative.price / relative._median.nullif(0))
+    price_index = relative.group_by(P).agg(price_index=relative._relative.mean())
+    joined = breadth.left_join(brand_share, P).drop(f"{P}_right")
+    return joined.left_join(price_index, P).drop(f"{P}_right")
 
 
 def device_class(platform: ir.StringValue, os: ir.StringValue) -> ir.StringValue:

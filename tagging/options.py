@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tagging.basket import BasketParams
+from tagging.models import ModelParams
 from tagging.tags import LifecycleParams
 
 
@@ -21,6 +22,7 @@ class RunOptions:
     duckdb_memory_limit: str = "8GB"
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
     basket: BasketParams = field(default_factory=BasketParams)
+    models: ModelParams = field(default_factory=ModelParams)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -31,6 +33,7 @@ class RunOptions:
             "duckdb_memory_limit": self.duckdb_memory_limit,
             "lifecycle": asdict(self.lifecycle),
             "basket": self.basket.as_dict(),
+            "models": self.models.as_dict(),
         }
 
 

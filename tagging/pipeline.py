@@ -21,7 +21,7 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
-from tagging import basket, clean, features, tags
+from tagging import basket, clean, features, models, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
 from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
@@ -97,9 +97,18 @@ class Pipeline:
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
+        with self.stage("models") as notes:
+            scores, model_report = models.predict(
+                person_tables["orders"],
+                person_tables.get("events"),
+                as_of=as_of,
+                params=self.options.models,
+            )
+            scored = self.keep("scores", _memtable(scores))
+            notes.append(_model_notes(model_report))
         with self.stage("tags") as notes:
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
-            parts = [*self._tags(wide, person_tables), mined.tags()]
+            parts = [*self._tags(wide, person_tables), mined.tags(), *tags.score_tags(scored)]
             tag_table = self.keep("tags", ibis.union(*parts).order_by(TAG_ORDER))
             tag_rows = self._batches(tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
@@ -112,7 +121,7 @@ class Pipeline:
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
-                reports={"basket": mined.report()},
+                reports={"basket": mined.report(), "models": model_report},
                 files={BASKETS_FILE: basket.baskets_file(person_tables["items"])},
                 rules=mined.rule_rows(),
                 recommendations=self._batches(mined.recommendations),
@@ -315,6 +324,8 @@ class Pipeline:
             *tags.rfm_tags(wide),
             *tags.lifecycle_tags(wide, self.options.lifecycle),
             *tags.value_tags(wide),
+            *tags.psychographic_tags(wide),
+            *tags.value_segment_tags(wide, self.options.lifecycle),
             tags.mode_tag(
                 features.mode_share(t["orders"], features.time_slot(t["orders"].ts)),
                 "purchase_time_slot",
@@ -409,6 +420,13 @@ class Pipeline:
                 yield frame if shape is None else shape(frame)
 
         return Batches(self.count(table), read)
+
+
+def _model_notes(report: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{key} AUC {r['auc']} (recency {r['baseline_auc']})" if "auc" in r else f"{key}: none"
+        for key, r in report.items()
+    )
 
 
 def _mentioned(table: ir.Table, kind: str) -> ir.Table:

@@ -154,3 +154,60 @@ def catalog_tags(f: ir.Table, rules: list[CatalogRule], *, source: str) -> list[
         )
         out.append(rows(f, rule.definition.key, value))
     return out
+
+
+def band(score: ir.FloatingValue) -> ir.StringValue:
+    """low below 1/3, mid below 2/3, high from 2/3: the band of a score in [0, 1]."""
+    return ibis.cases((score >= 2 / 3, "high"), (score >= 1 / 3, "mid"), else_="low")
+
+
+def _scored(table: ir.Table, key: str, score: ir.FloatingValue) -> ir.Table:
+    clipped = ibis.greatest(ibis.least(score, 1.0), 0.0)
+    scored = table.mutate(_score=clipped.round(4))
+    return rows(scored, key, band(scored._score), scored._score)
+
+
+def psychographic_tags(f: ir.Table) -> list[ir.Table]:
+    """brand_loyalty, price_sensitivity, promo_affinity, social_sharer, novelty_seeker."""
+    buyers = f.filter(f.frequency.notnull())
+    repeat = buyers.filter((buyers.frequency >= 2) & (buyers.units_bought > 0))
+    loyal = repeat.filter(repeat.top_brand_spend_share.notnull())
+    cheapness = (1 - buyers.price_index / 2).fill_null(0.5)
+    browsers = f.filter(f.events > 0)
+    browsers = browsers.mutate(_rate=(browsers.shares + browsers.reviews) / browsers.events)
+    sharers = browsers.filter(browsers._rate > 0)
+    return [
+        _scored(loyal, "brand_loyalty", loyal.top_brand_spend_share),
+        _scored(buyers, "price_sensitivity", (buyers.discount_order_share + cheapness) / 2),
+        _scored(buyers, "promo_affinity", buyers.coupon_order_share),
+        _scored(sharers, "social_sharer", ibis.cume_dist().over(order_by=sharers._rate)),
+        _scored(
+            repeat, "novelty_seeker", repeat.brands_bought.fill_null(0) / repeat.units_bought
+        ),
+    ]
+
+
+def value_segment_tags(f: ir.Table, params: LifecycleParams) -> list[ir.Table]:
+    """The four core value segments, from RFM scores and the lifecycle's day limits."""
+    buyers = f.filter(f.frequency.notnull())
+    r, fq, m = buyers.r_score, buyers.f_score, buyers.m_score
+    segment = ibis.cases(
+        (buyers.first_order_days <= params.new_days, "new"),
+        ((r >= 4) & (fq >= 4) & (m >= 4), "high_value_loyal"),
+        (
+            (buyers.recency_days > params.active_days) & ((fq >= 3) | (m >= 3)),
+            "churn_warning",
+        ),
+        (buyers.recency_days <= params.active_days, "potential_growth"),
+        else_=ibis.null("string"),
+    )
+    return [rows(buyers, "value_segment", segment)]
+
+
+def score_tags(scores: ir.Table) -> list[ir.Table]:
+    """The model scores (probabilities) as tags, the value being the score's band."""
+    return [
+        _scored(scores.filter(scores[key].notnull()), key, scores[key])
+        for key in ("churn_risk", "repurchase_30d")
+        if key in scores.columns
+    ]

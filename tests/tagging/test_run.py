@@ -81,6 +81,9 @@ def test_orders_only_shop_gets_rfm_lifecycle_and_order_habits(shop_dir, engine: 
         "aov_band",
         "purchase_time_slot",
         "primary_channel",
+        "price_sensitivity",
+        "promo_affinity",
+        "value_segment",
     }
 
 
@@ -221,3 +224,23 @@ def test_saved_audiences_are_counted_on_every_new_run(shop_dir, engine: Engine) 
         recorded = sizes(connection=connection, name="slipping")
     assert [(s.run_id, s.persons) for s in recorded] == [(later.run_id, 2)]
     assert first.audiences == {}
+
+
+def test_value_segments_follow_rfm_and_days_since_the_last_order(shop_dir, engine: Engine) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    assert _tags_by_user(engine, result.run_id, "value_segment") == {
+        "new": "new",  # first order 10 days before as_of
+        "back": "potential_growth",  # ordered 5 days ago, F = 3
+        "steady": "potential_growth",  # 46 days ago
+        "fading": "churn_warning",  # 107 days ago with F = M = 3
+        "asleep": "churn_warning",  # 166 days ago with F = M = 3
+        # gone: one small order 394 days ago (F = M = 1): in no segment
+    }
+    # Five buyers before the 90-day cutoff are too few to train on: a note, not a model.
+    assert result.reports["models"]["churn_risk"] == {
+        "horizon_days": 90,
+        "buyers": 5,
+        "positive_share": 0.6,
+        "note": "not enough history before the cutoff: 5 buyers, 3 of them positive; no model",
+    }
