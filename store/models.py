@@ -217,3 +217,18 @@ class CatalogItem(SQLModel, table=True):
     item_id: str = Field(primary_key=True)
     name: str | None = None
     category: str | None = None
+
+
+class PersonaRow(SQLModel, table=True):
+    """One K-Means persona of a run: its generated name, description, size and centroid."""
+
+    __tablename__ = "personas"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    persona_id: int = Field(primary_key=True)
+    name: str
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    size: int
+    share: float
+    top_tags: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    centroid: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))

@@ -27,6 +27,7 @@ from store.models import (
     CatalogItem,
     FeatureRow,
     Person,
+    PersonaRow,
     PersonIdentifier,
     PersonTag,
     QuarantineRow,
@@ -80,6 +81,8 @@ class Snapshot:
     items: pd.DataFrame = field(default_factory=pd.DataFrame)  # item_id, name, category
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> report
     files: dict[str, bytes] = field(default_factory=dict)  # name -> content
+    # persona_id, name, description, size, share, top_tags (list), centroid (dict)
+    personas: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _now() -> datetime:
@@ -150,6 +153,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
         _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
         _insert_frame(conn, table_of(CatalogItem), run_id, snapshot.items)
+        _insert_frame(conn, table_of(PersonaRow), run_id, snapshot.personas)
         for name, content in snapshot.files.items():
             conn.execute(
                 insert(table_of(RunFile)).values(run_id=run_id, name=name, content=content)

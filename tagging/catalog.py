@@ -247,6 +247,12 @@ BUILT_IN: tuple[TagDefinition, ...] = (
         VALUE_SEGMENTS,
     ),
     TagDefinition(
+        "persona",
+        "persona",
+        "The K-Means persona of a buyer, named by its most distinguishing tags (see personas)",
+        "category",
+    ),
+    TagDefinition(
         "likely_next_category",
         "basket",
         "The category the basket rules most expect next from the categories of the person's "

@@ -9,6 +9,7 @@ from typing import Any
 
 from tagging.basket import BasketParams
 from tagging.models import ModelParams
+from tagging.personas import PersonaParams
 from tagging.tags import LifecycleParams
 
 
@@ -23,6 +24,7 @@ class RunOptions:
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
     basket: BasketParams = field(default_factory=BasketParams)
     models: ModelParams = field(default_factory=ModelParams)
+    personas: PersonaParams = field(default_factory=PersonaParams)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class RunOptions:
             "lifecycle": asdict(self.lifecycle),
             "basket": self.basket.as_dict(),
             "models": self.models.as_dict(),
+            "personas": self.personas.as_dict(),
         }
 
 

@@ -21,7 +21,7 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
-from tagging import basket, clean, features, models, tags
+from tagging import basket, clean, features, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
 from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
@@ -109,7 +109,11 @@ class Pipeline:
         with self.stage("tags") as notes:
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
             parts = [*self._tags(wide, person_tables), mined.tags(), *tags.score_tags(scored)]
-            tag_table = self.keep("tags", ibis.union(*parts).order_by(TAG_ORDER))
+            base = self.keep("tags_base", ibis.union(*parts))
+        with self.stage("personas") as notes:
+            persona_rows, persona_tags, persona_report = self._personas(wide, person_tables, base)
+            notes.append(f"{len(persona_rows)} personas")
+            tag_table = self.keep("tags", base.union(persona_tags).order_by(TAG_ORDER))
             tag_rows = self._batches(tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
@@ -121,7 +125,12 @@ class Pipeline:
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
-                reports={"basket": mined.report(), "models": model_report},
+                reports={
+                    "basket": mined.report(),
+                    "models": model_report,
+                    "personas": persona_report,
+                },
+                personas=persona_rows,
                 files={BASKETS_FILE: basket.baskets_file(person_tables["items"])},
                 rules=mined.rule_rows(),
                 recommendations=self._batches(mined.recommendations),
@@ -297,6 +306,32 @@ class Pipeline:
             recommendations=self.keep("recommendations", recommended.order_by([P, "rank"])),
             next_category=self.keep("likely_next_category", next_category),
         )
+
+    def _personas(
+        self, wide: ir.Table, t: dict[str, ir.Table], base: ir.Table
+    ) -> tuple[pd.DataFrame, ir.Table, dict[str, Any]]:
+        """K-Means personas of the buyers, named by their tags; their persona tags."""
+        frame = personas.buying_features(wide, t["items"])
+        found = personas.cluster(frame, self.options.personas)
+        no_tags = base.filter(ibis.literal(False))
+        if found is None:
+            note = f"{len(frame)} buyers are too few to cluster"
+            return pd.DataFrame(), no_tags, {"buyers": len(frame), "note": note}
+        members = self.keep(
+            "persona_members",
+            _memtable(pd.DataFrame({P: found.persons, "persona": found.labels + 1})),
+        )
+        described = personas.describe(found, base, members.mutate(persona=members.persona - 1))
+        names = self.keep(
+            "persona_names",
+            _memtable(described[["persona_id", "name"]].rename(columns={"persona_id": "persona"})),
+        )
+        named = members.join(names, "persona")
+        persona_tags = named.select(
+            P, key=ibis.literal("persona"), value=named.name, score=ibis.null("float64")
+        )
+        report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
+        return described, persona_tags, report
 
     def _catalog_items(
         self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined

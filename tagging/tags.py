@@ -181,9 +181,7 @@ def psychographic_tags(f: ir.Table) -> list[ir.Table]:
         _scored(buyers, "price_sensitivity", (buyers.discount_order_share + cheapness) / 2),
         _scored(buyers, "promo_affinity", buyers.coupon_order_share),
         _scored(sharers, "social_sharer", ibis.cume_dist().over(order_by=sharers._rate)),
-        _scored(
-            repeat, "novelty_seeker", repeat.brands_bought.fill_null(0) / repeat.units_bought
-        ),
+        _scored(repeat, "novelty_seeker", repeat.brands_bought.fill_null(0) / repeat.units_bought),
     ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -165,3 +166,62 @@ def test_every_planted_basket_rule_is_found_with_its_lift(shop: Path, tagged) ->
         found = lift.get(((rule.antecedent_item,), (rule.consequent_item,)))
         assert found is not None, f"{rule.antecedent_item} -> {rule.consequent_item} not mined"
         assert found == pytest.approx(rule.planted_lift, rel=0.10), rule
+
+
+def _scores(tags: pd.DataFrame, personas: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Each person's score of `key` with their planted persona (persons without one dropped)."""
+    scored = tags[tags.key == key][["user_id", "score"]]
+    truth = personas[["primary_user_id", "persona"]].rename(columns={"primary_user_id": "user_id"})
+    return scored.merge(truth, on="user_id")
+
+
+@pytest.mark.parametrize(
+    ("persona", "key"),
+    [
+        ("bargain_hunter", "price_sensitivity"),
+        ("bargain_hunter", "promo_affinity"),
+        ("brand_loyal_high_value", "brand_loyalty"),
+        ("lapsed", "churn_risk"),
+    ],
+)
+def test_a_planted_persona_scores_above_everyone_elses_median(
+    tags: pd.DataFrame, personas: pd.DataFrame, persona: str, key: str
+) -> None:
+    scores = _scores(tags, personas, key)
+    mine = scores[scores.persona == persona].score
+    others = scores[scores.persona != persona].score
+    assert len(mine) >= 100 and len(others) >= 100
+    # Most of the persona sits above the median of everyone else.
+    assert (mine > others.median()).mean() >= 0.8, (mine.describe(), others.describe())
+
+
+def test_churn_model_earns_its_place_on_held_out_buyers(tagged) -> None:
+    _, result = tagged
+    churn = result.reports["models"]["churn_risk"]
+    assert churn["auc"] >= 0.85
+    assert churn["auc"] > churn["baseline_auc"]
+    repurchase = result.reports["models"]["repurchase_30d"]
+    assert repurchase["auc"] > repurchase["baseline_auc"]
+
+
+def test_personas_match_the_planted_ones(
+    tags: pd.DataFrame, personas: pd.DataFrame, tagged
+) -> None:
+    engine, result = tagged
+    found = tags[tags.key == "persona"][["user_id", "value"]]
+    truth = personas[["primary_user_id", "persona"]].rename(columns={"primary_user_id": "user_id"})
+    both = found.merge(truth, on="user_id")
+    assert len(both) == len(found) >= 2_000  # every buyer has a persona, and a planted one
+    assert adjusted_rand_score(both.persona, both.value) >= 0.8
+    report = result.reports["personas"]
+    assert report["k"] == max(report["silhouettes"], key=report["silhouettes"].get)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT name, size, share FROM personas WHERE run_id = ?", (result.run_id,)
+        ).all()
+    assert len(rows) == report["k"]
+    assert sum(size for _, size, _ in rows) == len(found)
+    assert {name for name, _, _ in rows} == set(found.value)
+    # The young parents' persona is named by what sets them apart.
+    parents = both[both.persona == "young_parent"].value.mode()[0]
+    assert "baby" in parents and "evening" in parents

@@ -1,0 +1,206 @@
+"""Personas: K-Means over the buyers' standardised features, named by their tags.
+
+The features say how a person buys: the share of their spend in each category, when they
+order (time of day, weekends), how much they lean on coupons and low prices, brand
+concentration, how often, how much and how long ago (those three on a log scale). k is the
+one with the best silhouette in a range (on a sample: silhouette is quadratic) unless given.
+Each persona is then named and described by its most distinguishing tags: the tag values
+whose share inside the persona most exceeds their share among all buyers (lift).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+P = "person_idx"
+HABITS = [
+    "morning_order_share",
+    "afternoon_order_share",
+    "evening_order_share",
+    "night_order_share",
+    "weekend_order_share",
+    "coupon_order_share",
+    "discount_rate",
+    "price_index",
+    "top_brand_spend_share",
+]
+LOGGED = ["frequency", "monetary", "recency_days"]
+NAME_KEYS = (
+    "preferred_category",
+    "purchase_time_slot",
+    "lifecycle",
+    "price_sensitivity",
+    "promo_affinity",
+    "brand_loyalty",
+    "primary_device",
+    "age_band",
+    "gender",
+    "member_level",
+)
+BANDED = {"price_sensitivity", "promo_affinity", "brand_loyalty"}  # values low / mid / high
+MIN_TAG_SHARE = 0.3  # a tag names a persona only if this share of its members has it
+TOP_TAGS = 5
+MAX_CATEGORIES = 20
+
+
+@dataclass(frozen=True)
+class PersonaParams:
+    k: int | None = None  # None: chosen by silhouette in k_range
+    k_range: tuple[int, int] = (4, 8)
+    silhouette_sample: int = 5_000
+    seed: int = 7
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Clusters:
+    persons: np.ndarray  # person_idx of every buyer clustered
+    labels: np.ndarray  # their persona, 0..k-1
+    k: int
+    silhouettes: dict[int, float]  # k -> silhouette on the sample (empty when k was given)
+    centroids: pd.DataFrame  # one row per persona, features in their own units
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def buying_features(wide: ir.Table, items: ir.Table) -> pd.DataFrame:
+    """person_idx and the clustering features of every buyer, missing values as 0."""
+    spend = items.filter(items.category.notnull()).mutate(_spend=items.price * items.quantity)
+    top = spend.group_by("category").aggregate(s=spend._spend.sum())
+    categories = top.order_by(ibis.desc("s")).limit(MAX_CATEGORIES).category.to_pyarrow()
+    names = sorted(str(c) for c in categories.to_pylist())
+    by_person = spend.group_by(P).aggregate(
+        _total=spend._spend.sum(),
+        **{f"cat_{_slug(c)}": spend._spend.sum(where=spend.category == c) for c in names},
+    )
+    shares = by_person.mutate(
+        **{f"cat_{_slug(c)}": by_person[f"cat_{_slug(c)}"] / by_person._total for c in names}
+    ).drop("_total")
+    buyers = wide.filter(wide.frequency.notnull()).select(P, *HABITS, *LOGGED)
+    frame = buyers.left_join(shares, P).drop(f"{P}_right").order_by(P).to_pyarrow().to_pandas()
+    return frame.fillna(0.0)
+
+
+def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
+    """K-Means personas of the buyers in `frame`; None when there are too few to cluster."""
+    low, high = params.k_range
+    if len(frame) < max(3 * high, 30):
+        return None
+    columns = [c for c in frame.columns if c != P]
+    values = frame[columns].to_numpy(dtype=np.float64)
+    logged = [columns.index(c) for c in LOGGED]
+    values[:, logged] = np.log1p(np.clip(values[:, logged], 0, None))
+    scaled = StandardScaler().fit_transform(values)
+    silhouettes: dict[int, float] = {}
+    k = params.k
+    if k is None:
+        rng = np.random.default_rng(params.seed)
+        sample = rng.choice(len(scaled), min(params.silhouette_sample, len(scaled)), replace=False)
+        for candidate in range(low, high + 1):
+            labels = _kmeans(candidate, params).fit_predict(scaled[sample])
+            silhouettes[candidate] = round(float(silhouette_score(scaled[sample], labels)), 4)
+        k = max(silhouettes, key=lambda c: (silhouettes[c], -c))
+    labels = _kmeans(k, params).fit_predict(scaled)
+    raw = pd.DataFrame(frame[columns].to_numpy(dtype=np.float64), columns=columns)
+    centroids = raw.groupby(labels).mean().round(4)
+    return Clusters(
+        persons=frame[P].to_numpy(),
+        labels=labels,
+        k=k,
+        silhouettes=silhouettes,
+        centroids=centroids,
+    )
+
+
+def _kmeans(k: int, params: PersonaParams) -> KMeans:
+    return KMeans(n_clusters=k, n_init=10, random_state=params.seed)
+
+
+def describe(clusters: Clusters, tags: ir.Table, members: ir.Table) -> pd.DataFrame:
+    """One row per persona: persona_id, name, description, size, share, top_tags, centroid.
+
+    `members` is the table of (person_idx, persona) the clusters were written to.
+    """
+    wanted = tags.filter(tags.key.isin(NAME_KEYS))
+    tagged = wanted.join(members, P)
+    inside = tagged.group_by(["persona", "key", "value"]).aggregate(n=tagged[P].nunique())
+    overall = tagged.group_by(["key", "value"]).aggregate(total=tagged[P].nunique())
+    counts = inside.join(overall, ["key", "value"]).to_pyarrow().to_pandas()
+    sizes = np.bincount(clusters.labels, minlength=clusters.k)
+    buyers = len(clusters.labels)
+    counts["share"] = counts.n / sizes[counts.persona.to_numpy()]
+    counts["lift"] = counts.share / (counts.total / buyers)
+    rows = []
+    used: set[str] = set()
+    for persona in range(clusters.k):
+        mine = counts[(counts.persona == persona) & (counts.share >= MIN_TAG_SHARE)]
+        mine = mine.sort_values(
+            ["lift", "share", "key", "value"], ascending=[False, False, True, True]
+        )
+        top = mine.head(TOP_TAGS)
+        name = _unique(_name(top), used)
+        rows.append(
+            {
+                "persona_id": persona + 1,
+                "name": name,
+                "description": _description(top, int(sizes[persona]), buyers),
+                "size": int(sizes[persona]),
+                "share": round(float(sizes[persona]) / buyers, 4),
+                "top_tags": [
+                    {
+                        "key": t.key,
+                        "value": t.value,
+                        "share": round(t.share, 4),
+                        "lift": round(t.lift, 2),
+                    }
+                    for t in top.itertuples()
+                ],
+                "centroid": clusters.centroids.loc[persona].to_dict(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _name(top: pd.DataFrame) -> str:
+    """The persona's two most distinguishing tags as words, e.g. 'evening_baby' or
+    'price_sensitivity_promo_affinity' (a high band says its key; another band, both)."""
+    words = []
+    for key, value in zip(top.key.head(2), top.value.head(2), strict=True):
+        key, value = str(key), str(value)
+        if key in BANDED:
+            words.append(key if value == "high" else f"{value}_{key}")
+        else:
+            words.append(value)
+    return "_".join(words) if words else "everyday_buyers"
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in used:
+        candidate, n = f"{name}_{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _description(top: pd.DataFrame, size: int, buyers: int) -> str:
+    traits = ", ".join(
+        f"{t.key} {t.value} ({t.share:.0%}, {t.lift:.1f}x)" for t in top.itertuples()
+    )
+    share = size / buyers if buyers else 0.0
+    known = f"; most distinguishing: {traits}" if traits else ""
+    return f"{size:,} buyers ({share:.1%}){known}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
