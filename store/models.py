@@ -232,3 +232,17 @@ class PersonaRow(SQLModel, table=True):
     share: float
     top_tags: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     centroid: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class DriftRow(SQLModel, table=True):
+    """How far one tag key's distribution moved from the previous committed run (PSI)."""
+
+    __tablename__ = "drift"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    previous_run_id: int
+    psi: float
+    flagged: bool
+    threshold: float
+    measured_at: datetime

@@ -25,6 +25,7 @@ class RunOptions:
     basket: BasketParams = field(default_factory=BasketParams)
     models: ModelParams = field(default_factory=ModelParams)
     personas: PersonaParams = field(default_factory=PersonaParams)
+    drift_threshold: float = 0.2  # PSI above which a tag key is flagged as drifted
 
     def params(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class RunOptions:
             "basket": self.basket.as_dict(),
             "models": self.models.as_dict(),
             "personas": self.personas.as_dict(),
+            "drift_threshold": self.drift_threshold,
         }
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store import saved_audiences
+from store import drift, saved_audiences
+from store.drift import DriftReport
 from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
 from tagging.catalog import load_rules
 from tagging.ingest import find_sources
@@ -30,6 +31,8 @@ class RunResult:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Saved audiences counted on this run: size, or why one could not be counted.
     audiences: dict[str, int | str] = field(default_factory=dict)
+    # Tag keys against the previous committed run; None for a first run.
+    drift: DriftReport | None = None
 
 
 def run_tagging(
@@ -50,12 +53,8 @@ def run_tagging(
         raise
     if progress:
         progress("write", f"run {run_id} committed", snapshot.timings["write"])
-    started = time.perf_counter()
-    audiences = saved_audiences.measure_all(engine=engine, run_id=run_id)
-    if progress and audiences:
-        counted = sum(isinstance(size, int) for size in audiences.values())
-        note = f"{counted} of {len(audiences)} saved audiences counted on run {run_id}"
-        progress("audiences", note, time.perf_counter() - started)
+    drifted = _measure_drift(engine, run_id, options.drift_threshold, progress)
+    audiences = _count_saved_audiences(engine, run_id, progress)
     assert snapshot.as_of is not None
     return RunResult(
         run_id,
@@ -66,4 +65,30 @@ def run_tagging(
         snapshot.timings,
         snapshot.reports,
         audiences,
+        drifted,
     )
+
+
+def _measure_drift(
+    engine: Engine, run_id: int, threshold: float, progress: Progress | None
+) -> DriftReport | None:
+    started = time.perf_counter()
+    report = drift.measure(engine=engine, run_id=run_id, threshold=threshold)
+    if progress and report is not None:
+        flagged = [d.key for d in report.keys if d.flagged]
+        note = f"{len(flagged)} of {len(report.keys)} keys drifted since run "
+        note += f"{report.previous_run_id}" + (f": {', '.join(flagged)}" if flagged else "")
+        progress("drift", note, time.perf_counter() - started)
+    return report
+
+
+def _count_saved_audiences(
+    engine: Engine, run_id: int, progress: Progress | None
+) -> dict[str, int | str]:
+    started = time.perf_counter()
+    audiences = saved_audiences.measure_all(engine=engine, run_id=run_id)
+    if progress and audiences:
+        counted = sum(isinstance(size, int) for size in audiences.values())
+        note = f"{counted} of {len(audiences)} saved audiences counted on run {run_id}"
+        progress("audiences", note, time.perf_counter() - started)
+    return audiences
