@@ -278,6 +278,62 @@ def rules(
 
 
 @app.command()
+def personas() -> None:
+    """List the current run's personas: name, size, share and what sets each apart."""
+    from store import api_queries, persona_queries
+
+    _, engine = _store()
+    with engine.connect() as connection:
+        run = api_queries.current_run(connection=connection)
+        if run is None:
+            raise _fail(
+                PortraitError("the store has no committed run yet; run `portrait run` first")
+            )
+        found = persona_queries.personas(connection=connection, run_id=run.id)
+    if not found:
+        console.print(f"run {run.id} has no personas (too few buyers to cluster)")
+        return
+    table = Table(
+        "#", "persona", "buyers", "share", "most distinguishing tags", title=f"run {run.id}"
+    )
+    for p in found:
+        traits = ", ".join(f"{t['key']}:{t['value']} {t['lift']:.1f}x" for t in p.top_tags[:3])
+        table.add_row(str(p.persona_id), p.name, f"{p.size:,}", f"{p.share:.1%}", traits)
+    console.print(table)
+
+
+@app.command()
+def drift(
+    run_id: int | None = typer.Option(None, "--run", help="The run to report (default: current)."),
+) -> None:
+    """Show how each tag key's distribution moved against the previous run (PSI)."""
+    from store import api_queries
+    from store import drift as drift_store
+
+    _, engine = _store()
+    with engine.connect() as connection:
+        if run_id is None:
+            run = api_queries.current_run(connection=connection)
+            if run is None:
+                raise _fail(PortraitError("the store has no committed run yet"))
+            run_id = run.id
+        report = drift_store.stored(connection=connection, run_id=run_id)
+    if report is None:
+        console.print(f"run {run_id} has no drift report (it is the first run, or there is none)")
+        return
+    flagged = [d.key for d in report.keys if d.flagged]
+    console.print(
+        f"run {report.run_id} against run {report.previous_run_id}: {len(flagged)} of "
+        f"{len(report.keys)} keys over PSI {report.threshold}"
+        + (f" ({', '.join(flagged)})" if flagged else "")
+    )
+    table = Table("key", "PSI", "drifted")
+    for d in report.keys:
+        table.add_row(d.key, f"{d.psi:.4f}", "yes" if d.flagged else "")
+    console.print(table)
+
+
+@app.command()
 def export(
     out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
     what: str = typer.Option("tags", help="tags (long) or features (wide)"),

@@ -20,6 +20,7 @@ from strawberry.dataloader import DataLoader
 from api.audiences.indexes import AudienceIndexes
 from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
+from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
@@ -32,6 +33,7 @@ from store.api_queries import (
     TagDefinitionRow,
 )
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store.persona_queries import Persona
 
 ANONYMOUS = "anonymous"
 
@@ -80,6 +82,10 @@ class Loaders:
     @cached_property
     def basket_report(self) -> DataLoader[int, dict[str, Any] | None]:
         return basket_loaders.basket_report(connection=self._connection)
+
+    @cached_property
+    def personas(self) -> DataLoader[int, dict[str, Persona]]:
+        return persona_loaders.personas(connection=self._connection)
 
     @cached_property
     def run_by_id(self) -> DataLoader[int, RunRow | None]:

@@ -13,13 +13,15 @@ from strawberry.types.scalar import ScalarDefinition
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
+from api.personas.schema import PersonaQueries
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
 from api.tags.schema import TagQueries
 from store.errors import PortraitError
 
 Query = merge_types(
-    "Query", (ProfileQueries, AudienceQueries, BasketQueries, TagQueries, RunQueries)
+    "Query",
+    (ProfileQueries, AudienceQueries, BasketQueries, PersonaQueries, TagQueries, RunQueries),
 )
 Mutation = merge_types("Mutation", (AudienceMutations,))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}

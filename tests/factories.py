@@ -167,6 +167,7 @@ def snapshot(
     definitions: list[dict[str, Any]],
     quality: dict[str, Any],
     timings: dict[str, float],
+    personas: pd.DataFrame | None = None,
 ) -> Snapshot:
     """The snapshot of a run holding `persons`, numbered in list order."""
     numbered = list(enumerate(persons))
@@ -203,6 +204,7 @@ def snapshot(
         quarantine=pd.DataFrame(columns=["source", "row_number", "reason", "raw"]),
         quality=quality,
         timings=timings,
+        personas=pd.DataFrame() if personas is None else personas,
     )
 
 
@@ -216,6 +218,7 @@ def commit_run(
     as_of: datetime = AS_OF,
     source: str = "tests/shop",
     params: dict[str, Any] | None = None,
+    personas: pd.DataFrame | None = None,
 ) -> int:
     """Write one committed run holding exactly `persons`; returns its id."""
     run_id = begin_run(engine=engine, source=source, as_of=as_of, params=params or {})
@@ -227,6 +230,7 @@ def commit_run(
             definitions=DEFINITIONS if definitions is None else definitions,
             quality=quality or {},
             timings=timings or {},
+            personas=personas,
         ),
     )
     return run_id

@@ -11,12 +11,23 @@ import strawberry
 
 from api.basket.types import Recommendation, recommendations_of
 from api.context import Info
+from api.personas.types import Persona
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
 from store.api_queries import PersonRow, PersonTagRow, RunRow
 from store.errors import InputError
 
 LIFECYCLE = "lifecycle"
+PERSONA = "persona"
+SCORE_KEYS = (
+    "churn_risk",
+    "repurchase_30d",
+    "brand_loyalty",
+    "price_sensitivity",
+    "promo_affinity",
+    "social_sharer",
+    "novelty_seeker",
+)
 MAX_RECOMMENDATIONS = 100
 RFM_SEGMENT = "rfm_segment"
 
@@ -109,6 +120,17 @@ def _values_of(tags: list[PersonTagRow], key: str) -> list[str]:
     return [tag.value for tag in tags if tag.key == key]
 
 
+@strawberry.type(description="A person's scores in [0, 1] (the tag's band is its value).")
+class Scores:
+    churn_risk: float | None = strawberry.field(description="No order in the next 90 days.")
+    repurchase_30d: float | None = strawberry.field(description="An order in the next 30 days.")
+    brand_loyalty: float | None
+    price_sensitivity: float | None
+    promo_affinity: float | None
+    social_sharer: float | None
+    novelty_seeker: float | None
+
+
 @strawberry.type(description="One person as the current run sees them.")
 class Profile:
     row: strawberry.Private[PersonRow]
@@ -153,6 +175,19 @@ class Profile:
             raise InputError(f"first must be between 0 and {MAX_RECOMMENDATIONS}, got {first}")
         rows = await info.context.loaders.recommendations_of_person.load(self.row.person_idx)
         return await recommendations_of(info, rows[:first])
+
+    @strawberry.field(description="The person's K-Means persona; null for non-buyers.")
+    async def persona(self, info: Info) -> Persona | None:
+        name = next(iter(_values_of(self.tag_rows, PERSONA)), None)
+        if name is None:
+            return None
+        record = (await info.context.loaders.personas.load(self.run_row.id)).get(name)
+        return None if record is None else Persona.from_record(record)
+
+    @strawberry.field(description="Model and psychographic scores in [0, 1]; null when unscored.")
+    def scores(self) -> Scores:
+        scored = {tag.key: tag.score for tag in self.tag_rows if tag.key in SCORE_KEYS}
+        return Scores(**{key: scored.get(key) for key in SCORE_KEYS})
 
     @strawberry.field(description="The run this profile comes from.")
     def run(self) -> Run:

@@ -190,3 +190,23 @@ def test_rules_prints_the_strongest_rules_with_item_names(
     bad = portrait.invoke(app, ["rules", "--level", "brand"])
     assert bad.exit_code == 2
     assert bad.output == "error: --level 'brand' is not one of item, category\n"
+
+
+def test_personas_and_drift_report_what_the_runs_found(portrait: CliRunner, shop: Path) -> None:
+    assert (
+        portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"]).exit_code == 0
+    )
+    assert portrait.invoke(app, ["personas"]).output == (
+        "run 1 has no personas (too few buyers to cluster)\n"
+    )
+    assert portrait.invoke(app, ["drift"]).output == (
+        "run 1 has no drift report (it is the first run, or there is none)\n"
+    )
+    # The same files a second time: nothing moved.
+    assert (
+        portrait.invoke(app, ["run", "--source", str(shop), "--as-of", "2026-06-30"]).exit_code == 0
+    )
+    lines = portrait.invoke(app, ["drift"]).output.splitlines()
+    assert lines[0].startswith("run 2 against run 1: 0 of ")
+    assert lines[0].endswith(" keys over PSI 0.2")
+    assert "│ lifecycle " in "\n".join(lines)

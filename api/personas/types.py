@@ -1,0 +1,82 @@
+"""GraphQL types of personas, model scores and drift."""
+
+from __future__ import annotations
+
+import strawberry
+
+from store.drift import DriftReport, KeyDrift
+from store.persona_queries import Persona as PersonaRecord
+
+
+@strawberry.type(description="A tag that sets a persona apart.")
+class PersonaTag:
+    key: str
+    value: str
+    share: float = strawberry.field(description="Share of the persona's members with the tag.")
+    lift: float = strawberry.field(description="That share over the share among all buyers.")
+
+
+@strawberry.type(description="One centroid coordinate, in the feature's own unit.")
+class FeatureValue:
+    feature: str
+    value: float
+
+
+@strawberry.type(description="A K-Means persona of the run's buyers.")
+class Persona:
+    id: strawberry.ID
+    name: str = strawberry.field(description="Generated from its two most distinguishing tags.")
+    description: str
+    size: int
+    share: float = strawberry.field(description="size / buyers clustered.")
+    top_tags: list[PersonaTag]
+    centroid: list[FeatureValue] = strawberry.field(
+        description="The persona's mean of each clustering feature (shares, rates, counts)."
+    )
+
+    @classmethod
+    def from_record(cls, record: PersonaRecord) -> Persona:
+        return cls(
+            id=strawberry.ID(str(record.persona_id)),
+            name=record.name,
+            description=record.description,
+            size=record.size,
+            share=record.share,
+            top_tags=[
+                PersonaTag(key=t["key"], value=t["value"], share=t["share"], lift=t["lift"])
+                for t in record.top_tags
+            ],
+            centroid=[FeatureValue(feature=f, value=v) for f, v in record.centroid.items()],
+        )
+
+
+@strawberry.type(
+    name="KeyDrift", description="How far one tag key's distribution moved since the previous run."
+)
+class KeyDriftType:
+    key: str
+    psi: float = strawberry.field(description="Population stability index; 0 = unchanged.")
+    flagged: bool = strawberry.field(description="psi over the run's threshold.")
+
+    @classmethod
+    def from_record(cls, record: KeyDrift) -> KeyDriftType:
+        return cls(key=record.key, psi=record.psi, flagged=record.flagged)
+
+
+@strawberry.type(name="Drift", description="A run's tag distributions against the run before.")
+class DriftType:
+    run_id: strawberry.ID
+    previous_run_id: strawberry.ID
+    threshold: float
+    keys: list[KeyDriftType] = strawberry.field(description="Every key, most drifted first.")
+    flagged: list[str] = strawberry.field(description="The keys over the threshold.")
+
+    @classmethod
+    def from_report(cls, report: DriftReport) -> DriftType:
+        return cls(
+            run_id=strawberry.ID(str(report.run_id)),
+            previous_run_id=strawberry.ID(str(report.previous_run_id)),
+            threshold=report.threshold,
+            keys=[KeyDriftType.from_record(k) for k in report.keys],
+            flagged=[k.key for k in report.keys if k.flagged],
+        )
