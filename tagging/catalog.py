@@ -268,11 +268,50 @@ class CatalogRule:
     cases: tuple[tuple[str, str], ...]  # (value, when) in priority order
 
 
+# Shipped catalog rules: every run has them; an analyst's catalog may redefine a key.
+CHANNELS = """
+[tags.recommended_channel]
+kind = "channel"
+description = '''
+Where to reach the person, first match: app_push for high value (R, F, M >= 4); sms for new
+buyers (first order within 30 days); email_winback after 120 days without an order;
+coupon_sms for coupon buyers (half their orders or more); app_push for app users (half their
+events or more); sms for the other buyers'''
+values = [
+  { value = "app_push", when = "r_score >= 4 and f_score >= 4 and m_score >= 4" },
+  { value = "sms", when = "first_order_days <= 30" },
+  { value = "email_winback", when = "recency_days > 120" },
+  { value = "coupon_sms", when = "coupon_order_share >= 0.5" },
+  { value = "app_push", when = "app_share >= 0.5" },
+  { value = "sms", when = "is_set(frequency)" },
+]
+"""
+
+
+def built_in_rules() -> list[CatalogRule]:
+    """The catalog rules every run applies (recommended_channel)."""
+    return parse_rules(CHANNELS, Path("built-in channels"))
+
+
+def with_analyst_rules(shipped: list[CatalogRule], own: list[CatalogRule]) -> list[CatalogRule]:
+    """The shipped rules, except the keys the analyst's catalog defines, then the analyst's."""
+    mine = {rule.definition.key for rule in own}
+    return [rule for rule in shipped if rule.definition.key not in mine] + own
+
+
 def load_rules(path: Path) -> list[CatalogRule]:
     """Read a catalog TOML file; errors name the file and the tag at fault."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the catalog ({error})") from error
+    return parse_rules(text, path)
+
+
+def parse_rules(text: str, path: Path) -> list[CatalogRule]:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: cannot read the catalog ({error})") from error
     tags = document.get("tags", {})
     if not isinstance(tags, dict):
@@ -301,9 +340,9 @@ def _rule(path: Path, key: str, spec: Any) -> CatalogRule:
     definition = TagDefinition(
         key,
         kind,
-        str(spec.get("description", "")),
+        " ".join(str(spec.get("description", "")).split()),  # TOML may wrap it
         "flag" if len(cases) == 1 and cases[0][0] == "yes" else "category",
-        tuple(v for v, _ in cases),
+        tuple(dict.fromkeys(v for v, _ in cases)),  # a value may have several cases
         source="catalog",
     )
     return CatalogRule(definition, cases)

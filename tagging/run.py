@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from store import drift, saved_audiences
 from store.drift import DriftReport
 from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
-from tagging.catalog import load_rules
+from tagging.catalog import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.options import RunOptions, end_of_day
 from tagging.pipeline import Pipeline, Progress
@@ -39,7 +39,8 @@ def run_tagging(
     *, engine: Engine, options: RunOptions, progress: Progress | None = None
 ) -> RunResult:
     """Run every stage and commit the snapshot; on any failure the previous run stays current."""
-    rules = load_rules(options.catalog) if options.catalog else []
+    own = load_rules(options.catalog) if options.catalog else []
+    rules = with_analyst_rules(built_in_rules(), own)
     paths = find_sources(options.source)
     run_id = begin_run(
         engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=options.params()

@@ -34,7 +34,7 @@ def test_an_unchanged_rerun_flags_nothing_and_a_planted_shift_is_flagged(
     assert {d.key: d.psi for d in again.drift.keys} == dict.fromkeys(
         {d.key for d in again.drift.keys}, 0.0
     )
-    assert len(again.drift.keys) == 14  # every key of the run
+    assert len(again.drift.keys) == 15  # every key of the run
     # Every order moves to one new channel: only primary_channel moves.
     moved = shop_dir(orders=LIFECYCLE_ORDERS.replace(",app", ",store").replace(",web", ",store"))
     shifted = run_tagging(engine=engine, options=RunOptions(moved, ID_KEY, as_of=AS_OF))

@@ -84,6 +84,7 @@ def test_orders_only_shop_gets_rfm_lifecycle_and_order_habits(shop_dir, engine: 
         "price_sensitivity",
         "promo_affinity",
         "value_segment",
+        "recommended_channel",
     }
 
 
@@ -236,6 +237,15 @@ def test_value_segments_follow_rfm_and_days_since_the_last_order(shop_dir, engin
         "fading": "churn_warning",  # 107 days ago with F = M = 3
         "asleep": "churn_warning",  # 166 days ago with F = M = 3
         # gone: one small order 394 days ago (F = M = 1): in no segment
+    }
+    # The shipped channel rules: new buyers get SMS, 120+ days without an order a win-back mail.
+    assert _tags_by_user(engine, result.run_id, "recommended_channel") == {
+        "new": "sms",
+        "back": "sms",
+        "steady": "sms",
+        "fading": "sms",
+        "asleep": "email_winback",
+        "gone": "email_winback",
     }
     # Five buyers before the 90-day cutoff are too few to train on: a note, not a model.
     assert result.reports["models"]["churn_risk"] == {
