@@ -13,6 +13,7 @@ from strawberry.types.scalar import ScalarDefinition
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
+from api.outcomes.schema import OutcomeQueries
 from api.personas.schema import PersonaQueries
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
@@ -21,7 +22,15 @@ from store.errors import PortraitError
 
 Query = merge_types(
     "Query",
-    (ProfileQueries, AudienceQueries, BasketQueries, PersonaQueries, TagQueries, RunQueries),
+    (
+        ProfileQueries,
+        AudienceQueries,
+        BasketQueries,
+        PersonaQueries,
+        OutcomeQueries,
+        TagQueries,
+        RunQueries,
+    ),
 )
 Mutation = merge_types("Mutation", (AudienceMutations,))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}

@@ -246,3 +246,13 @@ class DriftRow(SQLModel, table=True):
     flagged: bool
     threshold: float
     measured_at: datetime
+
+
+class Outcome(SQLModel, table=True):
+    """When a person ordered next after the run's as_of, when the data goes on past it."""
+
+    __tablename__ = "outcomes"
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    person_idx: int = Field(primary_key=True)
+    next_order_days: int  # calendar days from the as_of day to the day of the next order

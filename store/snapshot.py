@@ -26,6 +26,7 @@ from store.models import (
     AssociationRule,
     CatalogItem,
     FeatureRow,
+    Outcome,
     Person,
     PersonaRow,
     PersonIdentifier,
@@ -83,6 +84,7 @@ class Snapshot:
     files: dict[str, bytes] = field(default_factory=dict)  # name -> content
     # persona_id, name, description, size, share, top_tags (list), centroid (dict)
     personas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)  # person_idx, next_order_days
 
 
 def _now() -> datetime:
@@ -154,6 +156,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
         _insert_frame(conn, table_of(CatalogItem), run_id, snapshot.items)
         _insert_frame(conn, table_of(PersonaRow), run_id, snapshot.personas)
+        _insert_frame(conn, table_of(Outcome), run_id, snapshot.outcomes)
         for name, content in snapshot.files.items():
             conn.execute(
                 insert(table_of(RunFile)).values(run_id=run_id, name=name, content=content)

@@ -94,6 +94,7 @@ class Pipeline:
                 primary = _with_age(_primary_accounts(person_tables["users"]), wide)
                 person_tables["people"] = self.keep("people", primary)
             notes.append(f"{len(wide.columns) - 1} features")
+            outcomes, covered = self._outcomes(steps, as_of)
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
@@ -129,7 +130,9 @@ class Pipeline:
                     "basket": mined.report(),
                     "models": model_report,
                     "personas": persona_report,
+                    "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
                 },
+                outcomes=outcomes,
                 personas=persona_rows,
                 files={BASKETS_FILE: basket.baskets_file(person_tables["items"])},
                 rules=mined.rule_rows(),
@@ -291,6 +294,28 @@ class Pipeline:
             if column not in wide.columns:
                 wide = wide.mutate(**{column: ibis.null("float64")})
         return self.keep("features", wide)
+
+    def _outcomes(
+        self, steps: dict[str, clean.Step], as_of: datetime
+    ) -> tuple[pd.DataFrame, int]:
+        """Days from as_of to each person's next order, and how many days the data covers.
+
+        What lies after as_of is never used for tags; it is kept to check them against
+        (segment conversion, audience comparisons).
+        """
+        users = self.con.table("identity")
+        users = users.filter(users.kind == USER_ID)
+        later = steps["orders"].after_as_of
+        joined = later.join(users, later.user_id == users.identifier)
+        days = ibis.literal(as_of.date()).delta(joined.ts.date(), unit="day").negate()
+        firsts = joined.group_by(P).aggregate(next_order_days=days.min())
+        outcomes = firsts.order_by(P).to_pyarrow().to_pandas()
+        latest = [later.ts.max()]
+        if "events" in steps:
+            latest.append(steps["events"].after_as_of.ts.max())
+        ends = [v for v in (x.to_pyarrow().as_py() for x in latest) if v is not None]
+        covered = max(((end.date() - as_of.date()).days for end in ends), default=0)
+        return outcomes, max(covered, 0)
 
     def _basket(self, t: dict[str, ir.Table]) -> Mined:
         """Rules at item and category level, and what they recommend to each person."""
