@@ -4,7 +4,8 @@ For a key, each value is a bucket and so is "no value" (persons without the key)
 that reaches fewer persons drifts too. Number keys (recency_days, ...) are bucketed by the
 deciles of the previous run. PSI = sum over buckets of (new - old) * ln(new / old), shares
 floored at 0.0001 so an empty bucket does not divide by zero; 0.1 is a small shift, over 0.2
-is usually read as a real one (the default threshold).
+is usually read as a real one (the default threshold). Persona keys are left out: each run
+clusters afresh, so their values are new names rather than the same groups.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def measure(
         ).scalar()
         if previous is None:
             return None
-        keys = sorted(_keys(connection, run_id) | _keys(connection, previous))
+        keys = sorted(
+            (_keys(connection, run_id) | _keys(connection, previous))
+            - _persona_keys(connection, run_id)
+        )
         numbers = _number_keys(connection, run_id)
         drifts = [
             KeyDrift(key, round(value, 6), value > threshold)
@@ -116,6 +120,14 @@ def _store(engine: Engine, report: DriftReport) -> None:
 
 def _keys(connection: Connection, run_id: int) -> set[str]:
     statement = select(_tags.c.key).where(_tags.c.run_id == run_id).distinct()
+    return set(connection.execute(statement).scalars())
+
+
+def _persona_keys(connection: Connection, run_id: int) -> set[str]:
+    """Keys re-clustered by each run: their values are new names, not comparable across runs."""
+    statement = select(_definitions.c.key).where(
+        _definitions.c.run_id == run_id, _definitions.c.kind == "persona"
+    )
     return set(connection.execute(statement).scalars())
 
 
