@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from store import drift
 from tests.api.client import graphql
+from tests.api.test_readme_example import _examples
 from tests.factories import DEFINITIONS, PersonSpec, commit_run, definition
 
 pytestmark = pytest.mark.anyio
@@ -163,3 +164,14 @@ async def test_drift_flags_the_key_that_moved(
     assert await graphql(client, DRIFT, run=str(first)) == {"data": {"drift": None}}
     bad = await graphql(client, DRIFT, run="latest")
     assert bad["errors"][0]["message"] == "runId 'latest' is not a run id (a number)"
+
+
+async def test_readme_persona_example_answers_as_documented(
+    client: httpx.AsyncClient, runs: tuple[int, int]
+) -> None:
+    example = _examples()[3].replace("u-1002", "u-ann")
+    body = await graphql(client, example)
+    assert "errors" not in body, body
+    assert [p["name"] for p in body["data"]["personas"]] == ["evening_baby", "night_owls"]
+    assert body["data"]["profile"] is None  # the hand-made persons have no user ids
+    assert body["data"]["drift"]["flagged"] == ["preferred_category"]
