@@ -17,7 +17,7 @@ from starlette.routing import Route
 from api.audiences.indexes import AudienceIndexes
 from api.basket.segments import SegmentRules
 from api.limits import BodySizeLimit
-from api.schema import schema
+from api.schema import build_schema
 from api.view import PortraitGraphQL
 from store import api_queries
 from store.db import make_engine
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await indexes.close()
             engine.dispose()
 
-    graphql = PortraitGraphQL(schema, graphql_ide=not settings.is_production)
+    production = settings.is_production
+    graphql = PortraitGraphQL(build_schema(production=production), graphql_ide=not production)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

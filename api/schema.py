@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+from functools import partial
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -34,6 +47,10 @@ Query = merge_types(
 )
 Mutation = merge_types("Mutation", (AudienceMutations,))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
+# The deepest legitimate query (an audience's members' recommendations' rule's items) is 7.
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2_000
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -61,10 +78,40 @@ class PortraitSchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-# Extensions are passed as classes: strawberry builds fresh ones for every request.
-schema = PortraitSchema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[ParserCache, ValidationCache, MaskUnexpectedErrors],
-    config=StrawberryConfig(scalar_map=SCALARS),
-)
+class NoSuggestions(SchemaExtension):
+    """Drop graphql-core's "Did you mean ...?" hints from validation errors: in production
+    they would spell out the schema that introspection keeps to itself."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or []:
+            error.message = SUGGESTION.sub("", error.message)
+
+
+SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+def build_schema(*, production: bool = False) -> PortraitSchema:
+    """The schema with its limits; production also turns off introspection and suggestions.
+
+    Extensions are passed as classes or factories: strawberry builds fresh ones per request.
+    """
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        ParserCache,
+        ValidationCache,
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        MaskUnexpectedErrors,
+    ]
+    if production:
+        extensions += [DisableIntrospection, NoSuggestions]
+    return PortraitSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
+
+
+schema = build_schema()

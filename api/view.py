@@ -33,8 +33,13 @@ class PortraitGraphQL(GraphQL[Context, None]):
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         # Queries only: no subscription protocols, so no websocket holds a connection open.
+        # Queries only over POST: a GET query can be triggered cross-site and cached by proxies
+        # (the GraphiQL page itself is still served on GET).
         super().__init__(
-            schema, graphql_ide="graphiql" if graphql_ide else None, subscription_protocols=()
+            schema,
+            graphql_ide="graphiql" if graphql_ide else None,
+            allow_queries_via_get=False,
+            subscription_protocols=(),
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
 

@@ -6,11 +6,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
-from api.audiences.types import Audience, Overlap, SavedAudience, answer
+from api.audiences.types import MAX_PAGE, Audience, Overlap, SavedAudience, answer
 from api.context import Info
 from store import saved_audiences
 from store.audiences import overlap as overlap_sizes
-from store.errors import NotFound
+from store.errors import InputError, NotFound
 
 
 async def audience(info: Info, *, expression: ParsedExpression) -> Audience:
@@ -30,9 +30,11 @@ def saved_audience(info: Info, *, name: str) -> SavedAudience | None:
     return None if row is None else SavedAudience.from_row(row)
 
 
-def all_saved(info: Info) -> list[SavedAudience]:
+def all_saved(info: Info, *, first: int) -> list[SavedAudience]:
+    if not 0 <= first <= MAX_PAGE:
+        raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
     rows = saved_audiences.all_saved(connection=info.context.connection)
-    return [SavedAudience.from_row(row) for row in rows]
+    return [SavedAudience.from_row(row) for row in rows[:first]]
 
 
 async def save(info: Info, *, name: str, expression: ParsedExpression) -> SavedAudience:

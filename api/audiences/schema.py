@@ -30,9 +30,9 @@ class AudienceQueries:
     ) -> Overlap:
         return await resolvers.overlap(info, a=a, b=b)
 
-    @strawberry.field(description="Saved audiences by name.")
-    def audiences(self, info: Info) -> list[SavedAudience]:
-        return resolvers.all_saved(info)
+    @strawberry.field(description="Saved audiences by name: the `first` (at most 100).")
+    def audiences(self, info: Info, first: int = 100) -> list[SavedAudience]:
+        return resolvers.all_saved(info, first=first)
 
     @strawberry.field(description="One saved audience; null if no audience has the name.")
     def saved_audience(self, info: Info, name: str) -> SavedAudience | None:

@@ -116,11 +116,19 @@ class Audience:
         return Run.from_row(self.run_row)
 
     @strawberry.field(
-        description="How the audience spreads over the values of another key, most first."
+        description=(
+            "How the audience spreads over the values of another key, most first (the `first` "
+            "values, at most 100)."
+        )
     )
-    async def breakdown(self, info: Info, key: str) -> list[AudienceValueCount]:
+    async def breakdown(
+        self, info: Info, key: str, first: int = MAX_PAGE
+    ) -> list[AudienceValueCount]:
+        if not 0 <= first <= MAX_PAGE:
+            raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
         await selections.require_key(info, key)
-        counts = await answer(self.selection, lambda: self.selection.breakdown(key))
+        found = await answer(self.selection, lambda: self.selection.breakdown(key))
+        counts = found[:first]
         total = await answer(self.selection, self.selection.count)
         return [
             AudienceValueCount(value=value, count=n, share=n / total if total else 0.0)

@@ -21,7 +21,7 @@ from store.api_queries import TagDefinitionRow, TagValueCounts
 from store.errors import InputError
 
 CLOSEST_KEYS = 3
-MAX_TOP_VALUES = 1000
+MAX_TOP_VALUES = 100  # every list of the API stops at 100
 
 
 async def catalog(info: Info, *, kind: TagKind | None) -> list[TagDefinition]:

@@ -20,7 +20,7 @@ class TagQueries:
     @strawberry.field(
         description=(
             "How the persons of the current run spread over a key's values: the `top` values "
-            "with the most persons (at most 1,000)."
+            "with the most persons (at most 100)."
         )
     )
     async def tag_distribution(

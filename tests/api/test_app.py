@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -176,15 +177,56 @@ async def test_graphiql_is_not_served_in_production(store_url: str, shop_run: in
         assert await graphql(client, HEALTH) == {"data": {"health": {"runId": str(shop_run)}}}
 
 
-async def test_queries_may_come_by_get(client: httpx.AsyncClient, shop_run: int) -> None:
-    response = await client.get("/graphql", params={"query": HEALTH})
+async def test_queries_by_get_and_batches_are_refused(client: httpx.AsyncClient) -> None:
+    by_get = await client.get("/graphql", params={"query": HEALTH})
+    assert (by_get.status_code, by_get.text) == (400, "queries are not allowed when using GET")
+    batch = await client.post("/graphql", json=[{"query": HEALTH}, {"query": HEALTH}])
+    assert (batch.status_code, batch.text) == (400, "Batching is not enabled")
 
-    assert response.json() == {"data": {"health": {"runId": str(shop_run)}}}
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+MISTYPED = '{ profil(personId: "p-ann") { personId } }'
 
 
-def test_creating_the_app_touches_no_store(tmp_path: object) -> None:
-    # The directory does not exist: connecting would fail, so this proves nothing connects
-    # before the server runs the lifespan.
-    app = create_app(Settings(database_url="sqlite:////nonexistent/portrait/store.db"))
+async def test_production_hides_introspection_and_field_suggestions(
+    store_url: str, client: httpx.AsyncClient
+) -> None:
+    development = await graphql(client, INTROSPECTION)
+    assert development == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    hinted = await graphql(client, MISTYPED)
+    assert hinted["errors"][0]["message"] == (
+        "Cannot query field 'profil' on type 'Query'. Did you mean 'profile' or 'profiles'?"
+    )
+    settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
+    async with client_for(create_app(settings)) as production:
+        body = await graphql(production, INTROSPECTION)
+        assert [e["message"] for e in body["errors"]] == [
+            "GraphQL introspection has been disabled, but the requested query contained the "
+            "field '__schema'.",
+            "GraphQL introspection has been disabled, but the requested query contained the "
+            "field 'queryType'.",
+        ]
+        body = await graphql(production, MISTYPED)
+        assert body["errors"][0]["message"] == "Cannot query field 'profil' on type 'Query'."
 
-    assert [route.path for route in app.routes] == ["/graphql", "/healthz"]  # type: ignore[attr-defined]
+
+DEEPEST = (  # 9 levels: as deep as the schema goes
+    '{ savedAudience(name: "x") { audience { members { edges { node { recommendations '
+    "{ because { antecedents { id } } } } } } } } }"
+)
+
+
+async def test_aliases_tokens_and_depth_are_bounded(client: httpx.AsyncClient) -> None:
+    aliases = "{ " + " ".join(f"a{i}: health {{ status }}" for i in range(16)) + " }"
+    assert _messages(await graphql(client, aliases)) == ["16 aliases found. Allowed: 15"]
+    tokens = "{ currentRun { " + "id " * 2_000 + "} }"
+    assert _messages(await graphql(client, tokens)) == [
+        "Syntax Error: Document contains more than 2000 tokens. Parsing aborted."
+    ]
+    # The schema has no cycles, so no valid query is deeper than this one; the depth limit
+    # (10) stands guard for the day a type links back to another.
+    assert await graphql(client, DEEPEST) == {"data": {"savedAudience": None}}
+
+
+def _messages(body: dict[str, Any]) -> list[str]:
+    return [e["message"] for e in body.get("errors", [])]
