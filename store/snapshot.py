@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Connection, Table, insert, update
+from sqlalchemy import JSON, Connection, Table, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.db import refresh_statistics
+from store.errors import InputError
 from store.models import (
     AssociationRule,
     CatalogItem,
@@ -92,10 +93,17 @@ def _now() -> datetime:
 
 
 def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str, Any]) -> int:
-    """Record a run as `running` and return its id; runs of dead processes are marked failed."""
+    """Record a run as `running` and return its id; runs of dead processes are marked failed.
+
+    One run at a time: while another run's process is alive, this raises InputError naming it.
+    The check and the insert hold the store's write lock, so two runs started together cannot
+    both pass it.
+    """
     runs = table_of(Run)
     with engine.begin() as conn:
+        _lock_runs(conn)
         _fail_abandoned_runs(conn)
+        _refuse_while_running(conn)
         result = conn.execute(
             insert(runs).values(
                 status="running",
@@ -112,6 +120,31 @@ def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str,
     if run_id is None:
         raise RuntimeError("the store did not return the new run's id")
     return int(run_id)
+
+
+RUNS_LOCK = 7_270_001  # PostgreSQL advisory lock id of "starting a run"
+
+
+def _lock_runs(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        # A write statement takes SQLite's write lock (and starts the transaction) at once;
+        # a second starter waits here (busy timeout) until the first has committed.
+        conn.exec_driver_sql("UPDATE runs SET id = id WHERE 0")
+    else:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RUNS_LOCK})")
+
+
+def _refuse_while_running(conn: Connection) -> None:
+    runs = table_of(Run)
+    running = conn.execute(
+        select(runs.c.id, runs.c.pid, runs.c.started_at).where(runs.c.status == "running")
+    ).first()
+    if running is not None:
+        raise InputError(
+            f"run {running.id} is still running (process {running.pid}, started "
+            f"{running.started_at:%Y-%m-%d %H:%M:%S} UTC): one run at a time; wait for it to "
+            "end, or stop that process"
+        )
 
 
 def _fail_abandoned_runs(conn: Connection) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store import queries
+from store.errors import InputError
 from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot, fail_run
 from tagging.run import RunOptions, run_tagging
 
@@ -168,3 +171,29 @@ def test_rows_may_arrive_in_batches(store_engine: Engine) -> None:
             (1, "lifecycle", "lost"),
         ]
         assert queries.quarantine_counts(session=session, run_id=run_id) == []
+
+
+def test_one_run_at_a_time_even_when_two_start_together(store_engine: Engine) -> None:
+    barrier = threading.Barrier(2)
+    started: list[int] = []
+    refused: list[str] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            started.append(begin_run(engine=store_engine, source="s", as_of=AS_OF, params={}))
+        except InputError as error:
+            refused.append(str(error))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 1 and len(refused) == 1
+    assert refused[0].startswith(f"run {started[0]} is still running (process {os.getpid()}, ")
+    with Session(store_engine) as session:
+        assert [r.id for r in queries.list_runs(session=session)] == started
+    # Once it ends, the next run may start.
+    fail_run(engine=store_engine, run_id=started[0], error="test")
+    assert begin_run(engine=store_engine, source="s", as_of=AS_OF, params={}) == started[0] + 1

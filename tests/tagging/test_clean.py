@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from store.models import QuarantineRow
+from store.queries import export_tags
 from tagging.clean import parse_timestamp
 from tagging.ingest import connect
 from tagging.run import RunOptions, run_tagging
@@ -182,3 +184,27 @@ def test_a_busy_but_human_minute_is_not_a_bot(shop_dir, engine: Engine) -> None:
     )
     result = run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
     assert result.quality["events"]["kept"] == 20
+
+
+def test_replaying_the_same_events_changes_no_tag(shop_dir, engine: Engine) -> None:
+    """Event ids make ingest idempotent: a file delivered twice tags exactly as once."""
+    orders = "order_id,user_id,ts,amount\no1,u1,1780000100,10"
+    once = run_tagging(
+        engine=engine,
+        options=RunOptions(
+            source=shop_dir(orders=orders, events=_events(_human_rows())), id_key=ID_KEY
+        ),
+    )
+    rows = _human_rows()
+    twice = run_tagging(
+        engine=engine,
+        options=RunOptions(
+            source=shop_dir(orders=orders, events=_events(rows + rows)), id_key=ID_KEY
+        ),
+    )
+    assert twice.quality["events"]["dropped"] == {"duplicate_event_id": 40}
+    first = export_tags(engine=engine, run_id=once.run_id)
+    second = export_tags(engine=engine, run_id=twice.run_id)
+    pd.testing.assert_frame_equal(first, second)
+    assert "preferred_category" in set(first.key)  # browsing shows in the tags compared
+    assert first[first.key == "preferred_category"].value.tolist() == ["baby"]
