@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from store.api_queries import RunRow
 from store.errors import PortraitError
 from store.settings import Settings
 
@@ -176,9 +178,7 @@ def audience(
     _, engine = _store()
     try:
         with engine.connect() as connection:
-            run = api_queries.current_run(connection=connection)
-            if run is None:
-                raise PortraitError("the store has no committed run yet; run `portrait run` first")
+            run = _current_run(connection)
             definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
         tree = parse(expression)
         check(tree, vocabulary(definitions), expression)
@@ -231,17 +231,13 @@ def rules(
     top: int = typer.Option(20, help="How many rules to print, strongest (highest lift) first."),
 ) -> None:
     """Print the current run's strongest basket rules as a table."""
-    from store import api_queries, basket_queries
+    from store import basket_queries
 
     if level not in ("item", "category"):
         raise _fail(PortraitError(f"--level {level!r} is not one of item, category"))
     _, engine = _store()
     with engine.connect() as connection:
-        run = api_queries.current_run(connection=connection)
-        if run is None:
-            raise _fail(
-                PortraitError("the store has no committed run yet; run `portrait run` first")
-            )
+        run = _current_run(connection)
         found = basket_queries.rules(connection=connection, run_id=run.id, level=level)[:top]
         names = {
             item.item_id: item.name or item.item_id
@@ -280,15 +276,11 @@ def rules(
 @app.command()
 def personas() -> None:
     """List the current run's personas: name, size, share and what sets each apart."""
-    from store import api_queries, persona_queries
+    from store import persona_queries
 
     _, engine = _store()
     with engine.connect() as connection:
-        run = api_queries.current_run(connection=connection)
-        if run is None:
-            raise _fail(
-                PortraitError("the store has no committed run yet; run `portrait run` first")
-            )
+        run = _current_run(connection)
         found = persona_queries.personas(connection=connection, run_id=run.id)
     if not found:
         console.print(f"run {run.id} has no personas (too few buyers to cluster)")
@@ -307,16 +299,12 @@ def drift(
     run_id: int | None = typer.Option(None, "--run", help="The run to report (default: current)."),
 ) -> None:
     """Show how each tag key's distribution moved against the previous run (PSI)."""
-    from store import api_queries
     from store import drift as drift_store
 
     _, engine = _store()
     with engine.connect() as connection:
         if run_id is None:
-            run = api_queries.current_run(connection=connection)
-            if run is None:
-                raise _fail(PortraitError("the store has no committed run yet"))
-            run_id = run.id
+            run_id = _current_run(connection).id
         report = drift_store.stored(connection=connection, run_id=run_id)
     if report is None:
         console.print(f"run {run_id} has no drift report (it is the first run, or there is none)")
@@ -423,6 +411,16 @@ def schema() -> None:
     from api.schema import schema as graphql_schema
 
     typer.echo(graphql_schema.as_str())
+
+
+def _current_run(connection: Connection) -> RunRow:
+    """The committed run the store serves, or a clean exit saying there is none yet."""
+    from store import api_queries
+
+    run = api_queries.current_run(connection=connection)
+    if run is None:
+        raise _fail(PortraitError("the store has no committed run yet; run `portrait run` first"))
+    return run
 
 
 def _store() -> tuple[Settings, Engine]:
