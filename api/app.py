@@ -58,7 +58,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             engine.dispose()
 
     production = settings.is_production
-    graphql = PortraitGraphQL(build_schema(production=production), graphql_ide=not production)
+    graphql = PortraitGraphQL(
+        build_schema(production=production), graphql_ide=not production, require_keys=production
+    )
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -321,6 +321,57 @@ def drift(
     console.print(table)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_key(
+    role: str = typer.Option(..., help="operator, analyst or admin."),
+    name: str = typer.Option("", help="Who or what the key is for (shown in the audit log)."),
+) -> None:
+    """Create a key and print it once: the store keeps only its hash."""
+    from store import keys
+
+    _, engine = _store()
+    try:
+        key, row = keys.create(engine=engine, role=role, name=name or f"{role} key")
+    except PortraitError as error:
+        raise _fail(error) from error
+    console.print(f"key {row.id} ({row.role}, {row.name}); store it now, it is not shown again:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """The keys: id, role, name, when created and revoked (never the keys themselves)."""
+    from store import keys
+
+    _, engine = _store()
+    with engine.connect() as connection:
+        found = keys.listed(connection=connection)
+    table = Table("id", "role", "name", "created", "revoked")
+    for row in found:
+        revoked = "" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(str(row.id), row.role, row.name, f"{row.created_at:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: int = typer.Argument(..., help="The key's id (portrait keys list)."),
+) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from store import keys
+
+    _, engine = _store()
+    try:
+        keys.revoke(engine=engine, key_id=key_id)
+    except PortraitError as error:
+        raise _fail(error) from error
+    console.print(f"key {key_id} revoked")
+
+
 @app.command()
 def export(
     out: Path = typer.Option(..., help="Output file: .parquet or .csv"),

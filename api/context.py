@@ -24,7 +24,7 @@ from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.tags import loaders as tag_loaders
-from store import api_queries
+from store import api_queries, keys
 from store.api_queries import (
     PersonRow,
     PersonTagRow,
@@ -33,6 +33,7 @@ from store.api_queries import (
     TagDefinitionRow,
 )
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store.keys import KeyRow, PersonRead
 from store.persona_queries import Persona
 
 ANONYMOUS = "anonymous"
@@ -101,9 +102,17 @@ class Context:
         self.engine = engine
         self.indexes = indexes
         self.segments = segments
-        # Who is asking, as audit trails and saved audiences record it. Until API keys exist
-        # (roles and keys come with issue 7) every caller is the same anonymous one.
-        self.actor = ANONYMOUS
+        self.key: KeyRow | None = None  # None: an open development store (api.auth)
+        self.reads: list[PersonRead] = []  # persons this request read, for the audit log
+
+    @property
+    def actor(self) -> str:
+        """Who is asking, as saved audiences record it."""
+        return ANONYMOUS if self.key is None else self.key.name
+
+    def read_persons(self, person_ids: list[str], *, query: str) -> None:
+        if self.run is not None:
+            self.reads += [PersonRead(self.run.id, p, query) for p in person_ids]
 
     @cached_property
     def connection(self) -> Connection:
@@ -124,10 +133,13 @@ class Context:
         return Loaders(connection=self.connection, run_id=self.run_id)
 
     def close(self) -> None:
-        """Give the connection back to the pool, if the request opened one."""
+        """Write the request's person reads to the audit log; give the connection back."""
         connection = self.__dict__.pop("connection", None)
         if connection is not None:
             connection.close()
+        if self.key is not None and self.reads:
+            keys.audit(engine=self.engine, key=self.key, reads=self.reads)
+            self.reads = []
 
 
 Info = strawberry.Info[Context, None]

@@ -14,6 +14,7 @@ from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
+from api.auth import authenticate
 from api.context import Context
 
 # One worker is one thread: more operations in flight add no throughput, only interleaving
@@ -30,6 +31,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
         schema: BaseSchema,
         *,
         graphql_ide: bool,
+        require_keys: bool,
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         # Queries only: no subscription protocols, so no websocket holds a connection open.
@@ -42,12 +44,24 @@ class PortraitGraphQL(GraphQL[Context, None]):
             subscription_protocols=(),
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._require_keys = require_keys
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
-        return Context(engine=state.engine, indexes=state.indexes, segments=state.segments)
+        context = Context(engine=state.engine, indexes=state.indexes, segments=state.segments)
+        if request.scope.get("method") == "GET":
+            # GET only serves the GraphiQL page (queries by GET are refused before they run,
+            # see allow_queries_via_get): a browser cannot send the key to load the page.
+            return context
+        # Its own short connection: the request's one is only closed by execute_operation,
+        # which a request failing before it (bad JSON, ...) never reaches.
+        with state.engine.connect() as connection:
+            context.key = authenticate(
+                request, connection=connection, require_keys=self._require_keys
+            )
+        return context
 
     async def execute_operation(
         self,

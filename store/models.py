@@ -256,3 +256,35 @@ class Outcome(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
     person_idx: int = Field(primary_key=True)
     next_order_days: int  # calendar days from the as_of day to the day of the next order
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored; the key itself is shown once, when created."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(index=True, unique=True)
+    role: str  # operator | analyst | admin
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """One read of one person through the API: who, when, which person, which query."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_person", "person_id"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    at: datetime
+    key_id: int
+    key_name: str
+    role: str
+    run_id: int
+    person_id: str  # the pseudonym: the audit log holds no raw identifier
+    query: str  # the root field and the operation's name, e.g. "profile (CheckoutCard)"

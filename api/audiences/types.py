@@ -13,6 +13,7 @@ import strawberry
 from starlette.concurrency import run_in_threadpool
 from strawberry.relay import PageInfo
 
+from api import auth
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
@@ -139,6 +140,7 @@ class Audience:
     async def members(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> ProfileConnection:
+        auth.require(info.context.key, "analyst", what="audience members")
         if not 0 <= first <= MAX_PAGE:
             raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
         start = position_after(after, self.run_row.id)

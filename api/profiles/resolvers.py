@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api import auth
 from api.context import Info
 from api.profiles.types import Profile
 from store.api_queries import PersonRow
@@ -15,6 +16,7 @@ MAX_PROFILES = 100
 async def profile(
     info: Info, *, person_id: strawberry.ID | None, user_id: str | None
 ) -> Profile | None:
+    auth.require(info.context.key, "analyst", what="profile")
     if (person_id is None) == (user_id is None):
         raise InputError("profile takes exactly one of personId or userId")
     loaders = info.context.loaders
@@ -26,6 +28,7 @@ async def profile(
 
 
 async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profile | None]:
+    auth.require(info.context.key, "analyst", what="profiles")
     if len(person_ids) > MAX_PROFILES:
         raise InputError(
             f"profiles takes at most {MAX_PROFILES} ids, got {len(person_ids)}; split the batch"
@@ -35,8 +38,11 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
 
 
 async def profiles_of(info: Info, rows: list[PersonRow | None]) -> list[Profile | None]:
-    """Profiles of the persons found, with their tags read in one batch."""
+    """Profiles of the persons found, with their tags read in one batch; each one read is
+    noted for the audit log."""
     run = info.context.run
+    found_ids = [row.person_id for row in rows if row is not None]
+    info.context.read_persons(found_ids, query=_query_label(info))
     found = [row.person_idx for row in rows if row is not None]
     tags = dict(zip(found, await info.context.loaders.tags_of_person.load_many(found), strict=True))
     return [
@@ -45,3 +51,12 @@ async def profiles_of(info: Info, rows: list[PersonRow | None]) -> list[Profile 
         else Profile.from_row(row, run=run, tags=tags[row.person_idx])
         for row in rows
     ]
+
+
+def _query_label(info: Info) -> str:
+    """The root field that reached the persons, and the operation's name if it has one."""
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    name = info.operation.name.value if info.operation.name else "anonymous"
+    return f"{path.key} ({name})"

@@ -43,10 +43,14 @@ async def serving(app: ASGIApp) -> AsyncIterator[ASGIApp]:
 
 
 @asynccontextmanager
-async def client_for(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+async def client_for(app: ASGIApp, *, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of `app`, sending `key` as `Authorization: Bearer` when given."""
+    headers = {} if key is None else {"authorization": f"Bearer {key}"}
     async with serving(app) as running:
         transport = httpx.ASGITransport(app=running)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=headers
+        ) as client:
             yield client
 
 

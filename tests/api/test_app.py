@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from store import api_queries
+from store import api_queries, keys
 from store.settings import Settings
 from tests.api.client import client_for, graphql
 from tests.factories import ANN, SHOP, PersonSpec, commit_run
@@ -169,9 +169,12 @@ async def test_graphiql_is_served_to_browsers_in_development(client: httpx.Async
     assert "graphiql" in response.text.lower()
 
 
-async def test_graphiql_is_not_served_in_production(store_url: str, shop_run: int) -> None:
+async def test_graphiql_is_not_served_in_production(
+    store_url: str, engine: Engine, shop_run: int
+) -> None:
     settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
-    async with client_for(create_app(settings)) as client:
+    key, _ = keys.create(engine=engine, role="operator", name="ops")
+    async with client_for(create_app(settings), key=key) as client:
         response = await client.get("/graphql", headers={"accept": "text/html"})
         assert response.status_code == 404
         assert await graphql(client, HEALTH) == {"data": {"health": {"runId": str(shop_run)}}}
@@ -189,7 +192,7 @@ MISTYPED = '{ profil(personId: "p-ann") { personId } }'
 
 
 async def test_production_hides_introspection_and_field_suggestions(
-    store_url: str, client: httpx.AsyncClient
+    store_url: str, engine: Engine, client: httpx.AsyncClient
 ) -> None:
     development = await graphql(client, INTROSPECTION)
     assert development == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
@@ -198,7 +201,8 @@ async def test_production_hides_introspection_and_field_suggestions(
         "Cannot query field 'profil' on type 'Query'. Did you mean 'profile' or 'profiles'?"
     )
     settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
-    async with client_for(create_app(settings)) as production:
+    key, _ = keys.create(engine=engine, role="analyst", name="tools")
+    async with client_for(create_app(settings), key=key) as production:
         body = await graphql(production, INTROSPECTION)
         assert [e["message"] for e in body["errors"]] == [
             "GraphQL introspection has been disabled, but the requested query contained the "

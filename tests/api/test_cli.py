@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -210,3 +212,22 @@ def test_personas_and_drift_report_what_the_runs_found(portrait: CliRunner, shop
     assert lines[0].startswith("run 2 against run 1: 0 of ")
     assert lines[0].endswith(" keys over PSI 0.2")
     assert "│ lifecycle " in "\n".join(lines)
+
+
+def test_keys_are_shown_once_and_stored_as_hashes(portrait: CliRunner, tmp_path: Path) -> None:
+    created = portrait.invoke(app, ["keys", "create", "--role", "analyst", "--name", "crm"])
+    assert created.exit_code == 0, created.output
+    header, key = created.output.splitlines()
+    assert header == "key 1 (analyst, crm); store it now, it is not shown again:"
+    assert key.startswith("pk_") and len(key) == 46
+    stored = (
+        sqlite3.connect(tmp_path / "cli.db").execute("SELECT key_hash FROM api_keys").fetchall()
+    )
+    assert stored == [(hashlib.sha256(key.encode()).hexdigest(),)]
+    listed = portrait.invoke(app, ["keys", "list"]).output
+    assert "│ 1  │ analyst │ crm  │" in listed and key not in listed
+    assert portrait.invoke(app, ["keys", "revoke", "1"]).output == "key 1 revoked\n"
+    again = portrait.invoke(app, ["keys", "revoke", "1"])
+    assert (again.exit_code, again.output) == (2, "error: there is no live key with id 1\n")
+    bad = portrait.invoke(app, ["keys", "create", "--role", "boss"])
+    assert bad.output == "error: role 'boss' is not one of operator, analyst, admin\n"

@@ -1,0 +1,110 @@
+"""API keys and the audit log of person reads.
+
+A key is `pk_` and 32 random bytes (URL-safe base64); the store keeps its SHA-256 only, so a
+copy of the store does not hand out access. Roles: operator (aggregates), analyst (persons
+too, every read audited), admin (everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import Engine
+
+from store.errors import InputError, NotFound
+from store.models import ApiKey, AuditEntry, table_of
+
+ROLES = ("operator", "analyst", "admin")
+_keys = table_of(ApiKey)
+_audit = table_of(AuditEntry)
+
+
+class KeyRow(NamedTuple):
+    id: int
+    role: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class PersonRead(NamedTuple):
+    run_id: int
+    person_id: str
+    query: str
+
+
+_KEY_COLUMNS = [_keys.c[name] for name in KeyRow._fields]
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(*, engine: Engine, role: str, name: str) -> tuple[str, KeyRow]:
+    """A new key of `role`; the key is returned here and never again."""
+    if role not in ROLES:
+        raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    key = "pk_" + secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        result = connection.execute(
+            insert(_keys).values(
+                key_hash=_digest(key), role=role, name=name, created_at=datetime.now(UTC)
+            )
+        )
+        key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        row = connection.execute(select(*_KEY_COLUMNS).where(_keys.c.id == key_id)).one()
+    return key, KeyRow(*row)
+
+
+def find(*, connection: Connection, key: str) -> KeyRow | None:
+    """The live (not revoked) key, or None."""
+    row = connection.execute(
+        select(*_KEY_COLUMNS).where(_keys.c.key_hash == _digest(key), _keys.c.revoked_at.is_(None))
+    ).first()
+    return None if row is None else KeyRow(*row)
+
+
+def any_live(*, connection: Connection) -> bool:
+    """Whether any key exists: once one does, every request needs one."""
+    statement = select(_keys.c.id).where(_keys.c.revoked_at.is_(None)).limit(1)
+    return connection.execute(statement).first() is not None
+
+
+def listed(*, connection: Connection) -> list[KeyRow]:
+    return [KeyRow(*row) for row in connection.execute(select(*_KEY_COLUMNS).order_by(_keys.c.id))]
+
+
+def revoke(*, engine: Engine, key_id: int) -> None:
+    with engine.begin() as connection:
+        done = connection.execute(
+            update(_keys)
+            .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    if done.rowcount != 1:
+        raise NotFound(f"there is no live key with id {key_id}")
+
+
+def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:
+    """Write the person reads of one request to the audit log, in one transaction."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "at": now,
+            "key_id": key.id,
+            "key_name": key.name,
+            "role": key.role,
+            "run_id": read.run_id,
+            "person_id": read.person_id,
+            "query": read.query,
+        }
+        for read in reads
+    ]
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(_audit), rows)

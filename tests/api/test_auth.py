@@ -1,0 +1,123 @@
+"""API keys and roles over HTTP: 401 without a key once keys exist, what each role may read,
+and the audit log of person reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from store import keys
+from store.models import AuditEntry
+from store.settings import Settings
+from tests.api.client import client_for, graphql
+
+pytestmark = pytest.mark.anyio
+
+HEALTH = "{ health { status } }"
+PROFILE = 'query Card { profile(userId: "u-1001") { personId lifecycle } }'
+COUNT = 'query { audience(expression: "gender:female") { count } }'
+MEMBERS = 'query { audience(expression: "gender:female") { members { totalCount } } }'
+SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { savedBy } }'
+
+
+@pytest.fixture
+def settings(store_url: str, shop_run: int) -> Settings:
+    return Settings(database_url=store_url, audience_index="off")
+
+
+@pytest.fixture
+async def anonymous(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    keys.create(engine=engine, role="admin", name="root")  # from now on a key is needed
+    async with client_for(create_app(settings)) as client:
+        yield client
+
+
+async def _as(settings: Settings, engine: Engine, role: str) -> tuple[str, str]:
+    key, row = keys.create(engine=engine, role=role, name=f"{role}-team")
+    return key, row.name
+
+
+async def test_without_a_key_the_answer_is_401(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.post("/graphql", json={"query": HEALTH})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.text == (
+        "send an API key: `Authorization: Bearer KEY` (portrait keys create --role ROLE)"
+    )
+    wrong = await anonymous.post(
+        "/graphql", json={"query": HEALTH}, headers={"authorization": "Bearer pk_nope"}
+    )
+    assert (wrong.status_code, wrong.text) == (401, "the API key is unknown or revoked")
+    basic = await anonymous.post(
+        "/graphql", json={"query": HEALTH}, headers={"authorization": "Basic dTpw"}
+    )
+    assert basic.text == "the Authorization header must be `Bearer KEY`"
+
+
+async def test_an_operator_sees_aggregates_only(settings: Settings, engine: Engine) -> None:
+    key, name = await _as(settings, engine, "operator")
+    async with client_for(create_app(settings), key=key) as client:
+        assert await graphql(client, COUNT) == {"data": {"audience": {"count": 2}}}
+        body = await graphql(client, PROFILE)
+        assert body["data"] == {"profile": None}
+        assert body["errors"][0]["message"] == (
+            "profile needs the analyst role; this key (operator-team) is operator"
+        )
+        body = await graphql(client, MEMBERS)
+        assert body["errors"][0]["message"] == (
+            "audience members needs the analyst role; this key (operator-team) is operator"
+        )
+        assert await graphql(client, SAVE) == {"data": {"saveAudience": {"savedBy": name}}}
+
+
+async def test_an_analysts_person_reads_are_audited(settings: Settings, engine: Engine) -> None:
+    key, name = await _as(settings, engine, "analyst")
+    async with client_for(create_app(settings), key=key) as client:
+        body = await graphql(client, PROFILE)
+        assert body == {"data": {"profile": {"personId": "p-ann", "lifecycle": "active"}}}
+        await graphql(client, MEMBERS)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                AuditEntry.key_name, AuditEntry.role, AuditEntry.person_id, AuditEntry.query
+            ).order_by(AuditEntry.id)
+        ).all()
+    # Ann's profile, then the members page (it reads its persons, Ann and Dee, even when only
+    # totalCount is asked).
+    assert [tuple(row) for row in rows] == [
+        (name, "analyst", "p-ann", "profile (Card)"),
+        (name, "analyst", "p-ann", "audience (anonymous)"),
+        (name, "analyst", "p-dee", "audience (anonymous)"),
+    ]
+    assert all("u-1001" not in str(value) for row in rows for value in row)  # no raw ids
+
+
+async def test_a_revoked_key_is_refused(settings: Settings, engine: Engine) -> None:
+    key, _ = await _as(settings, engine, "admin")
+    async with client_for(create_app(settings), key=key) as client:
+        assert (await client.post("/graphql", json={"query": HEALTH})).status_code == 200
+        with engine.connect() as connection:
+            row = keys.find(connection=connection, key=key)
+        assert row is not None
+        keys.revoke(engine=engine, key_id=row.id)
+        assert (await client.post("/graphql", json={"query": HEALTH})).status_code == 401
+
+
+async def test_production_needs_a_key_even_before_any_exists(store_url: str, shop_run: int) -> None:
+    settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
+    async with client_for(create_app(settings)) as client:
+        assert (await client.post("/graphql", json={"query": HEALTH})).status_code == 401
+
+
+async def test_graphiql_loads_without_a_key_but_get_queries_still_do_not_run(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    page = await anonymous.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    query = await anonymous.get("/graphql", params={"query": HEALTH})
+    assert (query.status_code, query.text) == (400, "queries are not allowed when using GET")
