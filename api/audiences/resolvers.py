@@ -26,6 +26,8 @@ async def overlap(info: Info, *, a: ParsedExpression, b: ParsedExpression) -> Ov
 
 
 def saved_audience(info: Info, *, name: str) -> SavedAudience | None:
+    if not saved_audiences.NAME.fullmatch(name):  # no audience has it (and no query needed)
+        return None
     row = saved_audiences.get(connection=info.context.connection, name=name)
     return None if row is None else SavedAudience.from_row(row)
 
@@ -55,6 +57,8 @@ async def save(info: Info, *, name: str, expression: ParsedExpression) -> SavedA
 
 
 async def delete(info: Info, *, name: str) -> bool:
+    if not saved_audiences.NAME.fullmatch(name):
+        return False
     engine = info.context.engine
 
     def remove() -> None:

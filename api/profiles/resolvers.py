@@ -11,6 +11,7 @@ from store.api_queries import PersonRow
 from store.errors import InputError
 
 MAX_PROFILES = 100
+NUL = "\x00"
 
 
 async def profile(
@@ -20,6 +21,8 @@ async def profile(
     if (person_id is None) == (user_id is None):
         raise InputError("profile takes exactly one of personId or userId")
     loaders = info.context.loaders
+    if NUL in str(person_id or user_id):  # no id holds one, and PostgreSQL text cannot
+        return None
     if person_id is not None:
         row = await loaders.person_by_id.load(str(person_id))
     else:
@@ -33,7 +36,10 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
         raise InputError(
             f"profiles takes at most {MAX_PROFILES} ids, got {len(person_ids)}; split the batch"
         )
-    rows = await info.context.loaders.person_by_id.load_many([str(i) for i in person_ids])
+    wanted = [str(i) for i in person_ids]
+    found = await info.context.loaders.person_by_id.load_many([i for i in wanted if NUL not in i])
+    by_id = {row.person_id: row for row in found if row is not None}
+    rows = [by_id.get(i) for i in wanted]
     return await profiles_of(info, rows)
 
 

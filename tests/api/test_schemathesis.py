@@ -47,6 +47,7 @@ def _check(url: str, mode: GenerationMode) -> None:
         body = response.json()
         assert "data" in body or "errors" in body, case.body
         messages = [e.get("message") for e in body.get("errors") or []]
+        # The traceback of a failure is in the server's log: tmp_path / "serve.log".
         assert "Unexpected error." not in messages, (case.body, messages)
 
     never_fails()
@@ -62,3 +63,4 @@ def test_negative_queries_never_get_a_server_error(
     server: tuple[str, subprocess.Popen[str]],  # noqa: F811
 ) -> None:
     _check(server[0], GenerationMode.NEGATIVE)
+

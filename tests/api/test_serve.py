@@ -29,20 +29,26 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(store_url: str, shop_run: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def server(
+    store_url: str, shop_run: int, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`portrait serve` on a free port; its output is in tmp_path / "serve.log"."""
     if not PORTRAIT.exists():
         pytest.fail(f"{PORTRAIT} is missing: run `pip install -e .` in the virtualenv")
     port = free_port()
+    # The server's output goes to a file: a pipe nobody reads fills up (64 KiB of logged
+    # tracebacks) and then blocks the server in the middle of a request.
+    log = (tmp_path / "serve.log").open("w+")
     process = subprocess.Popen(
         [str(PORTRAIT), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, "PORTRAIT_DATABASE_URL": store_url},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(url, process)
+        wait_until_healthy(url, process, Path(log.name))
         yield url, process
     finally:
         if process.poll() is None:
@@ -52,15 +58,14 @@ def server(store_url: str, shop_run: int) -> Iterator[tuple[str, subprocess.Pope
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        log.close()
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
+def wait_until_healthy(url: str, process: subprocess.Popen[str], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
+            output = log.read_text()
             pytest.fail(f"portrait serve exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
@@ -71,7 +76,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
 
 
 def test_portrait_serve_answers_over_http_and_survives_an_oversized_body(
-    server: tuple[str, subprocess.Popen[str]], shop_run: int
+    server: tuple[str, subprocess.Popen[str]], shop_run: int, tmp_path: Path
 ) -> None:
     url, process = server
     query = {"query": PROFILE_BY_USER_ID}
@@ -89,7 +94,6 @@ def test_portrait_serve_answers_over_http_and_survives_an_oversized_body(
     # What a process manager sends: uvicorn shuts the app down, then re-raises the signal.
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == -signal.SIGTERM
-    assert process.stdout is not None
-    output = process.stdout.read()
+    output = (tmp_path / "serve.log").read_text()
     assert f"Portrait GraphQL API on {url}/graphql" in output
     assert "Application shutdown complete." in output
