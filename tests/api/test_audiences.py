@@ -372,3 +372,8 @@ async def test_sql_answers_until_the_background_index_is_built(
             await asyncio.sleep(0.01)
     assert seen[-1] == ("BITMAP", 2)
     assert set(seen[:-1]) <= {("SQL", 2)}
+
+
+async def test_audience_names_with_a_nul_byte_are_unknown(client: httpx.AsyncClient) -> None:
+    assert await graphql(client, SAVED, name="women\x00") == {"data": {"savedAudience": None}}
+    assert await graphql(client, DELETE, name="women\x00") == {"data": {"deleteAudience": False}}

@@ -282,3 +282,10 @@ async def test_profiles_of_an_empty_store_are_null(empty_client: httpx.AsyncClie
     body = await graphql(empty_client, PROFILES, ids=["p-ann"])
 
     assert body == {"data": {"profiles": [None]}}
+
+
+async def test_ids_with_a_nul_byte_are_unknown_not_errors(client: httpx.AsyncClient) -> None:
+    # PostgreSQL text cannot hold NUL: such ids are answered without a query.
+    assert await graphql(client, PROFILE_BY_USER_ID, id="u-1001\x00") == {"data": {"profile": None}}
+    body = await graphql(client, PROFILES, ids=["p-cy\x00", "p-cy"])
+    assert [p and p["personId"] for p in body["data"]["profiles"]] == [None, "p-cy"]
