@@ -28,6 +28,7 @@ class State(TypedDict):
     engine: Engine
     indexes: AudienceIndexes
     segments: SegmentRules
+    min_audience: int
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -52,7 +53,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             run = api_queries.current_run(connection=connection)
         indexes.warm(None if run is None else run.id)
         try:
-            yield {"engine": engine, "indexes": indexes, "segments": SegmentRules(engine=engine)}
+            yield {
+                "engine": engine,
+                "indexes": indexes,
+                "segments": SegmentRules(engine=engine),
+                "min_audience": settings.min_audience,
+            }
         finally:
             await indexes.close()
             engine.dispose()

@@ -20,6 +20,7 @@ from strawberry.dataloader import DataLoader
 from api.audiences.indexes import AudienceIndexes
 from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
+from api.counts import Disclosure
 from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
@@ -98,10 +99,18 @@ class Loaders:
 
 
 class Context:
-    def __init__(self, *, engine: Engine, indexes: AudienceIndexes, segments: SegmentRules) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        indexes: AudienceIndexes,
+        segments: SegmentRules,
+        min_audience: int = 50,
+    ) -> None:
         self.engine = engine
         self.indexes = indexes
         self.segments = segments
+        self.min_audience = min_audience
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
@@ -127,6 +136,15 @@ class Context:
     @property
     def run_id(self) -> int | None:
         return None if self.run is None else self.run.id
+
+    @cached_property
+    def disclosure(self) -> Disclosure:
+        """How this request sees counts of persons: exactly, or an operator's ranges."""
+        return Disclosure(
+            exact=self.key is None or self.key.role != "operator",
+            minimum=self.min_audience,
+            universe=0 if self.run is None else self.run.persons,
+        )
 
     @cached_property
     def loaders(self) -> Loaders:

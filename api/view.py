@@ -50,7 +50,12 @@ class PortraitGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
-        context = Context(engine=state.engine, indexes=state.indexes, segments=state.segments)
+        context = Context(
+            engine=state.engine,
+            indexes=state.indexes,
+            segments=state.segments,
+            min_audience=state.min_audience,
+        )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
             # see allow_queries_via_get): a browser cannot send the key to load the page.

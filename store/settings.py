@@ -20,6 +20,8 @@ class Settings:
     environment: str = "development"
     # How the API keeps the bitmap index of the run it serves (see api.audiences.indexes).
     audience_index: str = "background"
+    # Counts under this (or leaving fewer outside) reach an operator as ranges (api.counts).
+    min_audience: int = 50
 
     @property
     def is_production(self) -> bool:
@@ -34,6 +36,7 @@ class Settings:
             id_key=env.get("PORTRAIT_ID_KEY", DEMO_ID_KEY),
             environment=env.get("PORTRAIT_ENV", "development"),
             audience_index=env.get("PORTRAIT_AUDIENCE_INDEX", "background"),
+            min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
         )
         settings.check()
         return settings
@@ -55,3 +58,16 @@ class Settings:
                 "PORTRAIT_ID_KEY is the demo key or shorter than 16 characters; "
                 "set a long random secret outside development"
             )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{name} {text!r} is not a whole number") from None
+    if value < 1:
+        raise InputError(f"{name} must be at least 1, got {value}")
+    return value

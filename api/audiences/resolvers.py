@@ -22,7 +22,7 @@ async def overlap(info: Info, *, a: ParsedExpression, b: ParsedExpression) -> Ov
     first, _ = await selections.select(info, a)
     second, _ = await selections.select(info, b)
     sizes = await answer(first, lambda: overlap_sizes(first, second))
-    return Overlap.of(*sizes, evaluator=first.evaluator)
+    return Overlap.of(*sizes, evaluator=first.evaluator, disclosure=info.context.disclosure)
 
 
 def saved_audience(info: Info, *, name: str) -> SavedAudience | None:

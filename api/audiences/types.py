@@ -17,6 +17,7 @@ from api import auth
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
+from api.counts import HIDDEN, CountRange, Disclosure
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
@@ -45,8 +46,11 @@ class AudienceEvaluator(Enum):
 @strawberry.type(description="How many persons of an audience have one value of a key.")
 class AudienceValueCount:
     value: str
-    count: int
-    share: float = strawberry.field(description="count / persons in the audience, in [0, 1].")
+    count: int | None = strawberry.field(description=HIDDEN.format("count"))
+    count_range: CountRange
+    share: float | None = strawberry.field(
+        description="count / persons in the audience, in [0, 1]; null when either is hidden."
+    )
 
 
 @strawberry.type(description="One member of an audience page, with its cursor.")
@@ -103,14 +107,20 @@ class Audience:
             evaluator=AudienceEvaluator(selection.evaluator),
         )
 
-    @strawberry.field(description="Persons in the audience.")
-    async def count(self) -> int:
-        return await answer(self.selection, self.selection.count)
-
-    @strawberry.field(description="count / persons in the run, in [0, 1].")
-    async def share(self) -> float:
+    @strawberry.field(description="Persons in the audience. " + HIDDEN.format("count"))
+    async def count(self, info: Info) -> int | None:
         count = await answer(self.selection, self.selection.count)
-        return count / self.run_row.persons if self.run_row.persons else 0.0
+        return info.context.disclosure.count(count)
+
+    @strawberry.field(description="Where the number of persons in the audience lies.")
+    async def count_range(self, info: Info) -> CountRange:
+        count = await answer(self.selection, self.selection.count)
+        return info.context.disclosure.range(count)
+
+    @strawberry.field(description="count / persons in the run, in [0, 1]; null when count is.")
+    async def share(self, info: Info) -> float | None:
+        count = await answer(self.selection, self.selection.count)
+        return info.context.disclosure.share(count, self.run_row.persons)
 
     @strawberry.field(description="The run the audience was evaluated on.")
     def run(self) -> Run:
@@ -131,8 +141,14 @@ class Audience:
         found = await answer(self.selection, lambda: self.selection.breakdown(key))
         counts = found[:first]
         total = await answer(self.selection, self.selection.count)
+        disclosure = info.context.disclosure
         return [
-            AudienceValueCount(value=value, count=n, share=n / total if total else 0.0)
+            AudienceValueCount(
+                value=value,
+                count=disclosure.count(n),
+                count_range=disclosure.range(n),
+                share=disclosure.share(n, total),
+            )
             for value, n in counts
         ]
 
@@ -166,28 +182,49 @@ class Audience:
         )
 
 
-@strawberry.type(description="How two audiences intersect, before anything is sent to them.")
+@strawberry.type(
+    description=(
+        "How two audiences intersect, before anything is sent to them. Each count is null "
+        "when the caller's role gets only its range (the field of the same name + Range)."
+    )
+)
 class Overlap:
-    a: int = strawberry.field(description="Persons in a.")
-    b: int = strawberry.field(description="Persons in b.")
-    both: int = strawberry.field(description="Persons in a and in b.")
-    either: int = strawberry.field(description="Persons in a or in b.")
-    only_a: int
-    only_b: int
-    jaccard: float = strawberry.field(description="both / either; 0 when both are empty.")
+    a: int | None = strawberry.field(description="Persons in a.")
+    b: int | None = strawberry.field(description="Persons in b.")
+    both: int | None = strawberry.field(description="Persons in a and in b.")
+    either: int | None = strawberry.field(description="Persons in a or in b.")
+    only_a: int | None
+    only_b: int | None
+    a_range: CountRange
+    b_range: CountRange
+    both_range: CountRange
+    either_range: CountRange
+    only_a_range: CountRange
+    only_b_range: CountRange
+    jaccard: float | None = strawberry.field(
+        description="both / either; 0 when both are empty; null when both or either is hidden."
+    )
     evaluator: AudienceEvaluator
 
     @classmethod
-    def of(cls, a: int, b: int, both: int, *, evaluator: str) -> Overlap:
+    def of(cls, a: int, b: int, both: int, *, evaluator: str, disclosure: Disclosure) -> Overlap:
         either = a + b - both
+        shown, span = disclosure.count, disclosure.range
+        jaccard = None if disclosure.hides(both) else disclosure.share(both, either)
         return cls(
-            a=a,
-            b=b,
-            both=both,
-            either=either,
-            only_a=a - both,
-            only_b=b - both,
-            jaccard=both / either if either else 0.0,
+            a=shown(a),
+            b=shown(b),
+            both=shown(both),
+            either=shown(either),
+            only_a=shown(a - both),
+            only_b=shown(b - both),
+            a_range=span(a),
+            b_range=span(b),
+            both_range=span(both),
+            either_range=span(either),
+            only_a_range=span(a - both),
+            only_b_range=span(b - both),
+            jaccard=jaccard,
             evaluator=AudienceEvaluator(evaluator),
         )
 
@@ -212,7 +249,8 @@ class AudienceVersion:
 @strawberry.type(description="A saved audience's size on one run.")
 class AudienceSize:
     row: strawberry.Private[AudienceSizeRow]
-    persons: int
+    persons: int | None = strawberry.field(description=HIDDEN.format("persons"))
+    persons_range: CountRange
     version: int = strawberry.field(description="The version of the expression evaluated.")
     evaluated_at: datetime
 
@@ -222,8 +260,14 @@ class AudienceSize:
         return None if row is None else Run.from_row(row)
 
     @classmethod
-    def from_row(cls, row: AudienceSizeRow) -> AudienceSize:
-        return cls(row=row, persons=row.persons, version=row.version, evaluated_at=row.evaluated_at)
+    def from_row(cls, row: AudienceSizeRow, *, disclosure: Disclosure) -> AudienceSize:
+        return cls(
+            row=row,
+            persons=disclosure.count(row.persons),
+            persons_range=disclosure.range(row.persons),
+            version=row.version,
+            evaluated_at=row.evaluated_at,
+        )
 
 
 @strawberry.type(description="An audience saved by name, with its history and size over time.")
@@ -258,7 +302,15 @@ class SavedAudience:
     @strawberry.field(description="Its size on each run it was evaluated on, oldest first.")
     async def sizes(self, info: Info) -> list[AudienceSize]:
         rows = await selections.saved_sizes(info, self.name)
-        return [AudienceSize.from_row(row) for row in rows]
+        runs = await info.context.loaders.run_by_id.load_many([row.run_id for row in rows])
+        disclosure = info.context.disclosure
+        return [
+            # Each size against its own run's persons (the complement is taken there).
+            AudienceSize.from_row(
+                row, disclosure=disclosure.within(0 if run is None else run.persons)
+            )
+            for row, run in zip(rows, runs, strict=True)
+        ]
 
     @strawberry.field(
         description="The audience on the current run (its size on the run is recorded)."

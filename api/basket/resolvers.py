@@ -8,11 +8,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
+from api.audiences.types import answer
 from api.basket.types import AssociationRule, BasketLevel, rules_of
 from api.context import Info
 from store import basket_queries
 from store.basket_queries import RuleRow
-from store.errors import InputError
+from store.errors import Forbidden, InputError
 from store.expressions import to_text
 
 MAX_RULES = 100
@@ -47,6 +48,13 @@ async def _segment_rules(
 ) -> list[RuleRow]:
     """The rules mined inside the audience, with the run's parameters (cached per run)."""
     selection, run = await selections.select(info, audience)
+    count = await answer(selection, selection.count)
+    if info.context.disclosure.hides(count):  # rules of a handful of baskets describe them
+        raise Forbidden(
+            "associations: the audience is under the minimum audience size "
+            f"({info.context.min_audience}) or too close to the whole run; this role may "
+            "not mine rules from it"
+        )
     report = await info.context.loaders.run_report.load(run.id)
     params = (report.params if report else {}).get("basket")
     return await run_in_threadpool(

@@ -14,23 +14,38 @@ from api.outcomes.types import (
     SegmentValueConversion,
 )
 from store import outcomes
+from store.errors import Forbidden
 
 
 async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerformance:
     run = selections.require_run(info)
     await selections.require_key(info, key)
-    connection = info.context.connection
-    found = outcomes.segment_conversion(connection=connection, run_id=run.id, key=key, days=days)
+    engine = info.context.engine
+
+    def measure() -> tuple[list[outcomes.SegmentConversion], int]:
+        # Its own connection: the request's one may be in use on the loop meanwhile.
+        with engine.connect() as connection:
+            found = outcomes.segment_conversion(
+                connection=connection, run_id=run.id, key=key, days=days
+            )
+            return found, outcomes.covered_days(connection=connection, run_id=run.id)
+
+    found, covered = await run_in_threadpool(measure)  # scans the orders: off the event loop
+    disclosure = info.context.disclosure
     return SegmentPerformance(
         key=key,
         days=days,
-        covered_days=outcomes.covered_days(connection=connection, run_id=run.id),
+        covered_days=covered,
         values=[
             SegmentValueConversion(
                 value=s.value,
-                persons=s.persons,
-                converted=s.converted,
-                rate=s.converted / s.persons if s.persons else 0.0,
+                persons=disclosure.count(s.persons),
+                persons_range=disclosure.range(s.persons),
+                converted=disclosure.count(s.converted),
+                converted_range=disclosure.range(s.converted),
+                rate=None
+                if disclosure.hides(s.persons)
+                else disclosure.share(s.converted, s.persons),
             )
             for s in found
         ],
@@ -46,6 +61,20 @@ async def compare_audiences(
     result = await run_in_threadpool(
         lambda: outcomes.compare(first.everyone(), second.everyone(), converters)
     )
+    counts = {
+        "a": result.a_persons,
+        "b": result.b_persons,
+        "a's converted": result.a_converted,
+        "b's converted": result.b_converted,
+        "both": result.both,
+    }
+    hidden = [name for name, count in counts.items() if info.context.disclosure.hides(count)]
+    if hidden:  # rates, difference and interval would give the hidden counts away
+        raise Forbidden(
+            f"compareAudiences: {', '.join(hidden)} under the minimum audience size "
+            f"({info.context.min_audience}) or too close to the whole run; this role sees "
+            "counts that small only as ranges (audience { countRange })"
+        )
     return AudienceComparison(
         days=days,
         a=_conversion(result.a_persons, result.a_converted),

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import strawberry
 
+from api.counts import HIDDEN, CountRange
+
 
 @strawberry.type(description="How the persons with one value of a key converted.")
 class SegmentValueConversion:
     value: str
-    persons: int
-    converted: int = strawberry.field(description="Ordered within the window after as_of.")
-    rate: float = strawberry.field(description="converted / persons.")
+    persons: int | None = strawberry.field(description=HIDDEN.format("persons"))
+    persons_range: CountRange
+    converted: int | None = strawberry.field(
+        description="Ordered within the window after as_of. " + HIDDEN.format("converted")
+    )
+    converted_range: CountRange
+    rate: float | None = strawberry.field(
+        description="converted / persons; null when either is hidden."
+    )
 
 
 @strawberry.type(description="Conversion after the run's as_of, for each value of a tag key.")

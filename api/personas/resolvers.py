@@ -14,7 +14,9 @@ async def personas(info: Info) -> list[Persona]:
     if info.context.run_id is None:
         return []
     found = await info.context.loaders.personas.load(info.context.run_id)
-    return [Persona.from_record(record) for record in found.values()]
+    return [
+        Persona.from_record(record, disclosure=info.context.disclosure) for record in found.values()
+    ]
 
 
 async def persona(info: Info, *, persona_id: strawberry.ID) -> Persona | None:
@@ -22,7 +24,9 @@ async def persona(info: Info, *, persona_id: strawberry.ID) -> Persona | None:
         return None
     found = await info.context.loaders.personas.load(info.context.run_id)
     record = next((r for r in found.values() if str(r.persona_id) == str(persona_id)), None)
-    return None if record is None else Persona.from_record(record)
+    return (
+        None if record is None else Persona.from_record(record, disclosure=info.context.disclosure)
+    )
 
 
 def drift_of(info: Info, *, run_id: strawberry.ID | None) -> DriftType | None:

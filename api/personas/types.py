@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.counts import HIDDEN, CountRange, Disclosure
 from store.drift import DriftReport, KeyDrift
 from store.persona_queries import Persona as PersonaRecord
 
@@ -12,7 +13,10 @@ from store.persona_queries import Persona as PersonaRecord
 class PersonaTag:
     key: str
     value: str
-    share: float = strawberry.field(description="Share of the persona's members with the tag.")
+    share: float | None = strawberry.field(
+        description="Share of the persona's members with the tag; null when the caller's role "
+        "may not see how many they are."
+    )
     lift: float = strawberry.field(description="That share over the share among all buyers.")
 
 
@@ -26,28 +30,47 @@ class FeatureValue:
 class Persona:
     id: strawberry.ID
     name: str = strawberry.field(description="Generated from its two most distinguishing tags.")
-    description: str
-    size: int
-    share: float = strawberry.field(description="size / buyers clustered.")
+    description: str = strawberry.field(
+        description="Size, share and distinguishing tags in words (only the tags when size is "
+        "hidden)."
+    )
+    size: int | None = strawberry.field(description=HIDDEN.format("size"))
+    size_range: CountRange
+    share: float | None = strawberry.field(description="size / buyers clustered; null with size.")
     top_tags: list[PersonaTag]
     centroid: list[FeatureValue] = strawberry.field(
         description="The persona's mean of each clustering feature (shares, rates, counts)."
     )
 
     @classmethod
-    def from_record(cls, record: PersonaRecord) -> Persona:
+    def from_record(cls, record: PersonaRecord, *, disclosure: Disclosure) -> Persona:
+        hidden = disclosure.hides(record.size)
+
+        def tag_share(share: float) -> float | None:
+            # The members with the tag are a count of persons too.
+            return None if hidden or disclosure.hides(round(share * record.size)) else share
+
         return cls(
             id=strawberry.ID(str(record.persona_id)),
             name=record.name,
-            description=record.description,
-            size=record.size,
-            share=record.share,
+            description=_traits(record) if hidden else record.description,
+            size=None if hidden else record.size,
+            size_range=disclosure.range(record.size),
+            share=None if hidden else record.share,
             top_tags=[
-                PersonaTag(key=t["key"], value=t["value"], share=t["share"], lift=t["lift"])
+                PersonaTag(
+                    key=t["key"], value=t["value"], share=tag_share(t["share"]), lift=t["lift"]
+                )
                 for t in record.top_tags
             ],
             centroid=[FeatureValue(feature=f, value=v) for f, v in record.centroid.items()],
         )
+
+
+def _traits(record: PersonaRecord) -> str:
+    """The description without the persona's size and shares (which would give them away)."""
+    traits = ", ".join(f"{t['key']} {t['value']} ({t['lift']:.1f}x)" for t in record.top_tags)
+    return f"most distinguishing: {traits}" if traits else ""
 
 
 @strawberry.type(

@@ -182,7 +182,11 @@ class Profile:
         if name is None:
             return None
         record = (await info.context.loaders.personas.load(self.run_row.id)).get(name)
-        return None if record is None else Persona.from_record(record)
+        return (
+            None
+            if record is None
+            else Persona.from_record(record, disclosure=info.context.disclosure)
+        )
 
     @strawberry.field(description="Model and psychographic scores in [0, 1]; null when unscored.")
     def scores(self) -> Scores:

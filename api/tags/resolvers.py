@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Info
+from api.counts import Disclosure
 from api.tags.types import (
     TagDefinition,
     TagDistribution,
@@ -45,7 +46,7 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
         return _unknown_key(key, known=list(definitions), run_id=run.id)
     # Counting scans every person's row of the key: keep it off the event loop.
     counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
-    return _distribution(definition, counts, persons=run.persons, top=top)
+    return _distribution(definition, counts, top=top, disclosure=info.context.disclosure)
 
 
 def _value_counts(engine: Engine, run_id: int, key: str, top: int) -> TagValueCounts:
@@ -61,21 +62,29 @@ def _unknown_key(key: str, *, known: list[str], run_id: int) -> UnknownTagKey:
 
 
 def _distribution(
-    definition: TagDefinitionRow, counts: TagValueCounts, *, persons: int, top: int
+    definition: TagDefinitionRow, counts: TagValueCounts, *, top: int, disclosure: Disclosure
 ) -> TagDistribution:
     shown = counts.top
     if counts.distinct_values < top:  # every value is listed: add the catalog's unseen ones
         seen = {value for value, _ in shown}
         unseen = [(value, 0) for value in definition.values if value not in seen]
         shown = shown + unseen[: top - len(shown)]
+    persons = disclosure.universe
+    other = counts.tag_rows - sum(count for _, count in counts.top)
     return TagDistribution(
         key=definition.key,
         kind=TagKind.from_store(definition.kind),
         persons=persons,
         distinct_values=counts.distinct_values,
         values=[
-            TagValueCount(value=value, count=count, share=count / persons if persons else 0.0)
+            TagValueCount(
+                value=value,
+                count=disclosure.count(count),
+                count_range=disclosure.range(count),
+                share=disclosure.share(count, persons),
+            )
             for value, count in shown
         ],
-        other_count=counts.tag_rows - sum(count for _, count in counts.top),
+        other_count=disclosure.count(other),
+        other_count_range=disclosure.range(other),
     )

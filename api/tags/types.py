@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from api.counts import HIDDEN, CountRange
 from store.api_queries import PersonTagRow, TagDefinitionRow
 
 
@@ -81,8 +82,11 @@ class Tag:
 @strawberry.type(description="How many persons of the run have one value of a tag key.")
 class TagValueCount:
     value: str
-    count: int
-    share: float = strawberry.field(description="count / persons in the run, in [0, 1].")
+    count: int | None = strawberry.field(description=HIDDEN.format("count"))
+    count_range: CountRange
+    share: float | None = strawberry.field(
+        description="count / persons in the run, in [0, 1]; null when count is."
+    )
 
 
 @strawberry.type(description="The values of one tag key over the persons of the current run.")
@@ -97,9 +101,11 @@ class TagDistribution:
             "catalog values nobody has follow with count 0."
         )
     )
-    other_count: int = strawberry.field(
-        description="Persons counted under values beyond the `top` (0 when every value fits)."
+    other_count: int | None = strawberry.field(
+        description="Persons counted under values beyond the `top` (0 when every value fits). "
+        + HIDDEN.format("otherCount")
     )
+    other_count_range: CountRange
 
 
 @strawberry.type(description="The tag key is not in the current run's catalog.")

@@ -7,8 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
-from tests.api.client import graphql
+from api.app import create_app
+from store import keys
+from store.settings import Settings
+from tests.api.client import client_for, graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +218,42 @@ async def test_an_audience_without_shared_baskets_has_no_rules(
     assert body["errors"][0]["message"].startswith(
         "unknown tag key 'frequncy'; did you mean frequency, recency_days?"
     )
+
+
+async def test_an_operator_may_not_mine_a_small_audience(
+    basket_client: httpx.AsyncClient, store_url: str, engine: Engine
+) -> None:
+    key, _ = keys.create(engine=engine, role="operator", name="ops")
+    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    async with client_for(create_app(settings), key=key) as operator:
+        # u3 alone is under the minimum of 2; frequency >= 2 (u1, u2, u4) leaves only u3 out.
+        for audience in ("frequency = 1", "frequency >= 2"):
+            body = await graphql(operator, SEGMENT, audience=audience, level="ITEM")
+            assert body["errors"][0]["message"] == (
+                "associations: the audience is under the minimum audience size (2) or too "
+                "close to the whole run; this role may not mine rules from it"
+            )
+        # u3 and u4 (2 in, 2 out): mined. Baskets ABD, D, E, A: A 2/4, B 1/4, D 2/4; AB, AD,
+        # BD, ABD 1/4 each. A-D has lift 1 (under 1.1); every other rule lift 2, or 4 when
+        # B (1/4) turns into A and D together.
+        body = await graphql(operator, SEGMENT, audience="NOT frequency = 2", level="ITEM")
+        found = {
+            (
+                "".join(e["id"] for e in rule["antecedents"]),
+                "".join(e["id"] for e in rule["consequents"]),
+                rule["lift"],
+            )
+            for rule in body["data"]["associations"]
+        }
+        assert found == {
+            ("A", "B", 2.0),
+            ("B", "A", 2.0),
+            ("B", "D", 2.0),
+            ("D", "B", 2.0),
+            ("AB", "D", 2.0),
+            ("AD", "B", 4.0),
+            ("BD", "A", 2.0),
+            ("A", "BD", 2.0),
+            ("B", "AD", 4.0),
+            ("D", "AB", 2.0),
+        }

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from store import keys
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_for, graphql
@@ -32,6 +33,14 @@ query ($key: String!, $days: Int!) {
   }
 }
 """
+SEGMENTS_RANGES = """
+query ($key: String!, $days: Int!) {
+  segmentPerformance(key: $key, days: $days) {
+    values { value persons personsRange { low high } converted convertedRange { low high } rate }
+  }
+}
+"""
+LIFECYCLES = ["active", "churn_risk", "dormant", "lost", "new", "reactivated"]
 COMPARE = """
 query ($a: TagExpression!, $b: TagExpression!) {
   compareAudiences(a: $a, b: $b, days: 30) {
@@ -111,3 +120,29 @@ async def test_compare_audiences_with_a_two_proportion_test(client: httpx.AsyncC
         "no clear difference: 100.0% against 50.0% ordered within 30 days (p = 0.386); larger "
         "audiences or a longer window would tell; 1 persons are in both, which blurs the test"
     )
+
+
+async def test_an_operator_gets_ranges_and_no_comparison_of_small_audiences(
+    client: httpx.AsyncClient, store_url: str, engine: Engine
+) -> None:
+    key, _ = keys.create(engine=engine, role="operator", name="ops")
+    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    async with client_for(create_app(settings), key=key) as operator:
+        body = await graphql(operator, SEGMENTS_RANGES, key="lifecycle", days=30)
+        # 6 persons, one a value: every count is under 2, and so is every converted count.
+        hidden = {"low": 0, "high": 1}
+        row = {"persons": None, "personsRange": hidden, "converted": None, "rate": None}
+        values = body["data"]["segmentPerformance"]["values"]
+        assert values == [{"value": v, **row, "convertedRange": hidden} for v in LIFECYCLES]
+        body = await graphql(
+            operator,
+            COMPARE,
+            a="lifecycle IN (reactivated, active)",
+            b="lifecycle IN (churn_risk, dormant, lost)",
+        )
+        assert body["data"] is None
+        assert body["errors"][0]["message"] == (
+            "compareAudiences: b's converted, both under the minimum audience size (2) or too "
+            "close to the whole run; this role sees counts that small only as ranges "
+            "(audience { countRange })"
+        )
