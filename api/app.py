@@ -28,7 +28,7 @@ class State(TypedDict):
     engine: Engine
     indexes: AudienceIndexes
     segments: SegmentRules
-    min_audience: int
+    settings: Settings
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -51,13 +51,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         indexes = AudienceIndexes(engine=engine, mode=settings.audience_index)
         with engine.connect() as connection:
             run = api_queries.current_run(connection=connection)
-        indexes.warm(None if run is None else run.id)
+        if run is not None:
+            indexes.warm(run.id, run.persons)
         try:
             yield {
                 "engine": engine,
                 "indexes": indexes,
                 "segments": SegmentRules(engine=engine),
-                "min_audience": settings.min_audience,
+                "settings": settings,
             }
         finally:
             await indexes.close()

@@ -321,6 +321,25 @@ def drift(
     console.print(table)
 
 
+@app.command()
+def forget(
+    person_id: str = typer.Argument(..., help="The person's pseudonymous id (portrait show)."),
+) -> None:
+    """Remove a person from every run and suppress their identifiers in later runs."""
+    from store import suppressions
+
+    settings, engine = _store()
+    forgotten = suppressions.forget(
+        engine=engine, person_id=person_id, id_key=settings.id_key, by="portrait forget"
+    )
+    if forgotten is None:
+        raise _fail(PortraitError(f"no run holds person {person_id!r}"))
+    console.print(
+        f"forgot {person_id}: removed from {forgotten.runs} run(s), {forgotten.identifiers} "
+        f"identifier(s) suppressed, {forgotten.quarantined_rows} quarantined row(s) deleted"
+    )
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
 app.add_typer(keys_app, name="keys")
 

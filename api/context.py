@@ -36,6 +36,7 @@ from store.api_queries import (
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
 from store.keys import KeyRow, PersonRead
 from store.persona_queries import Persona
+from store.settings import Settings
 
 ANONYMOUS = "anonymous"
 
@@ -105,12 +106,12 @@ class Context:
         engine: Engine,
         indexes: AudienceIndexes,
         segments: SegmentRules,
-        min_audience: int = 50,
+        settings: Settings,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
         self.segments = segments
-        self.min_audience = min_audience
+        self.settings = settings
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
@@ -142,7 +143,7 @@ class Context:
         """How this request sees counts of persons: exactly, or an operator's ranges."""
         return Disclosure(
             exact=self.key is None or self.key.role != "operator",
-            minimum=self.min_audience,
+            minimum=self.settings.min_audience,
             universe=0 if self.run is None else self.run.persons,
         )
 

@@ -29,6 +29,7 @@ from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
 from api.outcomes.schema import OutcomeQueries
 from api.personas.schema import PersonaQueries
+from api.privacy.schema import PrivacyMutations
 from api.profiles.schema import ProfileQueries
 from api.runs.schema import RunQueries
 from api.tags.schema import TagQueries
@@ -46,7 +47,7 @@ Query = merge_types(
         RunQueries,
     ),
 )
-Mutation = merge_types("Mutation", (AudienceMutations,))
+Mutation = merge_types("Mutation", (AudienceMutations, PrivacyMutations))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 # The deepest legitimate query (an audience's members' recommendations' rule's items) is 7.
 MAX_DEPTH = 10

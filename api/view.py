@@ -54,7 +54,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             engine=state.engine,
             indexes=state.indexes,
             segments=state.segments,
-            min_audience=state.min_audience,
+            settings=state.settings,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,

@@ -42,7 +42,10 @@ _definitions = table_of(TagDefinition)
 _NUMBER_KEYS = select(_definitions.c.key).where(
     _definitions.c.run_id == bindparam("run_id"), _definitions.c.value_type == "number"
 )
-_PERSONS = select(func.count()).where(_persons.c.run_id == bindparam("run_id"))
+# Every person of the run (0..n-1 as written; forgetting a person leaves a gap).
+_EVERYONE = select(func.aggregate_strings(cast(_persons.c.person_idx, String), ",")).where(
+    _persons.c.run_id == bindparam("run_id")
+)
 # One row per (key, value), its persons as one comma-separated string: the database does the
 # grouping, and Python parses one string per value instead of building a tuple per tag row.
 _VALUE_MEMBERS = (
@@ -210,7 +213,8 @@ def members_page(audience: BitMap, *, after: int | None, first: int) -> list[int
 def build_index(*, connection: Connection, run_id: int) -> AudienceIndex:
     """Read one run's tags into bitmaps: a few round trips, streamed, no row objects kept."""
     started = time.perf_counter()
-    persons = int(connection.execute(_PERSONS, {"run_id": run_id}).scalar_one())
+    members = connection.execute(_EVERYONE, {"run_id": run_id}).scalar_one()
+    everyone = FrozenBitMap() if members is None else _parse_members(members)
     number_keys = list(connection.execute(_NUMBER_KEYS, {"run_id": run_id}).scalars())
     parameters = {"run_id": run_id, "number_keys": number_keys}
     values: dict[str, dict[str, FrozenBitMap]] = {}
@@ -222,8 +226,8 @@ def build_index(*, connection: Connection, run_id: int) -> AudienceIndex:
     scores = _score_indexes(connection, run_id)
     return AudienceIndex(
         run_id=run_id,
-        persons=persons,
-        everyone=FrozenBitMap(range(persons)),
+        persons=len(everyone),
+        everyone=everyone,
         values=values,
         keys=keys,
         scores=scores,

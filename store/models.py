@@ -288,3 +288,14 @@ class AuditEntry(SQLModel, table=True):
     run_id: int
     person_id: str  # the pseudonym: the audit log holds no raw identifier
     query: str  # the root field and the operation's name, e.g. "profile (CheckoutCard)"
+
+
+class Suppression(SQLModel, table=True):
+    """An identifier of a forgotten person, as a keyed HMAC (never the identifier itself):
+    later runs leave out every person one of whose identifiers is listed."""
+
+    __tablename__ = "suppressions"
+
+    digest: str = Field(primary_key=True)  # HMAC-SHA256 of "kind:identifier"
+    forgotten_at: datetime
+    forgotten_by: str

@@ -12,3 +12,9 @@ def person_id_for(canonical_identifier: str, *, key: str) -> str:
     """The stable pseudonym of a person; without the key it cannot be traced back."""
     digest = hmac.new(key.encode(), canonical_identifier.encode(), hashlib.sha256)
     return digest.hexdigest()[:PERSON_ID_HEX_CHARS]
+
+
+def identifier_digest(kind: str, identifier: str, *, key: str) -> str:
+    """One identifier as the suppression list keeps it (store.suppressions): keyed, whole."""
+    message = f"{kind}:{identifier}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

@@ -26,6 +26,8 @@ class RunOptions:
     models: ModelParams = field(default_factory=ModelParams)
     personas: PersonaParams = field(default_factory=PersonaParams)
     drift_threshold: float = 0.2  # PSI above which a tag key is flagged as drifted
+    # HMACs of forgotten persons' identifiers (store.suppressions); run_tagging reads the store's.
+    suppressed: frozenset[str] = frozenset()
 
     def params(self) -> dict[str, Any]:
         return {

@@ -20,11 +20,18 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
+from store.pseudonym import identifier_digest
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
 from tagging import basket, clean, features, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
-from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, IdentityGraph
+from tagging.identity import (
+    DEVICE_ID,
+    KIND_ALIASES,
+    USER_ID,
+    IdentityGraph,
+    without_suppressed,
+)
 from tagging.ingest import connect, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
@@ -47,6 +54,8 @@ class Pipeline:
             memory_limit=options.duckdb_memory_limit, spill_dir=self._spill.name
         )
         self.timings: dict[str, float] = {}
+        # Identifiers of forgotten persons this run met (tagging.identity.without_suppressed).
+        self.forgotten: pd.DataFrame | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[list[str]]:
@@ -85,6 +94,8 @@ class Pipeline:
         with self.stage("identity") as notes:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {len(identifiers):,} identifiers")
+            if self.forgotten is not None and len(self.forgotten):
+                notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
             wide = self._features(person_tables, as_of)
@@ -224,7 +235,11 @@ class Pipeline:
             for kind_column, id_column in (("kind_a", "id_a"), ("kind_b", "id_b")):
                 pairs_df[f"n_{id_column}"] = _numbers(graph, pairs_df, kind_column, id_column)
             graph.link(pairs_df["n_id_a"].to_numpy(), pairs_df["n_id_b"].to_numpy())
-        return graph.persons(id_key=self.options.id_key)
+        persons, identifiers = graph.persons(id_key=self.options.id_key)
+        persons, identifiers, self.forgotten = without_suppressed(
+            persons, identifiers, listed=self.options.suppressed, id_key=self.options.id_key
+        )
+        return persons, identifiers
 
     def _attach_persons(
         self, steps: dict[str, clean.Step], identifiers: pd.DataFrame, n_persons: int
@@ -252,6 +267,7 @@ class Pipeline:
                 devices, e.device_id == devices._did
             )
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
+            e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
             out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
@@ -295,9 +311,7 @@ class Pipeline:
                 wide = wide.mutate(**{column: ibis.null("float64")})
         return self.keep("features", wide)
 
-    def _outcomes(
-        self, steps: dict[str, clean.Step], as_of: datetime
-    ) -> tuple[pd.DataFrame, int]:
+    def _outcomes(self, steps: dict[str, clean.Step], as_of: datetime) -> tuple[pd.DataFrame, int]:
         """Days from as_of to each person's next order, and how many days the data covers.
 
         What lies after as_of is never used for tags; it is kept to check them against
@@ -462,9 +476,46 @@ class Pipeline:
 
     def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
         quarantined = ibis.union(*(s.quarantined for s in steps.values()))
+        if self.options.suppressed:
+            quarantined = self._without_forgotten(self.keep("quarantine_all", quarantined))
         return self._batches(
             self.keep("quarantine", quarantined.order_by(["source", "row_number"]))
         )
+
+    def _without_forgotten(self, quarantined: ir.Table) -> ir.Table:
+        """Bad rows naming a forgotten person's identifier are not kept either (their raw
+        values are personal data): the identifiers the run linked to them, and any listed
+        identifier that only bad rows mention."""
+        raw = quarantined.raw.cast("json")
+        fields = {field: raw[field].str for field in ("user_id", "device_id", "id_a", "id_b")}
+        kinds = {
+            "user_id": ibis.literal(USER_ID),
+            "device_id": ibis.literal(DEVICE_ID),
+            "id_a": _kind(raw["kind_a"].str),
+            "id_b": _kind(raw["kind_b"].str),
+        }
+        candidates = ibis.union(
+            *(quarantined.select(kind=kinds[f], identifier=fields[f]) for f in fields)
+        ).distinct()
+        seen = candidates.filter(candidates.identifier.notnull() & candidates.kind.notnull())
+        listed, key = self.options.suppressed, self.options.id_key
+        pairs = seen.to_pyarrow()
+        named = {
+            identifier
+            for kind, identifier in zip(
+                pairs["kind"].to_pylist(), pairs["identifier"].to_pylist(), strict=True
+            )
+            if identifier_digest(kind, identifier, key=key) in listed
+        }
+        if self.forgotten is not None:
+            named |= set(self.forgotten["identifier"])
+        if not named:
+            return quarantined
+        names = self.keep("forgotten_ids", _memtable(pd.DataFrame({"identifier": sorted(named)})))
+        naming = ibis.or_(
+            *(value.isin(names.identifier).fill_null(False) for value in fields.values())
+        )
+        return quarantined.filter(~naming)
 
     def _batches(
         self, table: ir.Table, shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store import drift, saved_audiences
+from store import drift, saved_audiences, suppressions
 from store.drift import DriftReport
 from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
 from tagging.catalog import built_in_rules, load_rules, with_analyst_rules
@@ -42,6 +42,9 @@ def run_tagging(
     own = load_rules(options.catalog) if options.catalog else []
     rules = with_analyst_rules(built_in_rules(), own)
     paths = find_sources(options.source)
+    with engine.connect() as connection:
+        listed = suppressions.digests(connection=connection)
+    options = replace(options, suppressed=options.suppressed | listed)
     run_id = begin_run(
         engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=options.params()
     )
@@ -54,6 +57,8 @@ def run_tagging(
         raise
     if progress:
         progress("write", f"run {run_id} committed", snapshot.timings["write"])
+    # A person forgotten while this run was working is in it: forget them there too.
+    suppressions.forget_late(engine=engine, run_id=run_id, known=listed, id_key=options.id_key)
     drifted = _measure_drift(engine, run_id, options.drift_threshold, progress)
     audiences = _count_saved_audiences(engine, run_id, progress)
     assert snapshot.as_of is not None

@@ -25,32 +25,40 @@ class AudienceIndexes:
         self._engine = engine
         self._mode = mode
         self._index: AudienceIndex | None = None
-        self._building: tuple[int, asyncio.Future[AudienceIndex]] | None = None
+        # The build under way: of which run, at which size, and its future.
+        self._building: tuple[tuple[int, int], asyncio.Future[AudienceIndex]] | None = None
         self._failed: set[int] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audience-index")
 
-    async def get(self, run_id: int) -> AudienceIndex | None:
-        """The run's index if it is ready (or, in `wait` mode, once it is); None means SQL."""
+    async def get(self, run_id: int, persons: int) -> AudienceIndex | None:
+        """The run's index if it is ready (or, in `wait` mode, once it is); None means SQL.
+
+        `persons` is the run's size as the store has it now: an index of another size is
+        stale (a person was forgotten since it was built, maybe by another worker) and is
+        built again.
+        """
         if self._index is not None and self._index.run_id == run_id:
-            return self._index
+            if self._index.persons == persons:
+                return self._index
+            self._index = None
         if self._mode == "off" or run_id in self._failed:
             return None
-        future = self._start(run_id)
+        future = self._start(run_id, persons)
         if self._mode == "wait":
             return await asyncio.shield(future)
         return None
 
-    def warm(self, run_id: int | None) -> None:
+    def warm(self, run_id: int | None, persons: int) -> None:
         """Start building the index of `run_id` (the current run at startup), if there is one."""
         if run_id is not None and self._mode != "off":
-            self._start(run_id)
+            self._start(run_id, persons)
 
-    def _start(self, run_id: int) -> asyncio.Future[AudienceIndex]:
-        if self._building is not None and self._building[0] == run_id:
+    def _start(self, run_id: int, persons: int) -> asyncio.Future[AudienceIndex]:
+        if self._building is not None and self._building[0] == (run_id, persons):
             return self._building[1]
         future = asyncio.get_running_loop().run_in_executor(self._executor, self._build, run_id)
         future.add_done_callback(lambda done: self._finished(run_id, done))
-        self._building = (run_id, future)
+        self._building = ((run_id, persons), future)
         return future
 
     def _build(self, run_id: int) -> AudienceIndex:

@@ -45,7 +45,7 @@ async def select(info: Info, expression: ParsedExpression) -> tuple[Selection, R
     """The expression checked against the run's keys and values, on the fastest evaluator."""
     run = require_run(info)
     check(expression.tree, await run_vocabulary(info, run), expression.text)
-    index = await info.context.indexes.get(run.id)
+    index = await info.context.indexes.get(run.id, run.persons)
     if index is not None:
         return BitmapSelection(index, expression.tree), run
     return SqlSelection(info.context.engine, run.id, expression.tree), run

@@ -52,7 +52,7 @@ async def _segment_rules(
     if info.context.disclosure.hides(count):  # rules of a handful of baskets describe them
         raise Forbidden(
             "associations: the audience is under the minimum audience size "
-            f"({info.context.min_audience}) or too close to the whole run; this role may "
+            f"({info.context.settings.min_audience}) or too close to the whole run; this role may "
             "not mine rules from it"
         )
     report = await info.context.loaders.run_report.load(run.id)
@@ -61,6 +61,7 @@ async def _segment_rules(
         partial(
             info.context.segments.rules,
             run_id=run.id,
+            size=run.persons,
             level=level.value,
             audience=to_text(audience.tree),
             persons=selection.everyone,

@@ -30,27 +30,29 @@ CACHED_SEGMENTS = 64
 class SegmentRules:
     def __init__(self, *, engine: Engine) -> None:
         self._engine = engine
-        self._rules: OrderedDict[tuple[int, str, str], list[RuleRow]] = OrderedDict()
-        self._baskets: tuple[int, pa.Table] | None = None
+        # Keyed by the run and its size: forgetting a person changes both its baskets and size.
+        self._rules: OrderedDict[tuple[int, int, str, str], list[RuleRow]] = OrderedDict()
+        self._baskets: tuple[tuple[int, int], pa.Table] | None = None
         self._lock = threading.Lock()  # one mining at a time: each one uses both cores
 
     def rules(
         self,
         *,
         run_id: int,
+        size: int,
         level: str,
         audience: str,
         persons: Callable[[], np.ndarray],
         params: dict[str, Any] | None,
     ) -> list[RuleRow]:
         """The audience's rules at `level`, strongest first (cached per run)."""
-        key = (run_id, level, audience)
+        key = (run_id, size, level, audience)
         with self._lock:
             if key in self._rules:
                 self._rules.move_to_end(key)
                 return self._rules[key]
             mined = mine_segment(
-                self._baskets_of(run_id),
+                self._baskets_of(run_id, size),
                 persons(),
                 BasketParams(**params) if params else BasketParams(),
                 level=level,
@@ -61,15 +63,15 @@ class SegmentRules:
                 self._rules.popitem(last=False)
             return rows
 
-    def _baskets_of(self, run_id: int) -> pa.Table:
-        if self._baskets is None or self._baskets[0] != run_id:
+    def _baskets_of(self, run_id: int, size: int) -> pa.Table:
+        if self._baskets is None or self._baskets[0] != (run_id, size):
             with self._engine.connect() as connection:
                 content = basket_queries.baskets_file(connection=connection, run_id=run_id)
             if content is None:
                 raise NotFound(
                     f"run {run_id} kept no baskets (it predates segment rules); run tagging again"
                 )
-            self._baskets = (run_id, read_baskets(content))
+            self._baskets = ((run_id, size), read_baskets(content))
         return self._baskets[1]
 
 

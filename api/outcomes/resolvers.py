@@ -72,7 +72,7 @@ async def compare_audiences(
     if hidden:  # rates, difference and interval would give the hidden counts away
         raise Forbidden(
             f"compareAudiences: {', '.join(hidden)} under the minimum audience size "
-            f"({info.context.min_audience}) or too close to the whole run; this role sees "
+            f"({info.context.settings.min_audience}) or too close to the whole run; this role sees "
             "counts that small only as ranges (audience { countRange })"
         )
     return AudienceComparison(

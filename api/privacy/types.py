@@ -1,0 +1,29 @@
+"""GraphQL types of forgetting a person."""
+
+from __future__ import annotations
+
+import strawberry
+
+from store.suppressions import Forgotten
+
+
+@strawberry.type(description="What forgetting a person removed.")
+class ForgottenPerson:
+    person_id: strawberry.ID
+    runs: int = strawberry.field(description="Runs the person was removed from.")
+    identifiers: int = strawberry.field(
+        description="Identifiers put on the suppression list (as keyed hashes): later runs "
+        "leave out whoever holds one of them."
+    )
+    quarantined_rows: int = strawberry.field(
+        description="Quarantined source rows naming one of them, deleted."
+    )
+
+    @classmethod
+    def of(cls, forgotten: Forgotten) -> ForgottenPerson:
+        return cls(
+            person_id=strawberry.ID(forgotten.person_id),
+            runs=forgotten.runs,
+            identifiers=forgotten.identifiers,
+            quarantined_rows=forgotten.quarantined_rows,
+        )
