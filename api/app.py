@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api.audiences.indexes import AudienceIndexes
 from api.basket.segments import SegmentRules
 from api.limits import BodySizeLimit
+from api.runs.starter import RunStarter
 from api.schema import build_schema
 from api.view import PortraitGraphQL
 from store import api_queries
@@ -29,6 +30,7 @@ class State(TypedDict):
     indexes: AudienceIndexes
     segments: SegmentRules
     settings: Settings
+    starter: RunStarter
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "indexes": indexes,
                 "segments": SegmentRules(engine=engine),
                 "settings": settings,
+                "starter": RunStarter(settings=settings, engine=engine),
             }
         finally:
             await indexes.close()

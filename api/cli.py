@@ -505,3 +505,7 @@ def _store() -> tuple[Settings, Engine]:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from api.counts import Disclosure
 from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
+from api.runs.starter import RunStarter
 from api.tags import loaders as tag_loaders
 from store import api_queries, keys
 from store.api_queries import (
@@ -107,11 +108,13 @@ class Context:
         indexes: AudienceIndexes,
         segments: SegmentRules,
         settings: Settings,
+        starter: RunStarter,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
         self.segments = segments
         self.settings = settings
+        self.starter = starter
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 

@@ -31,7 +31,7 @@ from api.outcomes.schema import OutcomeQueries
 from api.personas.schema import PersonaQueries
 from api.privacy.schema import PrivacyMutations
 from api.profiles.schema import ProfileQueries
-from api.runs.schema import RunQueries
+from api.runs.schema import RunMutations, RunQueries
 from api.tags.schema import TagQueries
 from store.errors import PortraitError
 
@@ -47,7 +47,7 @@ Query = merge_types(
         RunQueries,
     ),
 )
-Mutation = merge_types("Mutation", (AudienceMutations, PrivacyMutations))
+Mutation = merge_types("Mutation", (AudienceMutations, PrivacyMutations, RunMutations))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 # The deepest legitimate query (an audience's members' recommendations' rule's items) is 7.
 MAX_DEPTH = 10

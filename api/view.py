@@ -55,6 +55,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             indexes=state.indexes,
             segments=state.segments,
             settings=state.settings,
+            starter=state.starter,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,

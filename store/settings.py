@@ -22,6 +22,9 @@ class Settings:
     audience_index: str = "background"
     # Counts under this (or leaving fewer outside) reach an operator as ranges (api.counts).
     min_audience: int = 50
+    # The folder whose subfolders an admin may start runs on from the API (startRun); unset:
+    # the API starts no runs.
+    source_root: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -37,6 +40,7 @@ class Settings:
             environment=env.get("PORTRAIT_ENV", "development"),
             audience_index=env.get("PORTRAIT_AUDIENCE_INDEX", "background"),
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
+            source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
         )
         settings.check()
         return settings

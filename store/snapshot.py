@@ -140,11 +140,27 @@ def _refuse_while_running(conn: Connection) -> None:
         select(runs.c.id, runs.c.pid, runs.c.started_at).where(runs.c.status == "running")
     ).first()
     if running is not None:
-        raise InputError(
-            f"run {running.id} is still running (process {running.pid}, started "
-            f"{running.started_at:%Y-%m-%d %H:%M:%S} UTC): one run at a time; wait for it to "
-            "end, or stop that process"
-        )
+        raise _still_running(running.id, running.pid, running.started_at)
+
+
+def refuse_while_running(conn: Connection) -> None:
+    """InputError if a run's process is alive: a quick check before starting one (begin_run
+    holds the lock and checks again)."""
+    runs = table_of(Run)
+    rows = conn.execute(
+        select(runs.c.id, runs.c.pid, runs.c.started_at).where(runs.c.status == "running")
+    ).all()
+    for row in rows:
+        if row.pid is None or _process_alive(int(row.pid)):
+            raise _still_running(row.id, row.pid, row.started_at)
+
+
+def _still_running(run_id: int, pid: int | None, started_at: datetime) -> InputError:
+    return InputError(
+        f"run {run_id} is still running (process {pid}, started "
+        f"{started_at:%Y-%m-%d %H:%M:%S} UTC): one run at a time; wait for it to "
+        "end, or stop that process"
+    )
 
 
 def _fail_abandoned_runs(conn: Connection) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import strawberry
 
+from api import auth
 from api.context import Info
 from api.runs.types import Health, Run
 from store import api_queries
-from store.errors import InputError
+from store.errors import InputError, NotFound
 
 MAX_RUNS = 100
 
@@ -34,3 +37,12 @@ def current_run(info: Info) -> Run | None:
 def health(info: Info) -> Health:
     run_id = info.context.run_id
     return Health(status="ok", run_id=None if run_id is None else strawberry.ID(str(run_id)))
+
+
+async def start_run(info: Info, *, source: str, as_of: date | None) -> Run:
+    auth.require(info.context.key, "admin", what="startRun")
+    run_id = await info.context.starter.start(source=source, as_of=as_of)
+    row = await info.context.loaders.run_by_id.load(run_id)
+    if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it
+        raise NotFound(f"run {run_id} is not in the store")
+    return Run.from_row(row)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
 import strawberry
 
 from api.context import Info
@@ -28,3 +31,25 @@ class RunQueries:
     @strawberry.field(description="Whether the service is up, and the run it serves.")
     def health(self, info: Info) -> Health:
         return resolvers.health(info)
+
+
+SOURCE = 'The folder\'s path inside PORTRAIT_SOURCE_ROOT, e.g. "shop-2026-07".'
+AS_OF = "Tag as of this day (the whole day, UTC); by default, up to the end of the data."
+
+
+@strawberry.type
+class RunMutations:
+    @strawberry.mutation(
+        description=(
+            "Start a tagging run on a folder under the server's source root (admin only). "
+            "Answers once the run is recorded as RUNNING; follow it with run(id). One run at a "
+            "time: while one is working this is an error that names it."
+        )
+    )
+    async def start_run(
+        self,
+        info: Info,
+        source: Annotated[str, strawberry.argument(description=SOURCE)],
+        as_of: Annotated[date | None, strawberry.argument(description=AS_OF)] = None,
+    ) -> Run:
+        return await resolvers.start_run(info, source=source, as_of=as_of)

@@ -1,0 +1,150 @@
+"""startRun: an admin starts `portrait run` on a folder under PORTRAIT_SOURCE_ROOT from the API;
+the run is its own process, followed with run(id)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from store import keys
+from store.settings import Settings
+from tests.api.client import client_for, graphql
+from tests.api.test_privacy import ORDERS
+
+pytestmark = pytest.mark.anyio
+
+START = "mutation ($s: String!) { startRun(source: $s) { id status source } }"
+RUN = "query ($id: ID!) { run(id: $id) { status persons error } }"
+FINISH_SECONDS = 180  # a bound so that a broken run cannot hang the suite, not a timing
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    (folder / "june").mkdir(parents=True)
+    (folder / "june" / "orders.csv").write_text(ORDERS)
+    (folder / "broken").mkdir()
+    (folder / "broken" / "orders.csv").write_text("order_id,ts,amount\no1,2026-06-01,3\n")
+    (folder / "empty").mkdir()
+    (tmp_path / "outside").mkdir()
+    return folder
+
+
+async def _client(
+    store_url: str, engine: Engine, role: str, root: Path | None
+) -> AsyncIterator[httpx.AsyncClient]:
+    key, _ = keys.create(engine=engine, role=role, name=f"{role}-team")
+    settings = Settings(
+        database_url=store_url,
+        id_key="test-id-key-0123456789",
+        audience_index="off",
+        source_root=None if root is None else str(root),
+    )
+    async with client_for(create_app(settings), key=key) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(store_url: str, engine: Engine, root: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client(store_url, engine, "admin", root):
+        yield client
+
+
+async def finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + FINISH_SECONDS
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = (await graphql(client, RUN, id=run_id))["data"]["run"]
+        if run["status"] != "RUNNING":
+            return run
+        await asyncio.sleep(0.2)
+    pytest.fail(f"run {run_id} still running after {FINISH_SECONDS} s")
+
+
+async def test_an_admin_starts_a_run_and_one_at_a_time(
+    admin: httpx.AsyncClient, root: Path
+) -> None:
+    body = await graphql(admin, START, s="june")
+    started = body["data"]["startRun"]
+    assert (started["status"], started["source"]) == ("RUNNING", str(root / "june"))
+    # While it works, a second start names it (process id and time vary).
+    again = await graphql(admin, START, s="june")
+    assert again["errors"][0]["message"].startswith(
+        f"run {started['id']} is still running (process "
+    )
+    # Ann, Bob and Cy (Zed's only order is bad).
+    assert await finished(admin, started["id"]) == {
+        "status": "COMMITTED",
+        "persons": 3,
+        "error": None,
+    }
+
+
+async def test_a_run_that_fails_records_why(admin: httpx.AsyncClient) -> None:
+    started = (await graphql(admin, START, s="broken"))["data"]["startRun"]
+    run = await finished(admin, started["id"])
+    assert run["status"] == "FAILED"
+    assert "missing required column 'user_id'" in run["error"]
+
+
+async def test_a_process_that_cannot_start_says_why(
+    admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTRAIT_MIN_AUDIENCE", "many")  # the run's settings refuse it
+    body = await graphql(admin, START, s="june")
+    assert body["errors"][0]["message"] == (
+        "the run did not start: error: PORTRAIT_MIN_AUDIENCE 'many' is not a whole number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("../outside", "source '../outside' is not a folder inside the source root"),
+        (".", "source '.' is not a folder inside the source root"),
+        ("/etc", "source '/etc' is not a folder inside the source root"),
+        ("nowhere", "source 'nowhere': there is no such folder in the source root"),
+    ],
+)
+async def test_only_folders_inside_the_source_root(
+    admin: httpx.AsyncClient, source: str, message: str
+) -> None:
+    body = await graphql(admin, START, s=source)
+    assert [e["message"] for e in body["errors"]] == [message]
+
+
+async def test_a_folder_without_orders_is_refused_at_once(
+    admin: httpx.AsyncClient, root: Path
+) -> None:
+    body = await graphql(admin, START, s="empty")
+    assert body["errors"][0]["message"].startswith(f"{root / 'empty'}: no orders file")
+
+
+async def test_without_a_source_root_the_server_starts_no_runs(
+    store_url: str, engine: Engine
+) -> None:
+    async for admin in _client(store_url, engine, "admin", None):
+        body = await graphql(admin, START, s="june")
+        assert body["errors"][0]["message"] == (
+            "this server starts no runs: set PORTRAIT_SOURCE_ROOT to the folder whose "
+            "subfolders hold the shops' sources"
+        )
+
+
+@pytest.mark.parametrize("role", ["operator", "analyst"])
+async def test_only_an_admin_starts_runs(
+    store_url: str, engine: Engine, root: Path, role: str
+) -> None:
+    async for client in _client(store_url, engine, role, root):
+        body = await graphql(client, START, s="june")
+        assert body["errors"][0]["message"] == (
+            f"startRun needs the admin role; this key ({role}-team) is {role}"
+        )
+        assert (await graphql(client, "{ runs { id } }"))["data"] == {"runs": []}
