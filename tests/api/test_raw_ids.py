@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
-from tests.api.test_serve import PORTRAIT, free_port, wait_until_healthy
+from tests.api.test_serve import PORTRAIT, serving
 
 MARKER = "QZX"
 ORDERS = """order_id,user_id,ts,amount
@@ -98,26 +98,12 @@ def test_raw_identifiers_never_leave_the_identity_table(
 
 def _served(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Every query's response, and the server's log, from a real `portrait serve`."""
-    port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(PORTRAIT), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={**env, "PORTRAIT_AUDIENCE_INDEX": "wait"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(url, process, log_path)
-            responses = {
-                f"response {n}": httpx.post(f"{url}/graphql", json={"query": q}, timeout=30).text
-                for n, q in enumerate(QUERIES)
-            }
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with serving({**env, "PORTRAIT_AUDIENCE_INDEX": "wait"}, log_path) as url:
+        responses = {
+            f"response {n}": httpx.post(f"{url}/graphql", json={"query": q}, timeout=30).text
+            for n, q in enumerate(QUERIES)
+        }
     profile = json.loads(responses["response 0"])["data"]["profile"]
     assert profile["attributes"]["gender"] == "female"  # the seeded person was really read
     return {**responses, "portrait serve log": log_path.read_text()}
