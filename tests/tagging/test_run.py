@@ -191,6 +191,91 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
     assert runs[later.run_id][0] == "committed"
 
 
+KILLED_IN_STAGE = """
+import sys, time
+from contextlib import contextmanager
+from pathlib import Path
+from store.db import make_engine
+from tagging import pipeline
+from tagging.run import RunOptions, run_tagging
+
+real_stage = pipeline.Pipeline.stage
+@contextmanager
+def stalled_stage(self, name):
+    with real_stage(self, name) as notes:
+        if name == sys.argv[4]:
+            Path(sys.argv[3]).write_text(name)
+            time.sleep(60)
+        yield notes
+
+pipeline.Pipeline.stage = stalled_stage
+engine = make_engine(sys.argv[1])
+run_tagging(engine=engine, options=RunOptions(Path(sys.argv[2]), "test-id-key-0123456789"))
+"""
+STAGES = [
+    "ingest",
+    "clean",
+    "identity",
+    "features",
+    "basket",
+    "models",
+    "tags",
+    "personas",
+    "collect",
+]
+
+
+def test_a_run_killed_in_any_stage_leaves_the_previous_run_serving(
+    tmp_path: Path, shop_dir, engine: Engine
+) -> None:
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    previous = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    database = engine.url.database
+    assert database is not None
+    killed: dict[str, int] = {}
+    for stage in STAGES:
+        marker = tmp_path / f"in-{stage}"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                KILLED_IN_STAGE,
+                str(engine.url),
+                str(folder),
+                str(marker),
+                stage,
+            ],
+            cwd=Path(__file__).parents[2],
+        )
+        deadline = time.monotonic() + 120
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), f"the run never reached {stage}"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        killed[stage] = process.pid
+        with Session(engine) as session:
+            assert current_run(session=session).id == previous.run_id  # type: ignore[union-attr]
+        with sqlite3.connect(database) as raw:
+            assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            written = [
+                raw.execute(
+                    f"SELECT count(*) FROM {table} WHERE run_id > ?", (previous.run_id,)
+                ).fetchone()[0]
+                for table in ("persons", "person_tags", "features", "quarantine")
+            ]
+            assert written == [0, 0, 0, 0], stage
+    later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    with Session(engine) as session:
+        runs = {r.id: (r.status, r.error) for r in list_runs(session=session, last=20)}
+    # Each start found the one before abandoned; the run after the last one commits.
+    abandoned = [runs[previous.run_id + 1 + n] for n in range(len(STAGES))]
+    assert abandoned == [
+        ("failed", f"abandoned: process {killed[stage]} ended mid-run") for stage in STAGES
+    ]
+    assert runs[later.run_id][0] == "committed"
+
+
 def test_open_keys_list_the_values_the_run_found(shop_dir, engine: Engine) -> None:
     folder = shop_dir(orders=LIFECYCLE_ORDERS)
     result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
