@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.audiences.indexes import AudienceIndexes
+from api.auth import KeyCache
 from api.basket.segments import SegmentRules
 from api.limits import BodySizeLimit
 from api.runs.starter import RunStarter
@@ -31,6 +32,7 @@ class State(TypedDict):
     segments: SegmentRules
     settings: Settings
     starter: RunStarter
+    keys: KeyCache
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "segments": SegmentRules(engine=engine),
                 "settings": settings,
                 "starter": RunStarter(settings=settings, engine=engine),
+                "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
             }
         finally:
             await indexes.close()

@@ -61,12 +61,9 @@ class PortraitGraphQL(GraphQL[Context, None]):
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
             # see allow_queries_via_get): a browser cannot send the key to load the page.
             return context
-        # Its own short connection: the request's one is only closed by execute_operation,
-        # which a request failing before it (bad JSON, ...) never reaches.
-        with state.engine.connect() as connection:
-            context.key = authenticate(
-                request, connection=connection, require_keys=self._require_keys
-            )
+        # The cache reads the store on its own short connection: the request's one is only
+        # closed by execute_operation, which a request failing before it never reaches.
+        context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
         return context
 
     async def execute_operation(

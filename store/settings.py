@@ -25,6 +25,8 @@ class Settings:
     # The folder whose subfolders an admin may start runs on from the API (startRun); unset:
     # the API starts no runs.
     source_root: str | None = None
+    # How long the API trusts what the store said about a key (a revocation's delay).
+    key_cache_seconds: float = 2.0
 
     @property
     def is_production(self) -> bool:
@@ -41,6 +43,7 @@ class Settings:
             audience_index=env.get("PORTRAIT_AUDIENCE_INDEX", "background"),
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
+            key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
         )
         settings.check()
         return settings
@@ -74,4 +77,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise InputError(f"{name} {text!r} is not a whole number") from None
     if value < 1:
         raise InputError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{name} {text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise InputError(f"{name} must be between 0 and 3600 seconds, got {value}")
     return value

@@ -4,6 +4,7 @@ and the audit log of person reads."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from api.auth import KeyCache
 from store import keys
 from store.models import AuditEntry
 from store.settings import Settings
@@ -100,13 +102,32 @@ async def test_an_analysts_person_reads_are_audited(settings: Settings, engine: 
 
 async def test_a_revoked_key_is_refused(settings: Settings, engine: Engine) -> None:
     key, _ = await _as(settings, engine, "admin")
-    async with client_for(create_app(settings), key=key) as client:
+    uncached = replace(settings, key_cache_seconds=0)  # the default trusts a lookup for 2 s
+    async with client_for(create_app(uncached), key=key) as client:
         assert (await client.post("/graphql", json={"query": HEALTH})).status_code == 200
         with engine.connect() as connection:
             row = keys.find(connection=connection, key=key)
         assert row is not None
         keys.revoke(engine=engine, key_id=row.id)
         assert (await client.post("/graphql", json={"query": HEALTH})).status_code == 401
+
+
+def test_a_key_lookup_is_trusted_for_its_seconds_then_asked_again(
+    settings: Settings, engine: Engine
+) -> None:
+    now = [100.0]
+    cache = KeyCache(engine=engine, seconds=2.0, clock=lambda: now[0])
+    assert cache.any_live() is False
+    key, row = keys.create(engine=engine, role="analyst", name="crm")
+    assert (cache.any_live(), cache.find(key)) == (False, row)  # the store said so 0 s ago
+    keys.revoke(engine=engine, key_id=row.id)
+    now[0] = 101.9
+    assert (cache.any_live(), cache.find(key)) == (False, row)
+    now[0] = 102.0
+    assert (cache.any_live(), cache.find(key)) == (False, None)  # revoked: no live key
+    keys.create(engine=engine, role="admin", name="root")
+    now[0] = 104.0
+    assert cache.any_live() is True
 
 
 async def test_production_needs_a_key_even_before_any_exists(store_url: str, shop_run: int) -> None:
