@@ -9,10 +9,13 @@ Building a statement does not connect; nothing here touches a database at import
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.models import (
     FeatureRow,
@@ -206,7 +209,7 @@ def persons_by_person_id(
 ) -> list[PersonRow]:
     """The persons of the run among `person_ids` (pseudonymous ids), with their features."""
     parameters = {"run_id": run_id, "person_ids": person_ids}
-    return [PersonRow(*row) for row in connection.execute(_PERSONS_BY_PERSON_ID, parameters)]
+    return [_person(*row) for row in _point_rows(connection, _PERSONS_BY_PERSON_ID, parameters)]
 
 
 def persons_by_idx(
@@ -214,7 +217,7 @@ def persons_by_idx(
 ) -> list[PersonRow]:
     """The persons of the run at these positions (audience members), with their features."""
     parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [PersonRow(*row) for row in connection.execute(_PERSONS_BY_IDX, parameters)]
+    return [_person(*row) for row in _point_rows(connection, _PERSONS_BY_IDX, parameters)]
 
 
 def persons_by_identifier(
@@ -223,8 +226,8 @@ def persons_by_identifier(
     """(identifier, person) for the shop's own ids of one kind that the run knows."""
     parameters = {"run_id": run_id, "kind": kind, "identifiers": identifiers}
     return [
-        (row[0], PersonRow(*row[1:]))
-        for row in connection.execute(_PERSONS_BY_IDENTIFIER, parameters)
+        (row[0], _person(*row[1:]))
+        for row in _point_rows(connection, _PERSONS_BY_IDENTIFIER, parameters)
     ]
 
 
@@ -233,7 +236,61 @@ def tags_of_persons(
 ) -> list[PersonTagRow]:
     """Tags of several persons, ordered by person, key, then score (highest first)."""
     parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [PersonTagRow(*row) for row in connection.execute(_TAGS_OF_PERSONS, parameters)]
+    return [PersonTagRow(*row) for row in _point_rows(connection, _TAGS_OF_PERSONS, parameters)]
+
+
+# Statements compiled for a dialect, by (statement, dialect name).
+_COMPILED: dict[tuple[int, str], SQLCompiler] = {}
+
+
+def _point_rows(
+    connection: Connection, statement: Select[Any], parameters: dict[str, Any]
+) -> list[Sequence[Any]]:
+    """The rows of a profile's point queries, run on the driver's cursor.
+
+    Connection.execute costs 70-120 µs a call in SQLAlchemy before and after the query (more
+    than the indexed query itself, ~13 µs on SQLite), and a profile makes several. Here the
+    statement is compiled once per dialect and only its IN lists are expanded per call. No
+    result processing happens: these statements return numbers and text, and JSON that
+    `_person` decodes where the driver has not (SQLite returns the text).
+    """
+    key = (id(statement), connection.dialect.name)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = statement.compile(dialect=connection.dialect)
+        assert isinstance(compiled, SQLCompiler)
+        _COMPILED[key] = compiled
+    state = compiled.construct_expanded_state(parameters)
+    arguments: Any = state.parameters
+    if compiled.positional:
+        arguments = [state.parameters[name] for name in state.positiontup or ()]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    # Tools that watch the engine's cursor events (tracing, query logs, tests) still see these.
+    watched = connection._has_events or connection.engine._has_events
+    try:
+        if watched:
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, state.statement, arguments, None, False
+            )
+        cursor.execute(state.statement, arguments)
+        rows = list(cursor.fetchall())
+        if watched:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, state.statement, arguments, None, False
+            )
+        return rows
+    finally:
+        cursor.close()
+
+
+def _person(
+    person_idx: int, person_id: str, attributes: str | dict[str, Any], features: Any
+) -> PersonRow:
+    return PersonRow(person_idx, person_id, _json(attributes), _json(features))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def tag_definitions(*, connection: Connection, run_id: int) -> list[TagDefinitionRow]:
