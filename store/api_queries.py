@@ -9,12 +9,11 @@ Building a statement does not connect; nothing here touches a database at import
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Dialect, Select, bindparam, func, select
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.models import (
@@ -184,9 +183,9 @@ _TAG_VALUE_COUNTS = (
 
 
 def current_run(*, connection: Connection) -> RunRow | None:
-    """The newest committed run, or None on an empty store."""
-    row = connection.execute(_CURRENT_RUN).first()
-    return None if row is None else RunRow(*row)
+    """The newest committed run, or None on an empty store (every request asks)."""
+    rows = _point_rows(connection, _CURRENT_RUN, {})
+    return RunRow(*rows[0]) if rows else None
 
 
 def last_runs(*, connection: Connection, last: int) -> list[RunRow]:
@@ -209,7 +208,7 @@ def persons_by_person_id(
 ) -> list[PersonRow]:
     """The persons of the run among `person_ids` (pseudonymous ids), with their features."""
     parameters = {"run_id": run_id, "person_ids": person_ids}
-    return [_person(*row) for row in _point_rows(connection, _PERSONS_BY_PERSON_ID, parameters)]
+    return [PersonRow(*row) for row in _point_rows(connection, _PERSONS_BY_PERSON_ID, parameters)]
 
 
 def persons_by_idx(
@@ -217,7 +216,7 @@ def persons_by_idx(
 ) -> list[PersonRow]:
     """The persons of the run at these positions (audience members), with their features."""
     parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [_person(*row) for row in _point_rows(connection, _PERSONS_BY_IDX, parameters)]
+    return [PersonRow(*row) for row in _point_rows(connection, _PERSONS_BY_IDX, parameters)]
 
 
 def persons_by_identifier(
@@ -226,7 +225,7 @@ def persons_by_identifier(
     """(identifier, person) for the shop's own ids of one kind that the run knows."""
     parameters = {"run_id": run_id, "kind": kind, "identifiers": identifiers}
     return [
-        (row[0], _person(*row[1:]))
+        (row[0], PersonRow(*row[1:]))
         for row in _point_rows(connection, _PERSONS_BY_IDENTIFIER, parameters)
     ]
 
@@ -239,8 +238,19 @@ def tags_of_persons(
     return [PersonTagRow(*row) for row in _point_rows(connection, _TAGS_OF_PERSONS, parameters)]
 
 
-# Statements compiled for a dialect, by (statement, dialect name).
-_COMPILED: dict[tuple[int, str], SQLCompiler] = {}
+# The SQL of a statement for a dialect and the lengths of its IN lists, and its parameter
+# names in order (positional drivers) or as the SQL names them (named drivers).
+# Values the statement binds itself (a literal compared, a LIMIT) come along.
+_EXPANDED: dict[tuple[int, str, tuple[int, ...]], Expanded] = {}
+# The column types' own result processing (UTC datetimes, JSON text on SQLite) by statement
+# and dialect; None where no column needs any. Built from the first result's column type codes.
+_PROCESSORS: dict[tuple[int, str], tuple[Callable[[Any], Any] | None, ...] | None] = {}
+
+
+class Expanded(NamedTuple):
+    sql: str
+    names: tuple[str, ...] | None
+    constants: dict[str, Any]
 
 
 def _point_rows(
@@ -250,47 +260,78 @@ def _point_rows(
 
     Connection.execute costs 70-120 µs a call in SQLAlchemy before and after the query (more
     than the indexed query itself, ~13 µs on SQLite), and a profile makes several. Here the
-    statement is compiled once per dialect and only its IN lists are expanded per call. No
-    result processing happens: these statements return numbers and text, and JSON that
-    `_person` decodes where the driver has not (SQLite returns the text).
+    statement is compiled once per dialect and IN-list lengths, and the column types' result
+    processing (UTC datetimes, JSON text on SQLite) is applied as SQLAlchemy would.
     """
-    key = (id(statement), connection.dialect.name)
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        compiled = statement.compile(dialect=connection.dialect)
-        assert isinstance(compiled, SQLCompiler)
-        _COMPILED[key] = compiled
-    state = compiled.construct_expanded_state(parameters)
-    arguments: Any = state.parameters
-    if compiled.positional:
-        arguments = [state.parameters[name] for name in state.positiontup or ()]
+    sql, names, constants = _expanded(connection.dialect, statement, parameters)
+    arguments: Any = _arguments(names, parameters, constants)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     # Tools that watch the engine's cursor events (tracing, query logs, tests) still see these.
     watched = connection._has_events or connection.engine._has_events
     try:
         if watched:
             connection.dispatch.before_cursor_execute(
-                connection, cursor, state.statement, arguments, None, False
+                connection, cursor, sql, arguments, None, False
             )
-        cursor.execute(state.statement, arguments)
-        rows = list(cursor.fetchall())
+        cursor.execute(sql, arguments)
+        rows: list[Sequence[Any]] = list(cursor.fetchall())
+        processors = _processors(connection.dialect, statement, cursor.description)
+        if processors is not None:
+            rows = [
+                tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+                for row in rows
+            ]
         if watched:
             connection.dispatch.after_cursor_execute(
-                connection, cursor, state.statement, arguments, None, False
+                connection, cursor, sql, arguments, None, False
             )
         return rows
     finally:
         cursor.close()
 
 
-def _person(
-    person_idx: int, person_id: str, attributes: str | dict[str, Any], features: Any
-) -> PersonRow:
-    return PersonRow(person_idx, person_id, _json(attributes), _json(features))
+def _expanded(dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]) -> Expanded:
+    lengths = tuple(len(v) if isinstance(v, list) else -1 for v in parameters.values())
+    key = (id(statement), dialect.name, lengths)
+    found = _EXPANDED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        state = compiled.construct_expanded_state(parameters)
+        given = _arguments(None, parameters, {})
+        if not set(given) <= set(state.parameters):
+            raise RuntimeError(f"SQLAlchemy expanded {sorted(state.parameters)} unexpectedly")
+        constants = {k: v for k, v in state.parameters.items() if k not in given}
+        names = tuple(state.positiontup or ()) if compiled.positional else None
+        found = _EXPANDED[key] = Expanded(state.statement, names, constants)
+    return found
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+def _processors(
+    dialect: Dialect, statement: Select[Any], description: Sequence[Sequence[Any]]
+) -> tuple[Callable[[Any], Any] | None, ...] | None:
+    key = (id(statement), dialect.name)
+    if key not in _PROCESSORS:
+        processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            for column, described in zip(statement.selected_columns, description, strict=True)
+        )
+        _PROCESSORS[key] = processors if any(processors) else None
+    return _PROCESSORS[key]
+
+
+def _arguments(
+    names: tuple[str, ...] | None, parameters: dict[str, Any], constants: dict[str, Any]
+) -> Any:
+    """The driver's parameters: an IN list `ids` expands to ids_1, ids_2, ... in SQLAlchemy's
+    naming."""
+    flat: dict[str, Any] = dict(constants)
+    for name, value in parameters.items():
+        if isinstance(value, list):
+            flat.update((f"{name}_{n}", item) for n, item in enumerate(value, start=1))
+        else:
+            flat[name] = value
+    return flat if names is None else [flat[name] for name in names]
 
 
 def tag_definitions(*, connection: Connection, run_id: int) -> list[TagDefinitionRow]:
