@@ -22,6 +22,7 @@ import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import Connection, String, bindparam, cast, func, select
 
+from store.api_queries import TagValueCounts
 from store.expressions import (
     And,
     Compare,
@@ -194,6 +195,20 @@ class AudienceIndex:
             for value, members in self.values.get(key, {}).items()
         ]
         return sorted(((v, n) for v, n in counts if n), key=lambda pair: (-pair[1], pair[0]))
+
+    def value_counts(self, key: str, top: int) -> TagValueCounts | None:
+        """A key's distribution as `api_queries.tag_value_counts` counts it, from the bitmaps;
+        None for a key the index holds no values of (a number key, or one nobody has)."""
+        by_value = self.values.get(key)
+        if not by_value:
+            return None
+        counts = sorted(
+            ((value, len(members)) for value, members in by_value.items()),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+        return TagValueCounts(
+            top=counts[:top], distinct_values=len(counts), tag_rows=sum(n for _, n in counts)
+        )
 
     def nbytes(self) -> int:
         """Serialized size of every bitmap and array: what the index holds in memory, roughly."""

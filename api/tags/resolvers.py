@@ -44,8 +44,12 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
     definition = definitions.get(key)
     if definition is None:
         return _unknown_key(key, known=list(definitions), run_id=run.id)
-    # Counting scans every person's row of the key: keep it off the event loop.
-    counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
+    # The bitmap index has every value's persons counted; without it, counting scans every
+    # person's row of the key: off the event loop.
+    index = await info.context.indexes.get(run.id, run.persons)
+    counts = None if index is None else index.value_counts(key, top)
+    if counts is None:
+        counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
     return _distribution(definition, counts, top=top, disclosure=info.context.disclosure)
 
 

@@ -32,6 +32,22 @@ async def client(store_url: str, shop_run: int) -> AsyncIterator[httpx.AsyncClie
         yield client
 
 
+@pytest.fixture(params=["wait", "off"], ids=["bitmap", "sql"])
+def index_mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+async def indexed_client(
+    store_url: str, shop_run: int, index_mode: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over the standard shop, once with its bitmap index and once without."""
+    settings = Settings(database_url=store_url, audience_index=index_mode)
+    async with client_for(create_app(settings)) as client:
+        yield client
+
+
 @pytest.fixture
 async def empty_client(store_url: str, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a store that has no committed run yet."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -72,19 +71,9 @@ ALL_SAVED = "query { audiences { name version } }"
 DELETE = "mutation ($name: String!) { deleteAudience(name: $name) }"
 
 
-@pytest.fixture(params=["wait", "off"], ids=["bitmap", "sql"])
-def index_mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
-    return mode
-
-
 @pytest.fixture
-async def client(
-    store_url: str, shop_run: int, index_mode: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(database_url=store_url, audience_index=index_mode)
-    async with client_for(create_app(settings)) as client:
-        yield client
+def client(indexed_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return indexed_client  # every test here: answered by the bitmap index, and by SQL
 
 
 def _evaluator(index_mode: str) -> str:
