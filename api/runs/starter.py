@@ -43,10 +43,13 @@ class RunStarter:
                 "this server starts no runs: set PORTRAIT_SOURCE_ROOT to the folder whose "
                 "subfolders hold the shops' sources"
             )
+        outside = InputError(f"source {name!r} is not a folder inside the source root")
+        if "\x00" in name:  # no path holds it (and resolve() would raise)
+            raise outside
         root = Path(self._settings.source_root).resolve()
         folder = (root / name).resolve()
-        if "\x00" in name or not folder.is_relative_to(root) or folder == root:
-            raise InputError(f"source {name!r} is not a folder inside the source root")
+        if not folder.is_relative_to(root) or folder == root:
+            raise outside
         if not folder.is_dir():
             raise InputError(f"source {name!r}: there is no such folder in the source root")
         find_sources(folder)  # no orders file: the error names the folder

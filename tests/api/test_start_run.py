@@ -111,6 +111,7 @@ async def test_a_process_that_cannot_start_says_why(
         (".", "source '.' is not a folder inside the source root"),
         ("/etc", "source '/etc' is not a folder inside the source root"),
         ("nowhere", "source 'nowhere': there is no such folder in the source root"),
+        ("june\x00", "source 'june\\x00' is not a folder inside the source root"),
     ],
 )
 async def test_only_folders_inside_the_source_root(
