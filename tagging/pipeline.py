@@ -56,6 +56,7 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         # Identifiers of forgotten persons this run met (tagging.identity.without_suppressed).
         self.forgotten: pd.DataFrame | None = None
+        self.withheld = 0  # quarantined rows not kept because they name a forgotten person
 
     @contextmanager
     def stage(self, name: str) -> Iterator[list[str]]:
@@ -142,6 +143,7 @@ class Pipeline:
                     "models": model_report,
                     "personas": persona_report,
                     "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
+                    **self._forgotten_report(),
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
@@ -477,10 +479,20 @@ class Pipeline:
     def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
         quarantined = ibis.union(*(s.quarantined for s in steps.values()))
         if self.options.suppressed:
-            quarantined = self._without_forgotten(self.keep("quarantine_all", quarantined))
+            everything = self.keep("quarantine_all", quarantined)
+            quarantined = self._without_forgotten(everything)
+            self.withheld = self.count(everything) - self.count(quarantined)
         return self._batches(
             self.keep("quarantine", quarantined.order_by(["source", "row_number"]))
         )
+
+    def _forgotten_report(self) -> dict[str, dict[str, int]]:
+        """What the suppression list kept out of this run (the quality report counts those
+        rows as read, kept or quarantined, as they came), when it kept anything out."""
+        persons = 0 if self.forgotten is None else self.forgotten["person_idx"].nunique()
+        if not persons and not self.withheld:
+            return {}
+        return {"forgotten": {"persons": int(persons), "quarantined_rows_withheld": self.withheld}}
 
     def _without_forgotten(self, quarantined: ir.Table) -> ir.Table:
         """Bad rows naming a forgotten person's identifier are not kept either (their raw

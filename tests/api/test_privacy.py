@@ -26,6 +26,7 @@ from store.models import (
     PersonTag,
     QuarantineRow,
     Run,
+    RunReport,
     Suppression,
     table_of,
 )
@@ -173,6 +174,15 @@ async def test_later_runs_leave_the_forgotten_person_out(
         ).scalars()
         assert list(identifiers) == ["bob", "cy"]
     assert quarantined(engine, run_id) == [("o9", "bob")]
+    # The quality report counts o8 as quarantined; the run's report says where it went.
+    reports = table_of(RunReport)
+    with engine.connect() as connection:
+        report = connection.execute(
+            select(reports.c.report).where(
+                reports.c.run_id == run_id, reports.c.section == "forgotten"
+            )
+        ).scalar_one()
+    assert report == {"persons": 1, "quarantined_rows_withheld": 1}
 
 
 async def test_a_person_listed_while_a_run_worked_is_forgotten_in_it(
