@@ -12,12 +12,13 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Connection, Table, insert, select, update
+from sqlalchemy import JSON, Connection, Table, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -182,7 +183,11 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         tags = snapshot.tags
         if isinstance(tags, pd.DataFrame):
             tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
-        _insert_frame(conn, table_of(PersonTag), run_id, tags)
+        # Building the person index after the load beats filling it row by row when the run
+        # at least doubles the table (a rebuild reads every run's rows).
+        rebuild = row_count(tags) >= _committed_tag_rows(conn)
+        with _indexes_built_after(conn, table_of(PersonTag), rebuild=rebuild):
+            _insert_frame(conn, table_of(PersonTag), run_id, tags)
         _insert_frame(conn, table_of(FeatureRow), run_id, snapshot.features)
         _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
         _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
@@ -231,6 +236,37 @@ def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
             .where(runs.c.id == run_id)
             .values(status="failed", error=error[:4000], finished_at=_now())
         )
+
+
+@contextmanager
+def _indexes_built_after(conn: Connection, table: Table, *, rebuild: bool) -> Iterator[None]:
+    """On SQLite, when `rebuild`, drop the table's secondary indexes for the bulk load and build
+    them after it.
+
+    Rows arrive in the clustering order, so only the secondary indexes are filled at random
+    places; building one afterwards sorts instead (2.6M tag rows into a fresh store: 10.4 s with
+    the index, 4.3 s + 1.5 s without and after). This happens inside the write transaction, so
+    readers (WAL) keep using the old index and a failed run gets it back with the rollback.
+    PostgreSQL is left alone: dropping an index there would block every reader until the commit.
+    """
+    if conn.dialect.name != "sqlite" or not rebuild:
+        yield
+        return
+    indexes = sorted(table.indexes, key=lambda index: str(index.name))
+    for index in indexes:
+        index.drop(conn)
+    yield
+    for index in indexes:
+        index.create(conn)
+
+
+def _committed_tag_rows(conn: Connection) -> int:
+    """Tag rows of the committed runs, from their counts (counting the table would read it)."""
+    runs = table_of(Run)
+    total = conn.execute(
+        select(func.coalesce(func.sum(runs.c.tag_rows), 0)).where(runs.c.status == "committed")
+    ).scalar_one()
+    return int(total)
 
 
 def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
