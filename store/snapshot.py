@@ -270,8 +270,12 @@ def _committed_tag_rows(conn: Connection) -> int:
 
 
 def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
-    """Bulk insert in chunks: positional tuples straight to the driver where the dialect is
-    positional (SQLite: ~2x faster than dicts), SQLAlchemy's executemany of dicts elsewhere."""
+    """Bulk insert in chunks: COPY on PostgreSQL through psycopg 3, positional tuples straight to
+    the driver where the dialect is positional (SQLite: ~2x faster than dicts), SQLAlchemy's
+    executemany of dicts elsewhere."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_frame(conn, table, run_id, rows)
+        return
     compiled: SQLCompiler | None = None
     for chunk in _chunks(rows):
         columns = ["run_id", *chunk.columns]
@@ -293,6 +297,24 @@ def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> No
                 dict(zip(columns, row, strict=True)) for row in zip(*values.values(), strict=True)
             ]
             conn.execute(insert(table), records)
+
+
+def _copy_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
+    """COPY ... FROM STDIN, one per chunk, on the transaction's own connection: rows stream in
+    PostgreSQL's text format instead of one bound statement each (100k snapshot: 67 s -> 34 s,
+    the rest is the server's)."""
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    quote = conn.dialect.identifier_preparer.quote
+    driver_connection = conn.connection.driver_connection
+    assert driver_connection is not None, "a connection inside a transaction has its driver's"
+    with driver_connection.cursor() as cursor:
+        for chunk in _chunks(rows):
+            columns = ", ".join(quote(c) for c in ["run_id", *chunk.columns])
+            values = [_python_values(chunk[c], c in json_columns) for c in chunk.columns]
+            statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for row in zip(*values, strict=True):
+                    copy.write_row((run_id, *row))
 
 
 def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
