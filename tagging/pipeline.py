@@ -122,7 +122,7 @@ class Pipeline:
                 persons=self._person_rows(persons, person_tables),
                 identifiers=identifiers,
                 tags=tag_rows,
-                features=self._batches(wide, _feature_rows),
+                features=self._batches(wide, features.feature_records),
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
@@ -295,9 +295,7 @@ class Pipeline:
                 wide = wide.mutate(**{column: ibis.null("float64")})
         return self.keep("features", wide)
 
-    def _outcomes(
-        self, steps: dict[str, clean.Step], as_of: datetime
-    ) -> tuple[pd.DataFrame, int]:
+    def _outcomes(self, steps: dict[str, clean.Step], as_of: datetime) -> tuple[pd.DataFrame, int]:
         """Days from as_of to each person's next order, and how many days the data covers.
 
         What lies after as_of is never used for tags; it is kept to check them against
@@ -527,13 +525,3 @@ def _memtable(frame: pd.DataFrame) -> ir.Table:
 def _empty(**columns: str) -> ir.Table:
     """An empty table of these column types: a source the shop does not have."""
     return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())
-
-
-def _feature_rows(wide: pd.DataFrame) -> pd.DataFrame:
-    """person_idx and a dict of the person's non-missing features, numbers as Python floats."""
-    values = wide.drop(columns=[P]).astype("float64")
-    records = [
-        {k: round(v, 6) for k, v in row.items() if v == v}  # v == v drops NaN
-        for row in values.to_dict("records")
-    ]
-    return pd.DataFrame({P: wide[P].to_numpy(), "values": records})
