@@ -235,9 +235,10 @@ def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.floa
     scaled value lies within rounding error of a half (an average price of x/32 ends in 5 at the
     7th decimal) or is too large to hold a fraction: those few values are left to Python.
     """
-    scaled = values * 10.0**digits
-    result = np.round(values, digits)
-    with np.errstate(invalid="ignore"):  # inf - inf below; NaN compares False throughout
+    # Huge values overflow when scaled, and inf - inf is NaN: both end up with Python.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * 10.0**digits
+        result = np.round(values, digits)
         near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= 4 * np.spacing(np.abs(scaled))
         doubtful = near_half | (np.abs(scaled) >= 2.0**52)
     for i in np.flatnonzero(doubtful):
