@@ -240,10 +240,12 @@ def clean_events(
         ),
     )
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
-    repeat = ibis.row_number().over(group_by=[first._event_id, judged], order_by=first[ROW])
-    deduped = first.mutate(
-        _reason=ibis.ifelse(judged & (repeat > 0), "duplicate_event_id", first._reason)
-    )
+    # Each judged event id's first row, by a grouping: a row_number() window sorted every row.
+    firsts = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min())
+    marked = first.left_join(firsts, "_event_id")
+    repeat = judged & (marked[ROW] != marked._first)
+    reason = ibis.ifelse(repeat, "duplicate_event_id", marked._reason)
+    deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
     second = materialise("events_deduped", deduped)
     marks = _drop_bots(second, bot_events_per_minute).drop("_event_id", "_crawler")
     return Cleaning("events", marks, _typed_events)
