@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import JSON, Connection, Table, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -328,5 +329,10 @@ def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
 def _python_values(series: pd.Series, as_json: bool) -> list[Any]:
     """Column values as plain Python objects, missing values as None, JSON serialised when the
     driver is given them directly."""
+    if not as_json and (
+        pd.api.types.is_numeric_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
+    ):
+        # Arrow makes the Python objects (NaN as None) at about 2/3 of pandas' cost.
+        return pa.Array.from_pandas(series).to_pylist()
     values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
     return [json.dumps(v, default=str) for v in values] if as_json else values
