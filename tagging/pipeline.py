@@ -253,6 +253,9 @@ class Pipeline:
             )
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
+            # p_events holds the kept events from here on: the copy without persons (the size
+            # of the events file) is not read again, and would otherwise stay in memory.
+            self.con.drop_table("clean_events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
 
