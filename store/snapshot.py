@@ -12,12 +12,14 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Connection, Table, insert, select, update
+import pyarrow as pa
+from sqlalchemy import JSON, Connection, Table, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -198,7 +200,11 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         tags = snapshot.tags
         if isinstance(tags, pd.DataFrame):
             tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
-        _insert_frame(conn, table_of(PersonTag), run_id, tags)
+        # Building the person index after the load beats filling it row by row when the run
+        # at least doubles the table (a rebuild reads every run's rows).
+        rebuild = row_count(tags) >= _committed_tag_rows(conn)
+        with _indexes_built_after(conn, table_of(PersonTag), rebuild=rebuild):
+            _insert_frame(conn, table_of(PersonTag), run_id, tags)
         _insert_frame(conn, table_of(FeatureRow), run_id, snapshot.features)
         _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
         _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
@@ -249,9 +255,44 @@ def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
         )
 
 
+@contextmanager
+def _indexes_built_after(conn: Connection, table: Table, *, rebuild: bool) -> Iterator[None]:
+    """On SQLite, when `rebuild`, drop the table's secondary indexes for the bulk load and build
+    them after it.
+
+    Rows arrive in the clustering order, so only the secondary indexes are filled at random
+    places; building one afterwards sorts instead (2.6M tag rows into a fresh store: 10.4 s with
+    the index, 4.3 s + 1.5 s without and after). This happens inside the write transaction, so
+    readers (WAL) keep using the old index and a failed run gets it back with the rollback.
+    PostgreSQL is left alone: dropping an index there would block every reader until the commit.
+    """
+    if conn.dialect.name != "sqlite" or not rebuild:
+        yield
+        return
+    indexes = sorted(table.indexes, key=lambda index: str(index.name))
+    for index in indexes:
+        index.drop(conn)
+    yield
+    for index in indexes:
+        index.create(conn)
+
+
+def _committed_tag_rows(conn: Connection) -> int:
+    """Tag rows of the committed runs, from their counts (counting the table would read it)."""
+    runs = table_of(Run)
+    total = conn.execute(
+        select(func.coalesce(func.sum(runs.c.tag_rows), 0)).where(runs.c.status == "committed")
+    ).scalar_one()
+    return int(total)
+
+
 def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
-    """Bulk insert in chunks: positional tuples straight to the driver where the dialect is
-    positional (SQLite: ~2x faster than dicts), SQLAlchemy's executemany of dicts elsewhere."""
+    """Bulk insert in chunks: COPY on PostgreSQL through psycopg 3, positional tuples straight to
+    the driver where the dialect is positional (SQLite: ~2x faster than dicts), SQLAlchemy's
+    executemany of dicts elsewhere."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_frame(conn, table, run_id, rows)
+        return
     compiled: SQLCompiler | None = None
     for chunk in _chunks(rows):
         columns = ["run_id", *chunk.columns]
@@ -275,6 +316,24 @@ def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> No
             conn.execute(insert(table), records)
 
 
+def _copy_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
+    """COPY ... FROM STDIN, one per chunk, on the transaction's own connection: rows stream in
+    PostgreSQL's text format instead of one bound statement each (100k snapshot: 67 s -> 34 s,
+    the rest is the server's)."""
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    quote = conn.dialect.identifier_preparer.quote
+    driver_connection = conn.connection.driver_connection
+    assert driver_connection is not None, "a connection inside a transaction has its driver's"
+    with driver_connection.cursor() as cursor:
+        for chunk in _chunks(rows):
+            columns = ", ".join(quote(c) for c in ["run_id", *chunk.columns])
+            values = [_python_values(chunk[c], c in json_columns) for c in chunk.columns]
+            statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for row in zip(*values, strict=True):
+                    copy.write_row((run_id, *row))
+
+
 def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
     if isinstance(rows, Batches):
         yield from rows.read()
@@ -286,5 +345,10 @@ def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
 def _python_values(series: pd.Series, as_json: bool) -> list[Any]:
     """Column values as plain Python objects, missing values as None, JSON serialised when the
     driver is given them directly."""
+    if not as_json and (
+        pd.api.types.is_numeric_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
+    ):
+        # Arrow makes the Python objects (NaN as None) at about 2/3 of pandas' cost.
+        return pa.Array.from_pandas(series).to_pylist()
     values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
     return [json.dumps(v, default=str) for v in values] if as_json else values

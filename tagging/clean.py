@@ -82,9 +82,14 @@ def _bad_number(text: ir.StringValue) -> ir.BooleanValue:
     return text.notnull() & text.try_cast("float64").isnull()
 
 
-def _repeat(table: ir.Table, key: ir.Column) -> ir.IntegerColumn:
-    """0 for the first row of each key in file order, 1, 2, ... for its repeats."""
-    return ibis.row_number().over(group_by=key, order_by=table[ROW])
+def _with_repeats(table: ir.Table, key: str) -> ir.Table:
+    """`table` with `_dup`: true for every row of a key but its first in file order.
+
+    By each key's first row (a grouping and a join): a row_number() window sorts every row.
+    """
+    firsts = table.filter(table[key].notnull()).group_by(key).agg(_first=table[ROW].min())
+    joined = table.left_join(firsts, key)
+    return joined.select(*table.columns, _dup=(joined[ROW] != joined._first).fill_null(False))
 
 
 def _quarantined(rows: ir.Table, raw_columns: Sequence[str], source: str) -> ir.Table:
@@ -102,10 +107,11 @@ def _marks(
 
 def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
     """Users need an id; a bad date or age leaves the field empty rather than losing the user."""
-    t = raw.mutate(_registered=parse_timestamp(raw.registered_at), _dup=_repeat(raw, raw.user_id))
+    t = _with_repeats(raw, "user_id")
+    t = t.mutate(_registered=parse_timestamp(t.registered_at))
     reason = ibis.cases(
         (t.user_id.isnull(), "missing_user_id"),
-        (t._dup > 0, "duplicate_user_id"),
+        (t._dup, "duplicate_user_id"),
         else_=KEPT,
     )
 
@@ -129,7 +135,8 @@ def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
 
 def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> Cleaning:
     """Orders need an id, a known user, a timestamp and a non-negative amount."""
-    t = raw.mutate(_ts=parse_timestamp(raw.ts), _dup=_repeat(raw, raw.order_id))
+    t = _with_repeats(raw, "order_id")
+    t = t.mutate(_ts=parse_timestamp(t.ts))
     unknown_user = ibis.literal(False) if users is None else t.user_id.notin(users.user_id)
     reason = ibis.cases(
         (t.order_id.isnull(), "missing_order_id"),
@@ -139,7 +146,7 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> C
         (_number(t.amount) < 0, "negative_amount"),
         (_bad_number(t.discount), "bad_discount"),
         (unknown_user, "unknown_user"),
-        (t._dup > 0, "duplicate_order_id"),
+        (t._dup, "duplicate_order_id"),
         else_=KEPT,
     )
 
@@ -191,10 +198,10 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> C
 
 
 def clean_products(raw: ir.Table) -> Cleaning:
-    t = raw.mutate(_dup=_repeat(raw, raw.item_id))
+    t = _with_repeats(raw, "item_id")
     reason = ibis.cases(
         (t.item_id.isnull(), "missing_item_id"),
-        (t._dup > 0, "duplicate_item_id"),
+        (t._dup, "duplicate_item_id"),
         else_=KEPT,
     )
 
@@ -240,10 +247,12 @@ def clean_events(
         ),
     )
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
-    repeat = ibis.row_number().over(group_by=[first._event_id, judged], order_by=first[ROW])
-    deduped = first.mutate(
-        _reason=ibis.ifelse(judged & (repeat > 0), "duplicate_event_id", first._reason)
-    )
+    # Each judged event id's first row, by a grouping: a row_number() window sorted every row.
+    firsts = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min())
+    marked = first.left_join(firsts, "_event_id")
+    repeat = judged & (marked[ROW] != marked._first)
+    reason = ibis.ifelse(repeat, "duplicate_event_id", marked._reason)
+    deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
     second = materialise("events_deduped", deduped)
     marks = _drop_bots(second, bot_events_per_minute).drop("_event_id", "_crawler")
     return Cleaning("events", marks, _typed_events)

@@ -11,6 +11,9 @@ from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 P = "person_idx"
 # Weight of one event of each type when judging which categories and brands a person prefers;
@@ -39,6 +42,8 @@ TIME_SLOTS = {  # hour ranges in UTC, inclusive
     "afternoon": (12, 17),
     "evening": (18, 22),
 }
+# Features are stored rounded to this many decimals.
+STORED_DIGITS = 6
 
 
 def days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.IntegerValue:
@@ -209,3 +214,33 @@ def demographic_features(users: ir.Table, *, as_of: datetime) -> ir.Table:
         _tenure=days_before(as_of, users.registered_at),
     )
     return u.group_by(P).agg(age=u._age.max(), tenure_days=u._tenure.max())
+
+
+def feature_records(wide: pd.DataFrame) -> pd.DataFrame:
+    """person_idx and a dict of the person's non-missing features, as Python floats rounded to
+    STORED_DIGITS decimals: the rows of the store's features table."""
+    names = [c for c in wide.columns if c != P]
+    values = rounded(wide[names].astype("float64").to_numpy(), STORED_DIGITS)
+    records = [
+        {k: v for k, v in zip(names, row, strict=True) if v == v}  # v == v drops NaN
+        for row in values.tolist()
+    ]
+    return pd.DataFrame({P: wide[P].to_numpy(), "values": records})
+
+
+def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.float64]:
+    """Python's round(v, digits) of every value, without a Python call per value.
+
+    numpy rounds the scaled value, so it parts from Python's correctly rounded result where the
+    scaled value lies within rounding error of a half (an average price of x/32 ends in 5 at the
+    7th decimal) or is too large to hold a fraction: those few values are left to Python.
+    """
+    # Huge values overflow when scaled, and inf - inf is NaN: both end up with Python.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * 10.0**digits
+        result = np.round(values, digits)
+        near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= 4 * np.spacing(np.abs(scaled))
+        doubtful = near_half | (np.abs(scaled) >= 2.0**52)
+    for i in np.flatnonzero(doubtful):
+        result.flat[i] = round(float(values.flat[i]), digits)
+    return result

@@ -134,7 +134,7 @@ class Pipeline:
                 persons=self._person_rows(persons, person_tables),
                 identifiers=identifiers,
                 tags=tag_rows,
-                features=self._batches(wide, _feature_rows),
+                features=self._batches(wide, features.feature_records),
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
@@ -271,6 +271,9 @@ class Pipeline:
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
             out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
+            # p_events holds the kept events from here on: the copy without persons (the size
+            # of the events file) is not read again, and would otherwise stay in memory.
+            self.con.drop_table("clean_events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
 
@@ -590,13 +593,3 @@ def _memtable(frame: pd.DataFrame) -> ir.Table:
 def _empty(**columns: str) -> ir.Table:
     """An empty table of these column types: a source the shop does not have."""
     return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())
-
-
-def _feature_rows(wide: pd.DataFrame) -> pd.DataFrame:
-    """person_idx and a dict of the person's non-missing features, numbers as Python floats."""
-    values = wide.drop(columns=[P]).astype("float64")
-    records = [
-        {k: round(v, 6) for k, v in row.items() if v == v}  # v == v drops NaN
-        for row in values.to_dict("records")
-    ]
-    return pd.DataFrame({P: wide[P].to_numpy(), "values": records})

@@ -8,10 +8,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store import queries
+from store import snapshot as snapshot_module
 from store.errors import InputError
 from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot, fail_run
 from tagging.run import RunOptions, run_tagging
@@ -197,3 +200,32 @@ def test_one_run_at_a_time_even_when_two_start_together(store_engine: Engine) ->
     # Once it ends, the next run may start.
     fail_run(engine=store_engine, run_id=started[0], error="test")
     assert begin_run(engine=store_engine, source="s", as_of=AS_OF, params={}) == started[0] + 1
+
+
+def _person_tag_indexes(engine: Engine) -> list[str]:
+    return sorted(str(i["name"]) for i in inspect(engine).get_indexes("person_tags"))
+
+
+def test_person_index_is_kept_through_bulk_loads_and_failed_writes(
+    store_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run into an empty store loads its tags before building the person index (SQLite);
+    a write that fails on the way leaves the index as it was."""
+    first = _commit(store_engine)
+    assert _person_tag_indexes(store_engine) == ["ix_person_tags_person"]
+    real_insert = snapshot_module._insert_frame
+
+    def failing_insert(conn, table, run_id, rows):  # type: ignore[no-untyped-def]
+        real_insert(conn, table, run_id, rows)
+        if table.name == "person_tags":
+            raise OSError("disk full")
+
+    monkeypatch.setattr(snapshot_module, "_insert_frame", failing_insert)
+    second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
+    with pytest.raises(OSError, match="disk full"):
+        commit_snapshot(engine=store_engine, run_id=second, snapshot=_snapshot())
+    assert _person_tag_indexes(store_engine) == ["ix_person_tags_person"]
+    with Session(store_engine) as session:
+        assert queries.require_current_run(session=session).id == first
+        tags = queries.tags_of_persons(session=session, run_id=first, person_idxs=[1])
+        assert [(t.key, t.value) for t in tags] == [("lifecycle", "lost")]
