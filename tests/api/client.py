@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.app import create_app
+from store import keys
+from store.settings import Settings
 
 BASE_URL = "http://portrait.test"
 
@@ -52,6 +57,17 @@ async def client_for(app: ASGIApp, *, key: str | None = None) -> AsyncIterator[h
             transport=transport, base_url=BASE_URL, headers=headers
         ) as client:
             yield client
+
+
+@asynccontextmanager
+async def client_as(
+    settings: Settings, engine: Engine, *, role: str, name: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app over `settings` with a new key of `role` (named `{role}-team`);
+    `engine` is the same store's."""
+    key, _ = keys.create(engine=engine, role=role, name=name or f"{role}-team")
+    async with client_for(create_app(settings), key=key) as client:
+        yield client
 
 
 async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:

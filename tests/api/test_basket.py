@@ -9,10 +9,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from store import keys
 from store.settings import Settings
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -223,9 +221,8 @@ async def test_an_audience_without_shared_baskets_has_no_rules(
 async def test_an_operator_may_not_mine_a_small_audience(
     basket_client: httpx.AsyncClient, store_url: str, engine: Engine
 ) -> None:
-    key, _ = keys.create(engine=engine, role="operator", name="ops")
     settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
-    async with client_for(create_app(settings), key=key) as operator:
+    async with client_as(settings, engine, role="operator") as operator:
         # u3 alone is under the minimum of 2; frequency >= 2 (u1, u2, u4) leaves only u3 out.
         for audience in ("frequency = 1", "frequency >= 2"):
             body = await graphql(operator, SEGMENT, audience=audience, level="ITEM")

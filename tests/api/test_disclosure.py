@@ -19,7 +19,7 @@ from api.app import create_app
 from api.counts import CountRange, Disclosure
 from store import keys
 from store.settings import Settings
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, client_for, graphql
 from tests.api.test_personas import ANN, BOB, CY, KEYS, PERSONA_ROWS
 from tests.factories import commit_run
 
@@ -95,22 +95,19 @@ def test_a_share_of_a_hidden_total_is_hidden_too() -> None:
 
 
 @pytest.fixture
-async def operator(
-    store_url: str, engine: Engine, shop_run: int
-) -> AsyncIterator[httpx.AsyncClient]:
-    key, _ = keys.create(engine=engine, role="operator", name="ops")
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
-    async with client_for(create_app(settings), key=key) as client:
+def settings(store_url: str, shop_run: int) -> Settings:
+    return Settings(database_url=store_url, audience_index="off", min_audience=2)
+
+
+@pytest.fixture
+async def operator(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_as(settings, engine, role="operator") as client:
         yield client
 
 
 @pytest.fixture
-async def analyst(
-    store_url: str, engine: Engine, shop_run: int
-) -> AsyncIterator[httpx.AsyncClient]:
-    key, _ = keys.create(engine=engine, role="analyst", name="analysts")
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
-    async with client_for(create_app(settings), key=key) as client:
+async def analyst(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_as(settings, engine, role="analyst") as client:
         yield client
 
 

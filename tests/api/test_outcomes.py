@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from store import keys
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, client_for, graphql
 from tests.tagging.test_run import LIFECYCLE_ORDERS
 
 pytestmark = pytest.mark.anyio
@@ -125,9 +124,8 @@ async def test_compare_audiences_with_a_two_proportion_test(client: httpx.AsyncC
 async def test_an_operator_gets_ranges_and_no_comparison_of_small_audiences(
     client: httpx.AsyncClient, store_url: str, engine: Engine
 ) -> None:
-    key, _ = keys.create(engine=engine, role="operator", name="ops")
     settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
-    async with client_for(create_app(settings), key=key) as operator:
+    async with client_as(settings, engine, role="operator") as operator:
         body = await graphql(operator, SEGMENTS_RANGES, key="lifecycle", days=30)
         # 6 persons, one a value: every count is under 2, and so is every converted count.
         hidden = {"low": 0, "high": 1}

@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from store import keys, suppressions
+from store import suppressions
 from store.models import (
     FeatureRow,
     Person,
@@ -32,7 +31,7 @@ from store.models import (
 )
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -107,9 +106,8 @@ def first_run(engine: Engine, tmp_path: Path) -> int:
 
 @pytest.fixture
 async def admin(store_url: str, engine: Engine, first_run: int) -> AsyncIterator[httpx.AsyncClient]:
-    key, _ = keys.create(engine=engine, role="admin", name="dpo")
     settings = Settings(database_url=store_url, id_key=ID_KEY, audience_index="wait")
-    async with client_for(create_app(settings), key=key) as client:
+    async with client_as(settings, engine, role="admin", name="dpo") as client:
         yield client
 
 
@@ -204,9 +202,8 @@ async def test_a_person_listed_while_a_run_worked_is_forgotten_in_it(
 
 
 async def test_only_an_admin_forgets(store_url: str, engine: Engine, first_run: int) -> None:
-    key, _ = keys.create(engine=engine, role="analyst", name="crm")
     settings = Settings(database_url=store_url, id_key=ID_KEY, audience_index="off")
-    async with client_for(create_app(settings), key=key) as analyst:
+    async with client_as(settings, engine, role="analyst", name="crm") as analyst:
         ann = await person_of(analyst, "ann")
         body = await graphql(analyst, FORGET, id=ann)
         assert body["errors"][0]["message"] == (

@@ -13,11 +13,9 @@ import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLType
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
 from api.schema import schema
-from store import keys
 from store.settings import Settings
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -120,9 +118,8 @@ async def test_role_by_field(
     document: str,
     data: Any,
 ) -> None:
-    key, _ = keys.create(engine=engine, role=role, name=f"{role}-team")
     settings = Settings(database_url=store_url, audience_index="off")
-    async with client_for(create_app(settings), key=key) as client:
+    async with client_as(settings, engine, role=role) as client:
         await graphql(client, SAVE)  # a saved audience for the saved paths
         body = await graphql(client, document)
     if RANK[role] >= RANK[needs]:

@@ -13,10 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from store import keys
 from store.settings import Settings
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, graphql
 from tests.api.test_privacy import ORDERS
 
 pytestmark = pytest.mark.anyio
@@ -41,14 +39,13 @@ def root(tmp_path: Path) -> Path:
 async def _client(
     store_url: str, engine: Engine, role: str, root: Path | None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    key, _ = keys.create(engine=engine, role=role, name=f"{role}-team")
     settings = Settings(
         database_url=store_url,
         id_key="test-id-key-0123456789",
         audience_index="off",
         source_root=None if root is None else str(root),
     )
-    async with client_for(create_app(settings), key=key) as client:
+    async with client_as(settings, engine, role=role) as client:
         yield client
 
 
