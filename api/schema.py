@@ -27,6 +27,7 @@ from strawberry.types.scalar import ScalarDefinition
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
+from api.keys.schema import KeyMutations, KeyQueries
 from api.outcomes.schema import OutcomeQueries
 from api.personas.schema import PersonaQueries
 from api.privacy.schema import PrivacyMutations
@@ -45,9 +46,12 @@ Query = merge_types(
         OutcomeQueries,
         TagQueries,
         RunQueries,
+        KeyQueries,
     ),
 )
-Mutation = merge_types("Mutation", (AudienceMutations, PrivacyMutations, RunMutations))
+Mutation = merge_types(
+    "Mutation", (AudienceMutations, PrivacyMutations, RunMutations, KeyMutations)
+)
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 # The deepest legitimate query (an audience's members' recommendations' rule's items) is 7.
 MAX_DEPTH = 10

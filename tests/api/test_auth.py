@@ -16,7 +16,7 @@ from api.auth import KeyCache
 from store import keys
 from store.models import AuditEntry
 from store.settings import Settings
-from tests.api.client import client_for, graphql
+from tests.api.client import client_as, client_for, graphql
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +143,36 @@ async def test_graphiql_loads_without_a_key_but_get_queries_still_do_not_run(
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     query = await anonymous.get("/graphql", params={"query": HEALTH})
     assert (query.status_code, query.text) == (400, "queries are not allowed when using GET")
+
+
+KEYS = "{ apiKeys { id role name revokedAt } }"
+CREATE = 'mutation ($r: String!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
+REVOKE = "mutation ($id: ID!) { revokeApiKey(id: $id) { id name revokedAt } }"
+
+
+async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: Engine) -> None:
+    uncached = replace(settings, key_cache_seconds=0)
+    async with client_as(uncached, engine, role="admin", name="root") as admin:
+        body = await graphql(admin, CREATE, r="analyst")
+        created = body["data"]["createApiKey"]
+        assert created["apiKey"] == {"id": "2", "role": "analyst"}
+        assert created["key"].startswith("pk_")
+        assert (await graphql(admin, CREATE, r="boss"))["errors"][0]["message"] == (
+            "role 'boss' is not one of operator, analyst, admin"
+        )
+        async with client_for(create_app(uncached), key=created["key"]) as crm:
+            assert await graphql(crm, HEALTH) == {"data": {"health": {"status": "ok"}}}
+            refused = await graphql(crm, KEYS)
+            assert refused["errors"][0]["message"] == (
+                "apiKeys needs the admin role; this key (crm) is analyst"
+            )
+            revoked = await graphql(admin, REVOKE, id="2")
+            assert revoked["data"]["revokeApiKey"]["name"] == "crm"
+            assert (await crm.post("/graphql", json={"query": HEALTH})).status_code == 401
+        listed = (await graphql(admin, KEYS))["data"]["apiKeys"]
+        assert [(k["id"], k["role"], k["name"], k["revokedAt"] is None) for k in listed] == [
+            ("1", "admin", "root", True),
+            ("2", "analyst", "crm", False),
+        ]
+        again = await graphql(admin, REVOKE, id="2")
+        assert again["errors"][0]["message"] == "there is no live key with id 2"

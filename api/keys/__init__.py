@@ -1,0 +1,1 @@
+"""API keys over the API (admin): list, create, revoke."""

@@ -1,0 +1,34 @@
+"""GraphQL types of API keys; a key itself is shown once, when created."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from store.keys import KeyRow
+
+
+@strawberry.type(description="An API key's record (never the key itself).")
+class ApiKey:
+    id: strawberry.ID
+    role: str = strawberry.field(description="operator, analyst or admin.")
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: KeyRow) -> ApiKey:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            role=row.role,
+            name=row.name,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+@strawberry.type(description="A new key: `key` is shown this once; the store keeps its hash.")
+class NewApiKey:
+    key: str
+    api_key: ApiKey
