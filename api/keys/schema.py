@@ -6,7 +6,7 @@ import strawberry
 
 from api.context import Info
 from api.keys import resolvers
-from api.keys.types import ApiKey, NewApiKey
+from api.keys.types import ApiKey, ApiKeyRole, NewApiKey
 
 
 @strawberry.type
@@ -19,11 +19,11 @@ class KeyQueries:
 @strawberry.type
 class KeyMutations:
     @strawberry.mutation(
-        description="Create a key of a role (operator, analyst, admin); the answer holds the "
-        "key, shown this once (admin only)."
+        description="Create a key of a role; the answer holds the key, shown this once (admin "
+        "only)."
     )
-    async def create_api_key(self, info: Info, role: str, name: str) -> NewApiKey:
-        return await resolvers.create(info, role=role, name=name)
+    async def create_api_key(self, info: Info, role: ApiKeyRole, name: str) -> NewApiKey:
+        return await resolvers.create(info, role=role.value, name=name)
 
     @strawberry.mutation(
         description="Revoke a key: requests with it get 401 within PORTRAIT_KEY_CACHE_SECONDS "

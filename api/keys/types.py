@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
 from store.keys import KeyRow
 
 
+@strawberry.enum(description="What a key may read: see the README's Access section.")
+class ApiKeyRole(Enum):
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
 @strawberry.type(description="An API key's record (never the key itself).")
 class ApiKey:
     id: strawberry.ID
-    role: str = strawberry.field(description="operator, analyst or admin.")
+    role: ApiKeyRole
     name: str
     created_at: datetime
     revoked_at: datetime | None
@@ -21,7 +29,7 @@ class ApiKey:
     def from_row(cls, row: KeyRow) -> ApiKey:
         return cls(
             id=strawberry.ID(str(row.id)),
-            role=row.role,
+            role=ApiKeyRole(row.role),
             name=row.name,
             created_at=row.created_at,
             revoked_at=row.revoked_at,

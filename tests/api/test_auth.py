@@ -146,19 +146,21 @@ async def test_graphiql_loads_without_a_key_but_get_queries_still_do_not_run(
 
 
 KEYS = "{ apiKeys { id role name revokedAt } }"
-CREATE = 'mutation ($r: String!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
+CREATE = (
+    'mutation ($r: ApiKeyRole!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
+)
 REVOKE = "mutation ($id: ID!) { revokeApiKey(id: $id) { id name revokedAt } }"
 
 
 async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: Engine) -> None:
     uncached = replace(settings, key_cache_seconds=0)
     async with client_as(uncached, engine, role="admin", name="root") as admin:
-        body = await graphql(admin, CREATE, r="analyst")
+        body = await graphql(admin, CREATE, r="ANALYST")
         created = body["data"]["createApiKey"]
-        assert created["apiKey"] == {"id": "2", "role": "analyst"}
+        assert created["apiKey"] == {"id": "2", "role": "ANALYST"}
         assert created["key"].startswith("pk_")
-        assert (await graphql(admin, CREATE, r="boss"))["errors"][0]["message"] == (
-            "role 'boss' is not one of operator, analyst, admin"
+        assert (await graphql(admin, CREATE, r="BOSS"))["errors"][0]["message"] == (
+            "Variable '$r' has invalid value: Value 'BOSS' does not exist in 'ApiKeyRole' enum."
         )
         async with client_for(create_app(uncached), key=created["key"]) as crm:
             assert await graphql(crm, HEALTH) == {"data": {"health": {"status": "ok"}}}
@@ -171,8 +173,8 @@ async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: En
             assert (await crm.post("/graphql", json={"query": HEALTH})).status_code == 401
         listed = (await graphql(admin, KEYS))["data"]["apiKeys"]
         assert [(k["id"], k["role"], k["name"], k["revokedAt"] is None) for k in listed] == [
-            ("1", "admin", "root", True),
-            ("2", "analyst", "crm", False),
+            ("1", "ADMIN", "root", True),
+            ("2", "ANALYST", "crm", False),
         ]
         again = await graphql(admin, REVOKE, id="2")
         assert again["errors"][0]["message"] == "there is no live key with id 2"

@@ -31,7 +31,9 @@ schemathesis.graphql.scalar(
 
 
 def _check(url: str, mode: GenerationMode) -> None:
-    schema = schemathesis.graphql.from_path(SCHEMA_FILE)
+    # Creating or revoking keys would close this open store to the requests after them
+    # (tests/api/test_auth.py drives those mutations).
+    schema = schemathesis.graphql.from_path(SCHEMA_FILE).exclude(name_regex="ApiKey")
 
     @settings(
         max_examples=150,
@@ -63,4 +65,3 @@ def test_negative_queries_never_get_a_server_error(
     server: tuple[str, subprocess.Popen[str]],  # noqa: F811
 ) -> None:
     _check(server[0], GenerationMode.NEGATIVE)
-
