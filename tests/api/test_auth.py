@@ -149,6 +149,7 @@ KEYS = "{ apiKeys { id role name revokedAt } }"
 CREATE = (
     'mutation ($r: ApiKeyRole!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
 )
+NAMED = "mutation ($name: String!) { createApiKey(role: OPERATOR, name: $name) { key } }"
 REVOKE = "mutation ($id: ID!) { revokeApiKey(id: $id) { id name revokedAt } }"
 
 
@@ -178,3 +179,10 @@ async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: En
         ]
         again = await graphql(admin, REVOKE, id="2")
         assert again["errors"][0]["message"] == "there is no live key with id 2"
+        nonsense = await graphql(admin, REVOKE, id="two")
+        assert nonsense["errors"][0]["message"] == "there is no live key with id 'two'"
+        for name in ("", " ", "x" * 101):
+            body = await graphql(admin, NAMED, name=name)
+            assert body["errors"][0]["message"] == (
+                "name must be 1 to 100 characters (who or what the key is for)"
+            )
