@@ -20,6 +20,7 @@ from api.basket.segments import SegmentRules
 from api.limits import BodySizeLimit
 from api.runs.starter import RunStarter
 from api.schema import build_schema
+from api.tags.kinds import TagKinds
 from api.view import PortraitGraphQL
 from store import api_queries
 from store.db import make_engine
@@ -32,6 +33,7 @@ class State(TypedDict):
     segments: SegmentRules
     settings: Settings
     starter: RunStarter
+    kinds: TagKinds
     keys: KeyCache
 
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "segments": SegmentRules(engine=engine),
                 "settings": settings,
                 "starter": RunStarter(settings=settings, engine=engine),
+                "kinds": TagKinds(),
                 "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
             }
         finally:

@@ -9,6 +9,7 @@ connection when the operation ends (`api.view`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +27,8 @@ from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
 from api.runs.starter import RunStarter
 from api.tags import loaders as tag_loaders
+from api.tags.kinds import TagKinds
+from api.tags.types import TagKind
 from store import api_queries, keys
 from store.api_queries import (
     PersonRow,
@@ -109,12 +112,14 @@ class Context:
         segments: SegmentRules,
         settings: Settings,
         starter: RunStarter,
+        kinds: TagKinds,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
         self.segments = segments
         self.settings = settings
         self.starter = starter
+        self.kinds = kinds
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
@@ -140,6 +145,11 @@ class Context:
     @property
     def run_id(self) -> int | None:
         return None if self.run is None else self.run.id
+
+    @property
+    def tag_kinds(self) -> Mapping[str, TagKind]:
+        """The kind of each key in the current run's catalog (none on an empty store)."""
+        return {} if self.run is None else self.kinds.of(self.run, connection=self.connection)
 
     @cached_property
     def disclosure(self) -> Disclosure:

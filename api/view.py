@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -56,6 +57,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             segments=state.segments,
             settings=state.settings,
             starter=state.starter,
+            kinds=state.kinds,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
@@ -84,9 +86,14 @@ class PortraitGraphQL(GraphQL[Context, None]):
                 context.close()
 
     def decode_json(self, data: str | bytes) -> object:
-        document = super().decode_json(data)
+        # orjson: a quarter of the standard library's time on both ways, and its
+        # JSONDecodeError is json's, which strawberry turns into a 400.
+        document = orjson.loads(data)
         # strawberry expects an object (or a batch list); anything else would fail deep
         # inside it with a 500 instead of telling the client what is wrong.
         if not isinstance(document, dict | list):
             raise HTTPException(400, detail="The request body must be a JSON object")
         return document
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)

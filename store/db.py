@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
@@ -43,12 +45,24 @@ def refresh_statistics(engine: Engine) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """JSON columns as Python values: orjson (a profile of 100 persons parses 200 documents),
+    with the standard library for the NaN and Infinity that orjson refuses and json.dumps
+    may have written."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`, with the tables created if they are missing."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
+        )
         event.listen(engine, "connect", _tune_sqlite)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
     SQLModel.metadata.create_all(engine)
     return engine

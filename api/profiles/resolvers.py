@@ -50,11 +50,14 @@ async def profiles_of(info: Info, rows: list[PersonRow | None]) -> list[Profile 
     found_ids = [row.person_id for row in rows if row is not None]
     info.context.read_persons(found_ids, query=_query_label(info))
     found = [row.person_idx for row in rows if row is not None]
+    if run is None or not found:
+        return [None] * len(rows)
     tags = dict(zip(found, await info.context.loaders.tags_of_person.load_many(found), strict=True))
+    kinds = info.context.tag_kinds
     return [
         None
-        if row is None or run is None
-        else Profile.from_row(row, run=run, tags=tags[row.person_idx])
+        if row is None
+        else Profile.from_row(row, run=run, tags=tags[row.person_idx], kinds=kinds)
         for row in rows
     ]
 

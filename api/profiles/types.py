@@ -138,11 +138,25 @@ class Profile:
     # Read with the person (one batched query for a whole `profiles` list): nearly every
     # profile query wants them, and plain fields resolve far cheaper than awaited ones.
     tag_rows: strawberry.Private[list[PersonTagRow]]
+    kinds: strawberry.Private[Mapping[str, TagKind]]  # the run's, by key
     person_id: strawberry.ID = strawberry.field(description="Pseudonymous id of the person.")
 
     @classmethod
-    def from_row(cls, row: PersonRow, *, run: RunRow, tags: list[PersonTagRow]) -> Profile:
-        return cls(row=row, run_row=run, tag_rows=tags, person_id=strawberry.ID(row.person_id))
+    def from_row(
+        cls,
+        row: PersonRow,
+        *,
+        run: RunRow,
+        tags: list[PersonTagRow],
+        kinds: Mapping[str, TagKind],
+    ) -> Profile:
+        return cls(
+            row=row,
+            run_row=run,
+            tag_rows=tags,
+            kinds=kinds,
+            person_id=strawberry.ID(row.person_id),
+        )
 
     @strawberry.field(description="What the shop knows about the person.")
     def attributes(self) -> Attributes:
@@ -150,7 +164,7 @@ class Profile:
 
     @strawberry.field(description="The person's tags by key, highest score first within a key.")
     def tags(self, kind: TagKind | None = None) -> list[Tag]:
-        tags = [Tag.from_row(row) for row in self.tag_rows]
+        tags = [Tag.from_row(row, kinds=self.kinds) for row in self.tag_rows]
         return [tag for tag in tags if kind is None or tag.kind is kind]
 
     @strawberry.field(description="The values the person has for one key, highest score first.")

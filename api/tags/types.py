@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated
 
@@ -74,9 +75,8 @@ class Tag:
     )
 
     @classmethod
-    def from_row(cls, row: PersonTagRow) -> Tag:
-        kind = None if row.kind is None else TagKind.from_store(row.kind)
-        return cls(key=row.key, value=row.value, score=row.score, kind=kind)
+    def from_row(cls, row: PersonTagRow, *, kinds: Mapping[str, TagKind]) -> Tag:
+        return cls(key=row.key, value=row.value, score=row.score, kind=kinds.get(row.key))
 
 
 @strawberry.type(description="How many persons of the run have one value of a tag key.")

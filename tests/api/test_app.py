@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from strawberry.schema.schema import validate_document
 
+import api.schema
 from api.app import create_app
 from store import api_queries, keys
 from store.settings import Settings
@@ -83,6 +85,27 @@ async def test_an_unknown_field_is_a_readable_validation_error(client: httpx.Asy
         ],
     }
     await assert_still_serving(client)
+
+
+async def test_a_query_text_is_validated_once(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[str] = []
+
+    def counting(schema: Any, document: Any, rules: Any) -> Any:
+        validated.append(document.loc.source.body)
+        return validate_document(schema, document, rules)
+
+    monkeypatch.setattr(api.schema, "validate_document", counting)
+    first = await graphql(client, UNKNOWN_FIELD)
+    again = await graphql(client, UNKNOWN_FIELD)
+    valid = await graphql(client, LIFECYCLE)
+    await graphql(client, LIFECYCLE)
+
+    assert first == again
+    assert first["errors"][0]["message"] == "Cannot query field 'nickname' on type 'Profile'."
+    assert valid == {"data": {"profile": {"lifecycle": "active"}}}
+    assert validated == [UNKNOWN_FIELD, LIFECYCLE]
 
 
 async def test_a_wrong_argument_type_is_a_readable_validation_error(
