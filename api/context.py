@@ -65,7 +65,7 @@ class Loaders:
         return profile_loaders.person_by_user_id(connection=self._connection, run_id=self._run_id)
 
     @cached_property
-    def tags_of_person(self) -> DataLoader[int, list[PersonTagRow]]:
+    def tags_of_person(self) -> DataLoader[profile_loaders.TagsWanted, list[PersonTagRow]]:
         return profile_loaders.tags_of_person(connection=self._connection, run_id=self._run_id)
 
     @cached_property

@@ -9,7 +9,7 @@ Building a statement does not connect; nothing here touches a database at import
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -155,6 +155,9 @@ _TAGS_OF_PERSONS = (
     # NULLS LAST: unscored values after scored ones on SQLite and PostgreSQL alike.
     .order_by(_tags.c.person_idx, _tags.c.key, _tags.c.score.desc().nulls_last(), _tags.c.value)
 )
+_TAGS_OF_PERSONS_WITH_KEYS = _TAGS_OF_PERSONS.where(
+    _tags.c.key.in_(bindparam("keys", expanding=True))
+)
 _TAG_KINDS = select(_definitions.c.key, _definitions.c.kind).where(
     _definitions.c.run_id == bindparam("run_id")
 )
@@ -229,11 +232,22 @@ def persons_by_identifier(
 
 
 def tags_of_persons(
-    *, connection: Connection, run_id: int, person_idxs: list[int]
+    *,
+    connection: Connection,
+    run_id: int,
+    person_idxs: list[int],
+    keys: Collection[str] | None = None,
 ) -> list[PersonTagRow]:
-    """Tags of several persons, ordered by person, key, then score (highest first)."""
-    parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [PersonTagRow(*row) for row in _point_rows(connection, _TAGS_OF_PERSONS, parameters)]
+    """Tags of several persons (of the `keys` only, if given), ordered by person, key, then
+    score (highest first)."""
+    parameters: dict[str, Any] = {"run_id": run_id, "person_idxs": person_idxs}
+    statement = _TAGS_OF_PERSONS
+    if keys is not None:
+        if not keys:
+            return []
+        parameters["keys"] = sorted(keys)
+        statement = _TAGS_OF_PERSONS_WITH_KEYS
+    return [PersonTagRow(*row) for row in _point_rows(connection, statement, parameters)]
 
 
 # The SQL of a statement for a dialect and the lengths of its IN lists, and its parameter

@@ -66,19 +66,28 @@ def person_by_user_id(
     return DataLoader(load_fn=load)
 
 
+# A person and the tag keys wanted (None: all of them).
+TagsWanted = tuple[int, frozenset[str] | None]
+
+
 def tags_of_person(
     *, connection: Connection, run_id: int | None
-) -> DataLoader[int, list[PersonTagRow]]:
-    """Each person's tags (by key, then score, highest first)."""
+) -> DataLoader[TagsWanted, list[PersonTagRow]]:
+    """Each person's tags, all or of some keys (by key, then score, highest first); one query
+    per set of keys in a batch (a request has one)."""
 
-    async def load(person_idxs: list[int]) -> list[list[PersonTagRow]]:
-        by_person: defaultdict[int, list[PersonTagRow]] = defaultdict(list)
+    async def load(wanted: list[TagsWanted]) -> list[list[PersonTagRow]]:
+        found: defaultdict[TagsWanted, list[PersonTagRow]] = defaultdict(list)
         if run_id is not None:
-            rows = api_queries.tags_of_persons(
-                connection=connection, run_id=run_id, person_idxs=person_idxs
-            )
-            for row in rows:
-                by_person[row.person_idx].append(row)
-        return [by_person[person_idx] for person_idx in person_idxs]
+            for keys in dict.fromkeys(keys for _, keys in wanted):
+                rows = api_queries.tags_of_persons(
+                    connection=connection,
+                    run_id=run_id,
+                    person_idxs=[person_idx for person_idx, k in wanted if k == keys],
+                    keys=keys,
+                )
+                for row in rows:
+                    found[row.person_idx, keys].append(row)
+        return [found[w] for w in wanted]
 
     return DataLoader(load_fn=load)

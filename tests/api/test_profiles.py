@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api.profiles.types import SCORE_KEYS
 from store import queries
 from tests.api.client import graphql
 
@@ -243,12 +244,14 @@ async def test_profiles_answer_in_the_order_asked_with_null_for_unknown_ids(
 
 
 @contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL statements any engine sends while the block runs."""
+def statements(parameters: list[Any] | None = None) -> Iterator[list[str]]:
+    """The SQL statements any engine sends while the block runs (and their parameters)."""
     sent: list[str] = []
 
     def record(*args: Any) -> None:
         sent.append(args[2])
+        if parameters is not None:
+            parameters.append(args[3])
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
@@ -294,3 +297,112 @@ async def test_ids_with_a_nul_byte_are_unknown_not_errors(client: httpx.AsyncCli
     assert await graphql(client, PROFILE_BY_USER_ID, id="u-1001\x00") == {"data": {"profile": None}}
     body = await graphql(client, PROFILES, ids=["p-cy\x00", "p-cy"])
     assert [p and p["personId"] for p in body["data"]["profiles"]] == [None, "p-cy"]
+
+
+# Tags through every field that reads some keys, through a fragment and an inline fragment,
+# with a key from a variable.
+SOME_TAGS = """
+query ($ids: [ID!]!, $key: String!) {
+  profiles(ids: $ids) {
+    personId
+    lifecycle
+    categories: tag(key: $key)
+    ... on Profile { rfm { segment } }
+    ...scored
+  }
+}
+fragment scored on Profile { scores { churnRisk } }
+"""
+ALL_TAGS = """
+query ($ids: [ID!]!) { profiles(ids: $ids) { personId tags { key value score } } }
+"""
+MEMBER_TAGS = """
+query {
+  audience(expression: "lifecycle:active") {
+    members(first: 5) { edges { node { personId lifecycle } } totalCount }
+  }
+}
+"""
+
+
+async def test_a_batch_reads_only_the_tags_of_the_keys_its_fields_show(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = ["p-ann", "p-bob", "p-cy"]
+    parameters: list[Any] = []
+    with statements(parameters) as sent:
+        some = await graphql(client, SOME_TAGS, ids=ids, key="preferred_category")
+    every = await graphql(client, ALL_TAGS, ids=ids)
+
+    assert some["data"]["profiles"] == [
+        {
+            "personId": "p-ann",
+            "lifecycle": "active",
+            "categories": ["baby", "outdoor", "beauty"],
+            "rfm": {"segment": "high_value"},
+            "scores": {"churnRisk": 0.12},
+        },
+        {
+            "personId": "p-bob",
+            "lifecycle": "churn_risk",
+            "categories": ["outdoor", "digital"],
+            "rfm": {"segment": "at_risk"},
+            "scores": {"churnRisk": None},
+        },
+        {
+            "personId": "p-cy",
+            "lifecycle": "new",
+            "categories": [],
+            "rfm": None,
+            "scores": {"churnRisk": None},
+        },
+    ]
+    # The same values as the persons' whole tag lists give.
+    for shown, profile in zip(some["data"]["profiles"], every["data"]["profiles"], strict=True):
+        values = [(t["key"], t["value"]) for t in profile["tags"]]
+        assert shown["categories"] == [v for k, v in values if k == "preferred_category"]
+        assert [shown["lifecycle"]] == [v for k, v in values if k == "lifecycle"]
+    tag_reads = [
+        p for statement, p in zip(sent, parameters, strict=True) if "person_tags" in statement
+    ]
+    assert len(tag_reads) == 1
+    keys = sorted(v for v in _values(tag_reads[0]) if isinstance(v, str))
+    assert keys == sorted(["lifecycle", "preferred_category", "rfm_segment", *SCORE_KEYS])
+
+
+async def test_a_batch_without_tag_fields_reads_no_tags(client: httpx.AsyncClient) -> None:
+    with statements() as sent:
+        body = await graphql(client, 'query { profiles(ids: ["p-ann"]) { personId } }')
+
+    assert body == {"data": {"profiles": [{"personId": "p-ann"}]}}
+    assert [s for s in sent if "person_tags" in s] == []
+
+
+async def test_audience_members_read_only_the_tags_their_fields_show(
+    client: httpx.AsyncClient,
+) -> None:
+    parameters: list[Any] = []
+    with statements(parameters) as sent:
+        body = await graphql(client, MEMBER_TAGS)
+
+    members = body["data"]["audience"]["members"]
+    assert [e["node"] for e in members["edges"]] == [
+        {"personId": "p-ann", "lifecycle": "active"},
+        {"personId": "p-dee", "lifecycle": "active"},
+    ]
+    # The audience itself is counted from person_tags too; the profiles' read has scores.
+    tag_reads = [
+        p for statement, p in zip(sent, parameters, strict=True) if _reads_profile_tags(statement)
+    ]
+    assert [sorted(v for v in _values(p) if isinstance(v, str)) for p in tag_reads] == [
+        ["lifecycle"]
+    ]
+
+
+def _reads_profile_tags(statement: str) -> bool:
+    return "FROM person_tags" in statement and "person_tags.score" in statement
+
+
+def _values(parameters: Any) -> list[Any]:
+    """A statement's parameter values, whether the driver takes them by name or position."""
+    return list(parameters.values()) if isinstance(parameters, dict) else list(parameters)
