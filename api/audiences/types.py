@@ -19,7 +19,6 @@ from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
 from api.counts import HIDDEN, CountRange, Disclosure
 from api.profiles.resolvers import profiles_of
-from api.profiles.selection import profile_tag_keys
 from api.profiles.types import Profile
 from api.runs.types import Run
 from store.api_queries import RunRow
@@ -165,8 +164,7 @@ class Audience:
             self.selection, lambda: self.selection.members(after=start, first=first + 1)
         )
         rows = await info.context.loaders.person_by_idx.load_many(page[:first])
-        tag_keys = profile_tag_keys(info.selected_fields, "edges", "node")
-        profiles = await profiles_of(info, rows, tag_keys=tag_keys)
+        profiles = await profiles_of(info, rows, below=("edges", "node"))
         edges = [
             ProfileEdge(cursor=cursor_of(self.run_row.id, idx), node=profile)
             for idx, profile in zip(page, profiles, strict=False)

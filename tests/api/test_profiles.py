@@ -372,9 +372,9 @@ async def test_a_batch_reads_only_the_tags_of_the_keys_its_fields_show(
 
 async def test_a_batch_without_tag_fields_reads_no_tags(client: httpx.AsyncClient) -> None:
     with statements() as sent:
-        body = await graphql(client, 'query { profiles(ids: ["p-ann"]) { personId } }')
+        body = await graphql(client, 'query { profiles(ids: ["p-ann", "p-bob"]) { personId } }')
 
-    assert body == {"data": {"profiles": [{"personId": "p-ann"}]}}
+    assert body == {"data": {"profiles": [{"personId": "p-ann"}, {"personId": "p-bob"}]}}
     assert [s for s in sent if "person_tags" in s] == []
 
 
