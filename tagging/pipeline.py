@@ -92,6 +92,8 @@ class Pipeline:
             steps = self._clean(raw, as_of)
             quality = quality_report(raw, steps, count=self.count)
             notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
+            for name in raw.keys() - {"events"}:
+                self._drop_source(name)
         with self.stage("identity") as notes:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {len(identifiers):,} identifiers")
@@ -190,17 +192,35 @@ class Pipeline:
                 bot_events_per_minute=self.options.bot_events_per_minute,
                 materialise=self.keep,
             )
-            steps["events"] = self._settle(events)
+            # The kept events are read twice more (identity, quality) for two or three columns,
+            # and once whole with their persons: a typed copy of every event in between would
+            # take as much memory as the persons' copy.
+            steps["events"] = self._settle(events, keep_rows=False)
             for stage in ("events_checked", "events_deduped"):
                 self.con.drop_table(stage)  # marks_events holds what later stages need
         return steps
 
-    def _settle(self, cleaning: clean.Cleaning) -> clean.Step:
-        """Materialise the marked rows once, then the kept rows that later stages read."""
-        marks = self.keep(f"marks_{cleaning.source}", cleaning.marks)
-        step = cleaning.split(marks, self.con.table(f"source_{cleaning.source}"))
-        kept = self.keep(f"clean_{cleaning.source}", step.kept)
-        return clean.Step(kept, step.quarantined, step.after_as_of)
+    def _settle(self, cleaning: clean.Cleaning, *, keep_rows: bool = True) -> clean.Step:
+        """Materialise the marked rows once, then every part later stages read, so that the
+        source's text rows can go once cleaning is done (`_drop_source`).
+
+        Without `keep_rows` the kept rows stay a join of the source with its marks, read once
+        more by whoever materialises them (events: `_attach_persons`, with their persons).
+        """
+        source = cleaning.source
+        marks = self.keep(f"marks_{source}", cleaning.marks)
+        step = cleaning.split(marks, self.con.table(f"source_{source}"))
+        return clean.Step(
+            kept=self.keep(f"clean_{source}", step.kept) if keep_rows else step.kept,
+            quarantined=self.keep(f"quarantined_{source}", step.quarantined),
+            after_as_of=self.keep(f"later_{source}", step.after_as_of),
+        )
+
+    def _drop_source(self, name: str) -> None:
+        """A source's text rows and marks, once nothing reads them again."""
+        self.con.drop_view(f"source_{name}")
+        for table in (f"source_{name}_rows", f"marks_{name}"):
+            self.con.drop_table(table)
 
     def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Number every identifier, link those seen together, one person per component."""
@@ -271,9 +291,9 @@ class Pipeline:
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
             out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
-            # p_events holds the kept events from here on: the copy without persons (the size
-            # of the events file) is not read again, and would otherwise stay in memory.
-            self.con.drop_table("clean_events")
+            # p_events holds the kept events from here on; the file's text rows are not read
+            # again, and would otherwise stay in memory.
+            self._drop_source("events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
 
