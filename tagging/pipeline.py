@@ -196,8 +196,7 @@ class Pipeline:
             # and once whole with their persons: a typed copy of every event in between would
             # take as much memory as the persons' copy.
             steps["events"] = self._settle(events, keep_rows=False)
-            for stage in ("events_checked", "events_deduped"):
-                self.con.drop_table(stage)  # marks_events holds what later stages need
+            self.con.drop_table("events_checked")  # marks_events holds what later stages need
         return steps
 
     def _settle(self, cleaning: clean.Cleaning, *, keep_rows: bool = True) -> clean.Step:
