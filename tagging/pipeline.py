@@ -40,6 +40,9 @@ P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 MAX_LISTED_VALUES = 1_000
+# The event columns later stages read (features, models, tags): p_events holds only these,
+# not the file's identifiers, user agents, queries or sessions (most of its size).
+EVENT_COLUMNS_READ = ("event_type", "ts", "item_id", "category", "brand", "platform", "os")
 
 
 class Pipeline:
@@ -289,7 +292,7 @@ class Pipeline:
             )
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
-            out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
+            out["events"] = self.keep("p_events", e.select(P, *EVENT_COLUMNS_READ))
             # p_events holds the kept events from here on; the file's text rows are not read
             # again, and would otherwise stay in memory.
             self._drop_source("events")
