@@ -210,9 +210,9 @@ class Pipeline:
                 bot_events_per_minute=self.options.bot_events_per_minute,
                 materialise=self.keep,
             )
-            # The kept events are read twice more (identity, quality) for two or three columns,
-            # and once whole with their persons: a typed copy of every event in between would
-            # take as much memory as the persons' copy.
+            # The kept events are read for a column or two by the quality report and identity,
+            # then once whole with their persons (p_events): a typed copy of every event in
+            # between took as much time and memory as p_events.
             steps["events"] = self._settle(events, keep_rows=False)
             self.con.drop_table("events_checked")  # marks_events holds what later stages need
         return steps
