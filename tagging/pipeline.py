@@ -63,7 +63,7 @@ class Pipeline:
         # Identifiers of forgotten persons this run met (tagging.identity.without_suppressed).
         self.forgotten: pd.DataFrame | None = None
         self.withheld = 0  # quarantined rows not kept because they name a forgotten person
-        # Work that overlaps the stages in the main thread (clustering the buyers).
+        # Work that overlaps the stages in the main thread (clustering, fitting models).
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portrait-run")
 
     @contextmanager
@@ -118,35 +118,41 @@ class Pipeline:
                 person_tables["people"] = self.keep("people", primary)
             notes.append(f"{len(wide.columns) - 1} features")
             outcomes, covered = self._outcomes(steps, as_of)
-            # Clustering needs only the buyers' features: it runs on the other core while
-            # basket rules, models and tags are worked out, and is collected for personas.
+            # Clustering and fitting the models need no queries once their frames are read:
+            # they run one after the other on the other core while the basket rules and the
+            # tags are worked out here, and are collected for the models and personas stages.
             buyers = personas.buying_features(wide, person_tables["items"])
             clustering = self._pool.submit(
                 _on_one_thread, personas.cluster, buyers, self.options.personas
             )
-        with self.stage("basket") as notes:
-            mined = self._basket(person_tables)
-            notes.append(mined.summary())
-        with self.stage("models") as notes:
-            scores, model_report = _on_one_thread(
-                models.predict,
+            model_data = models.training_data(
                 person_tables["orders"],
                 person_tables.get("events"),
                 as_of=as_of,
                 params=self.options.models,
             )
+            modelling = self._pool.submit(
+                _on_one_thread, models.fit_and_score, model_data, self.options.models
+            )
+        with self.stage("basket") as notes:
+            mined = self._basket(person_tables)
+            notes.append(mined.summary())
+        with self.stage("tags") as notes:
+            # Every tag but the models' and the personas' (which are named by these).
+            parts = [*self._tags(wide, person_tables), mined.tags()]
+            base = self.keep("tags_base", ibis.union(*parts))
+        with self.stage("models") as notes:
+            scores, model_report = modelling.result()
             scored = self.keep("scores", _memtable(scores))
             notes.append(_model_notes(model_report))
-        with self.stage("tags") as notes:
-            # Sorted as the store clusters them; streamed to the store, never held in pandas.
-            parts = [*self._tags(wide, person_tables), mined.tags(), *tags.score_tags(scored)]
-            base = self.keep("tags_base", ibis.union(*parts))
         with self.stage("personas") as notes:
             persona_rows, persona_tags, persona_report = self._personas(
                 buyers, clustering.result(), base
             )
             notes.append(f"{len(persona_rows)} personas")
-            tag_table = self.keep("tags", base.union(persona_tags).order_by(TAG_ORDER))
+            # Sorted as the store clusters them; streamed to the store, never held in pandas.
+            every = ibis.union(base, *tags.score_tags(scored), persona_tags)
+            tag_table = self.keep("tags", every.order_by(TAG_ORDER))
             tag_rows = self._batches(tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
@@ -588,10 +594,10 @@ class Pipeline:
 def _on_one_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """`work` with scikit-learn's OpenMP loops on one thread (in the calling thread only).
 
-    The run keeps both cores busy with two such pieces of work at a time (models beside
-    clustering). Two OpenMP teams of two on two cores, or one team beside DuckDB or another
-    process, wait at every barrier for a thread that is not running: 100k models took 3 s on
-    an idle machine and 15-40 s on a busy one, against 4.5-5.3 s on one thread.
+    The run keeps both cores busy with such work (models, clustering) beside its queries. Two
+    OpenMP teams of two on two cores, or one team beside DuckDB or another process, wait at
+    every barrier for a thread that is not running: 100k models took 3 s on an idle machine
+    and 15-40 s on a busy one, against 4.5-5.3 s on one thread.
     """
     with threadpool_limits(limits=1, user_api="openmp"):
         return work(*args, **kwargs)
