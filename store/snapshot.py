@@ -77,7 +77,7 @@ def row_count(rows: Rows) -> int:
 class Snapshot:
     """Everything one run writes. Rows carry exactly the columns of their table (minus run_id)."""
 
-    persons: pd.DataFrame  # person_idx, person_id, attributes (dict)
+    persons: Rows  # person_idx, person_id, attributes (dict)
     identifiers: pd.DataFrame  # kind, identifier, person_idx
     tags: Rows  # person_idx, key, value, score; Batches come in (key, value, person_idx) order
     features: Rows  # person_idx, values (dict)
@@ -241,7 +241,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         values: dict[str, Any] = {
             "status": "committed",
             "finished_at": _now(),
-            "persons": len(snapshot.persons),
+            "persons": row_count(snapshot.persons),
             "tag_rows": row_count(snapshot.tags),
             "quality": snapshot.quality,
             "timings": snapshot.timings,
