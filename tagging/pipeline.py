@@ -125,14 +125,17 @@ class Pipeline:
             clustering = self._pool.submit(
                 _on_one_thread, personas.cluster, buyers, self.options.personas
             )
-            model_data = models.training_data(
-                person_tables["orders"],
-                person_tables.get("events"),
-                as_of=as_of,
-                params=self.options.models,
-            )
+            # Handed straight to the worker, which lets go of the frames once it has fitted.
             modelling = self._pool.submit(
-                _on_one_thread, models.fit_and_score, model_data, self.options.models
+                _on_one_thread,
+                models.fit_and_score,
+                models.training_data(
+                    person_tables["orders"],
+                    person_tables.get("events"),
+                    as_of=as_of,
+                    params=self.options.models,
+                ),
+                self.options.models,
             )
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
