@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 SIZES = (100_000, 1_000_000)
@@ -33,14 +34,19 @@ def shop(cache: Path, users: int) -> tuple[Path, float | None]:
     return folder, round(time.perf_counter() - started, 1)
 
 
-def measure(folder: Path, users: int, generated_s: float | None) -> dict[str, object]:
+def measure(
+    folder: Path, users: int, generated_s: float | None, duckdb_memory: str | None
+) -> dict[str, object]:
     from store.db import make_engine
     from tagging.run import RunOptions, run_tagging
 
+    options = RunOptions(folder, "bench-id-key-0123456789")
+    if duckdb_memory is not None:
+        options = replace(options, duckdb_memory_limit=duckdb_memory)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.db")
         started = time.perf_counter()
-        result = run_tagging(engine=engine, options=RunOptions(folder, "bench-id-key-0123456789"))
+        result = run_tagging(engine=engine, options=options)
         total = time.perf_counter() - started
     return {
         "users": users,
@@ -52,6 +58,7 @@ def measure(folder: Path, users: int, generated_s: float | None) -> dict[str, ob
         "total_s": round(total, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "generated_s": generated_s,
+        "duckdb_memory_limit": options.duckdb_memory_limit,
     }
 
 
@@ -59,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, help="one size only")
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
+    parser.add_argument("--duckdb-memory", help="DuckDB's memory limit, e.g. 6GB")
     parser.add_argument("--step", choices=["generate", "run"], help=argparse.SUPPRESS)
     parser.add_argument("--generated-s", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -67,7 +75,8 @@ def main() -> None:
         return
     if args.step == "run":
         folder = args.cache / f"shop-{args.users}"
-        print(json.dumps(measure(folder, args.users, args.generated_s)), flush=True)
+        measured = measure(folder, args.users, args.generated_s, args.duckdb_memory)
+        print(json.dumps(measured), flush=True)
         return
     for users in [args.users] if args.users else SIZES:
         child = [sys.executable, __file__, "--users", str(users), "--cache", str(args.cache)]
@@ -75,6 +84,8 @@ def main() -> None:
             [*child, "--step", "generate"], check=True, capture_output=True, text=True
         ).stdout.strip()
         extra = [] if generated == "null" else ["--generated-s", generated]
+        if args.duckdb_memory:
+            extra += ["--duckdb-memory", args.duckdb_memory]
         subprocess.run([*child, "--step", "run", *extra], check=True)
 
 

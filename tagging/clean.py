@@ -86,8 +86,14 @@ def _with_repeats(table: ir.Table, key: str) -> ir.Table:
     """`table` with `_dup`: true for every row of a key but its first in file order.
 
     By each key's first row (a grouping and a join): a row_number() window sorts every row.
+    Only repeated keys are joined back, so the join's hash table stays small.
     """
-    firsts = table.filter(table[key].notnull()).group_by(key).agg(_first=table[ROW].min())
+    keys = (
+        table.filter(table[key].notnull())
+        .group_by(key)
+        .agg(_first=table[ROW].min(), _n=ibis._.count())
+    )
+    firsts = keys.filter(keys._n > 1).drop("_n")
     joined = table.left_join(firsts, key)
     return joined.select(*table.columns, _dup=(joined[ROW] != joined._first).fill_null(False))
 
@@ -247,14 +253,16 @@ def clean_events(
         ),
     )
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
-    # Each judged event id's first row, by a grouping: a row_number() window sorted every row.
-    firsts = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min())
+    # Each repeated event id's first row, by a grouping (a row_number() window sorted every
+    # row); only the few repeated ids are joined back, so the join's hash table stays small.
+    ids = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min(), _n=ibis._.count())
+    firsts = ids.filter(ids._n > 1).drop("_n")
     marked = first.left_join(firsts, "_event_id")
-    repeat = judged & (marked[ROW] != marked._first)
+    repeat = judged & (marked[ROW] != marked._first).fill_null(False)
     reason = ibis.ifelse(repeat, "duplicate_event_id", marked._reason)
     deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
-    second = materialise("events_deduped", deduped)
-    marks = _drop_bots(second, bot_events_per_minute).drop("_event_id", "_crawler")
+    # Not materialised: the bot checks read it within the one query that makes the marks.
+    marks = _drop_bots(deduped, bot_events_per_minute).drop("_event_id", "_crawler")
     return Cleaning("events", marks, _typed_events)
 
 

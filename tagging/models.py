@@ -57,9 +57,24 @@ def predict(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Scores of every buyer as of `as_of` (person_idx, churn_risk, repurchase_30d) and the
     report of each model (held-out AUC, recency baseline AUC, sizes, or why there is none)."""
-    now = _features(orders, events, as_of)
-    scores = pd.DataFrame({P: now[P].to_numpy()})
-    report: dict[str, Any] = {}
+    return fit_and_score(training_data(orders, events, as_of=as_of, params=params), params)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the models learn from and score, read from the run's tables: no query is left."""
+
+    now: pd.DataFrame  # the features of every buyer as of as_of, to score
+    # key -> (horizon days, churn model?, features at the cutoff with `ordered` after it)
+    models: dict[str, tuple[int, bool, pd.DataFrame]]
+
+
+def training_data(
+    orders: ir.Table, events: ir.Table | None, *, as_of: datetime, params: ModelParams
+) -> TrainingData:
+    """The feature frames of both models: the queries of `predict`, apart from its fitting (which
+    then needs no connection and can run in another thread)."""
+    trained: dict[str, tuple[int, bool, pd.DataFrame]] = {}
     for key, horizon, churn in (
         ("churn_risk", params.churn_horizon_days, True),
         ("repurchase_30d", params.repurchase_horizon_days, False),
@@ -67,7 +82,16 @@ def predict(
         cutoff = as_of - timedelta(days=horizon)
         past = _features(orders, events, cutoff)
         label = _ordered_within(orders, cutoff, horizon)
-        train = past.merge(label, on=P, how="left")
+        trained[key] = (horizon, churn, past.merge(label, on=P, how="left"))
+    return TrainingData(now=_features(orders, events, as_of), models=trained)
+
+
+def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit each model on its cutoff's buyers and score every buyer of `data.now`."""
+    now = data.now
+    scores = pd.DataFrame({P: now[P].to_numpy()})
+    report: dict[str, Any] = {}
+    for key, (horizon, churn, train) in data.models.items():
         ordered = train["ordered"].notna().to_numpy()
         y = ~ordered if churn else ordered
         model, report[key] = _fit(train, y, churn=churn, horizon=horizon, params=params)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ibis
 import ibis.expr.types as ir
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
+from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
@@ -40,6 +42,10 @@ P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 MAX_LISTED_VALUES = 1_000
+T = TypeVar("T")
+# The event columns later stages read (features, models, tags): p_events holds only these,
+# not the file's identifiers, user agents, queries or sessions (most of its size).
+EVENT_COLUMNS_READ = ("event_type", "ts", "item_id", "category", "brand", "platform", "os")
 
 
 class Pipeline:
@@ -57,6 +63,8 @@ class Pipeline:
         # Identifiers of forgotten persons this run met (tagging.identity.without_suppressed).
         self.forgotten: pd.DataFrame | None = None
         self.withheld = 0  # quarantined rows not kept because they name a forgotten person
+        # Work that overlaps the stages in the main thread (clustering, fitting models).
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portrait-run")
 
     @contextmanager
     def stage(self, name: str) -> Iterator[list[str]]:
@@ -80,6 +88,7 @@ class Pipeline:
     def __exit__(self, *_exc: object) -> None:
         """The DuckDB connection and its spill folder end with the pipeline, after the write:
         the snapshot's large parts are read from DuckDB while the store writes them."""
+        self._pool.shutdown(cancel_futures=True)
         self.con.disconnect()
         self._spill.cleanup()
 
@@ -92,6 +101,8 @@ class Pipeline:
             steps = self._clean(raw, as_of)
             quality = quality_report(raw, steps, count=self.count)
             notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
+            for name in raw.keys() - {"events"}:
+                self._drop_source(name)
         with self.stage("identity") as notes:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {len(identifiers):,} identifiers")
@@ -107,26 +118,44 @@ class Pipeline:
                 person_tables["people"] = self.keep("people", primary)
             notes.append(f"{len(wide.columns) - 1} features")
             outcomes, covered = self._outcomes(steps, as_of)
+            # Clustering and fitting the models need no queries once their frames are read:
+            # they run one after the other on the other core while the basket rules and the
+            # tags are worked out here, and are collected for the models and personas stages.
+            buyers = personas.buying_features(wide, person_tables["items"])
+            clustering = self._pool.submit(
+                _on_one_thread, personas.cluster, buyers, self.options.personas
+            )
+            # Handed straight to the worker, which lets go of the frames once it has fitted.
+            modelling = self._pool.submit(
+                _on_one_thread,
+                models.fit_and_score,
+                models.training_data(
+                    person_tables["orders"],
+                    person_tables.get("events"),
+                    as_of=as_of,
+                    params=self.options.models,
+                ),
+                self.options.models,
+            )
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
+        with self.stage("tags") as notes:
+            # Every tag but the models' and the personas' (which are named by these).
+            parts = [*self._tags(wide, person_tables), mined.tags()]
+            base = self.keep("tags_base", ibis.union(*parts))
         with self.stage("models") as notes:
-            scores, model_report = models.predict(
-                person_tables["orders"],
-                person_tables.get("events"),
-                as_of=as_of,
-                params=self.options.models,
-            )
+            scores, model_report = modelling.result()
             scored = self.keep("scores", _memtable(scores))
             notes.append(_model_notes(model_report))
-        with self.stage("tags") as notes:
-            # Sorted as the store clusters them; streamed to the store, never held in pandas.
-            parts = [*self._tags(wide, person_tables), mined.tags(), *tags.score_tags(scored)]
-            base = self.keep("tags_base", ibis.union(*parts))
         with self.stage("personas") as notes:
-            persona_rows, persona_tags, persona_report = self._personas(wide, person_tables, base)
+            persona_rows, persona_tags, persona_report = self._personas(
+                buyers, clustering.result(), base
+            )
             notes.append(f"{len(persona_rows)} personas")
-            tag_table = self.keep("tags", base.union(persona_tags).order_by(TAG_ORDER))
+            # Sorted as the store clusters them; streamed to the store, never held in pandas.
+            every = ibis.union(base, *tags.score_tags(scored), persona_tags)
+            tag_table = self.keep("tags", every.order_by(TAG_ORDER))
             tag_rows = self._batches(tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
@@ -190,17 +219,34 @@ class Pipeline:
                 bot_events_per_minute=self.options.bot_events_per_minute,
                 materialise=self.keep,
             )
-            steps["events"] = self._settle(events)
-            for stage in ("events_checked", "events_deduped"):
-                self.con.drop_table(stage)  # marks_events holds what later stages need
+            # The kept events are read for a column or two by the quality report and identity,
+            # then once whole with their persons (p_events): a typed copy of every event in
+            # between took as much time and memory as p_events.
+            steps["events"] = self._settle(events, keep_rows=False)
+            self.con.drop_table("events_checked")  # marks_events holds what later stages need
         return steps
 
-    def _settle(self, cleaning: clean.Cleaning) -> clean.Step:
-        """Materialise the marked rows once, then the kept rows that later stages read."""
-        marks = self.keep(f"marks_{cleaning.source}", cleaning.marks)
-        step = cleaning.split(marks, self.con.table(f"source_{cleaning.source}"))
-        kept = self.keep(f"clean_{cleaning.source}", step.kept)
-        return clean.Step(kept, step.quarantined, step.after_as_of)
+    def _settle(self, cleaning: clean.Cleaning, *, keep_rows: bool = True) -> clean.Step:
+        """Materialise the marked rows once, then every part later stages read, so that the
+        source's text rows can go once cleaning is done (`_drop_source`).
+
+        Without `keep_rows` the kept rows stay a join of the source with its marks, read once
+        more by whoever materialises them (events: `_attach_persons`, with their persons).
+        """
+        source = cleaning.source
+        marks = self.keep(f"marks_{source}", cleaning.marks)
+        step = cleaning.split(marks, self.con.table(f"source_{source}"))
+        return clean.Step(
+            kept=self.keep(f"clean_{source}", step.kept) if keep_rows else step.kept,
+            quarantined=self.keep(f"quarantined_{source}", step.quarantined),
+            after_as_of=self.keep(f"later_{source}", step.after_as_of),
+        )
+
+    def _drop_source(self, name: str) -> None:
+        """A source's text rows and marks, once nothing reads them again."""
+        self.con.drop_view(f"source_{name}")
+        for table in (f"source_{name}_rows", f"marks_{name}"):
+            self.con.drop_table(table)
 
     def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Number every identifier, link those seen together, one person per component."""
@@ -270,10 +316,10 @@ class Pipeline:
             )
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
-            out["events"] = self.keep("p_events", e.drop("_uid", "_p_user", "_did", "_p_device"))
-            # p_events holds the kept events from here on: the copy without persons (the size
-            # of the events file) is not read again, and would otherwise stay in memory.
-            self.con.drop_table("clean_events")
+            out["events"] = self.keep("p_events", e.select(P, *EVENT_COLUMNS_READ))
+            # p_events holds the kept events from here on; the file's text rows are not read
+            # again, and would otherwise stay in memory.
+            self._drop_source("events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
 
@@ -352,11 +398,10 @@ class Pipeline:
         )
 
     def _personas(
-        self, wide: ir.Table, t: dict[str, ir.Table], base: ir.Table
+        self, frame: pd.DataFrame, found: personas.Clusters | None, base: ir.Table
     ) -> tuple[pd.DataFrame, ir.Table, dict[str, Any]]:
-        """K-Means personas of the buyers, named by their tags; their persona tags."""
-        frame = personas.buying_features(wide, t["items"])
-        found = personas.cluster(frame, self.options.personas)
+        """The buyers' K-Means personas (`found`, from `frame`) named by their tags; their
+        persona tags."""
         no_tags = base.filter(ibis.literal(False))
         if found is None:
             note = f"{len(frame)} buyers are too few to cluster"
@@ -433,15 +478,14 @@ class Pipeline:
             )
         return parts
 
-    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> pd.DataFrame:
-        """person_idx, person_id and the primary account's attributes (age at as_of)."""
-        frame = persons[[P, "person_id"]].copy()
-        if "people" not in t:
-            frame["attributes"] = pd.Series([{} for _ in range(len(frame))], index=frame.index)
-            return frame
-        first = t["people"]
-        attrs = (
-            first.select(
+    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> Batches:
+        """person_idx, person_id and the primary account's attributes (age at as_of), made a
+        chunk at a time as the store writes them: a million persons' dicts held at once took
+        about a gigabyte at the run's peak."""
+        rows = self.keep("person_ids", _memtable(persons[[P, "person_id"]]))
+        if "people" in t:
+            first = t["people"]
+            attributes = first.select(
                 P,
                 "age",
                 "gender",
@@ -452,14 +496,8 @@ class Pipeline:
                 age_band=tags.age_band(first.age),
                 registered_at=first.registered_at.cast("string"),
             )
-            .to_pyarrow()
-            .to_pandas()
-        )
-        attrs = frame.merge(attrs, on=P, how="left")
-        columns = [c for c in attrs.columns if c not in (P, "person_id")]
-        records = attrs[columns].astype(object).where(attrs[columns].notna(), None)
-        frame["attributes"] = pd.Series(records.to_dict("records"), index=frame.index)
-        return frame
+            rows = rows.left_join(attributes, P).drop(f"{P}_right")
+        return self._batches(self.keep("person_rows", rows.order_by(P)), _with_attributes)
 
     def _definitions(self, tag_table: ir.Table) -> list[dict[str, Any]]:
         """The catalog's keys; a key without fixed values lists the values the run found (up to
@@ -537,15 +575,28 @@ class Pipeline:
     ) -> Batches:
         """A materialised table as rows the store reads in pieces, in the table's order."""
 
-        def read() -> Iterator[pd.DataFrame]:
+        def read() -> Iterator[pd.DataFrame | pa.RecordBatch]:
             # DuckDB's reader directly: ibis's to_pyarrow_batches calls an API DuckDB 1.5
             # deprecates. A table scan returns rows in the order they were inserted.
             result = self.con.raw_sql(f"SELECT * FROM {table.get_name()}")
             for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
-                frame = batch.to_pandas()
-                yield frame if shape is None else shape(frame)
+                # Arrow batches as they are: the store makes Python values of them in half the
+                # time it takes through pandas.
+                yield batch if shape is None else shape(batch.to_pandas())
 
         return Batches(self.count(table), read)
+
+
+def _on_one_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`work` with scikit-learn's OpenMP loops on one thread (in the calling thread only).
+
+    The run keeps both cores busy with such work (models, clustering) beside its queries. Two
+    OpenMP teams of two on two cores, or one team beside DuckDB or another process, wait at
+    every barrier for a thread that is not running: 100k models took 3 s on an idle machine
+    and 15-40 s on a busy one, against 4.5-5.3 s on one thread.
+    """
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return work(*args, **kwargs)
 
 
 def _model_notes(report: dict[str, Any]) -> str:
@@ -572,6 +623,15 @@ def _numbers(graph: IdentityGraph, pairs: pd.DataFrame, kind: str, ids: str) -> 
         rows = (pairs[kind] == value).to_numpy()
         numbers[rows] = graph.numbers(value, pairs.loc[rows, ids])
     return numbers
+
+
+def _with_attributes(rows: pd.DataFrame) -> pd.DataFrame:
+    """person_idx, person_id and a dict of the other columns (missing values as None)."""
+    columns = [c for c in rows.columns if c not in (P, "person_id")]
+    values = rows[columns].astype(object).where(rows[columns].notna(), None)
+    return pd.DataFrame(
+        {P: rows[P], "person_id": rows["person_id"], "attributes": values.to_dict("records")}
+    )
 
 
 def _primary_accounts(users: ir.Table) -> ir.Table:

@@ -65,7 +65,7 @@ def run_tagging(
     return RunResult(
         run_id,
         snapshot.as_of,
-        len(snapshot.persons),
+        row_count(snapshot.persons),
         row_count(snapshot.tags),
         snapshot.quality,
         snapshot.timings,
