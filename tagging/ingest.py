@@ -93,7 +93,7 @@ READERS = {
 }
 
 
-def connect(*, memory_limit: str = "8GB", spill_dir: str | None = None) -> DuckDBBackend:
+def connect(*, memory_limit: str = "5GB", spill_dir: str | None = None) -> DuckDBBackend:
     """A DuckDB connection for one run, with UTC as its session time zone.
 
     Past `memory_limit` DuckDB spills to `spill_dir` instead of growing further.
