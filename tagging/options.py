@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tagging.basket import BasketParams
+from tagging.ingest import DUCKDB_MEMORY_LIMIT
 from tagging.models import ModelParams
 from tagging.personas import PersonaParams
 from tagging.tags import LifecycleParams
@@ -20,9 +21,7 @@ class RunOptions:
     as_of: date | None = None
     catalog: Path | None = None
     bot_events_per_minute: int = 20
-    # DuckDB spills past this; Python holds up to ~2.4 GB more at the peak (1M users: 7.0 GB
-    # at 5GB, 8.4 GB at 6GB), so the whole run stays under 8 GB.
-    duckdb_memory_limit: str = "5GB"
+    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
     basket: BasketParams = field(default_factory=BasketParams)
     models: ModelParams = field(default_factory=ModelParams)
