@@ -31,7 +31,6 @@ BOT_USER_AGENT = (
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 KEPT = ibis.null("string")
-Materialise = Callable[[str, ir.Table], ir.Table]
 
 
 @dataclass(frozen=True)
@@ -228,10 +227,11 @@ def clean_identities(raw: ir.Table) -> Cleaning:
     return Cleaning("identities", _marks(raw, reason, ibis.literal(False)), typed)
 
 
-def clean_events(
-    raw: ir.Table, *, as_of: datetime, bot_events_per_minute: int, materialise: Materialise
-) -> Cleaning:
-    """Bad rows, then repeated event ids, then every event of an actor judged to be a bot."""
+def check_events(raw: ir.Table) -> ir.Table:
+    """Every event's `_row`, `_reason` for a bad row (NULL when fine), parsed `_ts`, `_actor`,
+    `_event_id` and `_crawler`: what cleaning needs before as_of is known (the latest `_ts`
+    is as_of when the run is not given one), so the file's timestamps are parsed once.
+    """
     ts = parse_timestamp(raw.ts)
     reason = ibis.cases(
         (raw.user_id.isnull() & raw.device_id.isnull(), "missing_identity"),
@@ -240,18 +240,27 @@ def clean_events(
         (_bad_number(raw.price), "bad_price"),
         else_=KEPT,
     )
-    first = materialise(
-        "events_checked",
-        _marks(
-            raw,
-            reason,
-            ts > as_of,
-            _ts=ts,
-            _actor=raw.device_id.fill_null("user:" + raw.user_id),
-            _event_id=raw.event_id,
-            _crawler=raw.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
-        ),
+    # A shop sends a few hundred distinct user agents in millions of events: the pattern is
+    # matched once per agent, not once per event.
+    agents = raw.filter(raw.user_agent.notnull()).select("user_agent").distinct()
+    agents = agents.mutate(_crawler=agents.user_agent.re_search(BOT_USER_AGENT))
+    marked = raw.left_join(agents, "user_agent")
+    return marked.select(
+        ROW,
+        _reason=reason,
+        _ts=ts,
+        _actor=raw.device_id.fill_null("user:" + raw.user_id),
+        _event_id=raw.event_id,
+        _crawler=marked._crawler.fill_null(False),
     )
+
+
+def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: int) -> Cleaning:
+    """Bad rows, then repeated event ids, then every event of an actor judged to be a bot.
+
+    `checked` is the materialised `check_events` of the source.
+    """
+    first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
     # Each repeated event id's first row, by a grouping (a row_number() window sorted every
     # row); only the few repeated ids are joined back, so the join's hash table stays small.

@@ -42,8 +42,17 @@ TIME_SLOTS = {  # hour ranges in UTC, inclusive
     "afternoon": (12, 17),
     "evening": (18, 22),
 }
+MONEY = "decimal(38, 6)"  # amounts are summed exactly at this precision (money_sum)
 # Features are stored rounded to this many decimals.
 STORED_DIGITS = 6
+
+
+def money_sum(value: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
+    """The sum of amounts of money, the same in every run: DuckDB adds floats in whatever order
+    its threads meet them, so a float sum could differ in its last bits from run to run (and
+    an average rounded to cents by a cent, and the models trained on it). Decimals add exactly.
+    """
+    return value.cast(MONEY).sum(where=where).cast("float64")
 
 
 def days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.IntegerValue:
@@ -62,12 +71,14 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
     previous = ranked.filter(ranked._recent == 1).select(P, previous_order_days=ranked._gap)
     per_person = o.group_by(P).agg(
         frequency=o.order_id.nunique(),
-        monetary=o.amount.sum(),
+        monetary=money_sum(o.amount),
         recency_days=o._gap.min(),
         first_order_days=o._gap.max(),
         discount_order_share=o._discounted.mean(),
         coupon_order_share=o.coupon_code.notnull().mean(),
-        discount_rate=(o.discount.sum() / (o.amount.sum() + o.discount.sum()).nullif(0)),
+        discount_rate=(
+            money_sum(o.discount) / (money_sum(o.amount) + money_sum(o.discount)).nullif(0)
+        ),
         weekend_order_share=o._weekend.mean(),
         orders_30d=(o._gap < 30).sum(),
         **{f"{slot}_order_share": _in_slot(o.ts, slot).mean() for slot in TIME_SLOTS},
@@ -144,7 +155,9 @@ def _cart_abandonment(events: ir.Table, items: ir.Table) -> ir.Table:
 def basket_features(items: ir.Table) -> ir.Table:
     """Spend concentration on brands and breadth of categories bought."""
     spend = items.mutate(_spend=items.price * items.quantity)
-    by_brand = spend.filter(spend.brand.notnull()).group_by([P, "brand"]).agg(s=spend._spend.sum())
+    by_brand = (
+        spend.filter(spend.brand.notnull()).group_by([P, "brand"]).agg(s=money_sum(spend._spend))
+    )
     brand_share = by_brand.group_by(P).agg(
         top_brand_spend_share=by_brand.s.max() / by_brand.s.sum().nullif(0),
         brands_bought=by_brand.brand.nunique(),
@@ -152,7 +165,7 @@ def basket_features(items: ir.Table) -> ir.Table:
     breadth = spend.group_by(P).agg(
         categories_bought=spend.category.nunique(),
         units_bought=spend.quantity.sum(),
-        avg_unit_price=(spend._spend.sum() / spend.quantity.sum().nullif(0)),
+        avg_unit_price=(money_sum(spend._spend) / spend.quantity.sum().nullif(0)),
     )
     # Price paid against the category's median price: 1 = typical, 0.5 = half the usual price.
     medians = spend.group_by("category").agg(_median=spend.price.median())

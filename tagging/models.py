@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -74,16 +73,18 @@ def training_data(
 ) -> TrainingData:
     """The feature frames of both models: the queries of `predict`, apart from its fitting (which
     then needs no connection and can run in another thread)."""
+    horizons = {
+        "churn_risk": (params.churn_horizon_days, True),
+        "repurchase_30d": (params.repurchase_horizon_days, False),
+    }
+    cutoffs = {key: as_of - timedelta(days=days) for key, (days, _churn) in horizons.items()}
+    browsing = _browsing(events, {**cutoffs, "now": as_of})
     trained: dict[str, tuple[int, bool, pd.DataFrame]] = {}
-    for key, horizon, churn in (
-        ("churn_risk", params.churn_horizon_days, True),
-        ("repurchase_30d", params.repurchase_horizon_days, False),
-    ):
-        cutoff = as_of - timedelta(days=horizon)
-        past = _features(orders, events, cutoff)
-        label = _ordered_within(orders, cutoff, horizon)
+    for key, (horizon, churn) in horizons.items():
+        past = _features(orders, browsing, key, cutoffs[key])
+        label = _ordered_within(orders, cutoffs[key], horizon)
         trained[key] = (horizon, churn, past.merge(label, on=P, how="left"))
-    return TrainingData(now=_features(orders, events, as_of), models=trained)
+    return TrainingData(now=_features(orders, browsing, "now", as_of), models=trained)
 
 
 def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -100,22 +101,38 @@ def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame
     return scores, report
 
 
-def _features(orders: ir.Table, events: ir.Table | None, cutoff: datetime) -> pd.DataFrame:
-    """The model's features of every buyer as of `cutoff`, from what happened up to it."""
+def _features(
+    orders: ir.Table, browsing: pd.DataFrame | None, name: str, cutoff: datetime
+) -> pd.DataFrame:
+    """The model's features of every buyer as of `cutoff` (`name` in `_browsing`), from what
+    happened up to it."""
     before = orders.filter(orders.ts <= cutoff)
     f = features.order_features(before, as_of=cutoff).select(P, *ORDER_COLUMNS)
-    if events is not None:
-        seen = events.filter(events.ts <= cutoff)
-        recent = features.days_before(cutoff, seen.ts) < 30
-        browsing = seen.group_by(P).aggregate(
-            events_30d=recent.sum(),
-            carts_30d=(recent & (seen.event_type == "add_to_cart")).sum(),
-            days_since_last_event=features.days_before(cutoff, seen.ts).min(),
+    frame = f.order_by(P).to_pyarrow().to_pandas()
+    if browsing is None:
+        return frame.assign(**{column: np.nan for column in EVENT_COLUMNS})
+    columns = {f"{column}_{name}": column for column in EVENT_COLUMNS}
+    seen = browsing[[P, *columns]].rename(columns=columns)
+    return frame.merge(seen, on=P, how="left")
+
+
+def _browsing(events: ir.Table | None, cutoffs: dict[str, datetime]) -> pd.DataFrame | None:
+    """EVENT_COLUMNS of every person at each cutoff (columns `<feature>_<name>`), in one pass
+    over the events instead of one per cutoff; a person with no event up to a cutoff has
+    none of its values."""
+    if events is None:
+        return None
+    values: dict[str, ir.Value] = {}
+    for name, cutoff in cutoffs.items():
+        seen = events.ts <= cutoff
+        days = features.days_before(cutoff, events.ts)
+        recent = days < 30
+        values[f"events_30d_{name}"] = recent.sum(where=seen)
+        values[f"carts_30d_{name}"] = (recent & (events.event_type == "add_to_cart")).sum(
+            where=seen
         )
-        f = f.left_join(browsing, P).drop(f"{P}_right")
-    else:
-        f = f.mutate(**{column: ibis.null("float64") for column in EVENT_COLUMNS})
-    return f.order_by(P).to_pyarrow().to_pandas()
+        values[f"days_since_last_event_{name}"] = days.min(where=seen)
+    return events.group_by(P).aggregate(**values).to_pyarrow().to_pandas()
 
 
 def _ordered_within(orders: ir.Table, cutoff: datetime, days: int) -> pd.DataFrame:

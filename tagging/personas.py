@@ -22,6 +22,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from tagging.features import money_sum
+
 P = "person_idx"
 HABITS = [
     "morning_order_share",
@@ -77,12 +79,12 @@ class Clusters:
 def buying_features(wide: ir.Table, items: ir.Table) -> pd.DataFrame:
     """person_idx and the clustering features of every buyer, missing values as 0."""
     spend = items.filter(items.category.notnull()).mutate(_spend=items.price * items.quantity)
-    top = spend.group_by("category").aggregate(s=spend._spend.sum())
+    top = spend.group_by("category").aggregate(s=money_sum(spend._spend))
     categories = top.order_by(ibis.desc("s")).limit(MAX_CATEGORIES).category.to_pyarrow()
     names = sorted(str(c) for c in categories.to_pylist())
     by_person = spend.group_by(P).aggregate(
-        _total=spend._spend.sum(),
-        **{f"cat_{_slug(c)}": spend._spend.sum(where=spend.category == c) for c in names},
+        _total=money_sum(spend._spend),
+        **{f"cat_{_slug(c)}": money_sum(spend._spend, spend.category == c) for c in names},
     )
     shares = by_person.mutate(
         **{f"cat_{_slug(c)}": by_person[f"cat_{_slug(c)}"] / by_person._total for c in names}

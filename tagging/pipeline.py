@@ -96,8 +96,10 @@ class Pipeline:
         with self.stage("ingest") as notes:
             raw = {name: read_source(self.con, name, path) for name, path in paths.items()}
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
-        as_of = self._as_of(raw)
         with self.stage("clean") as notes:
+            if "events" in raw:
+                self.keep("events_checked", clean.check_events(raw["events"]))
+            as_of = self._as_of(raw)
             steps = self._clean(raw, as_of)
             quality = quality_report(raw, steps, count=self.count)
             notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
@@ -187,9 +189,12 @@ class Pipeline:
         return snapshot
 
     def _as_of(self, raw: dict[str, ir.Table]) -> datetime:
+        """The given day's end, else the latest timestamp of an order or (checked) event."""
         if self.options.as_of is not None:
             return end_of_day(self.options.as_of)
-        latest = [clean.parse_timestamp(raw[n].ts).max() for n in ("orders", "events") if n in raw]
+        latest = [clean.parse_timestamp(raw["orders"].ts).max()]
+        if "events" in raw:
+            latest.append(self.con.table("events_checked")._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]
         found = [v for v in values if v is not None]
         if not found:
@@ -214,10 +219,9 @@ class Pipeline:
             steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
         if "events" in raw:
             events = clean.clean_events(
-                raw["events"],
+                self.con.table("events_checked"),
                 as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
-                materialise=self.keep,
             )
             # The kept events are read for a column or two by the quality report and identity,
             # then once whole with their persons (p_events): a typed copy of every event in
@@ -385,8 +389,13 @@ class Pipeline:
     def _basket(self, t: dict[str, ir.Table]) -> Mined:
         """Rules at item and category level, and what they recommend to each person."""
         params = self.options.basket
+        # The pairs are kept: counting reads them three times (baskets, entries, candidates).
         sets = {
-            level: basket.mine_rules(basket.basket_pairs(t["items"], column), params, level=level)
+            level: basket.mine_rules(
+                self.keep(f"basket_pairs_{level}", basket.basket_pairs(t["items"], column)),
+                params,
+                level=level,
+            )
             for level, column in (("item", "item_id"), ("category", "category"))
         }
         recommended = basket.recommend(t["items"], t["orders"], sets["item"].rules, params)
