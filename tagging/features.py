@@ -43,6 +43,7 @@ TIME_SLOTS = {  # hour ranges in UTC, inclusive
     "evening": (18, 22),
 }
 MONEY = "decimal(38, 6)"  # amounts are summed exactly at this precision (money_sum)
+RATIO = "decimal(38, 12)"  # and ratios averaged
 # Features are stored rounded to this many decimals.
 STORED_DIGITS = 6
 
@@ -171,7 +172,9 @@ def basket_features(items: ir.Table) -> ir.Table:
     medians = spend.group_by("category").agg(_median=spend.price.median())
     relative = spend.join(medians, "category")
     relative = relative.mutate(_relative=relative.price / relative._median.nullif(0))
-    price_index = relative.group_by(P).agg(price_index=relative._relative.mean())
+    # Averaged as decimals, for the reason money_sum gives: the same in every run.
+    ratio = relative._relative.cast(RATIO).mean().cast("float64")
+    price_index = relative.group_by(P).agg(price_index=ratio)
     joined = breadth.left_join(brand_share, P).drop(f"{P}_right")
     return joined.left_join(price_index, P).drop(f"{P}_right")
 

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
 from store.pseudonym import identifier_digest
-from store.snapshot import WRITE_CHUNK_ROWS, Batches, Snapshot, row_count
+from store.snapshot import WRITE_CHUNK_ROWS, Batches, Frame, Snapshot, row_count
 from tagging import basket, clean, features, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
@@ -165,7 +165,7 @@ class Pipeline:
                 persons=self._person_rows(persons, person_tables),
                 identifiers=identifiers,
                 tags=tag_rows,
-                features=self._batches(wide, features.feature_records),
+                features=self._batches(wide, _feature_records),
                 definitions=self._definitions(tag_table),
                 quarantine=self._quarantine(steps),
                 quality=quality,
@@ -580,7 +580,7 @@ class Pipeline:
         return quarantined.filter(~naming)
 
     def _batches(
-        self, table: ir.Table, shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+        self, table: ir.Table, shape: Callable[[pa.RecordBatch], Frame] | None = None
     ) -> Batches:
         """A materialised table as rows the store reads in pieces, in the table's order."""
 
@@ -591,7 +591,7 @@ class Pipeline:
             for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
                 # Arrow batches as they are: the store makes Python values of them in half the
                 # time it takes through pandas.
-                yield batch if shape is None else shape(batch.to_pandas())
+                yield batch if shape is None else shape(batch)
 
         return Batches(self.count(table), read)
 
@@ -634,13 +634,21 @@ def _numbers(graph: IdentityGraph, pairs: pd.DataFrame, kind: str, ids: str) -> 
     return numbers
 
 
-def _with_attributes(rows: pd.DataFrame) -> pd.DataFrame:
-    """person_idx, person_id and a dict of the other columns (missing values as None)."""
-    columns = [c for c in rows.columns if c not in (P, "person_id")]
-    values = rows[columns].astype(object).where(rows[columns].notna(), None)
-    return pd.DataFrame(
-        {P: rows[P], "person_id": rows["person_id"], "attributes": values.to_dict("records")}
+def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
+    """person_idx, person_id and a struct of the other columns, which the store writes as a
+    dict (missing values as None) without a Python object per value on the way."""
+    names = [n for n in rows.schema.names if n not in (P, "person_id")]
+    if names:
+        attributes = pa.StructArray.from_arrays([rows.column(n) for n in names], names=names)
+    else:
+        attributes = pa.array([{}] * rows.num_rows, pa.struct([]))
+    return pa.RecordBatch.from_arrays(
+        [rows.column(P), rows.column("person_id"), attributes], names=[P, "person_id", "attributes"]
     )
+
+
+def _feature_records(wide: pa.RecordBatch) -> pd.DataFrame:
+    return features.feature_records(wide.to_pandas())
 
 
 def _primary_accounts(users: ir.Table) -> ir.Table:

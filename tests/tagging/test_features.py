@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagging.features import feature_records, rounded
+from tagging.features import feature_records, money_sum, rounded
 
 # Ties at the 7th decimal (x/128 prices), values that scale past 2**52, infinities, signed zeros.
 AWKWARD = [
@@ -44,3 +46,16 @@ def test_feature_records_drop_missing_values_and_round() -> None:
         {"monetary": 12.5, "share": 0.333333},
         {"share": 0.007812},
     ]
+
+
+def test_money_is_summed_exactly_whatever_the_order() -> None:
+    # Added as floats in this order the 1.0 is lost (1e16 + 1 == 1e16); threads adding in
+    # another order would keep it: an exact sum does not depend on the order.
+    amounts = [1e16, 1.0, -1e16, 0.1, 0.2]
+    table = ibis.memtable(pa.table({"person_idx": [0] * 5, "amount": amounts}))
+    summed = table.group_by("person_idx").agg(
+        total=money_sum(table.amount), floats=table.amount.sum()
+    )
+    row = summed.to_pyarrow().to_pylist()[0]
+    assert row["floats"] != 1.3
+    assert row["total"] == 1.3
