@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -52,6 +53,10 @@ JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 Frame: TypeAlias = pd.DataFrame | pa.RecordBatch  # rows of one chunk
+Columns: TypeAlias = dict[str, list[Any]]  # a chunk's values by column, as the driver takes them
+# Chunks of features made while SQLite loads the tags and builds their index: a 100k-user run's
+# whole feature table (20,000 rows and about 20 MB of JSON each).
+CHUNKS_AHEAD = 5
 
 
 @dataclass(frozen=True)
@@ -202,9 +207,14 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
     The seconds spent writing are added to `snapshot.timings["write"]` (and stored with the run).
     """
     started = time.perf_counter()
-    with engine.begin() as conn:
+    with engine.begin() as conn, _pool("snapshot-ahead") as pool:
         _insert_frame(conn, table_of(Person), run_id, snapshot.persons)
         _insert_frame(conn, table_of(PersonIdentifier), run_id, snapshot.identifiers)
+        # The features' rows (a dict and its JSON per person) are made on a thread while SQLite
+        # loads the tags and builds their index, which it does without holding the GIL.
+        features = _ahead(
+            pool, _driver_chunks(conn, table_of(FeatureRow), snapshot.features), CHUNKS_AHEAD
+        )
         # In the table's clustering order, so the B-tree is filled from left to right.
         tags = snapshot.tags
         if isinstance(tags, pd.DataFrame):
@@ -214,7 +224,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
         rebuild = row_count(tags) >= _committed_tag_rows(conn)
         with _indexes_built_after(conn, table_of(PersonTag), rebuild=rebuild):
             _insert_frame(conn, table_of(PersonTag), run_id, tags)
-        _insert_frame(conn, table_of(FeatureRow), run_id, snapshot.features)
+        _insert_chunks(conn, table_of(FeatureRow), run_id, features)
         _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
         _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
         _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
@@ -296,22 +306,37 @@ def _committed_tag_rows(conn: Connection) -> int:
 
 
 def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
-    """Bulk insert in chunks: COPY on PostgreSQL through psycopg 3, multi-row VALUES statements
-    on SQLite, SQLAlchemy's executemany of dicts elsewhere."""
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        _copy_frame(conn, table, run_id, rows)
+    _insert_chunks(conn, table, run_id, _prefetched(_driver_chunks(conn, table, rows)))
+
+
+def _driver_chunks(conn: Connection, table: Table, rows: Rows) -> Iterator[Columns]:
+    """`rows` in chunks of column values, JSON serialised where the insert hands the values to
+    the driver directly (COPY, SQLite's multi-row VALUES)."""
+    direct = conn.dialect.name == "sqlite" or _copies(conn)
+    return _column_chunks(rows, json_columns=_json_columns(table) if direct else set())
+
+
+def _copies(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def _insert_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
+    """Bulk insert: COPY on PostgreSQL through psycopg 3, multi-row VALUES statements on
+    SQLite, SQLAlchemy's executemany of dicts elsewhere."""
+    if _copies(conn):
+        _copy_chunks(conn, table, run_id, chunks)
         return
     if conn.dialect.name == "sqlite":
-        _insert_sqlite(conn, table, run_id, rows)
+        _insert_sqlite(conn, table, run_id, chunks)
         return
-    for values in _column_chunks(rows, json_columns=set()):
+    for values in chunks:
         records = [
             dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)
         ]
         conn.execute(insert(table), [{"run_id": run_id, **record} for record in records])
 
 
-def _insert_sqlite(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
+def _insert_sqlite(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
     """Rows straight to the driver as multi-row `INSERT ... VALUES (...), (...), ...`.
 
     sqlite3's executemany steps and resets the statement once per row; one statement of
@@ -319,7 +344,7 @@ def _insert_sqlite(conn: Connection, table: Table, run_id: int, rows: Rows) -> N
     2.8 s in a micro benchmark).
     """
     quote = conn.dialect.identifier_preparer.quote
-    for values in _prefetched(_column_chunks(rows, json_columns=_json_columns(table))):
+    for values in chunks:
         names = ["run_id", *values]
         width, n_rows = len(names), len(next(iter(values.values()), []))
         flat: list[Any] = [None] * (n_rows * width)
@@ -336,7 +361,7 @@ def _insert_sqlite(conn: Connection, table: Table, run_id: int, rows: Rows) -> N
             conn.exec_driver_sql(full if n == per else head + ", ".join([group] * n), params)
 
 
-def _copy_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
+def _copy_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
     """COPY ... FROM STDIN, one per chunk, on the transaction's own connection: rows stream in
     PostgreSQL's text format instead of one bound statement each (100k snapshot: 67 s -> 34 s,
     the rest is the server's)."""
@@ -344,7 +369,7 @@ def _copy_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None
     driver_connection = conn.connection.driver_connection
     assert driver_connection is not None, "a connection inside a transaction has its driver's"
     with driver_connection.cursor() as cursor:
-        for values in _column_chunks(rows, json_columns=_json_columns(table)):
+        for values in chunks:
             columns = ", ".join(quote(c) for c in ["run_id", *values])
             statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
             with cursor.copy(statement) as copy:
@@ -358,18 +383,38 @@ def _prefetched(chunks: Iterator[T]) -> Iterator[T]:
     Making a chunk (reading it from DuckDB, Python values, JSON) holds the GIL; SQLite releases
     it while it steps an INSERT. So the two overlap on two cores instead of taking turns.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-rows") as pool:
-        pending = pool.submit(next, chunks, None)
-        while (chunk := pending.result()) is not None:
-            pending = pool.submit(next, chunks, None)
+    with _pool("snapshot-rows") as pool:
+        yield from _ahead(pool, chunks, 1)
+
+
+@contextmanager
+def _pool(name: str) -> Iterator[ThreadPoolExecutor]:
+    """One worker thread; work it has not started is dropped when the block ends."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _ahead(pool: ThreadPoolExecutor, chunks: Iterator[T], depth: int) -> Iterator[T]:
+    """`chunks`, made by `pool` up to `depth` ahead of the caller, starting at once (not at the
+    first `next`). The pool runs its work in order, so the chunks come in order."""
+    pending = deque(pool.submit(next, chunks, None) for _ in range(depth))
+
+    def drain() -> Iterator[T]:
+        while (chunk := pending.popleft().result()) is not None:
+            pending.append(pool.submit(next, chunks, None))
             yield chunk
+
+    return drain()
 
 
 def _json_columns(table: Table) -> set[str]:
     return {c.name for c in table.columns if isinstance(c.type, JSON)}
 
 
-def _column_chunks(rows: Rows, *, json_columns: set[str]) -> Iterator[dict[str, list[Any]]]:
+def _column_chunks(rows: Rows, *, json_columns: set[str]) -> Iterator[Columns]:
     """Each chunk of `rows` as its columns' Python values, missing values as None, and the
     values of `json_columns` serialised (for a driver that is handed them directly)."""
     for chunk in _chunks(rows):

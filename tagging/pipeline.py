@@ -584,14 +584,19 @@ class Pipeline:
     ) -> Batches:
         """A materialised table as rows the store reads in pieces, in the table's order."""
 
-        def read() -> Iterator[pd.DataFrame | pa.RecordBatch]:
+        def read() -> Iterator[Frame]:
             # DuckDB's reader directly: ibis's to_pyarrow_batches calls an API DuckDB 1.5
-            # deprecates. A table scan returns rows in the order they were inserted.
-            result = self.con.raw_sql(f"SELECT * FROM {table.get_name()}")
-            for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
-                # Arrow batches as they are: the store makes Python values of them in half the
-                # time it takes through pandas.
-                yield batch if shape is None else shape(batch)
+            # deprecates. A table scan returns rows in the order they were inserted. Each read
+            # has its own cursor: the store reads two tables at once, on two threads.
+            cursor = self.con.con.cursor()
+            try:
+                result = cursor.execute(f"SELECT * FROM {table.get_name()}")
+                for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
+                    # Arrow batches as they are: the store makes Python values of them in half
+                    # the time it takes through pandas.
+                    yield batch if shape is None else shape(batch)
+            finally:
+                cursor.close()
 
         return Batches(self.count(table), read)
 
