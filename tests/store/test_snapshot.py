@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -229,3 +230,27 @@ def test_person_index_is_kept_through_bulk_loads_and_failed_writes(
         assert queries.require_current_run(session=session).id == first
         tags = queries.tags_of_persons(session=session, run_id=first, person_idxs=[1])
         assert [(t.key, t.value) for t in tags] == [("lifecycle", "lost")]
+
+
+def test_rows_made_ahead_on_a_thread_that_fail_fail_the_write(store_engine: Engine) -> None:
+    """The features are read on a thread while the tags are written: a read that breaks there
+    fails the commit with its own error, and the previous run stays current, whole."""
+    first = _commit(store_engine)
+
+    def broken() -> Iterator[pd.DataFrame]:
+        yield pd.DataFrame({"person_idx": [0], "values": [{"monetary": 1.0}]})
+        raise OSError("spill file vanished")
+
+    snapshot = _snapshot()
+    snapshot.features = Batches(2, broken)
+    second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
+    with pytest.raises(OSError, match="spill file vanished"):
+        commit_snapshot(engine=store_engine, run_id=second, snapshot=snapshot)
+    with Session(store_engine) as session:
+        assert queries.require_current_run(session=session).id == first
+    assert len(queries.export_features(engine=store_engine, run_id=second)) == 0
+    kept = queries.export_features(engine=store_engine, run_id=first)
+    assert kept[["person_id", "monetary"]].fillna(-1).values.tolist() == [
+        ["p-aaa", 12.5],
+        ["p-bbb", -1],
+    ]
