@@ -113,25 +113,15 @@ class Pipeline:
                 notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
-            wide = self._features(person_tables, as_of)
-            if "users" in person_tables:
-                # Each person's primary account with its age: read by demographic tags and by
-                # person attributes, so worked out once.
-                primary = _with_age(_primary_accounts(person_tables["users"]), wide)
-                person_tables["people"] = self.keep("people", primary)
-            notes.append(f"{len(wide.columns) - 1} features")
-            outcomes, covered = self._outcomes(steps, as_of)
             # Clustering and fitting the models need no queries once their frames are read:
-            # they run one after the other on the other core while the basket rules and the
-            # tags are worked out here, and are collected for the models and personas stages.
-            buyers = personas.buying_features(wide, person_tables["items"])
-            clustering = self._pool.submit(
-                _on_one_thread, personas.cluster, buyers, self.options.personas
-            )
-            # Handed straight to the worker, which lets go of the frames once it has fitted.
+            # they run one after the other on the other core while the features, the basket
+            # rules and the tags are worked out here, and are collected for the models and
+            # personas stages. The models' frames need only the orders and events, so they
+            # are read first and the worker starts on them at once.
             modelling = self._pool.submit(
                 _on_one_thread,
                 models.fit_and_score,
+                # Handed straight to the worker, which lets go of the frames once it has fitted.
                 models.training_data(
                     person_tables["orders"],
                     person_tables.get("events"),
@@ -140,6 +130,18 @@ class Pipeline:
                 ),
                 self.options.models,
             )
+            wide = self._features(person_tables, as_of)
+            buyers = personas.buying_features(wide, person_tables["items"])
+            clustering = self._pool.submit(
+                _on_one_thread, personas.cluster, buyers, self.options.personas
+            )
+            if "users" in person_tables:
+                # Each person's primary account with its age: read by demographic tags and by
+                # person attributes, so worked out once.
+                primary = _with_age(_primary_accounts(person_tables["users"]), wide)
+                person_tables["people"] = self.keep("people", primary)
+            notes.append(f"{len(wide.columns) - 1} features")
+            outcomes, covered = self._outcomes(steps, as_of)
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
