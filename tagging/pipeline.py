@@ -135,6 +135,8 @@ class Pipeline:
             clustering = self._pool.submit(
                 _on_one_thread, personas.cluster, buyers, self.options.personas
             )
+            # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
+            baskets = self._pool.submit(self._baskets_file)
             if "users" in person_tables:
                 # Each person's primary account with its age: read by demographic tags and by
                 # person attributes, so worked out once.
@@ -181,7 +183,7 @@ class Pipeline:
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
-                files={BASKETS_FILE: basket.baskets_file(person_tables["items"])},
+                files={BASKETS_FILE: baskets.result()},
                 rules=mined.rule_rows(),
                 recommendations=self._batches(mined.recommendations),
                 items=self._catalog_items(steps, person_tables["items"], mined),
@@ -434,6 +436,15 @@ class Pipeline:
         )
         report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
         return described, persona_tags, report
+
+    def _baskets_file(self) -> bytes:
+        """`basket.baskets_file` of p_items, on a cursor of its own: it runs on the worker
+        thread while this thread queries, and a DuckDB connection runs one query at a time."""
+        cursor = self.con.con.cursor()
+        try:
+            return basket.baskets_file(ibis.duckdb.from_connection(cursor).table("p_items"))
+        finally:
+            cursor.close()
 
     def _catalog_items(
         self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined
