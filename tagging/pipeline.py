@@ -249,8 +249,8 @@ class Pipeline:
         """
         actors = None
         if "events" in steps:
-            # Each (user_id, device_id) the events name, once: the kept events are a join of
-            # the file's rows with their marks, which every query of them would make again.
+            # Each (user_id, device_id) the events name, once: the kept events are not
+            # materialised, and three queries (users, devices, pairs) would each read them all.
             events = steps["events"].kept
             actors = self.keep("actors", events.select("user_id", "device_id").distinct())
         mentions, links = _mentions_and_links(steps, actors)
