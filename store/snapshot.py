@@ -84,7 +84,7 @@ class Snapshot:
     """Everything one run writes. Rows carry exactly the columns of their table (minus run_id)."""
 
     persons: Rows  # person_idx, person_id, attributes (dict)
-    identifiers: pd.DataFrame  # kind, identifier, person_idx
+    identifiers: Rows  # kind, identifier, person_idx
     tags: Rows  # person_idx, key, value, score; Batches come in (key, value, person_idx) order
     features: Rows  # person_idx, values (dict)
     definitions: list[dict[str, Any]]  # key, kind, description, source, value_type, values

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -24,16 +24,10 @@ from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
 from store.pseudonym import identifier_digest
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Frame, Snapshot, row_count
-from tagging import basket, clean, features, models, personas, tags
+from tagging import basket, clean, features, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
-from tagging.identity import (
-    DEVICE_ID,
-    KIND_ALIASES,
-    USER_ID,
-    IdentityGraph,
-    without_suppressed,
-)
+from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, without_suppressed
 from tagging.ingest import connect, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
@@ -108,7 +102,7 @@ class Pipeline:
                 self._drop_source(name, marks=name != "events")
         with self.stage("identity") as notes:
             persons, identifiers = self._identity(steps)
-            notes.append(f"{len(persons):,} persons from {len(identifiers):,} identifiers")
+            notes.append(f"{len(persons):,} persons from {self.count(identifiers):,} identifiers")
             if self.forgotten is not None and len(self.forgotten):
                 notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
         with self.stage("features") as notes:
@@ -168,7 +162,7 @@ class Pipeline:
         with self.stage("collect") as notes:
             snapshot = Snapshot(
                 persons=self._person_rows(persons, person_tables),
-                identifiers=identifiers,
+                identifiers=self._batches(identifiers),
                 tags=tag_rows,
                 features=self._batches(wide, _feature_records),
                 definitions=self._definitions(tag_table),
@@ -259,51 +253,43 @@ class Pipeline:
         if marks:
             self.con.drop_table(f"marks_{name}")
 
-    def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Number every identifier, link those seen together, one person per component."""
-        mentions: list[ir.Table] = []
-        links: list[ir.Table] = []
-        for name in ("users", "orders", "events"):
-            if name in steps:
-                mentions.append(_mentioned(steps[name].kept, USER_ID))
+    def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, ir.Table]:
+        """Number every identifier, link those seen together, one person per component.
+
+        Returns the persons and the `identity` table (kind, identifier, person_idx).
+        """
+        actors = None
         if "events" in steps:
+            # Each (user_id, device_id) the events name, once: the kept events are not
+            # materialised, and three queries (users, devices, pairs) would each read them all.
             events = steps["events"].kept
-            mentions.append(_mentioned(events, DEVICE_ID))
-            both = events.filter(events.user_id.notnull() & events.device_id.notnull())
-            links.append(
-                both.select(
-                    kind_a=ibis.literal(USER_ID),
-                    id_a=both.user_id,
-                    kind_b=ibis.literal(DEVICE_ID),
-                    id_b=both.device_id,
-                ).distinct()
-            )
-        if "identities" in steps:
-            pairs = steps["identities"].kept
-            pairs = pairs.mutate(kind_a=_kind(pairs.kind_a), kind_b=_kind(pairs.kind_b))
-            links.append(pairs.select("kind_a", "id_a", "kind_b", "id_b"))
-            for side in ("a", "b"):
-                mentions.append(
-                    pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
-                )
-        # distinct() explicitly: a union of one table is that table, and would keep repeats
-        nodes = ibis.union(*mentions).distinct().to_pyarrow().to_pandas()
-        graph = IdentityGraph(nodes)
-        if links:
-            pairs_df = ibis.union(*links).to_pyarrow().to_pandas()
-            for kind_column, id_column in (("kind_a", "id_a"), ("kind_b", "id_b")):
-                pairs_df[f"n_{id_column}"] = _numbers(graph, pairs_df, kind_column, id_column)
-            graph.link(pairs_df["n_id_a"].to_numpy(), pairs_df["n_id_b"].to_numpy())
-        persons, identifiers = graph.persons(id_key=self.options.id_key)
-        persons, identifiers, self.forgotten = without_suppressed(
-            persons, identifiers, listed=self.options.suppressed, id_key=self.options.id_key
+            actors = self.keep("actors", events.select("user_id", "device_id").distinct())
+        mentions, links = _mentions_and_links(steps, actors)
+        found = identity.resolve(
+            ibis.union(*mentions),
+            ibis.union(*links) if links else None,
+            materialise=self.keep,
+            id_key=self.options.id_key,
         )
-        return persons, identifiers
+        if self.options.suppressed:
+            found = self._without_suppressed(found)
+        table = self.keep("identity", found.identifiers().drop("node"))
+        self.con.drop_table(identity.NODES_TABLE)
+        self.con.drop_table("actors", force=True)
+        return found.persons, table
+
+    def _without_suppressed(self, found: identity.Resolution) -> identity.Resolution:
+        """`found` without the forgotten persons (`self.forgotten`): every identifier is read
+        and hashed, which only a suppression list needs."""
+        identifiers = found.identifiers().to_pyarrow().to_pandas()
+        persons, kept, self.forgotten = without_suppressed(
+            found.persons, identifiers, listed=self.options.suppressed, id_key=self.options.id_key
+        )
+        return replace(found, persons=persons, members=kept[["node", P]])
 
     def _attach_persons(
-        self, steps: dict[str, clean.Step], identifiers: pd.DataFrame, n_persons: int
+        self, steps: dict[str, clean.Step], ids: ir.Table, n_persons: int
     ) -> dict[str, ir.Table]:
-        ids = self.keep("identity", _memtable(identifiers))
         users = ids.filter(ids.kind == USER_ID).select(_uid=ids.identifier, _p_user=ids.person_idx)
         devices = ids.filter(ids.kind == DEVICE_ID).select(
             _did=ids.identifier, _p_device=ids.person_idx
@@ -635,6 +621,38 @@ def _model_notes(report: dict[str, Any]) -> str:
     )
 
 
+def _mentions_and_links(
+    steps: dict[str, clean.Step], actors: ir.Table | None
+) -> tuple[list[ir.Table], list[ir.Table]]:
+    """Every identifier the sources mention (kind, identifier), and the pairs they link
+    (kind_a, id_a, kind_b, id_b); `actors` holds the (user_id, device_id) the events name."""
+    mentions: list[ir.Table] = []
+    links: list[ir.Table] = []
+    for name in ("users", "orders"):
+        if name in steps:
+            mentions.append(_mentioned(steps[name].kept, USER_ID))
+    if actors is not None:
+        mentions += [_mentioned(actors, USER_ID), _mentioned(actors, DEVICE_ID)]
+        both = actors.filter(actors.user_id.notnull() & actors.device_id.notnull())
+        links.append(
+            both.select(
+                kind_a=ibis.literal(USER_ID),
+                id_a=both.user_id,
+                kind_b=ibis.literal(DEVICE_ID),
+                id_b=both.device_id,
+            )
+        )
+    if "identities" in steps:
+        pairs = steps["identities"].kept
+        pairs = pairs.mutate(kind_a=_kind(pairs.kind_a), kind_b=_kind(pairs.kind_b))
+        links.append(pairs.select("kind_a", "id_a", "kind_b", "id_b"))
+        for side in ("a", "b"):
+            mentions.append(
+                pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
+            )
+    return mentions, links
+
+
 def _mentioned(table: ir.Table, kind: str) -> ir.Table:
     ids = table.filter(table[kind].notnull())
     return ids.select(kind=ibis.literal(kind), identifier=ids[kind])
@@ -644,14 +662,6 @@ def _kind(column: ir.StringValue) -> ir.StringValue:
     """Identifier kinds as `tagging.identity.normalise_kind` names them."""
     lowered = column.strip().lower()
     return lowered.substitute(KIND_ALIASES, else_=lowered)
-
-
-def _numbers(graph: IdentityGraph, pairs: pd.DataFrame, kind: str, ids: str) -> np.ndarray:
-    numbers = np.empty(len(pairs), dtype=np.int64)
-    for value in pairs[kind].unique():
-        rows = (pairs[kind] == value).to_numpy()
-        numbers[rows] = graph.numbers(value, pairs.loc[rows, ids])
-    return numbers
 
 
 def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
