@@ -6,9 +6,7 @@ way (the parsed timestamp). The caller materialises the marks, and `Cleaning.spl
 back to the source rows for the three parts: kept rows (typed), quarantined rows (source, row
 number, reason, raw values as JSON), and rows after `as_of`, which are not bad, only out of
 scope, so they are counted but not quarantined. Keeping the marks narrow means the wide text
-of a big events file is copied once, not once per check. The events' marks also carry the
-eight columns later stages read (`EVENT_COLUMNS_KEPT`), so their kept rows, millions of them,
-are typed from the marks; only the bad and later rows are joined back to the text.
+of a big events file is copied once, not once per check.
 
 Bot traffic is judged per actor (the device, or the user when an event has no device): an actor
 is a bot when any of its events carries a crawler user agent, or when it ever sends more events
