@@ -31,18 +31,6 @@ BOT_USER_AGENT = (
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 KEPT = ibis.null("string")
-# The columns of a kept event that later stages read (identity, features, tags, models): the
-# file's other columns (session, query, user agent, ...) are only kept for quarantined rows.
-EVENT_COLUMNS_KEPT = (
-    "user_id",
-    "device_id",
-    "event_type",
-    "item_id",
-    "category",
-    "brand",
-    "platform",
-    "os",
-)
 
 
 @dataclass(frozen=True)
@@ -62,15 +50,11 @@ class Cleaning:
     source: str
     marks: ir.Table
     typed: Callable[[ir.Table], ir.Table]
-    # The marks carry every column `typed` reads (events): good rows are typed from the marks
-    # alone, and only the few bad rows are joined back to the source's text rows.
-    typed_from_marks: bool = False
 
     def split(self, marks: ir.Table, rows: ir.Table) -> Step:
         """The three parts, from the materialised `marks` and the source's `rows`."""
         marked = rows.join(marks, ROW)
-        good = marks if self.typed_from_marks else marked
-        good = good.filter(good._reason.isnull())
+        good = marked.filter(marked._reason.isnull())
         return Step(
             kept=self.typed(good.filter(~good._later)),
             quarantined=_quarantined(
@@ -263,7 +247,6 @@ def check_events(raw: ir.Table) -> ir.Table:
     marked = raw.left_join(agents, "user_agent")
     return marked.select(
         ROW,
-        *EVENT_COLUMNS_KEPT,
         _reason=reason,
         _ts=ts,
         _actor=raw.device_id.fill_null("user:" + raw.user_id),
@@ -275,8 +258,7 @@ def check_events(raw: ir.Table) -> ir.Table:
 def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: int) -> Cleaning:
     """Bad rows, then repeated event ids, then every event of an actor judged to be a bot.
 
-    `checked` is the materialised `check_events` of the source; the kept events are typed
-    from it (`EVENT_COLUMNS_KEPT`), not from the file's text rows.
+    `checked` is the materialised `check_events` of the source.
     """
     first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
@@ -290,7 +272,7 @@ def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: i
     deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
     # Not materialised: the bot checks read it within the one query that makes the marks.
     marks = _drop_bots(deduped, bot_events_per_minute).drop("_event_id", "_crawler")
-    return Cleaning("events", marks, _typed_events, typed_from_marks=True)
+    return Cleaning("events", marks, _typed_events)
 
 
 def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
@@ -309,7 +291,20 @@ def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
 
 def _typed_events(good: ir.Table) -> ir.Table:
     return good.select(
-        *(c for c in EVENT_COLUMNS_KEPT if c != "event_type"),
+        "event_id",
+        "user_id",
+        "device_id",
+        "item_id",
+        "category",
+        "brand",
+        "platform",
+        "os",
+        "device_model",
+        "session_id",
+        "user_agent",
+        "query",
         event_type=good.event_type.lower(),
         ts=good._ts,
+        price=_number(good.price),
+        dwell_ms=_number(good.dwell_ms),
     )

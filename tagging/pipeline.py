@@ -97,9 +97,8 @@ class Pipeline:
             steps = self._clean(raw, as_of)
             quality = quality_report(raw, steps, count=self.count)
             notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
-            # The kept events are read from their marks (until p_events), not the text rows.
-            for name in raw:
-                self._drop_source(name, marks=name != "events")
+            for name in raw.keys() - {"events"}:
+                self._drop_source(name)
         with self.stage("identity") as notes:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {self.count(identifiers):,} identifiers")
@@ -233,9 +232,8 @@ class Pipeline:
         """Materialise the marked rows once, then every part later stages read, so that the
         source's text rows can go once cleaning is done (`_drop_source`).
 
-        Without `keep_rows` the kept rows stay a query of the marks (events, whose marks carry
-        the columns kept), read once more by whoever materialises them (`_attach_persons`,
-        with their persons).
+        Without `keep_rows` the kept rows stay a join of the source with its marks, read once
+        more by whoever materialises them (events: `_attach_persons`, with their persons).
         """
         source = cleaning.source
         marks = self.keep(f"marks_{source}", cleaning.marks)
@@ -246,12 +244,11 @@ class Pipeline:
             after_as_of=self.keep(f"later_{source}", step.after_as_of),
         )
 
-    def _drop_source(self, name: str, *, marks: bool = True) -> None:
-        """A source's text rows and (with `marks`) its marks, once nothing reads them again."""
+    def _drop_source(self, name: str) -> None:
+        """A source's text rows and marks, once nothing reads them again."""
         self.con.drop_view(f"source_{name}")
-        self.con.drop_table(f"source_{name}_rows")
-        if marks:
-            self.con.drop_table(f"marks_{name}")
+        for table in (f"source_{name}_rows", f"marks_{name}"):
+            self.con.drop_table(table)
 
     def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, ir.Table]:
         """Number every identifier, link those seen together, one person per component.
@@ -314,8 +311,9 @@ class Pipeline:
             e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
             e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
             out["events"] = self.keep("p_events", e.select(P, *EVENT_COLUMNS_READ))
-            # p_events holds the kept events from here on; their marks are not read again.
-            self.con.drop_table("marks_events")
+            # p_events holds the kept events from here on; the file's text rows are not read
+            # again, and would otherwise stay in memory.
+            self._drop_source("events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
         return out
 
