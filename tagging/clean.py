@@ -240,18 +240,15 @@ def check_events(raw: ir.Table) -> ir.Table:
         (_bad_number(raw.price), "bad_price"),
         else_=KEPT,
     )
-    # A shop sends a few hundred distinct user agents in millions of events: the pattern is
-    # matched once per agent, not once per event.
-    agents = raw.filter(raw.user_agent.notnull()).select("user_agent").distinct()
-    agents = agents.mutate(_crawler=agents.user_agent.re_search(BOT_USER_AGENT))
-    marked = raw.left_join(agents, "user_agent")
-    return marked.select(
+    # The pattern on every event: matching each distinct agent once and joining the result
+    # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
+    return raw.select(
         ROW,
         _reason=reason,
         _ts=ts,
         _actor=raw.device_id.fill_null("user:" + raw.user_id),
         _event_id=raw.event_id,
-        _crawler=marked._crawler.fill_null(False),
+        _crawler=raw.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
     )
 
 
