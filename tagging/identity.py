@@ -41,6 +41,52 @@ def normalise_kind(kind: str) -> str:
     return KIND_ALIASES.get(kind, kind)
 
 
+def mentions_and_links(
+    kept: dict[str, ir.Table], actors: ir.Table | None
+) -> tuple[list[ir.Table], list[ir.Table]]:
+    """Every identifier the sources' kept rows (`kept`, by source name) mention (kind,
+    identifier), and the pairs they link (kind_a, id_a, kind_b, id_b); `actors` holds the
+    (user_id, device_id) the events name."""
+    mentions: list[ir.Table] = []
+    links: list[ir.Table] = []
+    for name in ("users", "orders"):
+        if name in kept:
+            mentions.append(_mentioned(kept[name], USER_ID))
+    if actors is not None:
+        mentions += [_mentioned(actors, USER_ID), _mentioned(actors, DEVICE_ID)]
+        both = actors.filter(actors.user_id.notnull() & actors.device_id.notnull())
+        links.append(
+            both.select(
+                kind_a=ibis.literal(USER_ID),
+                id_a=both.user_id,
+                kind_b=ibis.literal(DEVICE_ID),
+                id_b=both.device_id,
+            )
+        )
+    if "identities" in kept:
+        pairs = kept["identities"]
+        pairs = pairs.mutate(
+            kind_a=normalised_kind(pairs.kind_a), kind_b=normalised_kind(pairs.kind_b)
+        )
+        links.append(pairs.select("kind_a", "id_a", "kind_b", "id_b"))
+        for side in ("a", "b"):
+            mentions.append(
+                pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
+            )
+    return mentions, links
+
+
+def _mentioned(table: ir.Table, kind: str) -> ir.Table:
+    ids = table.filter(table[kind].notnull())
+    return ids.select(kind=ibis.literal(kind), identifier=ids[kind])
+
+
+def normalised_kind(column: ir.StringValue) -> ir.StringValue:
+    """Identifier kinds as `normalise_kind` names them, in a query."""
+    lowered = column.strip().lower()
+    return lowered.substitute(KIND_ALIASES, else_=lowered)
+
+
 def kind_rank(kind: ir.StringValue) -> ir.IntegerValue:
     """0 for user ids, 1 for device ids, 2 for other kinds: the order identifiers are numbered."""
     ranks = [(name, rank) for rank, name in enumerate(PERSON_KINDS)]

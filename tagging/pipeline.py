@@ -27,7 +27,7 @@ from store.snapshot import WRITE_CHUNK_ROWS, Batches, Frame, Snapshot, row_count
 from tagging import basket, clean, features, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
-from tagging.identity import DEVICE_ID, KIND_ALIASES, USER_ID, without_suppressed
+from tagging.identity import DEVICE_ID, USER_ID, without_suppressed
 from tagging.ingest import connect, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
@@ -261,7 +261,8 @@ class Pipeline:
             # materialised, and three queries (users, devices, pairs) would each read them all.
             events = steps["events"].kept
             actors = self.keep("actors", events.select("user_id", "device_id").distinct())
-        mentions, links = _mentions_and_links(steps, actors)
+        kept = {name: step.kept for name, step in steps.items()}
+        mentions, links = identity.mentions_and_links(kept, actors)
         found = identity.resolve(
             ibis.union(*mentions),
             ibis.union(*links) if links else None,
@@ -552,8 +553,8 @@ class Pipeline:
         kinds = {
             "user_id": ibis.literal(USER_ID),
             "device_id": ibis.literal(DEVICE_ID),
-            "id_a": _kind(raw["kind_a"].str),
-            "id_b": _kind(raw["kind_b"].str),
+            "id_a": identity.normalised_kind(raw["kind_a"].str),
+            "id_b": identity.normalised_kind(raw["kind_b"].str),
         }
         candidates = ibis.union(
             *(quarantined.select(kind=kinds[f], identifier=fields[f]) for f in fields)
@@ -617,49 +618,6 @@ def _model_notes(report: dict[str, Any]) -> str:
         f"{key} AUC {r['auc']} (recency {r['baseline_auc']})" if "auc" in r else f"{key}: none"
         for key, r in report.items()
     )
-
-
-def _mentions_and_links(
-    steps: dict[str, clean.Step], actors: ir.Table | None
-) -> tuple[list[ir.Table], list[ir.Table]]:
-    """Every identifier the sources mention (kind, identifier), and the pairs they link
-    (kind_a, id_a, kind_b, id_b); `actors` holds the (user_id, device_id) the events name."""
-    mentions: list[ir.Table] = []
-    links: list[ir.Table] = []
-    for name in ("users", "orders"):
-        if name in steps:
-            mentions.append(_mentioned(steps[name].kept, USER_ID))
-    if actors is not None:
-        mentions += [_mentioned(actors, USER_ID), _mentioned(actors, DEVICE_ID)]
-        both = actors.filter(actors.user_id.notnull() & actors.device_id.notnull())
-        links.append(
-            both.select(
-                kind_a=ibis.literal(USER_ID),
-                id_a=both.user_id,
-                kind_b=ibis.literal(DEVICE_ID),
-                id_b=both.device_id,
-            )
-        )
-    if "identities" in steps:
-        pairs = steps["identities"].kept
-        pairs = pairs.mutate(kind_a=_kind(pairs.kind_a), kind_b=_kind(pairs.kind_b))
-        links.append(pairs.select("kind_a", "id_a", "kind_b", "id_b"))
-        for side in ("a", "b"):
-            mentions.append(
-                pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
-            )
-    return mentions, links
-
-
-def _mentioned(table: ir.Table, kind: str) -> ir.Table:
-    ids = table.filter(table[kind].notnull())
-    return ids.select(kind=ibis.literal(kind), identifier=ids[kind])
-
-
-def _kind(column: ir.StringValue) -> ir.StringValue:
-    """Identifier kinds as `tagging.identity.normalise_kind` names them."""
-    lowered = column.strip().lower()
-    return lowered.substitute(KIND_ALIASES, else_=lowered)
 
 
 def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
