@@ -12,7 +12,6 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NewType
 
 import ibis
 import ibis.expr.types as ir
@@ -24,8 +23,7 @@ import pyarrow as pa
 
 from store.pseudonym import PERSON_ID_HEX_CHARS, identifier_digest, person_ids_for
 
-# The number of one identifier in a run's identity graph.
-NodeId = NewType("NodeId", int)
+# Node numbers: one per identifier in a run's identity graph.
 Nodes = npt.NDArray[np.int64]
 
 USER_ID = "user_id"
