@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import queries
+from store import api_queries, queries
 from store import snapshot as snapshot_module
 from store.errors import InputError
 from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot, fail_run
@@ -203,33 +203,48 @@ def test_one_run_at_a_time_even_when_two_start_together(store_engine: Engine) ->
     assert begin_run(engine=store_engine, source="s", as_of=AS_OF, params={}) == started[0] + 1
 
 
-def _person_tag_indexes(engine: Engine) -> list[str]:
-    return sorted(str(i["name"]) for i in inspect(engine).get_indexes("person_tags"))
+SECONDARY_INDEXES = {
+    "persons": ["ix_persons_run_person_id"],
+    "person_identifiers": ["ix_person_identifiers_person"],
+    "person_tags": ["ix_person_tags_person"],
+}
 
 
-def test_person_index_is_kept_through_bulk_loads_and_failed_writes(
-    store_engine: Engine, monkeypatch: pytest.MonkeyPatch
+def _secondary_indexes(engine: Engine) -> dict[str, list[str]]:
+    found = inspect(engine)
+    return {t: sorted(str(i["name"]) for i in found.get_indexes(t)) for t in SECONDARY_INDEXES}
+
+
+@pytest.mark.parametrize("failing", ["person_identifiers", "person_tags"])
+def test_indexes_are_kept_through_bulk_loads_and_failed_writes(
+    store_engine: Engine, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """A first run into an empty store loads its tags before building the person index (SQLite);
-    a write that fails on the way leaves the index as it was."""
+    """A first run into an empty store loads its persons, identifiers and tags before building
+    their secondary indexes (SQLite); a write that fails while they are gone leaves every index
+    as it was, and the identifiers still find their persons."""
     first = _commit(store_engine)
-    assert _person_tag_indexes(store_engine) == ["ix_person_tags_person"]
+    assert _secondary_indexes(store_engine) == SECONDARY_INDEXES
     real_insert = snapshot_module._insert_frame
 
     def failing_insert(conn, table, run_id, rows):  # type: ignore[no-untyped-def]
         real_insert(conn, table, run_id, rows)
-        if table.name == "person_tags":
+        if table.name == failing:
             raise OSError("disk full")
 
     monkeypatch.setattr(snapshot_module, "_insert_frame", failing_insert)
     second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
     with pytest.raises(OSError, match="disk full"):
         commit_snapshot(engine=store_engine, run_id=second, snapshot=_snapshot())
-    assert _person_tag_indexes(store_engine) == ["ix_person_tags_person"]
+    assert _secondary_indexes(store_engine) == SECONDARY_INDEXES
     with Session(store_engine) as session:
         assert queries.require_current_run(session=session).id == first
         tags = queries.tags_of_persons(session=session, run_id=first, person_idxs=[1])
         assert [(t.key, t.value) for t in tags] == [("lifecycle", "lost")]
+    with store_engine.connect() as connection:
+        found = api_queries.persons_by_identifier(
+            connection=connection, run_id=first, identifiers=["d-9", "U1"], kind="device_id"
+        )
+    assert [(identifier, person.person_id) for identifier, person in found] == [("d-9", "p-bbb")]
 
 
 def test_rows_made_ahead_on_a_thread_that_fail_fail_the_write(store_engine: Engine) -> None:
