@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from store import basket_queries
 from store.basket_queries import ItemRow, RecommendationRow
 from store.queries import export_tags
+from tagging import basket
 from tagging.basket import BasketParams, mine_rules
 from tagging.run import RunOptions, run_tagging
 from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS, BASKETS
@@ -25,6 +26,21 @@ PAIRS = pd.DataFrame(
 )
 
 
+@pytest.fixture(params=["fpgrowth", "hmine"])
+def miner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test of mining runs with either of mlxtend's miners finding the itemsets."""
+    limit = 0 if request.param == "fpgrowth" else 1_000
+    monkeypatch.setattr(basket, "HMINE_MAX_ENTRIES", limit)
+    assert basket._miner(4).__name__ == request.param
+    return str(request.param)
+
+
+def test_few_entries_are_mined_by_hmine_many_by_fpgrowth() -> None:
+    assert basket._miner(basket.HMINE_MAX_ENTRIES).__name__ == "hmine"
+    assert basket._miner(basket.HMINE_MAX_ENTRIES + 1).__name__ == "fpgrowth"
+
+
+@pytest.mark.usefixtures("miner")
 def test_rules_have_the_hand_counted_metrics_strongest_first() -> None:
     mined = mine_rules(PAIRS, PARAMS, level="item")
     rules = mined.rules
@@ -53,12 +69,14 @@ def test_rules_have_the_hand_counted_metrics_strongest_first() -> None:
     }
 
 
+@pytest.mark.usefixtures("miner")
 def test_an_entry_exactly_at_the_minimum_support_is_frequent() -> None:
     # D is in 2 of 8 baskets: support 0.25 is frequent at 0.25, not at 0.26.
     assert mine_rules(PAIRS, PARAMS, level="item").frequent_items == 4
     assert mine_rules(PAIRS, BasketParams(min_support=0.26), level="item").frequent_items == 3
 
 
+@pytest.mark.usefixtures("miner")
 def test_rules_that_never_fail_have_no_conviction() -> None:
     pairs = pd.DataFrame({"basket": [1, 1, 2, 2, 3], "entry": ["x", "y", "x", "y", "x"]})
     rules = mine_rules(pairs, BasketParams(min_support=0.5, min_lift=1.0), level="item").rules
