@@ -7,6 +7,8 @@ read. Type conversion happens in `tagging.clean`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +111,27 @@ def connect(
     if spill_dir is not None:
         settings["temp_directory"] = spill_dir
     con = ibis.duckdb.connect(**settings)
+    _in_utc(con)
+    return con
+
+
+@contextmanager
+def cursor(con: DuckDBBackend) -> Iterator[DuckDBBackend]:
+    """A backend on a cursor of its own over `con`'s database (its tables, its memory limit),
+    for queries on another thread: a DuckDB connection runs one query at a time. A cursor does
+    not inherit its connection's session settings, so they are made again."""
+    own = con.con.cursor()
+    try:
+        backend = ibis.duckdb.from_connection(own)
+        _in_utc(backend)
+        yield backend
+    finally:
+        own.close()
+
+
+def _in_utc(con: DuckDBBackend) -> None:
     # Naive timestamps are read as UTC, and TIMESTAMPTZ -> TIMESTAMP converts to UTC.
     con.raw_sql("SET TimeZone = 'UTC'")
-    return con
 
 
 def find_sources(source_dir: Path) -> dict[str, Path]:

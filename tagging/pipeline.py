@@ -28,7 +28,7 @@ from tagging import basket, clean, features, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import BUILT_IN, CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID, without_suppressed
-from tagging.ingest import connect, read_source
+from tagging.ingest import connect, cursor, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
 
@@ -106,23 +106,11 @@ class Pipeline:
                 notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
-            # Clustering and fitting the models need no queries once their frames are read:
-            # they run one after the other on the other core while the features, the basket
-            # rules and the tags are worked out here, and are collected for the models and
-            # personas stages. The models' frames need only the orders and events, so they
-            # are read first and the worker starts on them at once.
-            modelling = self._pool.submit(
-                _on_one_thread,
-                models.fit_and_score,
-                # Handed straight to the worker, which lets go of the frames once it has fitted.
-                models.training_data(
-                    person_tables["orders"],
-                    person_tables.get("events"),
-                    as_of=as_of,
-                    params=self.options.models,
-                ),
-                self.options.models,
-            )
+            # The models, the clustering and the baskets file run one after the other on the
+            # other core while the features, the basket rules and the tags are worked out
+            # here, and are collected for the models and personas stages. The models need only
+            # the orders and events, so the worker starts on them at once.
+            modelling = self._pool.submit(self._modelling, as_of, events="events" in person_tables)
             wide = self._features(person_tables, as_of)
             buyers = personas.buying_features(wide, person_tables["items"])
             clustering = self._pool.submit(
@@ -425,14 +413,22 @@ class Pipeline:
         report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
         return described, persona_tags, report
 
+    def _modelling(self, as_of: datetime, *, events: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The models' scores and report, on the worker thread: their frames are read on a
+        cursor of its own (p_orders, p_events), and let go of once fitted."""
+        with cursor(self.con) as own:
+            data = models.training_data(
+                own.table("p_orders"),
+                own.table("p_events") if events else None,
+                as_of=as_of,
+                params=self.options.models,
+            )
+        return _on_one_thread(models.fit_and_score, data, self.options.models)
+
     def _baskets_file(self) -> bytes:
-        """`basket.baskets_file` of p_items, on a cursor of its own: it runs on the worker
-        thread while this thread queries, and a DuckDB connection runs one query at a time."""
-        cursor = self.con.con.cursor()
-        try:
-            return basket.baskets_file(ibis.duckdb.from_connection(cursor).table("p_items"))
-        finally:
-            cursor.close()
+        """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""
+        with cursor(self.con) as own:
+            return basket.baskets_file(own.table("p_items"))
 
     def _catalog_items(
         self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined
@@ -591,15 +587,12 @@ class Pipeline:
             # DuckDB's reader directly: ibis's to_pyarrow_batches calls an API DuckDB 1.5
             # deprecates. A table scan returns rows in the order they were inserted. Each read
             # has its own cursor: the store reads two tables at once, on two threads.
-            cursor = self.con.con.cursor()
-            try:
-                result = cursor.execute(f"SELECT * FROM {table.get_name()}")
+            with cursor(self.con) as own:
+                result = own.con.execute(f"SELECT * FROM {table.get_name()}")
                 for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
                     # Arrow batches as they are: the store makes Python values of them in half
                     # the time it takes through pandas.
                     yield batch if shape is None else shape(batch)
-            finally:
-                cursor.close()
 
         return Batches(self.count(table), read)
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from store.errors import InputError
 from store.queries import current_run, list_runs
+from tagging.ingest import connect, cursor
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY, write_csv
 
@@ -96,3 +97,20 @@ def test_jsonl_and_parquet_sources_read_like_csv(tmp_path: Path, engine: Engine)
     assert result.quality["orders"]["kept"] == 2
     assert result.quality["users"]["kept"] == 2
     assert result.persons == 2
+
+
+def test_a_cursor_for_another_thread_reads_times_in_utc_as_the_run_does() -> None:
+    """A cursor starts from the database's defaults, not from its connection's session: a run
+    on a machine in another time zone still reads naive times as UTC on every cursor."""
+    con = connect()
+    con.raw_sql("SET GLOBAL TimeZone = 'Asia/Shanghai'")  # the machine's zone, as a cursor sees
+    con.raw_sql("SET TimeZone = 'UTC'")
+    midnight = "SELECT epoch(TIMESTAMPTZ '2026-06-30 00:00:00')"
+    utc_midnight = 1_782_777_600
+    try:
+        assert con.con.execute(midnight).fetchone() == (utc_midnight,)
+        assert con.con.cursor().execute(midnight).fetchone() == (utc_midnight - 8 * 3600,)
+        with cursor(con) as own:
+            assert own.con.execute(midnight).fetchone() == (utc_midnight,)
+    finally:
+        con.disconnect()
