@@ -33,6 +33,20 @@ def snake(value: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
 
 
+def snake_rows(
+    table: ir.Table, key: str, value: ir.StringValue, score: ir.Value | None = None
+) -> ir.Table:
+    """Tag rows `key:snake(value)`, with `snake`'s regexes run once per distinct value and
+    joined back: in a 100k run they ran on every row, 0.9 s of CPU for a few hundred values.
+    (DuckDB still runs them once per row where the value is tested for NULL, but only on the
+    rows left after a ranking's filter.)"""
+    named = table.select(P, _raw=value, _score=ibis.null("float64") if score is None else score)
+    values = named.select("_raw").distinct()
+    names = values.select("_raw", _name=snake(values._raw))
+    joined = named.inner_join(names, "_raw")
+    return rows(joined, key, joined._name, joined._score)
+
+
 def rows(table: ir.Table, key: str, value: ir.Value, score: ir.Value | None = None) -> ir.Table:
     """Tag rows `key:value` for every row of `table` whose value is set."""
     out = table.select(
@@ -65,8 +79,8 @@ def demographic_tags(people: ir.Table) -> list[ir.Table]:
     return [
         rows(people, "age_band", age_band(people.age)),
         rows(people, "gender", gender),
-        rows(people, "region", snake(people.region)),
-        rows(people, "member_level", snake(people.member_level)),
+        snake_rows(people, "region", people.region),
+        snake_rows(people, "member_level", people.member_level),
     ]
 
 
@@ -137,11 +151,11 @@ def top_values(weights: ir.Table, column: str, key: str, n: int) -> ir.Table:
         )
     )
     top = ranked.filter(ranked._rank < n)
-    return rows(top, key, snake(top[column]), top.share.round(4))
+    return snake_rows(top, key, top[column], top.share.round(4))
 
 
 def mode_tag(modes: ir.Table, key: str) -> ir.Table:
-    return rows(modes, key, snake(modes.value), modes.share.round(4))
+    return snake_rows(modes, key, modes.value, modes.share.round(4))
 
 
 def catalog_tags(f: ir.Table, rules: list[CatalogRule], *, source: str) -> list[ir.Table]:
