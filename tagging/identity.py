@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from store.pseudonym import PERSON_ID_HEX_CHARS, identifier_digest, person_ids_for
+from store.pseudonym import PERSON_ID_HEX_CHARS, person_ids_for
 
 # Node numbers: one per identifier in a run's identity graph.
 Nodes = npt.NDArray[np.int64]
@@ -258,30 +258,3 @@ def _names(nodes: ir.Table, heads: Nodes) -> list[str]:
     wanted = nodes.join(ibis.memtable(pa.table({"node": heads})), "node").order_by("node")
     names = wanted.select(name=wanted.kind.concat(":", wanted.identifier)).to_pyarrow()
     return names["name"].to_pylist()
-
-
-def without_suppressed(
-    persons: pd.DataFrame, identifiers: pd.DataFrame, *, listed: frozenset[str], id_key: str
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Leave out every person one of whose identifiers is on the suppression list (a forgotten
-    person, `store.suppressions`), renumbering the rest in the same order.
-
-    Returns (persons, identifiers, the left-out persons' identifiers).
-    """
-    if not listed or identifiers.empty:
-        return persons, identifiers, identifiers.iloc[:0]
-    hashed = [
-        identifier_digest(kind, identifier, key=id_key)
-        for kind, identifier in zip(identifiers["kind"], identifiers["identifier"], strict=True)
-    ]
-    hit = np.isin(np.array(hashed, dtype=object), np.array(sorted(listed), dtype=object))
-    gone = np.unique(identifiers["person_idx"].to_numpy()[hit])
-    leaving = identifiers["person_idx"].isin(gone)
-    staying = ~persons["person_idx"].isin(gone)
-    renumber = np.full(len(persons), -1, dtype=np.int64)
-    renumber[persons.loc[staying, "person_idx"].to_numpy()] = np.arange(int(staying.sum()))
-    kept_persons = persons[staying].reset_index(drop=True)
-    kept_persons["person_idx"] = renumber[kept_persons["person_idx"].to_numpy()]
-    kept = identifiers[~leaving].reset_index(drop=True)
-    kept["person_idx"] = renumber[kept["person_idx"].to_numpy()]
-    return kept_persons, kept, identifiers[leaving].reset_index(drop=True)

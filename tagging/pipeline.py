@@ -22,12 +22,11 @@ from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
-from store.pseudonym import identifier_digest
 from store.snapshot import WRITE_CHUNK_ROWS, Batches, Frame, Snapshot, row_count
-from tagging import basket, clean, features, identity, models, personas, tags
+from tagging import basket, clean, features, forgetting, identity, models, personas, tags
 from tagging.basket import Mined
-from tagging.catalog import BUILT_IN, CatalogRule
-from tagging.identity import DEVICE_ID, USER_ID, without_suppressed
+from tagging.catalog import CatalogRule
+from tagging.identity import DEVICE_ID, USER_ID
 from tagging.ingest import connect, cursor, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
@@ -35,7 +34,6 @@ from tagging.quality import quality_report
 P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
-MAX_LISTED_VALUES = 1_000
 T = TypeVar("T")
 # The event columns later stages read (features, models, tags): p_events holds only these,
 # not the file's identifiers, user agents, queries or sessions (most of its size).
@@ -54,7 +52,7 @@ class Pipeline:
             memory_limit=options.duckdb_memory_limit, spill_dir=self._spill.name
         )
         self.timings: dict[str, float] = {}
-        # Identifiers of forgotten persons this run met (tagging.identity.without_suppressed).
+        # Identifiers of forgotten persons this run met (tagging.forgetting.without_suppressed).
         self.forgotten: pd.DataFrame | None = None
         self.withheld = 0  # quarantined rows not kept because they name a forgotten person
         # Work that overlaps the stages in the main thread (clustering, fitting models).
@@ -106,11 +104,25 @@ class Pipeline:
                 notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
-            # The models, the clustering and the baskets file run one after the other on the
-            # other core while the features, the basket rules and the tags are worked out
-            # here, and are collected for the models and personas stages. The models need only
-            # the orders and events, so the worker starts on them at once.
-            modelling = self._pool.submit(self._modelling, as_of, events="events" in person_tables)
+            # Clustering and fitting the models need no queries once their frames are read:
+            # they run one after the other on the other core while the features, the basket
+            # rules and the tags are worked out here, and are collected for the models and
+            # personas stages. The models' frames need only the orders and events, so they
+            # are read first and the worker starts on them at once. (Read on the worker, on a
+            # cursor of its own, they saved up to 1 s at 100k; but at 1M the fitting then
+            # overlapped the tag queries, and the run's peak was 7.85 GB against 7.1 GB.)
+            modelling = self._pool.submit(
+                _on_one_thread,
+                models.fit_and_score,
+                # Handed straight to the worker, which lets go of the frames once it has fitted.
+                models.training_data(
+                    person_tables["orders"],
+                    person_tables.get("events"),
+                    as_of=as_of,
+                    params=self.options.models,
+                ),
+                self.options.models,
+            )
             wide = self._features(person_tables, as_of)
             buyers = personas.buying_features(wide, person_tables["items"])
             clustering = self._pool.submit(
@@ -152,7 +164,7 @@ class Pipeline:
                 identifiers=self._batches(identifiers),
                 tags=tag_rows,
                 features=self._batches(wide, _feature_records),
-                definitions=self._definitions(tag_table),
+                definitions=tags.definitions(tag_table, self.rules),
                 quarantine=self._quarantine(steps),
                 quality=quality,
                 reports={
@@ -160,7 +172,7 @@ class Pipeline:
                     "models": model_report,
                     "personas": persona_report,
                     "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
-                    **self._forgotten_report(),
+                    **forgetting.report(self.forgotten, self.withheld),
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
@@ -271,7 +283,7 @@ class Pipeline:
         """`found` without the forgotten persons (`self.forgotten`): every identifier is read
         and hashed, which only a suppression list needs."""
         identifiers = found.identifiers().to_pyarrow().to_pandas()
-        persons, kept, self.forgotten = without_suppressed(
+        persons, kept, self.forgotten = forgetting.without_suppressed(
             found.persons, identifiers, listed=self.options.suppressed, id_key=self.options.id_key
         )
         return replace(found, persons=persons, members=kept[["node", P]])
@@ -413,18 +425,6 @@ class Pipeline:
         report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
         return described, persona_tags, report
 
-    def _modelling(self, as_of: datetime, *, events: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """The models' scores and report, on the worker thread: their frames are read on a
-        cursor of its own (p_orders, p_events), and let go of once fitted."""
-        with cursor(self.con) as own:
-            data = models.training_data(
-                own.table("p_orders"),
-                own.table("p_events") if events else None,
-                as_of=as_of,
-                params=self.options.models,
-            )
-        return _on_one_thread(models.fit_and_score, data, self.options.models)
-
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""
         with cursor(self.con) as own:
@@ -507,76 +507,21 @@ class Pipeline:
             rows = rows.left_join(attributes, P).drop(f"{P}_right")
         return self._batches(self.keep("person_rows", rows.order_by(P)), _with_attributes)
 
-    def _definitions(self, tag_table: ir.Table) -> list[dict[str, Any]]:
-        """The catalog's keys; a key without fixed values lists the values the run found (up to
-        MAX_LISTED_VALUES), so that a mistyped value in an audience is caught, not counted 0."""
-        rows = [d.as_row() for d in BUILT_IN] + [r.definition.as_row() for r in self.rules]
-        open_keys = [r["key"] for r in rows if not r["values"] and r["value_type"] != "number"]
-        found = (
-            tag_table.filter(tag_table.key.isin(open_keys))
-            .group_by("key")
-            .aggregate(
-                values=tag_table.value.collect(distinct=True, order_by=tag_table.value),
-                n=tag_table.value.nunique(),
-            )
-            .to_pyarrow()
-            .to_pylist()
-        )
-        listed = {f["key"]: f["values"] for f in found if f["n"] <= MAX_LISTED_VALUES}
-        return [{**r, "values": listed.get(r["key"], r["values"])} for r in rows]
-
     def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
         quarantined = ibis.union(*(s.quarantined for s in steps.values()))
         if self.options.suppressed:
             everything = self.keep("quarantine_all", quarantined)
-            quarantined = self._without_forgotten(everything)
+            quarantined = forgetting.quarantine_without(
+                everything,
+                listed=self.options.suppressed,
+                id_key=self.options.id_key,
+                forgotten=self.forgotten,
+                materialise=self.keep,
+            )
             self.withheld = self.count(everything) - self.count(quarantined)
         return self._batches(
             self.keep("quarantine", quarantined.order_by(["source", "row_number"]))
         )
-
-    def _forgotten_report(self) -> dict[str, dict[str, int]]:
-        """What the suppression list kept out of this run (the quality report counts those
-        rows as read, kept or quarantined, as they came), when it kept anything out."""
-        persons = 0 if self.forgotten is None else self.forgotten["person_idx"].nunique()
-        if not persons and not self.withheld:
-            return {}
-        return {"forgotten": {"persons": int(persons), "quarantined_rows_withheld": self.withheld}}
-
-    def _without_forgotten(self, quarantined: ir.Table) -> ir.Table:
-        """Bad rows naming a forgotten person's identifier are not kept either (their raw
-        values are personal data): the identifiers the run linked to them, and any listed
-        identifier that only bad rows mention."""
-        raw = quarantined.raw.cast("json")
-        fields = {field: raw[field].str for field in ("user_id", "device_id", "id_a", "id_b")}
-        kinds = {
-            "user_id": ibis.literal(USER_ID),
-            "device_id": ibis.literal(DEVICE_ID),
-            "id_a": identity.normalised_kind(raw["kind_a"].str),
-            "id_b": identity.normalised_kind(raw["kind_b"].str),
-        }
-        candidates = ibis.union(
-            *(quarantined.select(kind=kinds[f], identifier=fields[f]) for f in fields)
-        ).distinct()
-        seen = candidates.filter(candidates.identifier.notnull() & candidates.kind.notnull())
-        listed, key = self.options.suppressed, self.options.id_key
-        pairs = seen.to_pyarrow()
-        named = {
-            identifier
-            for kind, identifier in zip(
-                pairs["kind"].to_pylist(), pairs["identifier"].to_pylist(), strict=True
-            )
-            if identifier_digest(kind, identifier, key=key) in listed
-        }
-        if self.forgotten is not None:
-            named |= set(self.forgotten["identifier"])
-        if not named:
-            return quarantined
-        names = self.keep("forgotten_ids", _memtable(pd.DataFrame({"identifier": sorted(named)})))
-        naming = ibis.or_(
-            *(value.isin(names.identifier).fill_null(False) for value in fields.values())
-        )
-        return quarantined.filter(~naming)
 
     def _batches(
         self, table: ir.Table, shape: Callable[[pa.RecordBatch], Frame] | None = None

@@ -8,14 +8,17 @@ catalog's rule tags are compiled from TOML by `tagging.catalog`. Definitions of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
-from tagging.catalog import CatalogRule, compile_when
+from tagging.catalog import BUILT_IN, CatalogRule, compile_when
 from tagging.features import P
 
 TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
+# A key without a fixed value set lists at most this many of the values a run found.
+MAX_LISTED_VALUES = 1_000
 
 
 @dataclass(frozen=True)
@@ -223,3 +226,23 @@ def score_tags(scores: ir.Table) -> list[ir.Table]:
         for key in ("churn_risk", "repurchase_30d")
         if key in scores.columns
     ]
+
+
+def definitions(tag_table: ir.Table, rules: list[CatalogRule]) -> list[dict[str, Any]]:
+    """The catalog's keys (built in, then the rules'), as the store keeps them; a key without
+    fixed values lists the values the run found in `tag_table` (up to MAX_LISTED_VALUES), so
+    that a mistyped value in an audience is caught, not counted 0."""
+    rows = [d.as_row() for d in BUILT_IN] + [r.definition.as_row() for r in rules]
+    open_keys = [r["key"] for r in rows if not r["values"] and r["value_type"] != "number"]
+    found = (
+        tag_table.filter(tag_table.key.isin(open_keys))
+        .group_by("key")
+        .aggregate(
+            values=tag_table.value.collect(distinct=True, order_by=tag_table.value),
+            n=tag_table.value.nunique(),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    listed = {f["key"]: f["values"] for f in found if f["n"] <= MAX_LISTED_VALUES}
+    return [{**r, "values": listed.get(r["key"], r["values"])} for r in rows]
