@@ -301,8 +301,9 @@ def _indexes_built_after(conn: Connection, *tables: Table, rebuild: bool) -> Ite
     Rows arrive in the clustering order, so only the secondary indexes are filled at random
     places; building one afterwards sorts instead (2.6M tag rows into a fresh store: 10.4 s with
     the index, 4.3 s + 1.5 s without and after; 295k identifiers in key order: 1.0-1.2 s with
-    their person index, 0.6-0.7 s without and after). This happens inside the write transaction, so
-    readers (WAL) keep using the old index and a failed run gets it back with the rollback.
+    their person index, 0.6-0.7 s without and after). This happens inside the write
+    transaction (`_start_writing`), so readers (WAL) keep using the old index and a failed run
+    gets it back with the rollback.
     PostgreSQL is left alone: dropping an index there would block every reader until the commit.
     """
     if conn.dialect.name != "sqlite" or not rebuild:
