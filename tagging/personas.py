@@ -69,7 +69,7 @@ class PersonaParams:
 @dataclass(frozen=True)
 class Clusters:
     persons: np.ndarray  # person_idx of every buyer clustered
-    labels: np.ndarray  # their persona, 0..k-1
+    labels: np.ndarray  # their persona, 0..k-1, 0 the largest
     k: int
     silhouettes: dict[int, float]  # k -> silhouette on the sample (empty when k was given)
     centroids: pd.DataFrame  # one row per persona, features in their own units
@@ -123,7 +123,7 @@ def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
         final = KMeans(n_clusters=k, init=centres[k], n_init=1, random_state=params.seed)
     else:
         final = _kmeans(k, params)
-    labels = final.fit_predict(scaled)
+    labels = _by_size(final.fit_predict(scaled), k)
     raw = pd.DataFrame(frame[columns].to_numpy(dtype=np.float64), columns=columns)
     centroids = raw.groupby(labels).mean().round(4)
     return Clusters(
@@ -133,6 +133,16 @@ def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
         silhouettes=silhouettes,
         centroids=centroids,
     )
+
+
+def _by_size(labels: np.ndarray, k: int) -> np.ndarray:
+    """`labels` renumbered so that 0 is the largest cluster, 1 the next, and so on (ties in
+    K-Means' order): K-Means' own numbering follows its starting centres, which can shuffle from
+    one run to the next when the data moves a little."""
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    rank = np.empty(k, dtype=labels.dtype)
+    rank[order] = np.arange(k, dtype=labels.dtype)
+    return rank[labels]
 
 
 def _kmeans(k: int, params: PersonaParams) -> KMeans:
