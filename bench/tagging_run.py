@@ -4,8 +4,14 @@ Prints one JSON object per size: persons, events, stages (seconds), total_s, cpu
 plus the generation time when the shop had to be generated. Shops are cached in
 .bench-cache/ (or --cache) and reused. Each size runs in a fresh process so its peak RSS is its own.
 
-    python bench/tagging_run.py                 # 100k and 1M users
-    python bench/tagging_run.py --users 100000  # one size
+    python bench/tagging_run.py                            # 100k and 1M users
+    python bench/tagging_run.py --users 100000             # one size
+    python bench/tagging_run.py --users 100000 --repeat 3  # then a summary of the three
+
+With --repeat N each size runs N times, each in a fresh process, and after the N objects comes
+one summary object: min, median and max of total_s and cpu_s, the highest peak_rss_mb and the
+median of each stage. This machine's speed moves by 10-20% from run to run, so one run is a
+sample, not a measurement.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 SIZES = (100_000, 1_000_000)
 
@@ -74,6 +82,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, help="one size only")
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
     parser.add_argument("--duckdb-memory", help="DuckDB's memory limit, e.g. 6GB")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per size, then a summary of them"
+    )
     parser.add_argument("--step", choices=["generate", "run"], help=argparse.SUPPRESS)
     parser.add_argument("--generated-s", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -93,7 +104,35 @@ def main() -> None:
         extra = [] if generated == "null" else ["--generated-s", generated]
         if args.duckdb_memory:
             extra += ["--duckdb-memory", args.duckdb_memory]
-        subprocess.run([*child, "--step", "run", *extra], check=True)
+        runs = []
+        for _ in range(args.repeat):
+            # stdout only: the child's errors still reach the terminal.
+            done = subprocess.run(
+                [*child, "--step", "run", *extra], check=True, stdout=subprocess.PIPE, text=True
+            )
+            print(done.stdout.strip(), flush=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.repeat > 1:
+            print(json.dumps(summary(runs)), flush=True)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What several runs of one size measured: the spread of the times, the highest peak."""
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+    return {
+        "users": runs[0]["users"],
+        "runs": len(runs),
+        "total_s": spread([r["total_s"] for r in runs]),
+        "cpu_s": spread([r["cpu_s"] for r in runs]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "stages_median": {
+            stage: round(statistics.median(r["stages"][stage] for r in runs), 3)
+            for stage in runs[0]["stages"]
+        },
+    }
 
 
 if __name__ == "__main__":
