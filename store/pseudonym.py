@@ -11,12 +11,11 @@ PERSON_ID_HEX_CHARS = 24
 
 def person_id_for(canonical_identifier: str, *, key: str) -> str:
     """The stable pseudonym of a person; without the key it cannot be traced back."""
-    digest = hmac.new(key.encode(), canonical_identifier.encode(), hashlib.sha256)
-    return digest.hexdigest()[:PERSON_ID_HEX_CHARS]
+    return person_ids_for([canonical_identifier], key=key)[0]
 
 
 def person_ids_for(canonical_identifiers: Iterable[str], *, key: str) -> list[str]:
-    """`person_id_for` of each: the key is hashed once, not once per person (a third faster)."""
+    """`person_id_for` of each, with the key hashed once, not once per person (a third faster)."""
     keyed = hmac.new(key.encode(), digestmod=hashlib.sha256)
     person_ids = []
     for canonical_identifier in canonical_identifiers:
