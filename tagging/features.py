@@ -71,7 +71,9 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
     ranked = o.mutate(_recent=ibis.row_number().over(group_by=P, order_by=ibis.desc(o.ts)))
     previous = ranked.filter(ranked._recent == 1).select(P, previous_order_days=ranked._gap)
     per_person = o.group_by(P).agg(
-        frequency=o.order_id.nunique(),
+        # Cleaning keeps one row per order id (duplicate_order_id), so counting rows counts
+        # orders, without the distinct-count's hash table (0.2 s of CPU at 100k).
+        frequency=o.count(),
         monetary=money_sum(o.amount),
         recency_days=o._gap.min(),
         first_order_days=o._gap.max(),
@@ -105,18 +107,19 @@ def time_slot(ts: ir.TimestampValue) -> ir.StringValue:
     return ibis.cases(*((_in_slot(ts, slot), slot) for slot in TIME_SLOTS), else_="night")
 
 
-def rfm_scores(orders: ir.Table) -> ir.Table:
-    """R, F, M quintile scores 1-5 (5 best) among buyers.
+def with_rfm_scores(orders: ir.Table) -> ir.Table:
+    """`orders` (order_features) with the R, F, M quintile scores 1-5 (5 best) among buyers,
+    and `aov_rank`.
 
     score = 1 + floor(5 * percent_rank), capped at 5: equal values share the lower score, so
-    one order is F=1 however many buyers have only one.
+    one order is F=1 however many buyers have only one. Added to the order features rather
+    than joined to them: a join read them twice, and DuckDB worked them out twice.
     """
 
     def score(rank: ir.FloatingValue) -> ir.IntegerValue:
         return ibis.least((rank * 5).floor().cast("int64") + 1, 5)
 
-    return orders.select(
-        P,
+    return orders.mutate(
         r_score=score(ibis.percent_rank().over(order_by=ibis.desc(orders.recency_days))),
         f_score=score(ibis.percent_rank().over(order_by=orders.frequency)),
         m_score=score(ibis.percent_rank().over(order_by=orders.monetary)),

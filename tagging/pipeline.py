@@ -346,8 +346,8 @@ class Pipeline:
         return items.select(P, "order_id", "item_id", "quantity", "price", "category", "brand")
 
     def _features(self, t: dict[str, ir.Table], as_of: datetime) -> ir.Table:
-        orders = features.order_features(t["orders"], as_of=as_of)
-        parts = [orders, features.rfm_scores(orders), features.basket_features(t["items"])]
+        orders = features.with_rfm_scores(features.order_features(t["orders"], as_of=as_of))
+        parts = [orders, features.basket_features(t["items"])]
         if "events" in t:
             parts.append(features.event_features(t["events"], t["items"], as_of=as_of))
         if "users" in t:
