@@ -232,23 +232,26 @@ def check_events(raw: ir.Table) -> ir.Table:
     `_event_id` and `_crawler`: what cleaning needs before as_of is known (the latest `_ts`
     is as_of when the run is not given one), so the file's timestamps are parsed once.
     """
-    ts = parse_timestamp(raw.ts)
+    # Parsed in a projection of its own (a view, which ibis does not merge into the next
+    # select): written into both the reason's CASE and the output, every timestamp was parsed
+    # twice (1.2 s of CPU at 100k).
+    t = raw.mutate(_ts=parse_timestamp(raw.ts)).view()
     reason = ibis.cases(
-        (raw.user_id.isnull() & raw.device_id.isnull(), "missing_identity"),
-        (raw.event_type.isnull(), "missing_event_type"),
-        (ts.isnull(), "bad_timestamp"),
-        (_bad_number(raw.price), "bad_price"),
+        (t.user_id.isnull() & t.device_id.isnull(), "missing_identity"),
+        (t.event_type.isnull(), "missing_event_type"),
+        (t._ts.isnull(), "bad_timestamp"),
+        (_bad_number(t.price), "bad_price"),
         else_=KEPT,
     )
     # The pattern on every event: matching each distinct agent once and joining the result
     # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
-    return raw.select(
+    return t.select(
         ROW,
         _reason=reason,
-        _ts=ts,
-        _actor=raw.device_id.fill_null("user:" + raw.user_id),
-        _event_id=raw.event_id,
-        _crawler=raw.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
+        _ts=t._ts,
+        _actor=t.device_id.fill_null("user:" + t.user_id),
+        _event_id=t.event_id,
+        _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
     )
 
 
