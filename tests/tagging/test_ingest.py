@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from store.errors import InputError
 from store.queries import current_run, list_runs
-from tagging.ingest import connect, cursor
+from tagging.ingest import connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY, write_csv
 
@@ -114,3 +114,25 @@ def test_a_cursor_for_another_thread_reads_times_in_utc_as_the_run_does() -> Non
             assert own.con.execute(midnight).fetchone() == (utc_midnight,)
     finally:
         con.disconnect()
+
+
+def test_ids_lose_stray_spaces_and_other_text_keeps_them(tmp_path: Path) -> None:
+    """Ids are trimmed of spaces (a blank id is missing); other columns are read as written."""
+    path = write_csv(
+        tmp_path,
+        "events",
+        "event_id,user_id,device_id,event_type,ts,query\n"
+        'e1, u1 ,d1 ,view,1780000000," red  shoes "\n'
+        'e2,"   ", d2,view,1780000000,plain\n'
+        "e3,u 3,,view,1780000000,\n",
+    )
+    con = connect()
+    try:
+        rows = read_source(con, "events", path).to_pyarrow().to_pylist()
+    finally:
+        con.disconnect()
+    assert [(r["_row"], r["user_id"], r["device_id"], r["query"]) for r in rows] == [
+        (1, "u1", "d1", " red  shoes "),
+        (2, None, "d2", "plain"),
+        (3, "u 3", None, None),
+    ]
