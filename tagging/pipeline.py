@@ -428,7 +428,7 @@ class Pipeline:
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""
         with cursor(self.con) as own:
-            return basket.baskets_file(own.table("p_items"))
+            return basket.baskets_file(own, own.table("p_items"), Path(self._spill.name))
 
     def _catalog_items(
         self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined

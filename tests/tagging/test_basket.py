@@ -4,9 +4,13 @@ D 2; the pairs AB 3, AC 2, BC 2 are frequent (AD, BD, ABC are in one basket only
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import ibis
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -15,6 +19,7 @@ from store.basket_queries import ItemRow, RecommendationRow
 from store.queries import export_tags
 from tagging import basket
 from tagging.basket import BasketParams, mine_rules
+from tagging.ingest import connect
 from tagging.run import RunOptions, run_tagging
 from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS, BASKETS
 from tests.tagging.conftest import ID_KEY
@@ -202,3 +207,39 @@ def test_a_shop_without_multi_item_orders_gets_no_rules_and_a_note(
     with engine.connect() as connection:
         assert basket_queries.rules(connection=connection, run_id=result.run_id, level="item") == []
     assert "likely_next_category" not in set(export_tags(engine=engine, run_id=result.run_id).key)
+
+
+def test_the_baskets_file_numbers_orders_by_person_and_order(tmp_path: Path) -> None:
+    """One row per (order, item), sorted by person, order and item; orders numbered from 0 in
+    that order; a repeated line of an order counted once; the file is written in `tmp_path`
+    and removed from it."""
+    items = pa.table(
+        {
+            "person_idx": [1, 0, 1, 0, 0, 1],
+            "order_id": ["o9", "o5", "o2", "o5", "o7", "o9"],
+            "item_id": ["B", "C", "A", "A", "B", "B"],
+            "category": ["x", "y", None, "x", "x", "x"],
+            "quantity": [1, 1, 1, 2, 1, 1],
+        }
+    )
+    con = connect()
+    try:
+        table = con.create_table("p_items", ibis.memtable(items))
+        content = basket.baskets_file(con, table, tmp_path)
+    finally:
+        con.disconnect()
+    assert list(tmp_path.iterdir()) == []
+    written = pq.read_table(io.BytesIO(content))
+    assert [(f.name, str(f.type)) for f in written.schema] == [
+        ("person_idx", "int64"),
+        ("basket", "int32"),
+        ("item_id", "string"),
+        ("category", "string"),
+    ]
+    assert written.to_pylist() == [
+        {"person_idx": 0, "basket": 0, "item_id": "A", "category": "x"},  # o5
+        {"person_idx": 0, "basket": 0, "item_id": "C", "category": "y"},
+        {"person_idx": 0, "basket": 1, "item_id": "B", "category": "x"},  # o7
+        {"person_idx": 1, "basket": 2, "item_id": "A", "category": None},  # o2
+        {"person_idx": 1, "basket": 3, "item_id": "B", "category": "x"},  # o9, twice
+    ]
