@@ -30,7 +30,7 @@ from store.db import make_engine
 from store.expressions import KeyVocabulary, check, parse, vocabulary
 
 CACHE = Path.home() / ".cache" / "portrait" / "audience"
-COMPARISONS = {
+COMPARISONS: dict[str, list[float]] = {
     "recency_days": [7, 30, 90, 180, 365],
     "frequency": [1, 2, 3, 5, 10],
     "monetary": [50, 100, 250, 500, 1000],
