@@ -392,6 +392,23 @@ def revoke_key(
 
 
 @app.command()
+def audit(
+    person: str = typer.Option("", help="Only the reads of this person_id."),
+    limit: int = typer.Option(50, min=1, help="How many entries, newest first."),
+) -> None:
+    """Who read which person through the API, newest first (analyst and admin keys)."""
+    from store import keys
+
+    _, engine = _store()
+    entries = keys.audit_entries(engine=engine, person_id=person or None, limit=limit)
+    table = Table("at (UTC)", "key", "role", "run", "person_id", "query")
+    for row in entries:
+        at = f"{row.at:%Y-%m-%d %H:%M:%S}"
+        table.add_row(at, row.key_name, row.role, str(row.run_id), row.person_id, row.query)
+    console.print(table)
+
+
+@app.command()
 def export(
     out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
     what: str = typer.Option("tags", help="tags (long) or features (wide)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -83,7 +84,9 @@ class PortraitGraphQL(GraphQL[Context, None]):
                     request, request_adapter, request_data, context, root_value, sub_response
                 )
             finally:
-                context.close()
+                # On a thread: the audit write may wait for the store (PostgreSQL's locks, a
+                # busy SQLite file), and the event loop serves everyone else meanwhile.
+                await run_in_threadpool(context.close)
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson: a quarter of the standard library's time on both ways, and its

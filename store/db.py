@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import weakref
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.models import AuditEntry, table_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 256 * 1024
@@ -56,13 +59,53 @@ def _json_loads(text: str | bytes) -> Any:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`, with the tables created if they are missing."""
+    """An engine for `url`, with the tables created if they are missing (on a SQLite file, all
+    but the audit log, which `audit_engine` keeps in a file of its own)."""
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
-        )
-        event.listen(engine, "connect", _tune_sqlite)
+        engine = _sqlite_engine(url)
     else:
         engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
-    SQLModel.metadata.create_all(engine)
+    audit = table_of(AuditEntry)
+    tables = SQLModel.metadata.sorted_tables
+    own = [t for t in tables if t is not audit] if _audit_file(engine) else tables
+    SQLModel.metadata.create_all(engine, tables=own)
     return engine
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
+    )
+    event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+_audit_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def audit_engine(engine: Engine) -> Engine:
+    """The engine that holds the audit log of `engine`'s store.
+
+    On PostgreSQL (and an in-memory SQLite store) it is the store's own. A SQLite store file
+    keeps it in a second file beside it (`portrait.db` -> `portrait-audit.db`): SQLite has one
+    writer per file, and a run's commit holds it for the whole snapshot (about 8 s at 100k
+    users, 100 s at 1M), longer than the busy timeout an analyst's audited read would wait.
+    """
+    path = _audit_file(engine)
+    if path is None:
+        return engine
+    audit = _audit_engines.get(engine)
+    if audit is None:
+        audit = _sqlite_engine(f"sqlite:///{path}")
+        SQLModel.metadata.create_all(audit, tables=[table_of(AuditEntry)])
+        _audit_engines[engine] = audit
+    return audit
+
+
+def _audit_file(engine: Engine) -> Path | None:
+    """Where a SQLite store file keeps its audit log; None for other stores."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    path = Path(database)
+    return path.with_name(f"{path.stem}-audit{path.suffix}")

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 
+from store.db import audit_engine
 from store.errors import InputError, NotFound
 from store.models import ApiKey, AuditEntry, table_of
 
@@ -91,7 +92,8 @@ def revoke(*, engine: Engine, key_id: int) -> None:
 
 
 def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:
-    """Write the person reads of one request to the audit log, in one transaction."""
+    """Write the person reads of one request to the audit log (`audit_engine`'s), in one
+    transaction."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -106,5 +108,25 @@ def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:
         for read in reads
     ]
     if rows:
-        with engine.begin() as connection:
+        with audit_engine(engine).begin() as connection:
             connection.execute(insert(_audit), rows)
+
+
+class AuditRow(NamedTuple):
+    at: datetime
+    key_name: str
+    role: str
+    run_id: int
+    person_id: str
+    query: str
+
+
+def audit_entries(*, engine: Engine, person_id: str | None = None, limit: int) -> list[AuditRow]:
+    """The latest `limit` entries of the audit log, newest first; only reads of `person_id`
+    when given."""
+    query = select(*(_audit.c[name] for name in AuditRow._fields))
+    if person_id is not None:
+        query = query.where(_audit.c.person_id == person_id)
+    with audit_engine(engine).connect() as connection:
+        rows = connection.execute(query.order_by(_audit.c.id.desc()).limit(limit)).all()
+    return [AuditRow(*row) for row in rows]

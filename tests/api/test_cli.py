@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from store import keys
+from store.db import make_engine
 from store.pseudonym import person_id_for
 from store.settings import DEMO_ID_KEY
 from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
@@ -231,3 +233,28 @@ def test_keys_are_shown_once_and_stored_as_hashes(portrait: CliRunner, tmp_path:
     assert (again.exit_code, again.output) == (2, "error: there is no live key with id 1\n")
     bad = portrait.invoke(app, ["keys", "create", "--role", "boss"])
     assert bad.output == "error: role 'boss' is not one of operator, analyst, admin\n"
+
+
+def test_the_audit_log_is_listed_newest_first_from_its_own_file(
+    portrait: CliRunner, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    _, crm = keys.create(engine=engine, role="analyst", name="crm")
+    keys.audit(engine=engine, key=crm, reads=[keys.PersonRead(3, "p-ann", "profile (Card)")])
+    reads = [keys.PersonRead(3, p, "audience (Members)") for p in ("p-ann", "p-bob")]
+    keys.audit(engine=engine, key=crm, reads=reads)
+    engine.dispose()
+    lines = portrait.invoke(app, ["audit"]).output.splitlines()
+    rows = [[cell.strip() for cell in line.split("│")[2:-1]] for line in lines if "│ 20" in line]
+    assert rows == [
+        ["crm", "analyst", "3", "p-bob", "audience (Members)"],
+        ["crm", "analyst", "3", "p-ann", "audience (Members)"],
+        ["crm", "analyst", "3", "p-ann", "profile (Card)"],
+    ]
+    ann = portrait.invoke(app, ["audit", "--person", "p-ann", "--limit", "1"]).output
+    assert "│ p-ann     │ audience (Members) │" in ann and "profile (Card)" not in ann
+    # Beside the store, so a run's commit (which holds the store file's one write lock) never
+    # keeps an audited read waiting.
+    tables = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
+    assert sqlite3.connect(tmp_path / "cli-audit.db").execute(tables).fetchall() == [("audit_log",)]
+    assert sqlite3.connect(tmp_path / "cli.db").execute(tables).fetchall() == []
