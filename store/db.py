@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import weakref
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.errors import StoreBusy
 from store.models import AuditEntry, table_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -77,7 +79,22 @@ def _sqlite_engine(url: str) -> Engine:
         url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
     )
     event.listen(engine, "connect", _tune_sqlite)
+    event.listen(engine, "handle_error", _busy_as_store_busy)
     return engine
+
+
+def _busy_as_store_busy(context: ExceptionContext) -> None:
+    """SQLite's "database is locked" (the busy timeout ran out) as a StoreBusy that says why
+    and what to do, instead of an unexpected error."""
+    error = context.original_exception
+    if isinstance(error, sqlite3.OperationalError) and str(error) == "database is locked":
+        seconds = SQLITE_BUSY_TIMEOUT_MS / 1000
+        store = "?" if context.engine is None else context.engine.url.database
+        raise StoreBusy(
+            f"the store {store} is busy: another process has held its"
+            f" write lock for over {seconds:g} s (a tagging run holds it while it commits);"
+            " nothing was written, try again when it is done"
+        ) from error
 
 
 _audit_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()

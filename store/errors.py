@@ -4,7 +4,8 @@
     ├── InputError        a source file, column, row or parameter is wrong; names it
     ├── ExpressionError   a tag expression does not parse or names unknown tags
     ├── NotFound          a run, person or tag key that does not exist
-    └── Forbidden         the caller's role may not do this
+    ├── Forbidden         the caller's role may not do this
+    └── StoreBusy         a SQLite store's write lock was held longer than the busy timeout
 
 They live in `store` because every package may import `store`, and `store` imports no other.
 """
@@ -34,3 +35,8 @@ class NotFound(PortraitError):
 
 class Forbidden(PortraitError):
     """The caller's role does not allow this."""
+
+
+class StoreBusy(PortraitError):
+    """Another process held a SQLite store's one write lock (a run's commit holds it for the
+    whole snapshot) for longer than the busy timeout; nothing was written, try again."""

@@ -3,7 +3,6 @@ and the audit log of person reads."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -96,31 +95,6 @@ async def test_an_analysts_person_reads_are_audited(
     assert all("u-1001" not in str(value) for row in rows for value in row)  # no raw ids
     ann = keys.audit_entries(engine=engine, person_id="p-ann", limit=1)
     assert [(r.person_id, r.query) for r in ann] == [("p-ann", "audience (anonymous)")]
-
-
-async def test_reads_are_audited_while_a_run_holds_the_sqlite_store(
-    settings: Settings, engine: Engine, shop_run: int
-) -> None:
-    """A run's commit holds a SQLite file's one write lock for the whole snapshot (100 s at 1M
-    users); the audit log has a file of its own, so an analyst's read neither waits for it
-    (the busy timeout is 30 s) nor fails when it does not come."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL has no single write lock per database")
-    key, name = await _as(settings, engine, "analyst")
-    store_file = engine.url.database
-    assert store_file is not None
-    writer = sqlite3.connect(store_file, isolation_level=None)
-    try:
-        writer.execute("BEGIN IMMEDIATE")  # what a run's commit holds until it ends
-        writer.execute("UPDATE runs SET id = id WHERE 0")
-        async with client_for(create_app(settings), key=key) as client:
-            body = await graphql(client, PROFILE)
-        assert body == {"data": {"profile": {"personId": "p-ann", "lifecycle": "active"}}}
-        entries = keys.audit_entries(engine=engine, limit=10)
-        assert [(r.key_name, r.run_id, r.person_id) for r in entries] == [(name, shop_run, "p-ann")]
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
 
 
 async def test_a_revoked_key_is_refused(settings: Settings, engine: Engine) -> None:
