@@ -263,3 +263,29 @@ def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.floa
     for i in np.flatnonzero(doubtful):
         result.flat[i] = round(float(values.flat[i]), digits)
     return result
+
+
+def person_features(t: dict[str, ir.Table], *, as_of: datetime) -> ir.Table:
+    """The wide feature table: one row per person of `t["persons"]`, every feature a column
+    (null where the shop lacks the source: events, users)."""
+    orders = with_rfm_scores(order_features(t["orders"], as_of=as_of))
+    parts = [orders, basket_features(t["items"])]
+    if "events" in t:
+        parts.append(event_features(t["events"], t["items"], as_of=as_of))
+    if "users" in t:
+        parts.append(demographic_features(t["users"], as_of=as_of))
+    wide = t["persons"]
+    for part in parts:
+        wide = wide.left_join(part, P).drop(f"{P}_right")
+    for column in (*EVENT_FEATURES, *USER_FEATURES):
+        if column not in wide.columns:
+            wide = wide.mutate(**{column: ibis.null("float64")})
+    return wide
+
+
+def people(users: ir.Table, wide: ir.Table) -> ir.Table:
+    """Each person's primary account (the smallest user id) with the age at as_of from `wide`
+    (from the birth date, else the given age) instead of the file's raw age column."""
+    first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
+    first = first.filter(first._n == 0).drop("_n", "age")
+    return first.join(wide.select(P, "age"), P)

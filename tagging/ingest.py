@@ -14,6 +14,8 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.errors import InputError
@@ -127,6 +129,17 @@ def cursor(con: DuckDBBackend) -> Iterator[DuckDBBackend]:
         yield backend
     finally:
         own.close()
+
+
+def memtable(frame: pd.DataFrame) -> ir.Table:
+    """A pandas frame as an ibis table, through Arrow: ibis's own pandas conversion trips a
+    pandas 4 deprecation warning."""
+    return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def empty_table(**columns: str) -> ir.Table:
+    """An empty table of these column types: a source the shop does not have."""
+    return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())
 
 
 def _in_utc(con: DuckDBBackend) -> None:

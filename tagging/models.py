@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from tagging import features
+from tagging.identity import USER_ID
 
 P = "person_idx"
 ORDER_COLUMNS = [
@@ -176,3 +178,24 @@ def _fit(
 
 def _model(params: ModelParams) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(max_iter=150, random_state=params.seed)
+
+
+def outcomes(
+    later_orders: ir.Table, later_events: ir.Table | None, identity: ir.Table, *, as_of: datetime
+) -> tuple[pd.DataFrame, int]:
+    """Days from as_of to each person's next order, and how many days the data covers.
+
+    What lies after as_of is never used for tags; it is kept to check them against (segment
+    conversion, audience comparisons).
+    """
+    users = identity.filter(identity.kind == USER_ID)
+    joined = later_orders.join(users, later_orders.user_id == users.identifier)
+    days = ibis.literal(as_of.date()).delta(joined.ts.date(), unit="day").negate()
+    firsts = joined.group_by(features.P).aggregate(next_order_days=days.min())
+    found = firsts.order_by(features.P).to_pyarrow().to_pandas()
+    latest = [later_orders.ts.max()]
+    if later_events is not None:
+        latest.append(later_events.ts.max())
+    ends = [v for v in (x.to_pyarrow().as_py() for x in latest) if v is not None]
+    covered = max(((end.date() - as_of.date()).days for end in ends), default=0)
+    return found, max(covered, 0)

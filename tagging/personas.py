@@ -23,6 +23,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from tagging.features import money_sum
+from tagging.identity import Materialise
+from tagging.ingest import memtable
 
 P = "person_idx"
 HABITS = [
@@ -192,6 +194,28 @@ def describe(clusters: Clusters, tags: ir.Table, members: ir.Table) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
+
+
+def named(
+    frame: pd.DataFrame, found: Clusters | None, base: ir.Table, *, materialise: Materialise
+) -> tuple[pd.DataFrame, ir.Table, dict[str, Any]]:
+    """The buyers' personas (`found` by `cluster` from `frame`) described and named by their
+    tags in `base`; each member's persona tag; the report of the clustering."""
+    no_tags = base.filter(ibis.literal(False))
+    if found is None:
+        note = f"{len(frame)} buyers are too few to cluster"
+        return pd.DataFrame(), no_tags, {"buyers": len(frame), "note": note}
+    members = materialise(
+        "persona_members", memtable(pd.DataFrame({P: found.persons, "persona": found.labels + 1}))
+    )
+    described = describe(found, base, members.mutate(persona=members.persona - 1))
+    names = described[["persona_id", "name"]].rename(columns={"persona_id": "persona"})
+    with_names = members.join(materialise("persona_names", memtable(names)), "persona")
+    persona_tags = with_names.select(
+        P, key=ibis.literal("persona"), value=with_names.name, score=ibis.null("float64")
+    )
+    report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
+    return described, persona_tags, report
 
 
 def _name(top: pd.DataFrame) -> str:

@@ -22,12 +22,12 @@ from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
 from store.errors import InputError
-from store.snapshot import WRITE_CHUNK_ROWS, Batches, Frame, Snapshot, row_count
-from tagging import basket, clean, features, forgetting, identity, models, personas, tags
+from store.snapshot import Snapshot, row_count
+from tagging import basket, clean, collect, features, forgetting, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
-from tagging.ingest import connect, cursor, read_source
+from tagging.ingest import connect, cursor, empty_table, memtable, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
 
@@ -69,10 +69,10 @@ class Pipeline:
             self.progress(name, "; ".join(notes), seconds)
 
     def keep(self, name: str, table: ir.Table) -> ir.Table:
-        return self.con.create_table(name, table, overwrite=True)
+        return collect.keep(self.con, name, table)
 
     def count(self, table: ir.Table) -> int:
-        return int(table.count().to_pyarrow().as_py())
+        return collect.count(table)
 
     def __enter__(self) -> Pipeline:
         return self
@@ -123,7 +123,7 @@ class Pipeline:
                 ),
                 self.options.models,
             )
-            wide = self._features(person_tables, as_of)
+            wide = self.keep("features", features.person_features(person_tables, as_of=as_of))
             buyers = personas.buying_features(wide, person_tables["items"])
             clustering = self._pool.submit(
                 _on_one_thread, personas.cluster, buyers, self.options.personas
@@ -133,39 +133,53 @@ class Pipeline:
             if "users" in person_tables:
                 # Each person's primary account with its age: read by demographic tags and by
                 # person attributes, so worked out once.
-                primary = _with_age(_primary_accounts(person_tables["users"]), wide)
-                person_tables["people"] = self.keep("people", primary)
+                people = features.people(person_tables["users"], wide)
+                person_tables["people"] = self.keep("people", people)
             notes.append(f"{len(wide.columns) - 1} features")
-            outcomes, covered = self._outcomes(steps, as_of)
+            outcomes, covered = models.outcomes(
+                steps["orders"].after_as_of,
+                steps["events"].after_as_of if "events" in steps else None,
+                self.con.table("identity"),
+                as_of=as_of,
+            )
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
         with self.stage("tags") as notes:
-            # Every tag but the models' and the personas' (which are named by these).
-            parts = [*self._tags(wide, person_tables), mined.tags()]
-            base = self.keep("tags_base", ibis.union(*parts))
+            parts = tags.base_tags(
+                wide,
+                person_tables,
+                lifecycle=self.options.lifecycle,
+                rules=self.rules,
+                catalog=str(self.options.catalog),
+            )
+            base = self.keep("tags_base", ibis.union(*parts, mined.tags()))
         with self.stage("models") as notes:
             scores, model_report = modelling.result()
-            scored = self.keep("scores", _memtable(scores))
+            scored = self.keep("scores", memtable(scores))
             notes.append(_model_notes(model_report))
         with self.stage("personas") as notes:
-            persona_rows, persona_tags, persona_report = self._personas(
-                buyers, clustering.result(), base
+            persona_rows, persona_tags, persona_report = personas.named(
+                buyers, clustering.result(), base, materialise=self.keep
             )
             notes.append(f"{len(persona_rows)} personas")
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
             every = ibis.union(base, *tags.score_tags(scored), persona_tags)
             tag_table = self.keep("tags", every.order_by(TAG_ORDER))
-            tag_rows = self._batches(tag_table)
+            tag_rows = collect.batches(self.con, tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
+            quarantine, self.withheld = collect.quarantine(
+                self.con, steps, self.options, self.forgotten
+            )
+            products = steps["products"].kept if "products" in steps else None
             snapshot = Snapshot(
-                persons=self._person_rows(persons, person_tables),
-                identifiers=self._batches(identifiers),
+                persons=collect.person_rows(self.con, persons, person_tables.get("people")),
+                identifiers=collect.batches(self.con, identifiers),
                 tags=tag_rows,
-                features=self._batches(wide, _feature_records),
+                features=collect.feature_rows(self.con, wide),
                 definitions=tags.definitions(tag_table, self.rules),
-                quarantine=self._quarantine(steps),
+                quarantine=quarantine,
                 quality=quality,
                 reports={
                     "basket": mined.report(),
@@ -178,8 +192,8 @@ class Pipeline:
                 personas=persona_rows,
                 files={BASKETS_FILE: baskets.result()},
                 rules=mined.rule_rows(),
-                recommendations=self._batches(mined.recommendations),
-                items=self._catalog_items(steps, person_tables["items"], mined),
+                recommendations=collect.batches(self.con, mined.recommendations),
+                items=collect.catalog_items(products, person_tables["items"], mined),
                 timings=self.timings,
                 as_of=as_of.replace(tzinfo=UTC),
             )
@@ -323,7 +337,7 @@ class Pipeline:
 
     def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
         if "order_items" not in steps:
-            return _empty(
+            return empty_table(
                 **{P: "int64"},
                 order_id="string",
                 item_id="string",
@@ -345,41 +359,6 @@ class Pipeline:
             ).drop("_category", "_brand", "item_id_right")
         return items.select(P, "order_id", "item_id", "quantity", "price", "category", "brand")
 
-    def _features(self, t: dict[str, ir.Table], as_of: datetime) -> ir.Table:
-        orders = features.with_rfm_scores(features.order_features(t["orders"], as_of=as_of))
-        parts = [orders, features.basket_features(t["items"])]
-        if "events" in t:
-            parts.append(features.event_features(t["events"], t["items"], as_of=as_of))
-        if "users" in t:
-            parts.append(features.demographic_features(t["users"], as_of=as_of))
-        wide = t["persons"]
-        for part in parts:
-            wide = wide.left_join(part, P).drop(f"{P}_right")
-        for column in (*features.EVENT_FEATURES, *features.USER_FEATURES):
-            if column not in wide.columns:
-                wide = wide.mutate(**{column: ibis.null("float64")})
-        return self.keep("features", wide)
-
-    def _outcomes(self, steps: dict[str, clean.Step], as_of: datetime) -> tuple[pd.DataFrame, int]:
-        """Days from as_of to each person's next order, and how many days the data covers.
-
-        What lies after as_of is never used for tags; it is kept to check them against
-        (segment conversion, audience comparisons).
-        """
-        users = self.con.table("identity")
-        users = users.filter(users.kind == USER_ID)
-        later = steps["orders"].after_as_of
-        joined = later.join(users, later.user_id == users.identifier)
-        days = ibis.literal(as_of.date()).delta(joined.ts.date(), unit="day").negate()
-        firsts = joined.group_by(P).aggregate(next_order_days=days.min())
-        outcomes = firsts.order_by(P).to_pyarrow().to_pandas()
-        latest = [later.ts.max()]
-        if "events" in steps:
-            latest.append(steps["events"].after_as_of.ts.max())
-        ends = [v for v in (x.to_pyarrow().as_py() for x in latest) if v is not None]
-        covered = max(((end.date() - as_of.date()).days for end in ends), default=0)
-        return outcomes, max(covered, 0)
-
     def _basket(self, t: dict[str, ir.Table]) -> Mined:
         """Rules at item and category level, and what they recommend to each person."""
         params = self.options.basket
@@ -400,146 +379,10 @@ class Pipeline:
             next_category=self.keep("likely_next_category", next_category),
         )
 
-    def _personas(
-        self, frame: pd.DataFrame, found: personas.Clusters | None, base: ir.Table
-    ) -> tuple[pd.DataFrame, ir.Table, dict[str, Any]]:
-        """The buyers' K-Means personas (`found`, from `frame`) named by their tags; their
-        persona tags."""
-        no_tags = base.filter(ibis.literal(False))
-        if found is None:
-            note = f"{len(frame)} buyers are too few to cluster"
-            return pd.DataFrame(), no_tags, {"buyers": len(frame), "note": note}
-        members = self.keep(
-            "persona_members",
-            _memtable(pd.DataFrame({P: found.persons, "persona": found.labels + 1})),
-        )
-        described = personas.describe(found, base, members.mutate(persona=members.persona - 1))
-        names = self.keep(
-            "persona_names",
-            _memtable(described[["persona_id", "name"]].rename(columns={"persona_id": "persona"})),
-        )
-        named = members.join(names, "persona")
-        persona_tags = named.select(
-            P, key=ibis.literal("persona"), value=named.name, score=ibis.null("float64")
-        )
-        report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
-        return described, persona_tags, report
-
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""
         with cursor(self.con) as own:
             return basket.baskets_file(own, own.table("p_items"), Path(self._spill.name))
-
-    def _catalog_items(
-        self, steps: dict[str, clean.Step], items: ir.Table, mined: Mined
-    ) -> pd.DataFrame:
-        """Name and category of every item a rule or a recommendation mentions."""
-        named = mined.mentioned_items()
-        wanted = named.union(mined.recommendations.select(item_id="item_id")).distinct()
-        seen = items.select("item_id", "category").distinct()
-        seen = seen.mutate(_n=ibis.row_number().over(group_by="item_id", order_by="category"))
-        known = wanted.left_join(seen.filter(seen._n == 0).drop("_n"), "item_id")
-        known = known.select("item_id", "category", name=ibis.null("string"))
-        if "products" in steps:
-            products = steps["products"].kept.select(
-                "item_id", _name=ibis._.name, _category=ibis._.category
-            )
-            known = known.left_join(products, "item_id").select(
-                "item_id",
-                name=ibis._._name,
-                category=ibis._.category.fill_null(ibis._._category),
-            )
-        return known.order_by("item_id").to_pyarrow().to_pandas()
-
-    def _tags(self, wide: ir.Table, t: dict[str, ir.Table]) -> list[ir.Table]:
-        parts = [
-            *tags.rfm_tags(wide),
-            *tags.lifecycle_tags(wide, self.options.lifecycle),
-            *tags.value_tags(wide),
-            *tags.psychographic_tags(wide),
-            *tags.value_segment_tags(wide, self.options.lifecycle),
-            tags.mode_tag(
-                features.mode_share(t["orders"], features.time_slot(t["orders"].ts)),
-                "purchase_time_slot",
-            ),
-            tags.mode_tag(features.mode_share(t["orders"], t["orders"].channel), "primary_channel"),
-            *tags.catalog_tags(wide, self.rules, source=str(self.options.catalog)),
-        ]
-        if "people" in t:
-            parts += tags.demographic_tags(t["people"])
-        events = t.get(
-            "events", _empty(**{P: "int64"}, event_type="string", category="string", brand="string")
-        )
-        for column, key, n in (
-            ("category", "preferred_category", 3),
-            ("brand", "preferred_brand", 1),
-        ):
-            weights = features.preference_weights(events, t["items"], column)
-            parts.append(tags.top_values(weights, column, key, n))
-        if "events" in t:
-            e = t["events"]
-            parts.append(
-                tags.mode_tag(
-                    features.mode_share(e, features.device_class(e.platform, e.os)),
-                    "primary_device",
-                )
-            )
-        return parts
-
-    def _person_rows(self, persons: pd.DataFrame, t: dict[str, ir.Table]) -> Batches:
-        """person_idx, person_id and the primary account's attributes (age at as_of), made a
-        chunk at a time as the store writes them: a million persons' dicts held at once took
-        about a gigabyte at the run's peak."""
-        rows = self.keep("person_ids", _memtable(persons[[P, "person_id"]]))
-        if "people" in t:
-            first = t["people"]
-            attributes = first.select(
-                P,
-                "age",
-                "gender",
-                "city",
-                "region",
-                "occupation",
-                "member_level",
-                age_band=tags.age_band(first.age),
-                registered_at=first.registered_at.cast("string"),
-            )
-            rows = rows.left_join(attributes, P).drop(f"{P}_right")
-        return self._batches(self.keep("person_rows", rows.order_by(P)), _with_attributes)
-
-    def _quarantine(self, steps: dict[str, clean.Step]) -> Batches:
-        quarantined = ibis.union(*(s.quarantined for s in steps.values()))
-        if self.options.suppressed:
-            everything = self.keep("quarantine_all", quarantined)
-            quarantined = forgetting.quarantine_without(
-                everything,
-                listed=self.options.suppressed,
-                id_key=self.options.id_key,
-                forgotten=self.forgotten,
-                materialise=self.keep,
-            )
-            self.withheld = self.count(everything) - self.count(quarantined)
-        return self._batches(
-            self.keep("quarantine", quarantined.order_by(["source", "row_number"]))
-        )
-
-    def _batches(
-        self, table: ir.Table, shape: Callable[[pa.RecordBatch], Frame] | None = None
-    ) -> Batches:
-        """A materialised table as rows the store reads in pieces, in the table's order."""
-
-        def read() -> Iterator[Frame]:
-            # DuckDB's reader directly: ibis's to_pyarrow_batches calls an API DuckDB 1.5
-            # deprecates. A table scan returns rows in the order they were inserted. Each read
-            # has its own cursor: the store reads two tables at once, on two threads.
-            with cursor(self.con) as own:
-                result = own.con.execute(f"SELECT * FROM {table.get_name()}")
-                for batch in result.to_arrow_reader(WRITE_CHUNK_ROWS):
-                    # Arrow batches as they are: the store makes Python values of them in half
-                    # the time it takes through pandas.
-                    yield batch if shape is None else shape(batch)
-
-        return Batches(self.count(table), read)
 
 
 def _on_one_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -559,41 +402,3 @@ def _model_notes(report: dict[str, Any]) -> str:
         f"{key} AUC {r['auc']} (recency {r['baseline_auc']})" if "auc" in r else f"{key}: none"
         for key, r in report.items()
     )
-
-
-def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
-    """person_idx, person_id and a struct of the other columns, which the store writes as a
-    dict (missing values as None) without a Python object per value on the way."""
-    names = [n for n in rows.schema.names if n not in (P, "person_id")]
-    if names:
-        attributes = pa.StructArray.from_arrays([rows.column(n) for n in names], names=names)
-    else:
-        attributes = pa.array([{}] * rows.num_rows, pa.struct([]))
-    return pa.RecordBatch.from_arrays(
-        [rows.column(P), rows.column("person_id"), attributes], names=[P, "person_id", "attributes"]
-    )
-
-
-def _feature_records(wide: pa.RecordBatch) -> pd.DataFrame:
-    return features.feature_records(wide.to_pandas())
-
-
-def _primary_accounts(users: ir.Table) -> ir.Table:
-    """Each person's first account (smallest user id), without the file's raw age column."""
-    first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
-    return first.filter(first._n == 0).drop("_n", "age")
-
-
-def _with_age(people: ir.Table, wide: ir.Table) -> ir.Table:
-    """Attach the computed age at as_of (from birth date, else the given age)."""
-    return people.join(wide.select(P, "age"), P)
-
-
-def _memtable(frame: pd.DataFrame) -> ir.Table:
-    # Through Arrow: ibis's own pandas conversion trips a pandas 4 deprecation warning.
-    return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False))
-
-
-def _empty(**columns: str) -> ir.Table:
-    """An empty table of these column types: a source the shop does not have."""
-    return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())

@@ -13,8 +13,10 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from tagging import features
 from tagging.catalog import BUILT_IN, CatalogRule, compile_when
 from tagging.features import P
+from tagging.ingest import empty_table
 
 TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
 # A key without a fixed value set lists at most this many of the values a run found.
@@ -217,6 +219,43 @@ def value_segment_tags(f: ir.Table, params: LifecycleParams) -> list[ir.Table]:
         else_=ibis.null("string"),
     )
     return [rows(buyers, "value_segment", segment)]
+
+
+def base_tags(
+    wide: ir.Table,
+    t: dict[str, ir.Table],
+    *,
+    lifecycle: LifecycleParams,
+    rules: list[CatalogRule],
+    catalog: str,
+) -> list[ir.Table]:
+    """Every tag of a run but the models' and the personas' (which are named by these): from
+    the feature table `wide` and the run's person tables `t` (orders, items; events and people
+    when the shop has them). `catalog` names the rules' file in their errors."""
+    orders = t["orders"]
+    parts = [
+        *rfm_tags(wide),
+        *lifecycle_tags(wide, lifecycle),
+        *value_tags(wide),
+        *psychographic_tags(wide),
+        *value_segment_tags(wide, lifecycle),
+        mode_tag(features.mode_share(orders, features.time_slot(orders.ts)), "purchase_time_slot"),
+        mode_tag(features.mode_share(orders, orders.channel), "primary_channel"),
+        *catalog_tags(wide, rules, source=catalog),
+    ]
+    if "people" in t:
+        parts += demographic_tags(t["people"])
+    no_events = empty_table(**{P: "int64"}, event_type="string", category="string", brand="string")
+    events = t.get("events", no_events)
+    for column, key, n in (("category", "preferred_category", 3), ("brand", "preferred_brand", 1)):
+        parts.append(
+            top_values(features.preference_weights(events, t["items"], column), column, key, n)
+        )
+    if "events" in t:
+        e = t["events"]
+        device = features.device_class(e.platform, e.os)
+        parts.append(mode_tag(features.mode_share(e, device), "primary_device"))
+    return parts
 
 
 def score_tags(scores: ir.Table) -> list[ir.Table]:
