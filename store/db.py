@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ def _busy_as_store_busy(context: ExceptionContext) -> None:
 
 
 _audit_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_audit_engines_made = threading.Lock()  # two requests' first audit writes may come at once
 
 
 def audit_engine(engine: Engine) -> Engine:
@@ -111,11 +113,12 @@ def audit_engine(engine: Engine) -> Engine:
     path = _audit_file(engine)
     if path is None:
         return engine
-    audit = _audit_engines.get(engine)
-    if audit is None:
-        audit = _sqlite_engine(f"sqlite:///{path}")
-        SQLModel.metadata.create_all(audit, tables=[table_of(AuditEntry)])
-        _audit_engines[engine] = audit
+    with _audit_engines_made:
+        audit = _audit_engines.get(engine)
+        if audit is None:
+            audit = _sqlite_engine(f"sqlite:///{path}")
+            SQLModel.metadata.create_all(audit, tables=[table_of(AuditEntry)])
+            _audit_engines[engine] = audit
     return audit
 
 
