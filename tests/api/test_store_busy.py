@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -25,9 +26,13 @@ HEALTH = "{ health { status } }"
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """A SQLite file only: PostgreSQL has no single write lock per database."""
+    return f"sqlite:///{tmp_path / 'portrait.db'}"
+
+
+@pytest.fixture
 def settings(store_url: str, shop_run: int) -> Settings:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL has no single write lock per database")
     return Settings(database_url=store_url, audience_index="off")
 
 
