@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
@@ -118,8 +118,33 @@ def audit_engine(engine: Engine) -> Engine:
         if audit is None:
             audit = _sqlite_engine(f"sqlite:///{path}")
             SQLModel.metadata.create_all(audit, tables=[table_of(AuditEntry)])
+            _carry_over_audit_log(audit, store=engine)
             _audit_engines[engine] = audit
     return audit
+
+
+def _carry_over_audit_log(audit: Engine, *, store: Engine) -> None:
+    """Copy the audit log a store made before it had a file of its own into a new audit file
+    (reading the store only: a run's commit does not stop it). The old rows stay behind."""
+    audit_log = table_of(AuditEntry)
+    with audit.connect() as conn:
+        if conn.execute(select(audit_log.c.id).limit(1)).first() is not None:
+            return  # carried over already, or in use
+        conn.exec_driver_sql("ATTACH DATABASE ? AS store", (store.url.database,))
+        try:
+            found = conn.exec_driver_sql(
+                "SELECT 1 FROM store.sqlite_master WHERE type = 'table' AND name = ?",
+                (audit_log.name,),
+            ).first()
+            if found is not None:
+                columns = ", ".join(f'"{c.name}"' for c in audit_log.columns)
+                conn.exec_driver_sql(
+                    f"INSERT INTO main.{audit_log.name} ({columns}) "
+                    f"SELECT {columns} FROM store.{audit_log.name} ORDER BY id"
+                )
+            conn.commit()  # DETACH is refused inside a transaction
+        finally:
+            conn.exec_driver_sql("DETACH DATABASE store")
 
 
 def _audit_file(engine: Engine) -> Path | None:

@@ -1,20 +1,24 @@
 """A SQLite store while another process holds its one write lock, as a run's commit does for
-the whole snapshot (about 100 s at 1M users): audited reads neither wait nor fail, and a write
-that cannot wait any longer gets an error that says why, while the server keeps serving."""
+the whole snapshot (about 100 s at 1M users): audited reads neither wait nor fail (the audit
+log has a file of its own), and a write that cannot wait any longer gets an error that says
+why, while the server keeps serving."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from store import db, keys
 from store.errors import StoreBusy
+from store.models import AuditEntry, table_of
 from store.settings import Settings
 from tests.api.client import client_for, graphql
 
@@ -93,4 +97,36 @@ def test_a_write_outside_the_api_gets_the_same_error(
     engine = db.make_engine(settings.database_url)
     with _locked(engine), pytest.raises(StoreBusy, match=r"is busy: .* over 0\.1 s"):
         keys.create(engine=engine, role="admin", name="root")
+    engine.dispose()
+
+
+def test_a_store_made_before_the_audit_file_keeps_its_audit_log(store_url: str) -> None:
+    """A store of an earlier version kept the audit log in its own file: the new audit file
+    starts with those entries."""
+    engine = db.make_engine(store_url)
+    old = table_of(AuditEntry)
+    old.create(engine)  # where make_engine put it before
+    at = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(old),
+            [
+                {
+                    "at": at,
+                    "key_id": 1,
+                    "key_name": "crm",
+                    "role": "analyst",
+                    "run_id": 1,
+                    "person_id": p,
+                    "query": "profile (Card)",
+                }
+                for p in ("p-ann", "p-bob")
+            ],
+        )
+    assert not Path(store_url.removeprefix("sqlite:///")).with_name("portrait-audit.db").exists()
+    _, crm = keys.create(engine=engine, role="analyst", name="crm")
+    keys.audit(engine=engine, key=crm, reads=[keys.PersonRead(2, "p-cy", "profile (Card)")])
+    rows = keys.audit_entries(engine=engine, limit=10)
+    assert [(r.run_id, r.person_id, r.at) for r in rows[1:]] == [(1, "p-bob", at), (1, "p-ann", at)]
+    assert (rows[0].run_id, rows[0].person_id) == (2, "p-cy")
     engine.dispose()
