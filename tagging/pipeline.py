@@ -154,6 +154,8 @@ class Pipeline:
                 catalog=str(self.options.catalog),
             )
             base = self.keep("tags_base", ibis.union(*parts, mined.tags()))
+            if "events" in person_tables:
+                self._drop_spent("p_events")  # the events' last readers were these tags
         with self.stage("models") as notes:
             scores, model_report = modelling.result()
             scored = self.keep("scores", memtable(scores))
@@ -166,6 +168,7 @@ class Pipeline:
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
             every = ibis.union(base, *tags.score_tags(scored), persona_tags)
             tag_table = self.keep("tags", every.order_by(TAG_ORDER))
+            self._drop_spent("tags_base")
             tag_rows = collect.batches(self.con, tag_table)
             notes.append(f"{tag_rows.count:,} tag rows")
         with self.stage("collect") as notes:
@@ -258,6 +261,12 @@ class Pipeline:
             after_as_of=self.keep(f"later_{source}", step.after_as_of),
         )
 
+    def _drop_spent(self, *tables: str) -> None:
+        """Tables no later query reads. At 1M users DuckDB works near its memory limit from the
+        features on, and would otherwise spill these to disk to make room."""
+        for table in tables:
+            self.con.drop_table(table)
+
     def _drop_source(self, name: str) -> None:
         """A source's text rows and marks, once nothing reads them again."""
         self.con.drop_view(f"source_{name}")
@@ -333,6 +342,9 @@ class Pipeline:
             # again, and would otherwise stay in memory.
             self._drop_source("events")
         out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
+        # The kept rows live on in the p_ tables; from here on a source is read there, or in
+        # its quarantined and later rows (products, small, stay for the catalog's names).
+        self._drop_spent(*(f"clean_{name}" for name in steps.keys() - {"products", "events"}))
         return out
 
     def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
@@ -371,6 +383,7 @@ class Pipeline:
             )
             for level, column in (("item", "item_id"), ("category", "category"))
         }
+        self._drop_spent(*(f"basket_pairs_{level}" for level in sets))
         recommended = basket.recommend(t["items"], t["orders"], sets["item"].rules, params)
         next_category = basket.likely_next(t["items"], t["orders"], sets["category"].rules, params)
         return Mined(
