@@ -23,10 +23,7 @@ The miners are fed so that they stay small:
 - the support threshold is rescaled to those rows, and every support is turned back into a
   share of all baskets, single items' supports counted directly on all of them.
 
-Recommendations apply the item rules to the items of each person's recent orders: a rule fires
-when all its antecedents are among them; each consequent the person has not bought is scored
-by confidence - consequent support (how much likelier the rule makes it than it is anyway),
-and keeps the best rule that proposed it, as the reason shown to the user.
+What the rules recommend to each person is `tagging.recommend`.
 """
 
 from __future__ import annotations
@@ -336,89 +333,3 @@ def mine_segment(
     mine = mine.filter(pc.is_valid(mine[column]))
     pairs = pa.table({"basket": mine["basket"], "entry": mine[column]})
     return mine_rules(pairs.group_by(["basket", "entry"]).aggregate([]), params, level=level)
-
-
-def recommend(
-    items: ir.Table, orders: ir.Table, rules: pd.DataFrame, params: BasketParams
-) -> ir.Table:
-    """Per person the `params.recommendations` best items the rules propose, with the rule.
-
-    Columns person_idx, rank (1 = best), item_id, score, rule_rank (the rule's rank in `rules`).
-    """
-    seeds = _recent_entries(items, orders, "item_id", params.recent_orders)
-    fired = _fired(seeds, rules)
-    if params.exclude_bought:
-        bought = items.select(P, "item_id").distinct()
-        fired = fired.anti_join(bought, [P, fired.entry == bought.item_id])
-    best = _best(fired, params.recommendations)
-    return best.select(P, "rank", item_id=best.entry, score=best.score, rule_rank=best.rule + 1)
-
-
-def likely_next(
-    items: ir.Table, orders: ir.Table, rules: pd.DataFrame, params: BasketParams
-) -> ir.Table:
-    """Each person's best category the category rules propose, beyond their recent ones."""
-    seeds = _recent_entries(items, orders, "category", params.recent_orders)
-    fired = _fired(seeds, rules)
-    fired = fired.anti_join(seeds, [P, fired.entry == seeds.entry])
-    return _best(fired, 1)
-
-
-def _recent_entries(items: ir.Table, orders: ir.Table, column: str, recent: int) -> ir.Table:
-    """(person_idx, entry) of the items of each person's `recent` latest orders."""
-    ranked = orders.mutate(
-        _n=ibis.row_number().over(group_by=P, order_by=[ibis.desc(orders.ts), orders.order_id])
-    )
-    latest = ranked.filter(ranked._n < recent).select("order_id")
-    recent_items = items.semi_join(latest, "order_id")
-    picked = recent_items.filter(recent_items[column].notnull())
-    return picked.select(P, entry=picked[column]).distinct()
-
-
-def _fired(seeds: ir.Table, rules: pd.DataFrame) -> ir.Table:
-    """(person_idx, rule, entry, score) for every consequent of every rule that fires."""
-    antecedents = _rule_table(rules, "antecedents")
-    consequents = _rule_table(rules, "consequents")
-    matched = seeds.join(antecedents, seeds.entry == antecedents.entry)
-    per_rule = matched.group_by([P, "rule", "needed"]).aggregate(found=matched.count())
-    firing = per_rule.filter(per_rule.found == per_rule.needed).select(P, "rule")
-    proposed = firing.join(consequents, "rule")
-    return proposed.select(P, "rule", "entry", "score")
-
-
-def _rule_table(rules: pd.DataFrame, side: str) -> ir.Table:
-    """One row per (rule, entry of one side), with the rule's score and antecedent count."""
-    frame = pd.DataFrame(
-        {
-            "rule": np.arange(len(rules), dtype=np.int64),
-            "entry": rules[side].to_list() if len(rules) else [],
-            "needed": [len(a) for a in rules["antecedents"]],
-            "score": (rules["confidence"] - rules["consequent_support"]).astype("float64"),
-        }
-    ).explode("entry")
-    schema = pa.schema(
-        [
-            ("rule", pa.int64()),
-            ("entry", pa.string()),
-            ("needed", pa.int64()),
-            ("score", pa.float64()),
-        ]
-    )
-    return ibis.memtable(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
-
-
-def _best(fired: ir.Table, keep: int) -> ir.Table:
-    """Per person, each entry once (with its best rule), the `keep` best entries ranked."""
-    per_entry = fired.mutate(
-        _n=ibis.row_number().over(
-            group_by=[P, "entry"], order_by=[ibis.desc(fired.score), fired.rule]
-        )
-    )
-    best = per_entry.filter(per_entry._n == 0).drop("_n")
-    ranked = best.mutate(
-        rank=ibis.row_number().over(
-            group_by=P, order_by=[ibis.desc(best.score), best.rule, best.entry]
-        )
-        + 1
-    )
-    return ranked.filter(ranked["rank"] <= keep).select(P, "rank", "entry", "score", "rule")

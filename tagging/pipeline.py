@@ -30,6 +30,7 @@ from tagging.identity import DEVICE_ID, USER_ID
 from tagging.ingest import connect, cursor, empty_table, memtable, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
+from tagging.recommend import likely_next, recommend
 
 P = features.P
 TAG_ORDER = ["key", "value", P]
@@ -384,8 +385,8 @@ class Pipeline:
             for level, column in (("item", "item_id"), ("category", "category"))
         }
         self._drop_spent(*(f"basket_pairs_{level}" for level in sets))
-        recommended = basket.recommend(t["items"], t["orders"], sets["item"].rules, params)
-        next_category = basket.likely_next(t["items"], t["orders"], sets["category"].rules, params)
+        recommended = recommend(t["items"], t["orders"], sets["item"].rules, params)
+        next_category = likely_next(t["items"], t["orders"], sets["category"].rules, params)
         return Mined(
             sets=sets,
             recommendations=self.keep("recommendations", recommended.order_by([P, "rank"])),
