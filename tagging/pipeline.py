@@ -25,7 +25,7 @@ from store.errors import InputError
 from store.snapshot import Snapshot, row_count
 from tagging import basket, clean, collect, features, forgetting, identity, models, personas, tags
 from tagging.basket import Mined
-from tagging.catalog import CatalogRule
+from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
 from tagging.ingest import connect, cursor, empty_table, memtable, read_source
 from tagging.options import RunOptions, end_of_day

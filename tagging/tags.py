@@ -1,7 +1,7 @@
 """Tag rules: the feature table in, one long table out (person_idx, key, value, score).
 
 Each built-in tag family is a small function returning rows of that long shape; the
-catalog's rule tags are compiled from TOML by `tagging.catalog`. Definitions of every key
+catalog's rule tags are compiled from TOML by `tagging.catalog_rules`. Definitions of every key
 (kind, description, values) are in `tagging.catalog.BUILT_IN`.
 """
 
@@ -14,7 +14,8 @@ import ibis
 import ibis.expr.types as ir
 
 from tagging import features
-from tagging.catalog import BUILT_IN, CatalogRule, compile_when
+from tagging.catalog import BUILT_IN
+from tagging.catalog_rules import CatalogRule, compile_when
 from tagging.features import P
 from tagging.ingest import empty_table
 

@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 
 from store.errors import InputError
 from store.queries import export_tags
-from tagging.catalog import BUILT_IN, KINDS, load_rules
+from tagging.catalog import BUILT_IN, KINDS
+from tagging.catalog_rules import load_rules
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 
