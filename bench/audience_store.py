@@ -16,8 +16,9 @@ import pandas as pd
 from sqlmodel import Session
 
 from store import queries
+from store.bulk import Batches
 from store.db import make_engine
-from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot
+from store.snapshot import Snapshot, begin_run, commit_snapshot
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import Any
 
-import orjson
 import pandas as pd
-import pyarrow as pa
-from sqlalchemy import JSON, Column, Connection, Table, func, insert, select, update
+from sqlalchemy import Column, Connection, Table, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from store import bulk
+from store.bulk import Rows, row_count
 from store.db import refresh_statistics
 from store.errors import InputError
 from store.models import (
@@ -43,40 +41,6 @@ from store.models import (
     TagDefinition,
     table_of,
 )
-
-WRITE_CHUNK_ROWS = 20_000
-T = TypeVar("T")
-# Rows per INSERT on SQLite, within its limit on bound values per statement (32,766 since 3.32).
-SQLITE_ROWS_PER_INSERT = 500
-SQLITE_MAX_VARIABLES = 32_766
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
-
-
-Frame: TypeAlias = pd.DataFrame | pa.RecordBatch  # rows of one chunk
-Columns: TypeAlias = dict[str, list[Any]]  # a chunk's values by column, as the driver takes them
-# Chunks of features made while SQLite loads the tags and builds their index: a 100k-user run's
-# whole feature table (20,000 rows and about 20 MB of JSON each).
-CHUNKS_AHEAD = 5
-
-
-@dataclass(frozen=True)
-class Batches:
-    """Rows that arrive in pieces, so that a large run never holds them all in memory.
-
-    `read` is called once, inside the write transaction, and yields frames (pandas, or Arrow
-    record batches, which skip a conversion) with the columns of the table (minus run_id), in the
-    order the rows are to be written.
-    """
-
-    count: int
-    read: Callable[[], Iterator[Frame]]
-
-
-Rows = pd.DataFrame | Batches
-
-
-def row_count(rows: Rows) -> int:
-    return rows.count if isinstance(rows, Batches) else len(rows)
 
 
 @dataclass
@@ -215,7 +179,7 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
     The seconds spent writing are added to `snapshot.timings["write"]` (and stored with the run).
     """
     started = time.perf_counter()
-    with engine.begin() as conn, _pool("snapshot-ahead") as pool:
+    with engine.begin() as conn, bulk.pool("snapshot-ahead") as pool:
         _start_writing(conn)
         # Building an index after a load beats filling it row by row when the run at least
         # doubles the table (a rebuild reads every run's rows).
@@ -225,16 +189,18 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
             table_of(PersonIdentifier),
             rebuild=row_count(snapshot.persons) >= _committed(conn, table_of(Run).c.persons),
         ):
-            _insert_frame(conn, table_of(Person), run_id, snapshot.persons)
+            bulk.insert_rows(conn, table_of(Person), run_id, snapshot.persons)
             # In key order, so that the primary key's B-tree is filled from left to right.
             identifiers = snapshot.identifiers
             if isinstance(identifiers, pd.DataFrame):
                 identifiers = identifiers.sort_values(["kind", "identifier"], kind="stable")
-            _insert_frame(conn, table_of(PersonIdentifier), run_id, identifiers)
+            bulk.insert_rows(conn, table_of(PersonIdentifier), run_id, identifiers)
         # The features' rows (a dict and its JSON per person) are made on a thread while SQLite
         # loads the tags and builds their index, which it does without holding the GIL.
-        features = _ahead(
-            pool, _driver_chunks(conn, table_of(FeatureRow), snapshot.features), CHUNKS_AHEAD
+        features = bulk.ahead(
+            pool,
+            bulk.driver_chunks(conn, table_of(FeatureRow), snapshot.features),
+            bulk.CHUNKS_AHEAD,
         )
         # In the table's clustering order, so the B-tree is filled from left to right.
         tags = snapshot.tags
@@ -242,14 +208,14 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
             tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
         rebuild = row_count(tags) >= _committed(conn, table_of(Run).c.tag_rows)
         with _indexes_built_after(conn, table_of(PersonTag), rebuild=rebuild):
-            _insert_frame(conn, table_of(PersonTag), run_id, tags)
-        _insert_chunks(conn, table_of(FeatureRow), run_id, features)
-        _insert_frame(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
-        _insert_frame(conn, table_of(AssociationRule), run_id, snapshot.rules)
-        _insert_frame(conn, table_of(Recommendation), run_id, snapshot.recommendations)
-        _insert_frame(conn, table_of(CatalogItem), run_id, snapshot.items)
-        _insert_frame(conn, table_of(PersonaRow), run_id, snapshot.personas)
-        _insert_frame(conn, table_of(Outcome), run_id, snapshot.outcomes)
+            bulk.insert_rows(conn, table_of(PersonTag), run_id, tags)
+        bulk.insert_chunks(conn, table_of(FeatureRow), run_id, features)
+        bulk.insert_rows(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
+        bulk.insert_rows(conn, table_of(AssociationRule), run_id, snapshot.rules)
+        bulk.insert_rows(conn, table_of(Recommendation), run_id, snapshot.recommendations)
+        bulk.insert_rows(conn, table_of(CatalogItem), run_id, snapshot.items)
+        bulk.insert_rows(conn, table_of(PersonaRow), run_id, snapshot.personas)
+        bulk.insert_rows(conn, table_of(Outcome), run_id, snapshot.outcomes)
         for name, content in snapshot.files.items():
             conn.execute(
                 insert(table_of(RunFile)).values(run_id=run_id, name=name, content=content)
@@ -325,160 +291,3 @@ def _committed(conn: Connection, count: Column[int]) -> int:
         select(func.coalesce(func.sum(count), 0)).where(runs.c.status == "committed")
     ).scalar_one()
     return int(total)
-
-
-def _insert_frame(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
-    _insert_chunks(conn, table, run_id, _prefetched(_driver_chunks(conn, table, rows)))
-
-
-def _driver_chunks(conn: Connection, table: Table, rows: Rows) -> Iterator[Columns]:
-    """`rows` in chunks of column values, JSON serialised where the insert hands the values to
-    the driver directly (COPY, SQLite's multi-row VALUES)."""
-    direct = conn.dialect.name == "sqlite" or _copies(conn)
-    return _column_chunks(rows, json_columns=_json_columns(table) if direct else set())
-
-
-def _copies(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
-
-
-def _insert_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
-    """Bulk insert: COPY on PostgreSQL through psycopg 3, multi-row VALUES statements on
-    SQLite, SQLAlchemy's executemany of dicts elsewhere."""
-    if _copies(conn):
-        _copy_chunks(conn, table, run_id, chunks)
-        return
-    if conn.dialect.name == "sqlite":
-        _insert_sqlite(conn, table, run_id, chunks)
-        return
-    for values in chunks:
-        records = [
-            dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)
-        ]
-        conn.execute(insert(table), [{"run_id": run_id, **record} for record in records])
-
-
-def _insert_sqlite(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
-    """Rows straight to the driver as multi-row `INSERT ... VALUES (...), (...), ...`.
-
-    sqlite3's executemany steps and resets the statement once per row; one statement of
-    SQLITE_ROWS_PER_INSERT rows binds the same values with one step (2.6M tag rows: 4.4 s ->
-    2.8 s in a micro benchmark).
-    """
-    quote = conn.dialect.identifier_preparer.quote
-    for values in chunks:
-        names = ["run_id", *values]
-        width, n_rows = len(names), len(next(iter(values.values()), []))
-        flat: list[Any] = [None] * (n_rows * width)
-        flat[0::width] = [run_id] * n_rows
-        for i, column in enumerate(values.values(), start=1):
-            flat[i::width] = column
-        head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
-        group = "(" + ", ".join(["?"] * width) + ")"
-        per = max(1, min(SQLITE_ROWS_PER_INSERT, SQLITE_MAX_VARIABLES // width))
-        full = head + ", ".join([group] * per)
-        for start in range(0, n_rows, per):
-            params = tuple(flat[start * width : (start + per) * width])
-            n = len(params) // width
-            conn.exec_driver_sql(full if n == per else head + ", ".join([group] * n), params)
-
-
-def _copy_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
-    """COPY ... FROM STDIN, one per chunk, on the transaction's own connection: rows stream in
-    PostgreSQL's text format instead of one bound statement each (100k snapshot: 67 s -> 34 s,
-    the rest is the server's)."""
-    quote = conn.dialect.identifier_preparer.quote
-    driver_connection = conn.connection.driver_connection
-    assert driver_connection is not None, "a connection inside a transaction has its driver's"
-    with driver_connection.cursor() as cursor:
-        for values in chunks:
-            columns = ", ".join(quote(c) for c in ["run_id", *values])
-            statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-            with cursor.copy(statement) as copy:
-                for row in zip(*values.values(), strict=True):
-                    copy.write_row((run_id, *row))
-
-
-def _prefetched(chunks: Iterator[T]) -> Iterator[T]:
-    """`chunks`, each made in a worker thread while the caller writes the one before.
-
-    Making a chunk (reading it from DuckDB, Python values, JSON) holds the GIL; SQLite releases
-    it while it steps an INSERT. So the two overlap on two cores instead of taking turns.
-    """
-    with _pool("snapshot-rows") as pool:
-        yield from _ahead(pool, chunks, 1)
-
-
-@contextmanager
-def _pool(name: str) -> Iterator[ThreadPoolExecutor]:
-    """One worker thread; work it has not started is dropped when the block ends."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
-def _ahead(pool: ThreadPoolExecutor, chunks: Iterator[T], depth: int) -> Iterator[T]:
-    """`chunks`, made by `pool` up to `depth` ahead of the caller, starting at once (not at the
-    first `next`). The pool runs its work in order, so the chunks come in order."""
-    pending = deque(pool.submit(next, chunks, None) for _ in range(depth))
-
-    def drain() -> Iterator[T]:
-        while (chunk := pending.popleft().result()) is not None:
-            pending.append(pool.submit(next, chunks, None))
-            yield chunk
-
-    return drain()
-
-
-def _json_columns(table: Table) -> set[str]:
-    return {c.name for c in table.columns if isinstance(c.type, JSON)}
-
-
-def _column_chunks(rows: Rows, *, json_columns: set[str]) -> Iterator[Columns]:
-    """Each chunk of `rows` as its columns' Python values, missing values as None, and the
-    values of `json_columns` serialised (for a driver that is handed them directly)."""
-    for chunk in _chunks(rows):
-        if isinstance(chunk, pa.RecordBatch):
-            yield {
-                name: _serialised(column.to_pylist())
-                if name in json_columns
-                else column.to_pylist()
-                for name, column in zip(chunk.schema.names, chunk.columns, strict=True)
-            }
-        else:
-            yield {
-                name: _python_values(chunk[name], name in json_columns) for name in chunk.columns
-            }
-
-
-def _chunks(rows: Rows) -> Iterator[Frame]:
-    if isinstance(rows, Batches):
-        yield from rows.read()
-        return
-    for start in range(0, len(rows), WRITE_CHUNK_ROWS):
-        yield rows.iloc[start : start + WRITE_CHUNK_ROWS]
-
-
-def _python_values(series: pd.Series, as_json: bool) -> list[Any]:
-    """Column values as plain Python objects, missing values as None, JSON serialised when
-    `as_json`."""
-    if not as_json and (
-        pd.api.types.is_numeric_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
-    ):
-        # Arrow makes the Python objects (NaN as None) at about 2/3 of pandas' cost.
-        return pa.Array.from_pandas(series).to_pylist()
-    values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
-    return _serialised(values) if as_json else values
-
-
-def _serialised(values: list[Any]) -> list[str]:
-    """JSON text of each value, by orjson (a run's 89k feature dicts: 0.16 s, against 2.0 s by
-    json.dumps).
-
-    numpy numbers are numbers and other unknown types (dates among them) their str(), as
-    json.dumps(default=str) made them; NaN, which is not JSON, becomes null.
-    """
-    dumps, default = orjson.dumps, str
-    return [dumps(v, default=default, option=JSON_OPTIONS).decode() for v in values]

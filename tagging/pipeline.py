@@ -21,8 +21,9 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
+from store.bulk import row_count
 from store.errors import InputError
-from store.snapshot import Snapshot, row_count
+from store.snapshot import Snapshot
 from tagging import basket, clean, collect, features, forgetting, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from store import drift, saved_audiences, suppressions
+from store.bulk import row_count
 from store.drift import DriftReport
-from store.snapshot import begin_run, commit_snapshot, fail_run, row_count
+from store.snapshot import begin_run, commit_snapshot, fail_run
 from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.options import RunOptions, end_of_day

@@ -14,10 +14,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import api_queries, queries
-from store import snapshot as snapshot_module
+from store import api_queries, bulk, queries
+from store.bulk import Batches
 from store.errors import InputError
-from store.snapshot import Batches, Snapshot, begin_run, commit_snapshot, fail_run
+from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
 from tagging.run import RunOptions, run_tagging
 
 AS_OF = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
@@ -224,14 +224,14 @@ def test_indexes_are_kept_through_bulk_loads_and_failed_writes(
     as it was, and the identifiers still find their persons."""
     first = _commit(store_engine)
     assert _secondary_indexes(store_engine) == SECONDARY_INDEXES
-    real_insert = snapshot_module._insert_frame
+    real_insert = bulk.insert_rows
 
     def failing_insert(conn, table, run_id, rows):  # type: ignore[no-untyped-def]
         real_insert(conn, table, run_id, rows)
         if table.name == failing:
             raise OSError("disk full")
 
-    monkeypatch.setattr(snapshot_module, "_insert_frame", failing_insert)
+    monkeypatch.setattr(bulk, "insert_rows", failing_insert)
     second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
     with pytest.raises(OSError, match="disk full"):
         commit_snapshot(engine=store_engine, run_id=second, snapshot=_snapshot())

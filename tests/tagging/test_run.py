@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from store import snapshot as snapshot_module
+from store import bulk
 from store.api_queries import tag_definitions
 from store.models import Person, PersonTag
 from store.queries import current_run, export_tags, list_runs
@@ -113,14 +113,14 @@ def test_failure_mid_write_leaves_previous_run_current(
 ) -> None:
     folder = shop_dir(orders=LIFECYCLE_ORDERS)
     previous = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
-    real_insert = snapshot_module._insert_frame
+    real_insert = bulk.insert_rows
 
     def failing_insert(conn, table, run_id, frame):  # type: ignore[no-untyped-def]
         if table.name == "person_tags":
             raise OSError("disk full")
         real_insert(conn, table, run_id, frame)
 
-    monkeypatch.setattr(snapshot_module, "_insert_frame", failing_insert)
+    monkeypatch.setattr(bulk, "insert_rows", failing_insert)
     with pytest.raises(OSError, match="disk full"):
         run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
     with Session(engine) as session:
@@ -135,18 +135,18 @@ def test_failure_mid_write_leaves_previous_run_current(
 KILLED_RUN = """
 import sys, time
 from pathlib import Path
-from store import snapshot
+from store import bulk
 from store.db import make_engine
 from tagging.run import RunOptions, run_tagging
 
-real_insert = snapshot._insert_frame
+real_insert = bulk.insert_rows
 def slow_insert(conn, table, run_id, frame):
     real_insert(conn, table, run_id, frame)
     if table.name == "persons":
         Path(sys.argv[3]).write_text("persons written")
         time.sleep(60)
 
-snapshot._insert_frame = slow_insert
+bulk.insert_rows = slow_insert
 engine = make_engine(sys.argv[1])
 run_tagging(engine=engine, options=RunOptions(Path(sys.argv[2]), "test-id-key-0123456789"))
 """
