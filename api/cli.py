@@ -6,25 +6,17 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from store.api_queries import RunRow
+from api import cli_reads
+from api.cli_support import console, fail, open_store
 from store.errors import PortraitError
 from store.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console()
-err_console = Console(stderr=True)
 
 DEMO_DIR = Path("data/demo")
-
-
-def _fail(error: PortraitError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -39,7 +31,7 @@ def generate(
     try:
         shop = generate_shop(out, users=users, seed=seed)
     except ValueError as error:
-        raise _fail(PortraitError(str(error))) from error
+        raise fail(PortraitError(str(error))) from error
     console.print(
         f"wrote {shop.users:,} users, {shop.events:,} events, {shop.orders:,} orders "
         f"to {out} in {shop.seconds:.1f}s"
@@ -57,13 +49,13 @@ def run(
     """Run tagging on a source folder and commit the result as the current run."""
     from tagging.run import RunOptions, run_tagging
 
-    settings, engine = _store()
+    settings, engine = open_store()
     try:
         day = _day(as_of) if as_of else None
         options = RunOptions(source=source, id_key=settings.id_key, as_of=day, catalog=catalog)
         result = run_tagging(engine=engine, options=options, progress=_print_stage)
     except PortraitError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     total = sum(result.timings.values())
     console.print(
         f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons, "
@@ -117,7 +109,7 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
 
     from store.queries import list_runs
 
-    _, engine = _store()
+    _, engine = open_store()
     table = Table()
     for column in ("id", "status", "as_of", "persons", "tag rows", "seconds", "source / error"):
         table.add_column(column)
@@ -136,189 +128,15 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
     console.print(table)
 
 
-@app.command()
-def show(user_id: str = typer.Argument(..., help="The shop's user id (or a device id).")) -> None:
-    """Show one person's tags in the current run."""
-    from sqlmodel import Session
-
-    from store import queries
-
-    _, engine = _store()
-    with Session(engine) as session:
-        try:
-            run_ = queries.require_current_run(session=session)
-        except PortraitError as error:
-            raise _fail(error) from error
-        assert run_.id is not None
-        person = queries.person_by_identifier(session=session, run_id=run_.id, identifier=user_id)
-        if person is None:
-            raise _fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
-        tags = queries.tags_of_persons(
-            session=session, run_id=run_.id, person_idxs=[person.person_idx]
-        )
-    table = Table(title=f"person {person.person_id} (run {run_.id})", title_justify="left")
-    for column in ("key", "value", "score"):
-        table.add_column(column)
-    for tag in tags:
-        table.add_row(tag.key, tag.value, "" if tag.score is None else f"{tag.score:g}")
-    console.print(table)
-
-
-@app.command()
-def audience(
-    expression: str = typer.Argument(..., help='A tag expression, e.g. "lifecycle:active".'),
-    members: int = typer.Option(20, help="How many members to list (0 for the count only)."),
-    breakdown: str | None = typer.Option(None, help="Also count the audience by this key."),
-) -> None:
-    """Count the persons of the current run a tag expression selects, and list some."""
-    from store import api_queries
-    from store.audiences import SqlSelection
-    from store.expressions import check, parse, vocabulary
-
-    _, engine = _store()
-    try:
-        with engine.connect() as connection:
-            run = _current_run(connection)
-            definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
-        tree = parse(expression)
-        check(tree, vocabulary(definitions), expression)
-        if breakdown is not None and breakdown not in {d.key for d in definitions}:
-            raise PortraitError(f"--breakdown {breakdown!r} is not a tag key of run {run.id}")
-    except PortraitError as error:
-        raise _fail(error) from error
-    selection = SqlSelection(engine, run.id, tree)
-    count = selection.count()
-    share = count / run.persons if run.persons else 0.0
-    console.print(f"run {run.id}: [bold]{count:,}[/] persons ({share:.1%} of {run.persons:,})")
-    if breakdown is not None:
-        _print_breakdown(breakdown, selection.breakdown(breakdown), count)
-    if members > 0 and count:
-        _print_members(engine, run.id, selection.members(after=None, first=members), count)
-
-
-def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> None:
-    table = Table(key, "persons", "share of audience")
-    for value, n in counts:
-        table.add_row(value, f"{n:,}", f"{n / total:.1%}")
-    console.print(table)
-
-
-def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: int) -> None:
-    from store import api_queries
-
-    with engine.connect() as connection:
-        persons = api_queries.persons_by_idx(
-            connection=connection, run_id=run_id, person_idxs=person_idxs
-        )
-        tags = api_queries.tags_of_persons(
-            connection=connection, run_id=run_id, person_idxs=person_idxs
-        )
-    shown = ("lifecycle", "rfm_segment", "preferred_category")
-    values: dict[tuple[int, str], list[str]] = {}
-    for tag in tags:
-        if tag.key in shown:
-            values.setdefault((tag.person_idx, tag.key), []).append(tag.value)
-    table = Table("person_id", *shown, title=f"first {len(persons)} of {total:,} members")
-    for person in sorted(persons, key=lambda p: p.person_idx):
-        cells = [", ".join(values.get((person.person_idx, key), [])) for key in shown]
-        table.add_row(person.person_id, *cells)
-    console.print(table)
-
-
-@app.command()
-def rules(
-    level: str = typer.Option("item", help="item or category."),
-    top: int = typer.Option(20, help="How many rules to print, strongest (highest lift) first."),
-) -> None:
-    """Print the current run's strongest basket rules as a table."""
-    from store import basket_queries
-
-    if level not in ("item", "category"):
-        raise _fail(PortraitError(f"--level {level!r} is not one of item, category"))
-    _, engine = _store()
-    with engine.connect() as connection:
-        run = _current_run(connection)
-        found = basket_queries.rules(connection=connection, run_id=run.id, level=level)[:top]
-        names = {
-            item.item_id: item.name or item.item_id
-            for item in basket_queries.items(
-                connection=connection,
-                run_id=run.id,
-                item_ids=sorted({i for r in found for i in (*r.antecedents, *r.consequents)}),
-            )
-        }
-        report = basket_queries.report(connection=connection, run_id=run.id, section="basket")
-    if not found:
-        note = (report or {}).get("note", f"run {run.id} has no {level} rules")
-        console.print(str(note))
-        return
-    table = Table(
-        "#",
-        "if a basket holds",
-        "it tends to hold",
-        "support",
-        "confidence",
-        "lift",
-        title=f"run {run.id}: {level} rules",
-    )
-    for rule in found:
-        table.add_row(
-            str(rule.rank),
-            " + ".join(names.get(a, a) for a in rule.antecedents),
-            " + ".join(names.get(c, c) for c in rule.consequents),
-            f"{rule.support:.4f}",
-            f"{rule.confidence:.3f}",
-            f"{rule.lift:.2f}",
-        )
-    console.print(table)
-
-
-@app.command()
-def personas() -> None:
-    """List the current run's personas: name, size, share and what sets each apart."""
-    from store import persona_queries
-
-    _, engine = _store()
-    with engine.connect() as connection:
-        run = _current_run(connection)
-        found = persona_queries.personas(connection=connection, run_id=run.id)
-    if not found:
-        console.print(f"run {run.id} has no personas (too few buyers to cluster)")
-        return
-    table = Table(
-        "#", "persona", "buyers", "share", "most distinguishing tags", title=f"run {run.id}"
-    )
-    for p in found:
-        traits = ", ".join(f"{t['key']}:{t['value']} {t['lift']:.1f}x" for t in p.top_tags[:3])
-        table.add_row(str(p.persona_id), p.name, f"{p.size:,}", f"{p.share:.1%}", traits)
-    console.print(table)
-
-
-@app.command()
-def drift(
-    run_id: int | None = typer.Option(None, "--run", help="The run to report (default: current)."),
-) -> None:
-    """Show how each tag key's distribution moved against the previous run (PSI)."""
-    from store import drift as drift_store
-
-    _, engine = _store()
-    with engine.connect() as connection:
-        if run_id is None:
-            run_id = _current_run(connection).id
-        report = drift_store.stored(connection=connection, run_id=run_id)
-    if report is None:
-        console.print(f"run {run_id} has no drift report (it is the first run, or there is none)")
-        return
-    flagged = [d.key for d in report.keys if d.flagged]
-    console.print(
-        f"run {report.run_id} against run {report.previous_run_id}: {len(flagged)} of "
-        f"{len(report.keys)} keys over PSI {report.threshold}"
-        + (f" ({', '.join(flagged)})" if flagged else "")
-    )
-    table = Table("key", "PSI", "drifted")
-    for d in report.keys:
-        table.add_row(d.key, f"{d.psi:.4f}", "yes" if d.flagged else "")
-    console.print(table)
+# The commands that read the current run, listed here in `portrait --help`.
+for command in (
+    cli_reads.show,
+    cli_reads.audience,
+    cli_reads.rules,
+    cli_reads.personas,
+    cli_reads.drift,
+):
+    app.command()(command)
 
 
 @app.command()
@@ -328,12 +146,12 @@ def forget(
     """Remove a person from every run and suppress their identifiers in later runs."""
     from store import suppressions
 
-    settings, engine = _store()
+    settings, engine = open_store()
     forgotten = suppressions.forget(
         engine=engine, person_id=person_id, id_key=settings.id_key, by="portrait forget"
     )
     if forgotten is None:
-        raise _fail(PortraitError(f"no run holds person {person_id!r}"))
+        raise fail(PortraitError(f"no run holds person {person_id!r}"))
     console.print(
         f"forgot {person_id}: removed from {forgotten.runs} run(s), {forgotten.identifiers} "
         f"identifier(s) suppressed, {forgotten.quarantined_rows} quarantined row(s) deleted"
@@ -352,11 +170,11 @@ def create_key(
     """Create a key and print it once: the store keeps only its hash."""
     from store import keys
 
-    _, engine = _store()
+    _, engine = open_store()
     try:
         key, row = keys.create(engine=engine, role=role, name=name or f"{role} key")
     except PortraitError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     console.print(f"key {row.id} ({row.role}, {row.name}); store it now, it is not shown again:")
     typer.echo(key)
 
@@ -366,7 +184,7 @@ def list_keys() -> None:
     """The keys: id, role, name, when created and revoked (never the keys themselves)."""
     from store import keys
 
-    _, engine = _store()
+    _, engine = open_store()
     with engine.connect() as connection:
         found = keys.listed(connection=connection)
     table = Table("id", "role", "name", "created", "revoked")
@@ -383,11 +201,11 @@ def revoke_key(
     """Revoke a key: requests with it get 401 from now on."""
     from store import keys
 
-    _, engine = _store()
+    _, engine = open_store()
     try:
         keys.revoke(engine=engine, key_id=key_id)
     except PortraitError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     console.print(f"key {key_id} revoked")
 
 
@@ -399,7 +217,7 @@ def audit(
     """Who read which person through the API, newest first (analyst and admin keys)."""
     from store import keys
 
-    _, engine = _store()
+    _, engine = open_store()
     entries = keys.audit_entries(engine=engine, person_id=person or None, limit=limit)
     table = Table("at (UTC)", "key", "role", "run", "person_id", "query")
     for row in entries:
@@ -419,15 +237,15 @@ def export(
     from store import queries
 
     if what not in ("tags", "features"):
-        raise _fail(PortraitError(f"--what {what!r} is not one of tags, features"))
+        raise fail(PortraitError(f"--what {what!r} is not one of tags, features"))
     if out.suffix not in (".parquet", ".csv"):
-        raise _fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
-    _, engine = _store()
+        raise fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
+    _, engine = open_store()
     with Session(engine) as session:
         try:
             run_id = queries.require_current_run(session=session).id
         except PortraitError as error:
-            raise _fail(error) from error
+            raise fail(error) from error
     assert run_id is not None
     exporter = queries.export_tags if what == "tags" else queries.export_features
     frame = exporter(engine=engine, run_id=run_id)
@@ -449,7 +267,7 @@ def demo(
     from tagging.generator import generate_shop
     from tagging.run import RunOptions, run_tagging
 
-    settings, engine = _store()
+    settings, engine = open_store()
     out = DEMO_DIR / f"{users}"
     if not (out / "orders.csv").exists():
         shop = generate_shop(out, users=users, seed=7)
@@ -498,26 +316,6 @@ def schema() -> None:
     from api.schema import schema as graphql_schema
 
     typer.echo(graphql_schema.as_str())
-
-
-def _current_run(connection: Connection) -> RunRow:
-    """The committed run the store serves, or a clean exit saying there is none yet."""
-    from store import api_queries
-
-    run = api_queries.current_run(connection=connection)
-    if run is None:
-        raise _fail(PortraitError("the store has no committed run yet; run `portrait run` first"))
-    return run
-
-
-def _store() -> tuple[Settings, Engine]:
-    from store.db import make_engine
-
-    try:
-        settings = Settings.from_env()
-    except PortraitError as error:
-        raise _fail(error) from error
-    return settings, make_engine(settings.database_url)
 
 
 def main() -> None:

@@ -1,0 +1,191 @@
+"""The `portrait` commands that read the current run: a person, an audience, the rules, the
+personas, the drift since the run before. `api.cli` registers them."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from api.cli_support import console, current_run, fail, open_store
+from store.errors import PortraitError
+
+
+def show(user_id: str = typer.Argument(..., help="The shop's user id (or a device id).")) -> None:
+    """Show one person's tags in the current run."""
+    from sqlmodel import Session
+
+    from store import queries
+
+    _, engine = open_store()
+    with Session(engine) as session:
+        try:
+            run_ = queries.require_current_run(session=session)
+        except PortraitError as error:
+            raise fail(error) from error
+        assert run_.id is not None
+        person = queries.person_by_identifier(session=session, run_id=run_.id, identifier=user_id)
+        if person is None:
+            raise fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
+        tags = queries.tags_of_persons(
+            session=session, run_id=run_.id, person_idxs=[person.person_idx]
+        )
+    table = Table(title=f"person {person.person_id} (run {run_.id})", title_justify="left")
+    for column in ("key", "value", "score"):
+        table.add_column(column)
+    for tag in tags:
+        table.add_row(tag.key, tag.value, "" if tag.score is None else f"{tag.score:g}")
+    console.print(table)
+
+
+def audience(
+    expression: str = typer.Argument(..., help='A tag expression, e.g. "lifecycle:active".'),
+    members: int = typer.Option(20, help="How many members to list (0 for the count only)."),
+    breakdown: str | None = typer.Option(None, help="Also count the audience by this key."),
+) -> None:
+    """Count the persons of the current run a tag expression selects, and list some."""
+    from store import api_queries
+    from store.audiences import SqlSelection
+    from store.expressions import check, parse, vocabulary
+
+    _, engine = open_store()
+    try:
+        with engine.connect() as connection:
+            run = current_run(connection)
+            definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+        tree = parse(expression)
+        check(tree, vocabulary(definitions), expression)
+        if breakdown is not None and breakdown not in {d.key for d in definitions}:
+            raise PortraitError(f"--breakdown {breakdown!r} is not a tag key of run {run.id}")
+    except PortraitError as error:
+        raise fail(error) from error
+    selection = SqlSelection(engine, run.id, tree)
+    count = selection.count()
+    share = count / run.persons if run.persons else 0.0
+    console.print(f"run {run.id}: [bold]{count:,}[/] persons ({share:.1%} of {run.persons:,})")
+    if breakdown is not None:
+        _print_breakdown(breakdown, selection.breakdown(breakdown), count)
+    if members > 0 and count:
+        _print_members(engine, run.id, selection.members(after=None, first=members), count)
+
+
+def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> None:
+    table = Table(key, "persons", "share of audience")
+    for value, n in counts:
+        table.add_row(value, f"{n:,}", f"{n / total:.1%}")
+    console.print(table)
+
+
+def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: int) -> None:
+    from store import api_queries
+
+    with engine.connect() as connection:
+        persons = api_queries.persons_by_idx(
+            connection=connection, run_id=run_id, person_idxs=person_idxs
+        )
+        tags = api_queries.tags_of_persons(
+            connection=connection, run_id=run_id, person_idxs=person_idxs
+        )
+    shown = ("lifecycle", "rfm_segment", "preferred_category")
+    values: dict[tuple[int, str], list[str]] = {}
+    for tag in tags:
+        if tag.key in shown:
+            values.setdefault((tag.person_idx, tag.key), []).append(tag.value)
+    table = Table("person_id", *shown, title=f"first {len(persons)} of {total:,} members")
+    for person in sorted(persons, key=lambda p: p.person_idx):
+        cells = [", ".join(values.get((person.person_idx, key), [])) for key in shown]
+        table.add_row(person.person_id, *cells)
+    console.print(table)
+
+
+def rules(
+    level: str = typer.Option("item", help="item or category."),
+    top: int = typer.Option(20, help="How many rules to print, strongest (highest lift) first."),
+) -> None:
+    """Print the current run's strongest basket rules as a table."""
+    from store import basket_queries
+
+    if level not in ("item", "category"):
+        raise fail(PortraitError(f"--level {level!r} is not one of item, category"))
+    _, engine = open_store()
+    with engine.connect() as connection:
+        run = current_run(connection)
+        found = basket_queries.rules(connection=connection, run_id=run.id, level=level)[:top]
+        names = {
+            item.item_id: item.name or item.item_id
+            for item in basket_queries.items(
+                connection=connection,
+                run_id=run.id,
+                item_ids=sorted({i for r in found for i in (*r.antecedents, *r.consequents)}),
+            )
+        }
+        report = basket_queries.report(connection=connection, run_id=run.id, section="basket")
+    if not found:
+        note = (report or {}).get("note", f"run {run.id} has no {level} rules")
+        console.print(str(note))
+        return
+    table = Table(
+        "#",
+        "if a basket holds",
+        "it tends to hold",
+        "support",
+        "confidence",
+        "lift",
+        title=f"run {run.id}: {level} rules",
+    )
+    for rule in found:
+        table.add_row(
+            str(rule.rank),
+            " + ".join(names.get(a, a) for a in rule.antecedents),
+            " + ".join(names.get(c, c) for c in rule.consequents),
+            f"{rule.support:.4f}",
+            f"{rule.confidence:.3f}",
+            f"{rule.lift:.2f}",
+        )
+    console.print(table)
+
+
+def personas() -> None:
+    """List the current run's personas: name, size, share and what sets each apart."""
+    from store import persona_queries
+
+    _, engine = open_store()
+    with engine.connect() as connection:
+        run = current_run(connection)
+        found = persona_queries.personas(connection=connection, run_id=run.id)
+    if not found:
+        console.print(f"run {run.id} has no personas (too few buyers to cluster)")
+        return
+    table = Table(
+        "#", "persona", "buyers", "share", "most distinguishing tags", title=f"run {run.id}"
+    )
+    for p in found:
+        traits = ", ".join(f"{t['key']}:{t['value']} {t['lift']:.1f}x" for t in p.top_tags[:3])
+        table.add_row(str(p.persona_id), p.name, f"{p.size:,}", f"{p.share:.1%}", traits)
+    console.print(table)
+
+
+def drift(
+    run_id: int | None = typer.Option(None, "--run", help="The run to report (default: current)."),
+) -> None:
+    """Show how each tag key's distribution moved against the previous run (PSI)."""
+    from store import drift as drift_store
+
+    _, engine = open_store()
+    with engine.connect() as connection:
+        if run_id is None:
+            run_id = current_run(connection).id
+        report = drift_store.stored(connection=connection, run_id=run_id)
+    if report is None:
+        console.print(f"run {run_id} has no drift report (it is the first run, or there is none)")
+        return
+    flagged = [d.key for d in report.keys if d.flagged]
+    console.print(
+        f"run {report.run_id} against run {report.previous_run_id}: {len(flagged)} of "
+        f"{len(report.keys)} keys over PSI {report.threshold}"
+        + (f" ({', '.join(flagged)})" if flagged else "")
+    )
+    table = Table("key", "PSI", "drifted")
+    for d in report.keys:
+        table.add_row(d.key, f"{d.psi:.4f}", "yes" if d.flagged else "")
+    console.print(table)

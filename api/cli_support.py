@@ -1,0 +1,41 @@
+"""What the `portrait` commands share: the consoles, the store, and a clean exit on an error."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from store.api_queries import RunRow
+from store.errors import PortraitError
+from store.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(error: PortraitError) -> typer.Exit:
+    """Exit code 2 after printing `error` on stderr."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def current_run(connection: Connection) -> RunRow:
+    """The committed run the store serves, or a clean exit saying there is none yet."""
+    from store import api_queries
+
+    run = api_queries.current_run(connection=connection)
+    if run is None:
+        raise fail(PortraitError("the store has no committed run yet; run `portrait run` first"))
+    return run
+
+
+def open_store() -> tuple[Settings, Engine]:
+    from store.db import make_engine
+
+    try:
+        settings = Settings.from_env()
+    except PortraitError as error:
+        raise fail(error) from error
+    return settings, make_engine(settings.database_url)
