@@ -164,12 +164,18 @@ class Context:
     def loaders(self) -> Loaders:
         return Loaders(connection=self.connection, run_id=self.run_id)
 
+    @property
+    def audits(self) -> bool:
+        """Whether `close` has person reads to write to the audit log."""
+        return self.key is not None and bool(self.reads)
+
     def close(self) -> None:
         """Write the request's person reads to the audit log; give the connection back."""
         connection = self.__dict__.pop("connection", None)
         if connection is not None:
             connection.close()
-        if self.key is not None and self.reads:
+        if self.audits:
+            assert self.key is not None
             keys.audit(engine=self.engine, key=self.key, reads=self.reads)
             self.reads = []
 

@@ -253,6 +253,9 @@ def test_the_audit_log_is_listed_newest_first_from_its_own_file(
     ]
     ann = portrait.invoke(app, ["audit", "--person", "p-ann", "--limit", "1"]).output
     assert "│ p-ann     │ audience (Members) │" in ann and "profile (Card)" not in ann
+    bad = portrait.invoke(app, ["audit", "--limit", "0"])
+    assert bad.exit_code == 2
+    assert "Invalid value for '--limit': Input should be greater than or equal to 1" in bad.output
     # Beside the store, so a run's commit (which holds the store file's one write lock) never
     # keeps an audited read waiting.
     tables = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
