@@ -228,9 +228,10 @@ def clean_identities(raw: ir.Table) -> Cleaning:
 
 
 def check_events(raw: ir.Table) -> ir.Table:
-    """Every event's `_row`, `_reason` for a bad row (NULL when fine), parsed `_ts`, `_actor`,
-    `_event_id` and `_crawler`: what cleaning needs before as_of is known (the latest `_ts`
-    is as_of when the run is not given one), so the file's timestamps are parsed once.
+    """The events' text columns with each event's parsed `_ts`, `_reason` for a bad row (NULL
+    when fine) and `_crawler`: what cleaning needs before as_of is known (the latest `_ts` is
+    as_of when the run is not given one). Worked out as the file is read (`read_source`'s
+    checks), so the text is not read again for them; `checked_events` is what cleaning reads.
     """
     # Parsed in a projection of its own (a view, which ibis does not merge into the next
     # select): written into both the reason's CASE and the output, every timestamp was parsed
@@ -245,20 +246,28 @@ def check_events(raw: ir.Table) -> ir.Table:
     )
     # The pattern on every event: matching each distinct agent once and joining the result
     # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
-    return t.select(
+    return t.mutate(
+        _reason=reason, _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False)
+    )
+
+
+def checked_events(checked: ir.Table) -> ir.Table:
+    """Every event's `_row`, `_reason`, `_ts`, `_actor`, `_event_id` and `_crawler`, from the
+    source's rows with `check_events`' columns."""
+    return checked.select(
         ROW,
-        _reason=reason,
-        _ts=t._ts,
-        _actor=t.device_id.fill_null("user:" + t.user_id),
-        _event_id=t.event_id,
-        _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
+        "_reason",
+        "_ts",
+        "_crawler",
+        _actor=checked.device_id.fill_null("user:" + checked.user_id),
+        _event_id=checked.event_id,
     )
 
 
 def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: int) -> Cleaning:
     """Bad rows, then repeated event ids, then every event of an actor judged to be a bot.
 
-    `checked` is the materialised `check_events` of the source.
+    `checked` is `checked_events` of the source.
     """
     first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()

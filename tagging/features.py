@@ -138,10 +138,20 @@ def event_features(events: ir.Table, items: ir.Table, *, as_of: datetime) -> ir.
         shares=(e.event_type == "share").sum(),
         reviews=(e.event_type == "review").sum(),
         app_share=(e.platform == "app").mean(),
-        days_since_last_event=days_before(as_of, e.ts).min(),
-        categories_browsed=e.category.nunique(),
+        _last_event=e.ts.max(),
     )
-    per_person = per_person.mutate(search_share=per_person.searches / per_person.events)
+    # Each person's categories counted from the distinct (person, category) pairs: a distinct
+    # count inside the grouping above kept a set per person, and that grouping was the
+    # features query's largest step at 1M users (8.6 s of its 50 s of CPU).
+    browsed = e.filter(e.category.notnull()).select(P, "category").distinct()
+    browsed = browsed.group_by(P).agg(categories_browsed=browsed.count())
+    per_person = per_person.left_join(browsed, P).drop(f"{P}_right")
+    per_person = per_person.select(
+        *(c for c in per_person.columns if c not in ("_last_event", "categories_browsed")),
+        days_since_last_event=days_before(as_of, per_person._last_event),
+        categories_browsed=per_person.categories_browsed.fill_null(0),
+        search_share=per_person.searches / per_person.events,
+    )
     return per_person.left_join(_cart_abandonment(events, items), P).drop(f"{P}_right")
 
 

@@ -7,7 +7,7 @@ read. Type conversion happens in `tagging.clean`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,11 +167,21 @@ def find_sources(source_dir: Path) -> dict[str, Path]:
     return found
 
 
-def read_source(con: DuckDBBackend, name: str, path: Path) -> ir.Table:
+def read_source(
+    con: DuckDBBackend,
+    name: str,
+    path: Path,
+    *,
+    checks: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
     """Read one source as the contract's text columns plus `_row`, in one pass over the file.
 
     Empty strings become NULL and identifiers are trimmed; absent optional columns are NULL;
     columns outside the contract are not kept.
+
+    `checks` adds columns worked out from each row's text as the file is read (the events'
+    parsed timestamps, say): a later query would read the text again. The view
+    `checked_<name>` shows them with `_row` and the text columns.
     """
     spec = CONTRACT[name]
     reader = READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
@@ -182,20 +192,32 @@ def read_source(con: DuckDBBackend, name: str, path: Path) -> ir.Table:
         raise _not_format(path, error) from error
     by_name = {column.strip().lower(): column for column in found}
     _check_columns(spec, path, list(by_name))
+    rows = f"SELECT {_select_list(spec, by_name)} FROM {reader}"
+    table = f"source_{name}_rows"
+    checked = None
+    if checks is not None:
+        checked = checks(ibis.table({column: "string" for column in spec.columns}, name="_file"))
     try:
-        con.raw_sql(
-            f"CREATE OR REPLACE TABLE source_{name}_rows AS "
-            f"SELECT {_select_list(spec, by_name)} FROM {reader}"
-        )
+        if checked is None:
+            con.raw_sql(f"CREATE OR REPLACE TABLE {table} AS {rows}")
+        else:
+            # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
+            con.create_table(table, schema=checked.schema(), overwrite=True)
+            select = ibis.to_sql(checked, dialect="duckdb")
+            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {select}")
     except Exception as error:
         raise _not_format(path, error) from error
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
     # row's position in the file: numbering the rows with row_number() OVER () instead is a
     # window over the whole file that took as long as parsing it.
+    columns = ", ".join(spec.columns)
     con.raw_sql(
-        f"CREATE OR REPLACE VIEW source_{name} AS "
-        f"SELECT rowid + 1 AS {ROW}, * FROM source_{name}_rows"
+        f"CREATE OR REPLACE VIEW source_{name} AS SELECT rowid + 1 AS {ROW}, {columns} FROM {table}"
     )
+    if checked is not None:
+        con.raw_sql(
+            f"CREATE OR REPLACE VIEW checked_{name} AS SELECT rowid + 1 AS {ROW}, * FROM {table}"
+        )
     return con.table(f"source_{name}")
 
 

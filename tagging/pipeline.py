@@ -40,6 +40,8 @@ T = TypeVar("T")
 # The event columns later stages read (features, models, tags): p_events holds only these,
 # not the file's identifiers, user agents, queries or sessions (most of its size).
 EVENT_COLUMNS_READ = ("event_type", "ts", "item_id", "category", "brand", "platform", "os")
+# What each source's rows get as its file is read (tagging.ingest.read_source's checks).
+CHECKS = {"events": clean.check_events}
 
 
 class Pipeline:
@@ -88,11 +90,12 @@ class Pipeline:
 
     def execute(self, paths: dict[str, Path]) -> Snapshot:
         with self.stage("ingest") as notes:
-            raw = {name: read_source(self.con, name, path) for name, path in paths.items()}
+            raw = {
+                name: read_source(self.con, name, path, checks=CHECKS.get(name))
+                for name, path in paths.items()
+            }
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
         with self.stage("clean") as notes:
-            if "events" in raw:
-                self.keep("events_checked", clean.check_events(raw["events"]))
             as_of = self._as_of(raw)
             steps = self._clean(raw, as_of)
             quality = quality_report(raw, steps, count=self.count)
@@ -211,7 +214,7 @@ class Pipeline:
             return end_of_day(self.options.as_of)
         latest = [clean.parse_timestamp(raw["orders"].ts).max()]
         if "events" in raw:
-            latest.append(self.con.table("events_checked")._ts.max())
+            latest.append(self.con.table("checked_events")._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]
         found = [v for v in values if v is not None]
         if not found:
@@ -236,7 +239,7 @@ class Pipeline:
             steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
         if "events" in raw:
             events = clean.clean_events(
-                self.con.table("events_checked"),
+                clean.checked_events(self.con.table("checked_events")),
                 as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
             )
@@ -244,7 +247,6 @@ class Pipeline:
             # then once whole with their persons (p_events): a typed copy of every event in
             # between took as much time and memory as p_events.
             steps["events"] = self._settle(events, keep_rows=False)
-            self.con.drop_table("events_checked")  # marks_events holds what later stages need
         return steps
 
     def _settle(self, cleaning: clean.Cleaning, *, keep_rows: bool = True) -> clean.Step:
@@ -272,6 +274,7 @@ class Pipeline:
     def _drop_source(self, name: str) -> None:
         """A source's text rows and marks, once nothing reads them again."""
         self.con.drop_view(f"source_{name}")
+        self.con.drop_view(f"checked_{name}", force=True)
         for table in (f"source_{name}_rows", f"marks_{name}"):
             self.con.drop_table(table)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from sqlmodel import Session
 
 from store.errors import InputError
 from store.queries import current_run, list_runs
-from tagging.ingest import connect, cursor, read_source
+from tagging import clean
+from tagging.ingest import CONTRACT, connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY, write_csv
 
@@ -136,3 +138,36 @@ def test_ids_lose_stray_spaces_and_other_text_keeps_them(tmp_path: Path) -> None
         (2, None, "d2", "plain"),
         (3, "u 3", None, None),
     ]
+
+
+def test_checks_are_worked_out_as_the_file_is_read_and_kept_apart_from_its_text(
+    tmp_path: Path,
+) -> None:
+    """The events' checks come with the rows read (naive UTC times, as every later query
+    compares them); the source's own view still shows only the contract's text, which is what
+    a quarantined row keeps."""
+    path = write_csv(
+        tmp_path,
+        "events",
+        "event_id,user_id,device_id,event_type,ts,user_agent\n"
+        "e1,u1,d1,view,1780000000,Mozilla/5.0 (X11; Linux x86_64)\n"
+        "e2,,,view,1780000000,Mozilla/5.0\n"
+        "e3,u3,,view,not-a-time,Mozilla/5.0\n"
+        "e4,,d4,VIEW,1780000000000,Googlebot/2.1 (+http://www.google.com/bot.html)\n",
+    )
+    con = connect()
+    try:
+        source = read_source(con, "events", path, checks=clean.check_events)
+        columns = source.columns
+        checked = clean.checked_events(con.table("checked_events")).to_pyarrow().to_pylist()
+    finally:
+        con.disconnect()
+    assert list(columns) == ["_row", *CONTRACT["events"].columns]
+    instant = datetime(2026, 5, 28, 20, 26, 40)  # 1780000000 s after the epoch, UTC
+    assert [(r["_row"], r["_reason"], r["_ts"], r["_actor"], r["_crawler"]) for r in checked] == [
+        (1, None, instant, "d1", False),
+        (2, "missing_identity", instant, None, False),
+        (3, "bad_timestamp", None, "user:u3", False),
+        (4, None, instant, "d4", True),
+    ]
+    assert [r["_event_id"] for r in checked] == ["e1", "e2", "e3", "e4"]
