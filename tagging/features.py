@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tagging.ingest import empty_table
+
 P = "person_idx"
 # Weight of one event of each type when judging which categories and brands a person prefers;
 # a purchased unit counts as PURCHASE_WEIGHT.
@@ -299,3 +301,29 @@ def people(users: ir.Table, wide: ir.Table) -> ir.Table:
     first = users.mutate(_n=ibis.row_number().over(group_by=P, order_by=users.user_id))
     first = first.filter(first._n == 0).drop("_n", "age")
     return first.join(wide.select(P, "age"), P)
+
+
+def person_items(
+    items: ir.Table | None, orders: ir.Table, *, products: ir.Table | None
+) -> ir.Table:
+    """Every kept order line with its order's person; its category and brand, where the line
+    has none, from the products file. No order lines (an orders-only shop): none."""
+    if items is None:
+        return empty_table(
+            **{P: "int64"},
+            order_id="string",
+            item_id="string",
+            quantity="int64",
+            price="float64",
+            category="string",
+            brand="string",
+        )
+    items = items.join(orders.select("order_id", P), "order_id")
+    if products is not None:
+        products = products.select("item_id", _category=ibis._.category, _brand=ibis._.brand)
+        items = items.left_join(products, "item_id")
+        items = items.mutate(
+            category=items.category.fill_null(items._category),
+            brand=items.brand.fill_null(items._brand),
+        ).drop("_category", "_brand", "item_id_right")
+    return items.select(P, "order_id", "item_id", "quantity", "price", "category", "brand")

@@ -103,6 +103,14 @@ def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame
     return scores, report
 
 
+def summary(report: dict[str, Any]) -> str:
+    """One line on the fitted models, for a run's progress: each one's AUC and its baseline's."""
+    return ", ".join(
+        f"{key} AUC {r['auc']} (recency {r['baseline_auc']})" if "auc" in r else f"{key}: none"
+        for key, r in report.items()
+    )
+
+
 def _features(
     orders: ir.Table, browsing: pd.DataFrame | None, name: str, cutoff: datetime
 ) -> pd.DataFrame:

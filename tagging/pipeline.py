@@ -28,7 +28,7 @@ from tagging import basket, clean, collect, features, forgetting, identity, mode
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
-from tagging.ingest import connect, cursor, empty_table, memtable, read_source
+from tagging.ingest import connect, cursor, memtable, read_source
 from tagging.options import RunOptions, end_of_day
 from tagging.quality import quality_report
 from tagging.recommend import likely_next, recommend
@@ -164,7 +164,7 @@ class Pipeline:
         with self.stage("models") as notes:
             scores, model_report = modelling.result()
             scored = self.keep("scores", memtable(scores))
-            notes.append(_model_notes(model_report))
+            notes.append(models.summary(model_report))
         with self.stage("personas") as notes:
             persona_rows, persona_tags, persona_report = personas.named(
                 buyers, clustering.result(), base, materialise=self.keep
@@ -346,35 +346,16 @@ class Pipeline:
             # p_events holds the kept events from here on; the file's text rows are not read
             # again, and would otherwise stay in memory.
             self._drop_source("events")
-        out["items"] = self.keep("p_items", self._items(steps, out["orders"]))
+        items = features.person_items(
+            steps["order_items"].kept if "order_items" in steps else None,
+            out["orders"],
+            products=steps["products"].kept if "products" in steps else None,
+        )
+        out["items"] = self.keep("p_items", items)
         # The kept rows live on in the p_ tables; from here on a source is read there, or in
         # its quarantined and later rows (products, small, stay for the catalog's names).
         self._drop_spent(*(f"clean_{name}" for name in steps.keys() - {"products", "events"}))
         return out
-
-    def _items(self, steps: dict[str, clean.Step], orders: ir.Table) -> ir.Table:
-        if "order_items" not in steps:
-            return empty_table(
-                **{P: "int64"},
-                order_id="string",
-                item_id="string",
-                quantity="int64",
-                price="float64",
-                category="string",
-                brand="string",
-            )
-        items = steps["order_items"].kept
-        items = items.join(orders.select("order_id", P), "order_id")
-        if "products" in steps:
-            products = steps["products"].kept.select(
-                "item_id", _category=ibis._.category, _brand=ibis._.brand
-            )
-            items = items.left_join(products, "item_id")
-            items = items.mutate(
-                category=items.category.fill_null(items._category),
-                brand=items.brand.fill_null(items._brand),
-            ).drop("_category", "_brand", "item_id_right")
-        return items.select(P, "order_id", "item_id", "quantity", "price", "category", "brand")
 
     def _basket(self, t: dict[str, ir.Table]) -> Mined:
         """Rules at item and category level, and what they recommend to each person."""
@@ -413,10 +394,3 @@ def _on_one_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     with threadpool_limits(limits=1, user_api="openmp"):
         return work(*args, **kwargs)
-
-
-def _model_notes(report: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{key} AUC {r['auc']} (recency {r['baseline_auc']})" if "auc" in r else f"{key}: none"
-        for key, r in report.items()
-    )
