@@ -171,3 +171,29 @@ def test_checks_are_worked_out_as_the_file_is_read_and_kept_apart_from_its_text(
         (4, None, instant, "d4", True),
     ]
     assert [r["_event_id"] for r in checked] == ["e1", "e2", "e3", "e4"]
+
+
+def test_events_file_broken_past_the_sniffed_rows_is_named(
+    tmp_path: Path, engine: Engine, previous_run: int
+) -> None:
+    """An events file that turns bad past the rows DuckDB sniffs fails while its checks are
+    worked out as it is read: the message names the file and a line, and the previous run
+    stays."""
+    folder = tmp_path / "bad"
+    write_csv(folder, "orders", GOOD_ORDERS)
+    good = "".join(f"e{i},u1,,view,1780000000\n" for i in range(60_000))
+    path = write_csv(
+        folder,
+        "events",
+        "event_id,user_id,device_id,event_type,ts\n"
+        + good
+        + 'e-bad,u1,,view,"1780000000\n'
+        + good[:1000],
+    )
+    with pytest.raises(InputError) as caught:
+        _run(engine, folder)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: is not a valid csv file (")
+    # DuckDB names the line where the unterminated quote gave out: the bad row's or a later one.
+    assert int(message.split("CSV Error on Line: ")[1].rstrip(")")) >= 60_001
+    _assert_previous_still_current(engine, previous_run)
