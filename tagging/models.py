@@ -97,9 +97,10 @@ def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame
     for key, (horizon, churn, train) in data.models.items():
         ordered = train["ordered"].notna().to_numpy()
         y = ~ordered if churn else ordered
-        model, report[key] = _fit(train, y, churn=churn, horizon=horizon, params=params)
-        if model is not None and len(now):
-            scores[key] = model.predict_proba(_matrix(now))[:, 1]
+        fitted, report[key] = _fit(train, y, churn=churn, horizon=horizon, params=params)
+        if fitted is not None and len(now):
+            model, columns = fitted
+            scores[key] = model.predict_proba(_matrix(now, columns))[:, 1]
     return scores, report
 
 
@@ -150,13 +151,21 @@ def _ordered_within(orders: ir.Table, cutoff: datetime, days: int) -> pd.DataFra
     return after.select(P).distinct().mutate(ordered=True).to_pyarrow().to_pandas()
 
 
-def _matrix(frame: pd.DataFrame) -> np.ndarray:
-    return frame[ORDER_COLUMNS + EVENT_COLUMNS].to_numpy(dtype=np.float64, na_value=np.nan)
+def _matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _present(frame: pd.DataFrame) -> list[str]:
+    """The feature columns with at least one value in `frame`. One that is entirely missing
+    (the event features of an orders-only shop) says nothing, and scikit-learn 1.9's
+    HistGradientBoostingClassifier raises on it ("window shape cannot be larger than input
+    array shape")."""
+    return [c for c in ORDER_COLUMNS + EVENT_COLUMNS if frame[c].notna().any()]
 
 
 def _fit(
     train: pd.DataFrame, y: np.ndarray, *, churn: bool, horizon: int, params: ModelParams
-) -> tuple[HistGradientBoostingClassifier | None, dict[str, Any]]:
+) -> tuple[tuple[HistGradientBoostingClassifier, list[str]] | None, dict[str, Any]]:
     report: dict[str, Any] = {
         "horizon_days": horizon,
         "buyers": len(train),
@@ -168,20 +177,25 @@ def _fit(
             f"{int(y.sum())} of them positive; no model"
         )
         return None, report
-    x = _matrix(train)
-    x_fit, x_held, y_fit, y_held = train_test_split(
-        x, y, test_size=params.holdout_share, random_state=params.seed, stratify=y
+    fit_rows, held_rows, y_fit, y_held = train_test_split(
+        np.arange(len(train)), y, test_size=params.holdout_share, random_state=params.seed,
+        stratify=y,
     )
+    # Decided on the rows the held-out model learns from, so that both fits see every column.
+    columns = _present(train.iloc[fit_rows])
+    x = _matrix(train, columns)
+    x_fit, x_held = x[fit_rows], x[held_rows]
     model = _model(params).fit(x_fit, y_fit)
-    recency = x_held[:, ORDER_COLUMNS.index("recency_days")]
+    recency = x_held[:, columns.index("recency_days")]
     report.update(
+        features_left_out=[c for c in ORDER_COLUMNS + EVENT_COLUMNS if c not in columns],
         auc=round(float(roc_auc_score(y_held, model.predict_proba(x_held)[:, 1])), 4),
         # Recency alone: the longer since the last order, the likelier churn (and the less
         # likely a repurchase).
         baseline_auc=round(float(roc_auc_score(y_held, recency if churn else -recency)), 4),
         held_out=len(y_held),
     )
-    return _model(params).fit(x, y), report
+    return (_model(params).fit(x, y), columns), report
 
 
 def _model(params: ModelParams) -> HistGradientBoostingClassifier:

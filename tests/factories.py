@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -286,3 +287,44 @@ C,Rattle,toys
 D,Rice,food
 E,Cat food,pets
 """
+
+
+def bgnbd_buyers(
+    buyers: int, *, r: float, alpha: float, a: float, b: float, days: float, seed: int
+) -> pd.DataFrame:
+    """Buyers drawn from the BG/NBD process (Fader, Hardie & Lee 2005), days as the time unit.
+
+    Each buyer's rate is Gamma(r, scale 1/alpha), their chance of dropping out after each
+    purchase Beta(a, b); purchases while alive are a Poisson process, and a buyer can drop out
+    only right after a purchase. The first purchase is at a uniform day of [0, days).
+
+    Returns one row per purchase: buyer (0..buyers-1) and day (float, days since the start).
+    """
+    rng = np.random.default_rng(seed)
+    rates = rng.gamma(r, 1 / alpha, buyers)
+    dropout = rng.beta(a, b, buyers)
+    firsts = rng.uniform(0, days, buyers)
+    rows: list[tuple[int, float]] = []
+    for buyer in range(buyers):
+        t = firsts[buyer]
+        rows.append((buyer, t))
+        while rng.random() >= dropout[buyer]:  # alive after this purchase
+            t += rng.exponential(1 / rates[buyer])
+            if t >= days:
+                break
+            rows.append((buyer, t))
+    return pd.DataFrame(rows, columns=["buyer", "day"])
+
+
+def bgnbd_orders(buyers: pd.DataFrame, *, start: datetime, seed: int) -> pd.DataFrame:
+    """`bgnbd_buyers`' purchases as the rows of an orders.csv: order_id, user_id, ts, amount."""
+    rng = np.random.default_rng(seed)
+    ts = start + pd.to_timedelta(buyers["day"].to_numpy(), unit="D")
+    return pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(buyers))],
+            "user_id": [f"u{b}" for b in buyers["buyer"]],
+            "ts": ts.floor("s").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "amount": np.round(rng.lognormal(3.5, 0.6, len(buyers)), 2),
+        }
+    )

@@ -1,0 +1,56 @@
+"""The churn and repurchase models: what they are fitted on, and what the run reports of them."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from store.queries import export_tags
+from tagging.run import RunOptions, end_of_day, run_tagging
+from tests.factories import bgnbd_buyers, bgnbd_orders
+from tests.tagging.conftest import ID_KEY
+
+START = datetime(2025, 7, 1, tzinfo=UTC)
+ORDERS_ONLY_AS_OF = date(2026, 6, 30)
+EVENT_FEATURES = ["events_30d", "carts_30d", "days_since_last_event"]
+
+
+@pytest.fixture(scope="module")
+def orders_only_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """5,000 buyers of the BG/NBD process over a year (30,754 orders), and nothing but their
+    orders.csv, as the shop of issue 18 (30,000 orders of 4,500 buyers)."""
+    buyers = bgnbd_buyers(5_000, r=1.2, alpha=20.0, a=1.0, b=8.0, days=365.0, seed=18)
+    orders = bgnbd_orders(buyers, start=START, seed=18)
+    folder = tmp_path_factory.mktemp("orders_only")
+    orders.to_csv(folder / "orders.csv", index=False)
+    return folder, orders
+
+
+def test_an_orders_only_shop_of_5000_buyers_fits_both_models_without_event_features(
+    orders_only_shop: tuple[Path, pd.DataFrame], engine: Engine
+) -> None:
+    folder, orders = orders_only_shop
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=ORDERS_ONLY_AS_OF))
+    ts = pd.to_datetime(orders["ts"])
+    as_of = end_of_day(ORDERS_ONLY_AS_OF).replace(tzinfo=UTC)
+    for key, horizon, churn in (("churn_risk", 90, True), ("repurchase_30d", 30, False)):
+        cutoff = as_of - timedelta(days=horizon)
+        before = set(orders.user_id[ts <= cutoff])
+        after = set(orders.user_id[(ts > cutoff) & (ts <= cutoff + timedelta(days=horizon))])
+        positive = len(before - after) if churn else len(before & after)
+        report = result.reports["models"][key]
+        assert report["buyers"] == len(before)
+        assert report["positive_share"] == round(positive / len(before), 4)
+        assert report["held_out"] == math.ceil(0.25 * len(before))
+        # Nothing but orders: the browsing features are empty, and left out of the fit.
+        assert report["features_left_out"] == EVENT_FEATURES
+        assert 0.5 < report["auc"] <= 1 and 0.5 < report["baseline_auc"] <= 1
+    tags = export_tags(engine=engine, run_id=result.run_id)
+    buyers = orders.user_id[ts <= as_of].nunique()
+    assert (tags.key == "churn_risk").sum() == buyers
+    assert (tags.key == "repurchase_30d").sum() == buyers
