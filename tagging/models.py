@@ -178,7 +178,10 @@ def _fit(
         )
         return None, report
     fit_rows, held_rows, y_fit, y_held = train_test_split(
-        np.arange(len(train)), y, test_size=params.holdout_share, random_state=params.seed,
+        np.arange(len(train)),
+        y,
+        test_size=params.holdout_share,
+        random_state=params.seed,
         stratify=y,
     )
     # Decided on the rows the held-out model learns from, so that both fits see every column.
