@@ -371,12 +371,16 @@ class Pipeline:
         }
         self._drop_spent(*(f"basket_pairs_{level}" for level in sets))
         recommended = recommend(t["items"], t["orders"], sets["item"].rules, params)
-        next_category = likely_next(t["items"], t["orders"], sets["category"].rules, params)
-        return Mined(
+        next_category = likely_next(
+            t["items"], t["orders"], sets["category"].rules, params, materialise=self.keep
+        )
+        mined = Mined(
             sets=sets,
             recommendations=self.keep("recommendations", recommended.order_by([P, "rank"])),
             next_category=self.keep("likely_next_category", next_category),
         )
+        self._drop_spent("recent_categories", "fired_category_rules")
+        return mined
 
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""

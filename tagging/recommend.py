@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tagging.basket import BasketParams, P
+from tagging.identity import Materialise
 
 
 def recommend(
@@ -35,11 +36,25 @@ def recommend(
 
 
 def likely_next(
-    items: ir.Table, orders: ir.Table, rules: pd.DataFrame, params: BasketParams
+    items: ir.Table,
+    orders: ir.Table,
+    rules: pd.DataFrame,
+    params: BasketParams,
+    *,
+    materialise: Materialise | None = None,
 ) -> ir.Table:
-    """Each person's best category the category rules propose, beyond their recent ones."""
+    """Each person's best category the category rules propose, beyond their recent ones.
+
+    `materialise` keeps the recent categories and the rules that fire as tables: in one query
+    DuckDB worked the recent categories out twice and joined in a worse order (the Complete
+    Journey's 2,101 category rules: 4.0 s, against 1.7 s in steps).
+    """
     seeds = _recent_entries(items, orders, "category", params.recent_orders)
+    if materialise is not None:
+        seeds = materialise("recent_categories", seeds)
     fired = _fired(seeds, rules)
+    if materialise is not None:
+        fired = materialise("fired_category_rules", fired)
     fired = fired.anti_join(seeds, [P, fired.entry == seeds.entry])
     return _best(fired, 1)
 

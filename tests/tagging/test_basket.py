@@ -71,6 +71,14 @@ def test_rules_have_the_hand_counted_metrics_strongest_first() -> None:
         "itemsets": 3,
         "rules": 4,
         "seconds": mined.seconds,
+        # AB, AC, BC are frequent, and the one triangle they make, ABC, is the one candidate
+        # triple (in one basket only: not frequent). Four candidates fit: nothing raised.
+        "requested_min_support": 0.25,
+        "min_support": 0.25,
+        "max_itemsets": 2_000,
+        "max_len": 3,
+        "pairs_at_requested": 3,
+        "candidates": 4,
     }
 
 
@@ -243,3 +251,59 @@ def test_the_baskets_file_numbers_orders_by_person_and_order(tmp_path: Path) -> 
         {"person_idx": 1, "basket": 2, "item_id": "A", "category": None},  # o2
         {"person_idx": 1, "basket": 3, "item_id": "B", "category": "x"},  # o9, twice
     ]
+
+
+@pytest.mark.usefixtures("miner")
+def test_past_max_itemsets_the_support_is_raised_until_the_candidates_fit() -> None:
+    # At 0.25 (2 baskets) the candidates are AB 3, AC 2, BC 2 and their triangle ABC: 4, over
+    # a cap of 2. At 3 baskets only AB is left (1 candidate): mined at 3/8.
+    params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1, max_itemsets=2)
+    mined = mine_rules(PAIRS, params, level="item")
+    assert list(zip(mined.rules.antecedents, mined.rules.consequents, strict=True)) == [
+        (("B",), ("A",)),
+        (("A",), ("B",)),
+    ]
+    assert mined.report() == {
+        "baskets": 8,
+        "multi_item_baskets": 5,
+        "frequent_items": 4,
+        "itemsets": 1,
+        "rules": 2,
+        "seconds": mined.seconds,
+        "requested_min_support": 0.25,
+        "min_support": 0.375,
+        "max_itemsets": 2,
+        "max_len": 3,
+        "pairs_at_requested": 3,
+        "candidates": 1,
+    }
+
+
+@pytest.mark.usefixtures("miner")
+def test_rules_under_the_ranking_support_rank_after_the_others_whatever_their_lift() -> None:
+    # C -> B and B -> C (support 2/8) have the highest lift, 4/3, but are under 0.3.
+    params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1, rank_min_support=0.3)
+    rules = mine_rules(PAIRS, params, level="item").rules
+    assert list(zip(rules.antecedents, rules.consequents, strict=True)) == [
+        (("B",), ("A",)),  # support 3/8, lift 1.2, confidence 3/4
+        (("A",), ("B",)),  # support 3/8, lift 1.2, confidence 3/5
+        (("C",), ("B",)),  # support 2/8, lift 4/3, confidence 2/3
+        (("B",), ("C",)),  # support 2/8, lift 4/3, confidence 1/2
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_len", 1, "max_len must be 2 or more (a rule needs two entries), got 1"),
+        ("max_itemsets", 0, "max_itemsets must be 1 or more, got 0"),
+        ("min_support", 0.0, "min_support must be in (0, 1], got 0.0"),
+        ("rank_min_support", 1.5, "rank_min_support must be in (0, 1], got 1.5"),
+    ],
+)
+def test_basket_parameters_out_of_range_are_refused_naming_the_value(
+    field: str, value: float, message: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        BasketParams(**{field: value})
+    assert str(raised.value) == message
