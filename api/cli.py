@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from api import cli_reads
-from api.cli_support import console, fail, open_store
+from api.cli_support import console, fail, open_store, unexpected
 from store.errors import PortraitError
 from store.settings import Settings
 
@@ -42,9 +42,17 @@ def generate(
 def run(
     source: Path = typer.Option(..., help="Folder with orders.csv and any other sources."),
     as_of: str | None = typer.Option(
-        None, "--as-of", help="Tag as of this day (YYYY-MM-DD, whole day, UTC)."
+        None, "--as-of", help="Tag as of this day (YYYY-MM-DD, the whole day in the shop's zone)."
     ),
-    catalog: Path | None = typer.Option(None, help="TOML file of catalog rule tags."),
+    catalog: Path | None = typer.Option(
+        None, help="TOML file of catalog rule tags and the shop's settings ([shop], [columns])."
+    ),
+    timezone: str | None = typer.Option(
+        None, help="The shop's time zone, e.g. Asia/Shanghai (default: the catalog's, else UTC)."
+    ),
+    encoding: str | None = typer.Option(
+        None, help="Every text file's encoding, e.g. gb18030 (default: detected per file)."
+    ),
 ) -> None:
     """Run tagging on a source folder and commit the result as the current run."""
     from tagging.run import RunOptions, run_tagging
@@ -52,10 +60,19 @@ def run(
     settings, engine = open_store()
     try:
         day = _day(as_of) if as_of else None
-        options = RunOptions(source=source, id_key=settings.id_key, as_of=day, catalog=catalog)
+        options = RunOptions(
+            source=source,
+            id_key=settings.id_key,
+            as_of=day,
+            catalog=catalog,
+            timezone=timezone,
+            encoding=encoding,
+        )
         result = run_tagging(engine=engine, options=options, progress=_print_stage)
     except PortraitError as error:
         raise fail(error) from error
+    except Exception as error:  # a bug, not bad input: still one short message, no traceback
+        raise fail(unexpected(error, source)) from error
     total = sum(result.timings.values())
     console.print(
         f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons, "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
@@ -17,8 +20,18 @@ err_console = Console(stderr=True)
 
 def fail(error: PortraitError) -> typer.Exit:
     """Exit code 2 after printing `error` on stderr."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote the catalog's [tables], which rich would take for markup.
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def unexpected(error: Exception, source: Path) -> PortraitError:
+    """A failure no check foresaw, said in one line: the previous run keeps serving."""
+    detail = (str(error).strip().splitlines() or [""])[0][:300]
+    return PortraitError(
+        f"the run on {source} stopped unexpectedly ({type(error).__name__}: {detail}); "
+        "the previous run keeps serving. Please report this with the files' shape."
+    )
 
 
 def current_run(connection: Connection) -> RunRow:

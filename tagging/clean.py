@@ -18,19 +18,48 @@ not make a person look like a machine.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import ibis
 import ibis.expr.types as ir
 
 from tagging.ingest import ROW
+from tagging.parsing import (
+    EVENT_TYPES,
+    GENDERS,
+    bad_money,
+    in_vocabulary,
+    parse_date,
+    parse_money,
+    parse_timestamp,
+)
 
 BOT_USER_AGENT = (
     r"(?i)(bot\b|bot/|crawl|spider|slurp|python-requests|curl/|wget|scrapy|headless"
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 KEPT = ibis.null("string")
+# Spellings of "not said", which leave a fixed-vocabulary field empty rather than `other`.
+NOT_SAID = {"未知": "", "保密": "", "unknown": "", "u": "", "n/a": "", "na": "", "-": ""}
+
+
+def _age(text: ir.StringValue) -> ir.FloatingValue:
+    return text.re_replace(r"[\s岁]", "").try_cast("float64")
+
+
+# Optional values that cannot be read leave their field empty and the row in use; the quality
+# report counts them per column and reason (`unreadable`), so nothing goes without a trace.
+OPTIONAL_VALUES: dict[str, dict[str, tuple[str, Callable[[ir.StringValue], ir.Value]]]] = {
+    "users": {
+        "registered_at": ("bad_timestamp", parse_timestamp),
+        "birth_date": ("bad_date", parse_date),
+        "age": ("bad_number", _age),
+    },
+    "products": {"price": ("bad_price", parse_money)},
+    "events": {"dwell_ms": ("bad_number", parse_money)},
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,8 @@ class Step:
     kept: ir.Table
     quarantined: ir.Table
     after_as_of: ir.Table
+    # Rows in use with an optional value that cannot be read: "column: reason" -> rows.
+    unreadable: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,27 +95,10 @@ class Cleaning:
         )
 
 
-def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
-    """ISO 8601 (with or without offset), epoch seconds or epoch milliseconds, as naive UTC."""
-    return ibis.cases(
-        (text.re_search(r"^\d{9,10}$"), text.cast("int64").as_timestamp("s")),
-        (text.re_search(r"^\d{12,13}$"), text.cast("int64").as_timestamp("ms")),
-        else_=text.try_cast("timestamp('UTC')").cast("timestamp"),
-    )
-
-
-def _number(text: ir.StringValue) -> ir.FloatingValue:
-    return text.try_cast("float64")
-
-
-def _bad_number(text: ir.StringValue) -> ir.BooleanValue:
-    return text.notnull() & text.try_cast("float64").isnull()
-
-
 def _with_repeats(table: ir.Table, key: str) -> ir.Table:
     """`table` with `_dup`: true for every row of a key but its first in file order.
 
-    By each key's first row (a grouping and a join): a row_number() window sorts every row.
+    By each key's first row (a grouping and a join): a rowparse_money() window sorts every row.
     Only repeated keys are joined back, so the join's hash table stays small.
     """
     keys = (
@@ -110,8 +124,11 @@ def _marks(
     return table.select(ROW, _reason=reason, _later=later.fill_null(False), **derived)
 
 
-def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
-    """Users need an id; a bad date or age leaves the field empty rather than losing the user."""
+def clean_users(raw: ir.Table, *, as_of: datetime, genders: dict[str, str] = GENDERS) -> Cleaning:
+    """Users need an id; a bad date or age leaves the field empty rather than losing the user.
+
+    Genders are read in `genders`' spellings (`男`, `F`, `female`); another value is `other`.
+    """
     t = _with_repeats(raw, "user_id")
     t = t.mutate(_registered=parse_timestamp(t.registered_at))
     reason = ibis.cases(
@@ -121,36 +138,39 @@ def clean_users(raw: ir.Table, *, as_of: datetime) -> Cleaning:
     )
 
     def typed(good: ir.Table) -> ir.Table:
+        gender = in_vocabulary(good.gender, {**NOT_SAID, **genders}, other="other")
         return good.select(
             "user_id",
-            "gender",
             "city",
             "region",
             "occupation",
             "member_level",
             "channel",
+            gender=gender,
             registered_at=good._registered,
-            birth_date=good.birth_date.try_cast("date"),
-            age=good.age.try_cast("float64"),
+            birth_date=parse_date(good.birth_date),
+            age=_age(good.age),
         )
 
     marks = _marks(t, reason, t._registered > as_of, _registered=t._registered)
     return Cleaning("users", marks, typed)
 
 
-def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> Cleaning:
-    """Orders need an id, a known user, a timestamp and a non-negative amount."""
+def clean_orders(raw: ir.Table, *, as_of: datetime) -> Cleaning:
+    """Orders need an id, a user, a timestamp and a non-negative amount.
+
+    A user the users file does not list is no reason to drop an order: a CRM table that covers
+    some buyers is the normal case, and those buyers only get no demographic tags.
+    """
     t = _with_repeats(raw, "order_id")
     t = t.mutate(_ts=parse_timestamp(t.ts))
-    unknown_user = ibis.literal(False) if users is None else t.user_id.notin(users.user_id)
     reason = ibis.cases(
         (t.order_id.isnull(), "missing_order_id"),
         (t.user_id.isnull(), "missing_user_id"),
         (t._ts.isnull(), "bad_timestamp"),
-        (t.amount.isnull() | _bad_number(t.amount), "bad_amount"),
-        (_number(t.amount) < 0, "negative_amount"),
-        (_bad_number(t.discount), "bad_discount"),
-        (unknown_user, "unknown_user"),
+        (t.amount.isnull() | bad_money(t.amount), "bad_amount"),
+        (parse_money(t.amount) < 0, "negative_amount"),
+        (bad_money(t.discount), "bad_discount"),
         (t._dup, "duplicate_order_id"),
         else_=KEPT,
     )
@@ -163,8 +183,8 @@ def clean_orders(raw: ir.Table, *, users: ir.Table | None, as_of: datetime) -> C
             "pay_method",
             "channel",
             ts=good._ts,
-            amount=_number(good.amount),
-            discount=_number(good.discount).fill_null(0.0),
+            amount=parse_money(good.amount),
+            discount=parse_money(good.discount).fill_null(0.0),
         )
 
     return Cleaning("orders", _marks(t, reason, t._ts > as_of, _ts=t._ts), typed)
@@ -184,7 +204,7 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> C
         (raw.item_id.isnull(), "missing_item_id"),
         (raw.order_id.notin(known_ids), "unknown_order"),
         (quantity.isnull() | (quantity <= 0), "bad_quantity"),
-        (raw.price.isnull() | _bad_number(raw.price) | (_number(raw.price) < 0), "bad_price"),
+        (raw.price.isnull() | bad_money(raw.price) | (parse_money(raw.price) < 0), "bad_price"),
         (raw.order_id.notin(kept_ids) & raw.order_id.notin(later_ids), "order_quarantined"),
         else_=KEPT,
     )
@@ -196,7 +216,7 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> C
             "category",
             "brand",
             quantity=good.quantity.cast("int64"),
-            price=_number(good.price),
+            price=parse_money(good.price),
         )
 
     return Cleaning("order_items", _marks(raw, reason, raw.order_id.isin(later_ids)), typed)
@@ -211,7 +231,7 @@ def clean_products(raw: ir.Table) -> Cleaning:
     )
 
     def typed(good: ir.Table) -> ir.Table:
-        return good.select("item_id", "category", "brand", "name", price=_number(good.price))
+        return good.select("item_id", "category", "brand", "name", price=parse_money(good.price))
 
     return Cleaning("products", _marks(t, reason, ibis.literal(False)), typed)
 
@@ -241,7 +261,7 @@ def check_events(raw: ir.Table) -> ir.Table:
         (t.user_id.isnull() & t.device_id.isnull(), "missing_identity"),
         (t.event_type.isnull(), "missing_event_type"),
         (t._ts.isnull(), "bad_timestamp"),
-        (_bad_number(t.price), "bad_price"),
+        (bad_money(t.price), "bad_price"),
         else_=KEPT,
     )
     # The pattern on every event: matching each distinct agent once and joining the result
@@ -264,14 +284,21 @@ def checked_events(checked: ir.Table) -> ir.Table:
     )
 
 
-def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: int) -> Cleaning:
+def clean_events(
+    checked: ir.Table,
+    *,
+    as_of: datetime,
+    bot_events_per_minute: int,
+    event_types: dict[str, str] = EVENT_TYPES,
+) -> Cleaning:
     """Bad rows, then repeated event ids, then every event of an actor judged to be a bot.
 
-    `checked` is `checked_events` of the source.
+    `checked` is `checked_events` of the source. Event types are read in `event_types`'
+    spellings (`加购` -> `add_to_cart`); others are kept lower-cased.
     """
     first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
-    # Each repeated event id's first row, by a grouping (a row_number() window sorted every
+    # Each repeated event id's first row, by a grouping (a rowparse_money() window sorted every
     # row); only the few repeated ids are joined back, so the join's hash table stays small.
     ids = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min(), _n=ibis._.count())
     firsts = ids.filter(ids._n > 1).drop("_n")
@@ -281,7 +308,7 @@ def clean_events(checked: ir.Table, *, as_of: datetime, bot_events_per_minute: i
     deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
     # Not materialised: the bot checks read it within the one query that makes the marks.
     marks = _drop_bots(deduped, bot_events_per_minute).drop("_event_id", "_crawler")
-    return Cleaning("events", marks, _typed_events)
+    return Cleaning("events", marks, partial(_typed_events, event_types=event_types))
 
 
 def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
@@ -298,7 +325,7 @@ def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
     return t.mutate(_reason=reason)
 
 
-def _typed_events(good: ir.Table) -> ir.Table:
+def _typed_events(good: ir.Table, *, event_types: dict[str, str]) -> ir.Table:
     return good.select(
         "event_id",
         "user_id",
@@ -312,8 +339,28 @@ def _typed_events(good: ir.Table) -> ir.Table:
         "session_id",
         "user_agent",
         "query",
-        event_type=good.event_type.lower(),
+        event_type=in_vocabulary(good.event_type, event_types),
         ts=good._ts,
-        price=_number(good.price),
-        dwell_ms=_number(good.dwell_ms),
+        price=parse_money(good.price),
+        dwell_ms=parse_money(good.dwell_ms),
     )
+
+
+def unreadable(source: str, rows: ir.Table) -> dict[str, int]:
+    """Per "column: reason", the rows of `source` whose optional value is there but cannot be
+    read (`OPTIONAL_VALUES`); counted over every row read, one scan of those columns."""
+    checks = OPTIONAL_VALUES.get(source, {})
+    if not checks:
+        return {}
+    counts = rows.aggregate(
+        **{
+            column: (rows[column].notnull() & parse(rows[column]).isnull()).sum()
+            for column, (_reason, parse) in checks.items()
+        }
+    )
+    found = counts.to_pyarrow().to_pylist()[0]
+    return {
+        f"{column}: {reason}": int(found[column] or 0)
+        for column, (reason, _parse) in checks.items()
+        if found[column]
+    }

@@ -1,4 +1,4 @@
-"""Typed readers for the sources of the data contract (CSV, JSONL, Parquet).
+"""Readers for the sources of the data contract (CSV, JSONL, Parquet, Excel workbooks).
 
 Every source is read as text columns plus `_row`, its 1-based data row number in the file, so
 that a value that does not parse becomes a quarantined row with a reason instead of a failed
@@ -7,7 +7,8 @@ read. Type conversion happens in `tagging.clean`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.errors import InputError
+from tagging.columns import match_columns, missing_column
+from tagging.encodings import as_utf8
+from tagging.workbooks import workbook_as_csv
 
 ROW = "_row"
 
@@ -89,12 +93,26 @@ CONTRACT: dict[str, SourceSpec] = {
     )
 }
 
+CSV = "read_csv('{path}', all_varchar = true, header = {header})"
 READERS = {
-    ".csv": "read_csv('{path}', all_varchar = true, header = true)",
+    ".csv": CSV,
+    ".tsv": CSV,
+    ".txt": CSV,
     ".jsonl": "read_json('{path}', format = 'newline_delimited')",
     ".ndjson": "read_json('{path}', format = 'newline_delimited')",
     ".parquet": "read_parquet('{path}')",
 }
+TEXT = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+# Read with python-calamine (first sheet) and handed to DuckDB as CSV.
+WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source as read: its rows (text columns and `_row`) and its file's encoding."""
+
+    table: ir.Table
+    encoding: str | None  # None for Parquet and workbooks, which say their own
 
 
 # DuckDB spills past this; Python holds up to ~2.4 GB more at a run's peak (1M users: 7.0 GB
@@ -103,9 +121,9 @@ DUCKDB_MEMORY_LIMIT = "5GB"
 
 
 def connect(
-    *, memory_limit: str = DUCKDB_MEMORY_LIMIT, spill_dir: str | None = None
+    *, memory_limit: str = DUCKDB_MEMORY_LIMIT, spill_dir: str | None = None, zone: str = "UTC"
 ) -> DuckDBBackend:
-    """A DuckDB connection for one run, with UTC as its session time zone.
+    """A DuckDB connection for one run, in the shop's time `zone` (an IANA name).
 
     Past `memory_limit` DuckDB spills to `spill_dir` instead of growing further.
     """
@@ -113,19 +131,21 @@ def connect(
     if spill_dir is not None:
         settings["temp_directory"] = spill_dir
     con = ibis.duckdb.connect(**settings)
-    _in_utc(con)
+    _in_zone(con, zone)
     return con
 
 
 @contextmanager
 def cursor(con: DuckDBBackend) -> Iterator[DuckDBBackend]:
     """A backend on a cursor of its own over `con`'s database (its tables, its memory limit),
-    for queries on another thread: a DuckDB connection runs one query at a time. A cursor does
-    not inherit its connection's session settings, so they are made again."""
+    for queries on another thread: a DuckDB connection runs one query at a time. A cursor
+    inherits the database's global settings (the time zone, `_in_zone`), not a session's."""
     own = con.con.cursor()
     try:
+        # A new cursor starts with the global zone, which ibis then sets to UTC.
+        (zone,) = own.execute("SELECT current_setting('TimeZone')").fetchone() or ("UTC",)
         backend = ibis.duckdb.from_connection(own)
-        _in_utc(backend)
+        _in_zone(backend, zone)
         yield backend
     finally:
         own.close()
@@ -142,26 +162,30 @@ def empty_table(**columns: str) -> ir.Table:
     return ibis.memtable(ibis.schema(columns).to_pyarrow().empty_table())
 
 
-def _in_utc(con: DuckDBBackend) -> None:
-    # Naive timestamps are read as UTC, and TIMESTAMPTZ -> TIMESTAMP converts to UTC.
-    con.raw_sql("SET TimeZone = 'UTC'")
+def _in_zone(con: DuckDBBackend, zone: str) -> None:
+    # Text without an offset is read in the shop's zone, and TIMESTAMPTZ -> TIMESTAMP gives its
+    # wall clock (tagging.parsing). Global, so that the connection's cursors have it too.
+    con.raw_sql(f"SET GLOBAL TimeZone = '{zone}'")
+    con.raw_sql(f"SET TimeZone = '{zone}'")
 
 
 def find_sources(source_dir: Path) -> dict[str, Path]:
-    """The contract's files present in `source_dir`; `orders` is the one that must exist."""
+    """The contract's files present in `source_dir` (`orders.csv`, `Orders.XLSX`, ...);
+    `orders` is the one that must exist."""
     if not source_dir.is_dir():
         raise InputError(f"source folder {str(source_dir)!r} does not exist")
+    suffixes = (*READERS, *WORKBOOKS)
+    files = [p for p in sorted(source_dir.iterdir()) if p.suffix.lower() in suffixes]
     found: dict[str, Path] = {}
     for name in CONTRACT:
-        candidates = [source_dir / f"{name}{ext}" for ext in READERS]
-        present = [p for p in candidates if p.is_file()]
+        present = [p for p in files if p.stem.lower() == name and p.is_file()]
         if len(present) > 1:
             raise InputError(f"{name}: several files for one source: {[str(p) for p in present]}")
         if present:
             found[name] = present[0]
     if "orders" not in found:
         raise InputError(
-            f"{source_dir}: no orders file (orders.csv, orders.jsonl or orders.parquet); "
+            f"{source_dir}: no orders file (orders.csv, .jsonl, .parquet or .xlsx); "
             "orders is the one source every run needs"
         )
     return found
@@ -173,26 +197,35 @@ def read_source(
     path: Path,
     *,
     checks: Callable[[ir.Table], ir.Table] | None = None,
-) -> ir.Table:
+    workdir: Path | None = None,
+    encoding: str | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> Source:
     """Read one source as the contract's text columns plus `_row`, in one pass over the file.
 
-    Empty strings become NULL and identifiers are trimmed; absent optional columns are NULL;
-    columns outside the contract are not kept.
+    Headers are matched as `tagging.columns` says (`columns`: the shop's own, contract column
+    -> header). Text files in another encoding than UTF-8 (detected, or `encoding`) and
+    workbooks are first copied into `workdir` as UTF-8 CSV. Empty strings become NULL and
+    identifiers are trimmed; absent optional columns are NULL; other columns are not kept.
 
     `checks` adds columns worked out from each row's text as the file is read (the events'
     parsed timestamps, say): a later query would read the text again. The view
     `checked_<name>` shows them with `_row` and the text columns.
     """
     spec = CONTRACT[name]
-    reader = READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
+    work = workdir or Path(tempfile.mkdtemp(prefix="portrait-read-"))
+    readable, used = _readable(path, work, encoding)
+    reader = _reader(readable, header=True)
+    headers = _headers(con, path, readable)
     try:
         # DESCRIBE only sniffs the file. (ibis's con.sql would call a DuckDB API deprecated in 1.5.)
-        found = [row[0] for row in con.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        named = [row[0] for row in con.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except Exception as error:  # DuckDB raises many types; all mean "not this format"
         raise _not_format(path, error) from error
-    by_name = {column.strip().lower(): column for column in found}
-    _check_columns(spec, path, list(by_name))
-    rows = f"SELECT {_select_list(spec, by_name)} FROM {reader}"
+    matched = match_columns(path, headers, spec.columns, mapping=columns)
+    _check_columns(spec, path, headers, matched)
+    by_column = {column: named[position] for column, position in matched.items()}
+    rows = f"SELECT {_select_list(spec, by_column)} FROM {reader}"
     table = f"source_{name}_rows"
     checked = None
     if checks is not None:
@@ -210,27 +243,66 @@ def read_source(
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
     # row's position in the file: numbering the rows with row_number() OVER () instead is a
     # window over the whole file that took as long as parsing it.
-    columns = ", ".join(spec.columns)
+    listed = ", ".join(spec.columns)
     con.raw_sql(
-        f"CREATE OR REPLACE VIEW source_{name} AS SELECT rowid + 1 AS {ROW}, {columns} FROM {table}"
+        f"CREATE OR REPLACE VIEW source_{name} AS SELECT rowid + 1 AS {ROW}, {listed} FROM {table}"
     )
     if checked is not None:
         con.raw_sql(
             f"CREATE OR REPLACE VIEW checked_{name} AS SELECT rowid + 1 AS {ROW}, * FROM {table}"
         )
-    return con.table(f"source_{name}")
+    return Source(con.table(f"source_{name}"), used)
+
+
+def _readable(path: Path, workdir: Path, encoding: str | None) -> tuple[Path, str | None]:
+    """The file DuckDB reads for `path`, and the encoding `path` was written in (text only)."""
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: is empty (no header, no rows)")
+    if suffix in WORKBOOKS:
+        return workbook_as_csv(path, workdir), None
+    if suffix not in TEXT:
+        return path, None
+    text = as_utf8(path, workdir, encoding=encoding)
+    with text.path.open("rb") as file:
+        if not file.read(4096).strip(b"\xef\xbb\xbf \t\r\n"):
+            raise InputError(f"{path}: is empty (no header, no rows)")
+    return text.path, text.encoding
+
+
+def _reader(path: Path, *, header: bool) -> str:
+    template = READERS.get(path.suffix.lower(), CSV)
+    return template.format(path=str(path).replace("'", "''"), header=str(header).lower())
+
+
+def _headers(con: DuckDBBackend, path: Path, readable: Path) -> list[str]:
+    """The file's headers as written: DuckDB renames a repeated CSV header (`amount_1`), so a
+    CSV's first line is read as a row; JSON and Parquet name their columns themselves."""
+    try:
+        if readable.suffix.lower() in READERS and READERS[readable.suffix.lower()] != CSV:
+            described = con.raw_sql(f"DESCRIBE SELECT * FROM {_reader(readable, header=True)}")
+            return [str(row[0]) for row in described.fetchall()]
+        first = con.raw_sql(f"SELECT * FROM {_reader(readable, header=False)} LIMIT 1").fetchone()
+    except Exception as error:  # DuckDB raises many types; all mean "not this format"
+        raise _not_format(path, error) from error
+    return [str(cell) if cell is not None else "" for cell in first or ()]
 
 
 def _not_format(path: Path, error: Exception) -> InputError:
     detail = str(error).strip().splitlines()[0]
+    if "unicode" in detail.lower():
+        return InputError(
+            f"{path}: is not valid UTF-8 text past its first megabyte ({detail}); name its "
+            "encoding (--encoding, or encoding in [shop]) or save it as UTF-8"
+        )
     return InputError(f"{path}: is not a valid {path.suffix[1:]} file ({detail})")
 
 
-def _select_list(spec: SourceSpec, by_name: dict[str, str]) -> str:
+def _select_list(spec: SourceSpec, by_column: dict[str, str]) -> str:
     columns: list[str] = []
     for column in spec.columns:
-        if column in by_name:
-            quoted = '"' + by_name[column].replace('"', '""') + '"'
+        if column in by_column:
+            quoted = '"' + by_column[column].replace('"', '""') + '"'
             text = f"CAST({quoted} AS VARCHAR)"
             # A stray space in an id would split a person in two; elsewhere trimming costs
             # seconds on a large events file and changes nothing (casts ignore spaces).
@@ -248,14 +320,14 @@ def _trimmed(text: str) -> str:
     return f"CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN TRIM({text}) ELSE {text} END"
 
 
-def _check_columns(spec: SourceSpec, path: Path, columns: list[str]) -> None:
-    present = set(columns)
+def _check_columns(
+    spec: SourceSpec, path: Path, headers: list[str], matched: dict[str, int]
+) -> None:
     for column in spec.required:
-        if column not in present:
-            raise InputError(
-                f"{path}: missing required column {column!r} (found: {', '.join(columns)})"
-            )
-    if spec.one_of and not present.intersection(spec.one_of):
+        if column not in matched:
+            raise missing_column(path, column, headers)
+    if spec.one_of and not matched.keys() & set(spec.one_of):
         raise InputError(
-            f"{path}: needs at least one of the columns {', '.join(map(repr, spec.one_of))}"
+            f"{path}: needs at least one of the columns {', '.join(map(repr, spec.one_of))} "
+            f"(found: {', '.join(headers)})"
         )

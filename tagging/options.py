@@ -20,6 +20,9 @@ class RunOptions:
     id_key: str
     as_of: date | None = None
     catalog: Path | None = None
+    # The shop's time zone (IANA) and its files' encoding, over the catalog's [shop] settings.
+    timezone: str | None = None
+    encoding: str | None = None
     bot_events_per_minute: int = 20
     duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
@@ -35,6 +38,8 @@ class RunOptions:
             "source": str(self.source),
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "catalog": str(self.catalog) if self.catalog else None,
+            "timezone": self.timezone,
+            "encoding": self.encoding,
             "bot_events_per_minute": self.bot_events_per_minute,
             "duckdb_memory_limit": self.duckdb_memory_limit,
             "lifecycle": asdict(self.lifecycle),
@@ -46,7 +51,7 @@ class RunOptions:
 
 
 def end_of_day(day: date) -> datetime:
-    """The last instant of `day` in UTC: an as-of day includes the whole day."""
+    """The last instant of `day` on the shop's clock: an as-of day includes the whole day."""
     return datetime.combine(day + timedelta(days=1), datetime.min.time()) - timedelta(
         microseconds=1
     )

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
@@ -22,16 +23,27 @@ from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
 from store.bulk import row_count
-from store.errors import InputError
 from store.snapshot import Snapshot
-from tagging import basket, clean, collect, features, forgetting, identity, models, personas, tags
+from tagging import (
+    basket,
+    clean,
+    collect,
+    features,
+    forgetting,
+    identity,
+    models,
+    personas,
+    quality,
+    tags,
+)
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
-from tagging.ingest import connect, cursor, memtable, read_source
+from tagging.ingest import Source, connect, cursor, memtable, read_source
 from tagging.options import RunOptions, end_of_day
-from tagging.quality import quality_report
+from tagging.parsing import parse_timestamp
 from tagging.recommend import likely_next, recommend
+from tagging.shop import Shop
 
 P = features.P
 TAG_ORDER = ["key", "value", P]
@@ -47,13 +59,18 @@ CHECKS = {"events": clean.check_events}
 class Pipeline:
     """The stages of one run over one DuckDB connection; each materialises what the next reads."""
 
-    def __init__(self, options: RunOptions, rules: list[CatalogRule], progress: Progress | None):
+    def __init__(
+        self, options: RunOptions, rules: list[CatalogRule], shop: Shop, progress: Progress | None
+    ):
         self.options = options
         self.rules = rules
+        self.shop = shop
         self.progress = progress
         self._spill = tempfile.TemporaryDirectory(prefix="portrait-spill-")
         self.con: DuckDBBackend = connect(
-            memory_limit=options.duckdb_memory_limit, spill_dir=self._spill.name
+            memory_limit=options.duckdb_memory_limit,
+            spill_dir=self._spill.name,
+            zone=shop.timezone,
         )
         self.timings: dict[str, float] = {}
         # Identifiers of forgotten persons this run met (tagging.forgetting.without_suppressed).
@@ -90,16 +107,15 @@ class Pipeline:
 
     def execute(self, paths: dict[str, Path]) -> Snapshot:
         with self.stage("ingest") as notes:
-            raw = {
-                name: read_source(self.con, name, path, checks=CHECKS.get(name))
-                for name, path in paths.items()
-            }
+            sources = {name: self._read(name, path) for name, path in paths.items()}
+            raw = {name: source.table for name, source in sources.items()}
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
         with self.stage("clean") as notes:
-            as_of = self._as_of(raw)
+            as_of = self._as_of(raw, paths["orders"])
             steps = self._clean(raw, as_of)
-            quality = quality_report(raw, steps, count=self.count)
-            notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in quality.items()))
+            quality.require_orders(paths["orders"], raw["orders"], steps["orders"], as_of=as_of)
+            data_quality = quality.quality_report(raw, steps, sources, count=self.count)
+            notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in data_quality.items()))
             for name in raw.keys() - {"events"}:
                 self._drop_source(name)
         with self.stage("identity") as notes:
@@ -188,7 +204,7 @@ class Pipeline:
                 features=collect.feature_rows(self.con, wide),
                 definitions=tags.definitions(tag_table, self.rules),
                 quarantine=quarantine,
-                quality=quality,
+                quality=data_quality,
                 reports={
                     "basket": mined.report(),
                     "models": model_report,
@@ -203,30 +219,45 @@ class Pipeline:
                 recommendations=collect.batches(self.con, mined.recommendations),
                 items=collect.catalog_items(products, person_tables["items"], mined),
                 timings=self.timings,
-                as_of=as_of.replace(tzinfo=UTC),
+                as_of=as_of.replace(tzinfo=ZoneInfo(self.shop.timezone)).astimezone(UTC),
             )
             notes.append(f"{row_count(snapshot.quarantine):,} rows quarantined")
         return snapshot
 
-    def _as_of(self, raw: dict[str, ir.Table]) -> datetime:
-        """The given day's end, else the latest timestamp of an order or (checked) event."""
+    def _read(self, name: str, path: Path) -> Source:
+        return read_source(
+            self.con,
+            name,
+            path,
+            checks=CHECKS.get(name),
+            workdir=Path(self._spill.name),
+            encoding=self.shop.encoding,
+            columns=self.shop.columns.get(name),
+        )
+
+    def _as_of(self, raw: dict[str, ir.Table], orders: Path) -> datetime:
+        """The given day's end (the shop's day), else the latest timestamp of an order or
+        (checked) event, on the shop's clock."""
+        quality.require_rows(orders, raw["orders"])
         if self.options.as_of is not None:
             return end_of_day(self.options.as_of)
-        latest = [clean.parse_timestamp(raw["orders"].ts).max()]
+        latest = [parse_timestamp(raw["orders"].ts).max()]
         if "events" in raw:
             latest.append(self.con.table("checked_events")._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]
         found = [v for v in values if v is not None]
         if not found:
-            raise InputError("orders: no order or event has a readable timestamp in column 'ts'")
+            raise quality.no_timestamps(orders, raw["orders"])
         return max(found)
 
     def _clean(self, raw: dict[str, ir.Table], as_of: datetime) -> dict[str, clean.Step]:
         steps: dict[str, clean.Step] = {}
         if "users" in raw:
-            steps["users"] = self._settle(clean.clean_users(raw["users"], as_of=as_of))
-        users = steps["users"].kept if "users" in steps else None
-        steps["orders"] = self._settle(clean.clean_orders(raw["orders"], users=users, as_of=as_of))
+            users = clean.clean_users(
+                raw["users"], as_of=as_of, genders=self.shop.vocabulary("gender")
+            )
+            steps["users"] = self._settle(users)
+        steps["orders"] = self._settle(clean.clean_orders(raw["orders"], as_of=as_of))
         if "order_items" in raw:
             steps["order_items"] = self._settle(
                 clean.clean_order_items(
@@ -242,6 +273,7 @@ class Pipeline:
                 clean.checked_events(self.con.table("checked_events")),
                 as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
+                event_types=self.shop.vocabulary("event_type"),
             )
             # The kept events are read for a column or two by the quality report and identity,
             # then once whole with their persons (p_events): a typed copy of every event in
@@ -258,11 +290,13 @@ class Pipeline:
         """
         source = cleaning.source
         marks = self.keep(f"marks_{source}", cleaning.marks)
-        step = cleaning.split(marks, self.con.table(f"source_{source}"))
+        rows = self.con.table(f"source_{source}")
+        step = cleaning.split(marks, rows)
         return clean.Step(
             kept=self.keep(f"clean_{source}", step.kept) if keep_rows else step.kept,
             quarantined=self.keep(f"quarantined_{source}", step.quarantined),
             after_as_of=self.keep(f"later_{source}", step.after_as_of),
+            unreadable=clean.unreadable(source, rows),
         )
 
     def _drop_spent(self, *tables: str) -> None:

@@ -17,6 +17,7 @@ from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.options import RunOptions, end_of_day
 from tagging.pipeline import Pipeline, Progress
+from tagging.shop import load_shop
 
 __all__ = ["RunOptions", "RunResult", "end_of_day", "run_tagging"]
 
@@ -42,15 +43,19 @@ def run_tagging(
     """Run every stage and commit the snapshot; on any failure the previous run stays current."""
     own = load_rules(options.catalog) if options.catalog else []
     rules = with_analyst_rules(built_in_rules(), own)
+    shop = load_shop(options.catalog).with_overrides(
+        timezone=options.timezone, encoding=options.encoding
+    )
     paths = find_sources(options.source)
     with engine.connect() as connection:
         listed = suppressions.digests(connection=connection)
     options = replace(options, suppressed=options.suppressed | listed)
+    params = {**options.params(), "shop": shop.as_dict()}
     run_id = begin_run(
-        engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=options.params()
+        engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=params
     )
     try:
-        with Pipeline(options, rules, progress) as pipeline:
+        with Pipeline(options, rules, shop, progress) as pipeline:
             snapshot = pipeline.execute(paths)
             commit_snapshot(engine=engine, run_id=run_id, snapshot=snapshot)
     except BaseException as error:

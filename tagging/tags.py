@@ -18,6 +18,7 @@ from tagging.catalog import BUILT_IN
 from tagging.catalog_rules import CatalogRule, compile_when
 from tagging.features import P
 from tagging.ingest import empty_table
+from tagging.parsing import tag_text
 
 TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
 # A key without a fixed value set lists at most this many of the values a run found.
@@ -33,22 +34,16 @@ class LifecycleParams:
     reactivated_gap_days: int = 90
 
 
-def snake(value: ir.StringValue) -> ir.StringValue:
-    """Free text as a snake_case tag value ('East China' -> 'east_china')."""
-    cleaned = value.lower().re_replace(r"[^\w]+", "_").re_replace(r"^_+|_+$", "")
-    return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
-
-
 def snake_rows(
     table: ir.Table, key: str, value: ir.StringValue, score: ir.Value | None = None
 ) -> ir.Table:
-    """Tag rows `key:snake(value)`, with `snake`'s regexes run once per distinct value and
-    joined back: in a 100k run they ran on every row, 0.9 s of CPU for a few hundred values.
-    (DuckDB still runs them once per row where the value is tested for NULL, but only on the
-    rows left after a ranking's filter.)"""
+    """Tag rows `key:tag_text(value)` (any script: 'East China' -> 'east_china', '母婴' stays),
+    with `tag_text` run once per distinct value and joined back: in a 100k run the regexes ran
+    on every row, 0.9 s of CPU for a few hundred values. (DuckDB may still run it once per row
+    where the value is tested for NULL, but only on the rows left after a ranking's filter.)"""
     named = table.select(P, _raw=value, _score=ibis.null("float64") if score is None else score)
     values = named.select("_raw").distinct()
-    names = values.select("_raw", _name=snake(values._raw))
+    names = values.select("_raw", _name=tag_text(values._raw))
     joined = named.inner_join(names, "_raw")
     return rows(joined, key, joined._name, joined._score)
 
@@ -77,14 +72,11 @@ def age_band(age: ir.NumericValue) -> ir.StringValue:
 
 
 def demographic_tags(people: ir.Table) -> list[ir.Table]:
-    """age_band, gender, region, member_level from the primary account's attributes."""
-    gender = people.gender.lower().substitute(
-        {"f": "female", "female": "female", "w": "female", "m": "male", "male": "male"},
-        else_=ibis.ifelse(people.gender.isnull(), ibis.null("string"), "other"),
-    )
+    """age_band, gender, region, member_level from the primary account's attributes (gender is
+    read in the shop's spellings by cleaning)."""
     return [
         rows(people, "age_band", age_band(people.age)),
-        rows(people, "gender", gender),
+        rows(people, "gender", people.gender),
         snake_rows(people, "region", people.region),
         snake_rows(people, "member_level", people.member_level),
     ]

@@ -1,0 +1,147 @@
+"""How one shop writes its exports: its time zone, its files' encoding, its own headers, and its
+own spellings of fixed vocabularies. Read from the catalog file, next to its tags:
+
+    [shop]
+    timezone = "Asia/Shanghai"      # IANA name; timestamps without an offset are read in it
+    encoding = "gb18030"            # optional: every text file's encoding, instead of detecting it
+
+    [columns.orders]                # contract column = the shop's header
+    order_id = "订单号"
+    ts = "下单时间"
+
+    [values.gender]                 # the shop's spelling = the contract's value
+    "靓仔" = "male"
+
+The command line's `--timezone` and `--encoding` win over the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from store.errors import InputError
+from tagging.encodings import check_encoding
+from tagging.ingest import CONTRACT
+from tagging.parsing import GENDERS, VOCABULARIES
+
+UTC = "UTC"
+
+
+@dataclass(frozen=True)
+class Shop:
+    timezone: str = UTC
+    encoding: str | None = None  # None: detected per file
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> column -> header
+    vocabularies: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # field -> spelling -> value
+
+    def with_overrides(self, *, timezone: str | None, encoding: str | None) -> Shop:
+        """This shop with the command line's time zone and encoding, where given."""
+        return replace(
+            self,
+            timezone=check_timezone(timezone) if timezone else self.timezone,
+            encoding=check_encoding(encoding) if encoding else self.encoding,
+        )
+
+    def vocabulary(self, name: str) -> dict[str, str]:
+        """The built-in spellings of `name` (gender, event_type) with the shop's own added."""
+        return {**VOCABULARIES[name], **self.vocabularies.get(name, {})}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone,
+            "encoding": self.encoding,
+            "columns": self.columns,
+            "vocabularies": self.vocabularies,
+        }
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name (`Asia/Shanghai`); else an InputError naming the closest ones."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=3)
+        hint = f" (closest: {', '.join(close)})" if close else ""
+        raise InputError(f"time zone {name!r} is not an IANA time zone name{hint}") from error
+    return name
+
+
+def load_shop(path: Path | None) -> Shop:
+    """The shop's settings from a catalog file (none: UTC, detected encodings, usual headers)."""
+    if path is None:
+        return Shop()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"{path}: cannot read the catalog ({error})") from error
+    shop = _table(path, document, "shop")
+    unknown = shop.keys() - {"timezone", "encoding"}
+    if unknown:
+        raise InputError(
+            f"{path}: [shop] has unknown settings {sorted(unknown)} (timezone, encoding)"
+        )
+    return Shop(
+        timezone=check_timezone(str(shop["timezone"])) if "timezone" in shop else UTC,
+        encoding=check_encoding(str(shop["encoding"])) if "encoding" in shop else None,
+        columns=_columns(path, _table(path, document, "columns")),
+        vocabularies=_vocabularies(path, _table(path, document, "values")),
+    )
+
+
+def _table(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise InputError(f"{path}: [{name}] must be a table")
+    return table
+
+
+def _columns(path: Path, tables: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for source, mapping in tables.items():
+        if source not in CONTRACT:
+            raise InputError(
+                f"{path}: [columns.{source}]: no such source{_closest(source, CONTRACT)}"
+            )
+        spec = CONTRACT[source]
+        if not isinstance(mapping, dict):
+            raise InputError(f"{path}: [columns.{source}] must be a table of column = header")
+        for column in mapping:
+            if column not in spec.columns:
+                raise InputError(
+                    f"{path}: [columns.{source}]: {column!r} is not a column of {source}"
+                    f"{_closest(column, spec.columns)}"
+                )
+        out[source] = {column: str(header) for column, header in mapping.items()}
+    return out
+
+
+def _vocabularies(path: Path, tables: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, spellings in tables.items():
+        if name not in VOCABULARIES:
+            raise InputError(
+                f"{path}: [values.{name}]: only {', '.join(VOCABULARIES)} have fixed values"
+            )
+        if not isinstance(spellings, dict):
+            raise InputError(f"{path}: [values.{name}] must be a table of spelling = value")
+        allowed = set(GENDERS.values()) | {"other"} if name == "gender" else None
+        for spelling, value in spellings.items():
+            if allowed is not None and value not in allowed:
+                raise InputError(
+                    f"{path}: [values.gender]: {spelling!r} = {value!r}; "
+                    f"a gender is one of {', '.join(sorted(allowed))}"
+                )
+        out[name] = {str(s).strip().lower(): str(v) for s, v in spellings.items()}
+    return out
+
+
+def _closest(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (closest: {close[0]!r})" if close else ""
