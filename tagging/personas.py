@@ -40,6 +40,8 @@ HABITS = [
 ]
 LOGGED = ["frequency", "monetary", "recency_days"]
 NAME_KEYS = (
+    "rfm_segment",
+    "aov_band",
     "preferred_category",
     "purchase_time_slot",
     "lifecycle",
@@ -55,17 +57,72 @@ BANDED = {"price_sensitivity", "promo_affinity", "brand_loyalty"}  # values low 
 MIN_TAG_SHARE = 0.3  # a tag names a persona only if this share of its members has it
 TOP_TAGS = 5
 MAX_CATEGORIES = 20
+# Categories that are not merchandise: what a buyer's share of spend on them says is how the
+# till books coupons, fuel and fees, not what they like. Matched as words of the category's
+# name (any case), or inside it for words in scripts written without spaces.
+NON_MERCHANDISE = (
+    "coupon",
+    "coupons",
+    "fuel",
+    "gasoline",
+    "fee",
+    "fees",
+    "deposit",
+    "deposits",
+    "postage",
+    "shipping",
+    "delivery",
+    "tax",
+    "gift card",
+    "优惠券",
+    "运费",
+    "赠品",
+)
 
 
 @dataclass(frozen=True)
 class PersonaParams:
     k: int | None = None  # None: chosen by silhouette in k_range
-    k_range: tuple[int, int] = (4, 8)
+    k_range: tuple[int, int] = (3, 8)
     silhouette_sample: int = 5_000
+    # A k whose smallest persona holds less than this share of the buyers is not chosen: a
+    # persona of a handful of buyers is an outlier, not a kind of buyer.
+    min_share: float = 0.03
+    # A tag names a persona only if its share inside is this many times its share overall.
+    min_name_lift: float = 1.5
+    exclude_categories: tuple[str, ...] = NON_MERCHANDISE
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        low, high = self.k_range
+        if not 2 <= low <= high:
+            raise ValueError(
+                f"k_range must be (low, high) with 2 <= low <= high, got {self.k_range!r}"
+            )
+        if self.k is not None and self.k < 2:
+            raise ValueError(f"k must be 2 or more, got {self.k!r}")
+        if not 0 <= self.min_share < 1 / high:
+            raise ValueError(
+                f"min_share must be in [0, 1/{high}) for k up to {high}, got {self.min_share!r}"
+            )
+        if self.min_name_lift < 1:
+            raise ValueError(f"min_name_lift must be 1 or more, got {self.min_name_lift!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_excluded(category: str, terms: tuple[str, ...]) -> bool:
+    """Whether `category` is one of the non-merchandise ones `terms` name (NON_MERCHANDISE)."""
+    words = " ".join(re.findall(r"[^\W_]+", category.lower()))
+    for term in terms:
+        term = term.lower()
+        if term.isascii():
+            if re.search(rf"(?<!\S){re.escape(term)}(?!\S)", words):
+                return True
+        elif term in category:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -78,12 +135,19 @@ class Clusters:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def buying_features(wide: ir.Table, items: ir.Table) -> pd.DataFrame:
-    """person_idx and the clustering features of every buyer, missing values as 0."""
+def buying_features(
+    wide: ir.Table, items: ir.Table, params: PersonaParams | None = None
+) -> pd.DataFrame:
+    """person_idx and the clustering features of every buyer, missing values as 0: the shares
+    are of the spend on merchandise (categories `params.exclude_categories` do not name)."""
+    terms = (params or PersonaParams()).exclude_categories
     spend = items.filter(items.category.notnull()).mutate(_spend=items.price * items.quantity)
     top = spend.group_by("category").aggregate(s=money_sum(spend._spend))
-    categories = top.order_by(ibis.desc("s")).limit(MAX_CATEGORIES).category.to_pyarrow()
-    names = sorted(str(c) for c in categories.to_pylist())
+    every = top.order_by([ibis.desc("s"), "category"]).category.to_pyarrow().to_pylist()
+    excluded = [str(c) for c in every if is_excluded(str(c), terms)]
+    merchandise = [str(c) for c in every if not is_excluded(str(c), terms)]
+    names = sorted(merchandise[:MAX_CATEGORIES])
+    spend = spend.filter(~spend.category.isin(excluded)) if excluded else spend
     by_person = spend.group_by(P).aggregate(
         _total=money_sum(spend._spend),
         **{f"cat_{_slug(c)}": money_sum(spend._spend, spend.category == c) for c in names},
@@ -107,6 +171,7 @@ def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
     values[:, logged] = np.log1p(np.clip(values[:, logged], 0, None))
     scaled = StandardScaler().fit_transform(values)
     silhouettes: dict[int, float] = {}
+    smallest: dict[int, float] = {}  # k -> the smallest persona's share of the sample
     k = params.k
     if k is None:
         rng = np.random.default_rng(params.seed)
@@ -118,7 +183,9 @@ def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
             silhouettes[candidate] = round(
                 float(silhouette_score(scaled[sample], fitted.labels_)), 4
             )
-        k = max(silhouettes, key=lambda c: (silhouettes[c], -c))
+            sizes = np.bincount(fitted.labels_, minlength=candidate)
+            smallest[candidate] = round(float(sizes.min() / len(sample)), 4)
+        k = _best_k(silhouettes, smallest, params.min_share)
         # The best of the sample's 10 starts is refined on every buyer, instead of 10 new
         # starts on all of them (100k shop: 1.7 s -> 0.2 s; the same personas but for a few
         # buyers on a border, adjusted Rand index 0.9999).
@@ -134,7 +201,17 @@ def cluster(frame: pd.DataFrame, params: PersonaParams) -> Clusters | None:
         k=k,
         silhouettes=silhouettes,
         centroids=centroids,
+        report={"smallest_share": smallest, "min_share": params.min_share},
     )
+
+
+def _best_k(silhouettes: dict[int, float], smallest: dict[int, float], min_share: float) -> int:
+    """The k of the best silhouette (the fewer personas on a tie) among those whose smallest
+    persona holds `min_share` of the buyers; the fewest personas when none does."""
+    fits = [k for k in silhouettes if smallest[k] >= min_share]
+    if not fits:
+        return min(silhouettes)
+    return max(fits, key=lambda c: (silhouettes[c], -c))
 
 
 def _by_size(labels: np.ndarray, k: int) -> np.ndarray:
@@ -151,11 +228,17 @@ def _kmeans(k: int, params: PersonaParams) -> KMeans:
     return KMeans(n_clusters=k, n_init=10, random_state=params.seed)
 
 
-def describe(clusters: Clusters, tags: ir.Table, members: ir.Table) -> pd.DataFrame:
+def describe(
+    clusters: Clusters, tags: ir.Table, members: ir.Table, params: PersonaParams | None = None
+) -> pd.DataFrame:
     """One row per persona: persona_id, name, description, size, share, top_tags, centroid.
 
-    `members` is the table of (person_idx, persona) the clusters were written to.
+    `members` is the table of (person_idx, persona) the clusters were written to. A tag is
+    among a persona's top tags when at least MIN_TAG_SHARE of its members have it and it is
+    `params.min_name_lift` times as common inside as among all buyers; preferred categories
+    that are not merchandise never are.
     """
+    params = params or PersonaParams()
     wanted = tags.filter(tags.key.isin(NAME_KEYS))
     tagged = wanted.join(members, P)
     inside = tagged.group_by(["persona", "key", "value"]).aggregate(n=tagged[P].nunique())
@@ -167,8 +250,14 @@ def describe(clusters: Clusters, tags: ir.Table, members: ir.Table) -> pd.DataFr
     counts["lift"] = counts.share / (counts.total / buyers)
     rows = []
     used: set[str] = set()
+    excluded = counts.value.map(lambda v: is_excluded(str(v), params.exclude_categories))
+    counts = counts[~((counts.key == "preferred_category") & excluded)]
     for persona in range(clusters.k):
-        mine = counts[(counts.persona == persona) & (counts.share >= MIN_TAG_SHARE)]
+        mine = counts[
+            (counts.persona == persona)
+            & (counts.share >= MIN_TAG_SHARE)
+            & (counts.lift >= params.min_name_lift)
+        ]
         mine = mine.sort_values(
             ["lift", "share", "key", "value"], ascending=[False, False, True, True]
         )
@@ -197,7 +286,12 @@ def describe(clusters: Clusters, tags: ir.Table, members: ir.Table) -> pd.DataFr
 
 
 def named(
-    frame: pd.DataFrame, found: Clusters | None, base: ir.Table, *, materialise: Materialise
+    frame: pd.DataFrame,
+    found: Clusters | None,
+    base: ir.Table,
+    *,
+    materialise: Materialise,
+    params: PersonaParams | None = None,
 ) -> tuple[pd.DataFrame, ir.Table, dict[str, Any]]:
     """The buyers' personas (`found` by `cluster` from `frame`) described and named by their
     tags in `base`; each member's persona tag; the report of the clustering."""
@@ -208,13 +302,25 @@ def named(
     members = materialise(
         "persona_members", memtable(pd.DataFrame({P: found.persons, "persona": found.labels + 1}))
     )
-    described = describe(found, base, members.mutate(persona=members.persona - 1))
+    described = describe(found, base, members.mutate(persona=members.persona - 1), params)
     names = described[["persona_id", "name"]].rename(columns={"persona_id": "persona"})
     with_names = members.join(materialise("persona_names", memtable(names)), "persona")
     persona_tags = with_names.select(
         P, key=ibis.literal("persona"), value=with_names.name, score=ibis.null("float64")
     )
-    report = {"buyers": len(frame), "k": found.k, "silhouettes": found.silhouettes}
+    report = {
+        "buyers": len(frame),
+        "k": found.k,
+        "silhouettes": found.silhouettes,
+        **found.report,
+        # What each name rests on: the (at most two) tags it is made of, with their lifts.
+        "personas": [
+            {"name": name, "size": size, "share": share, "named_by": list(top)[:2]}
+            for name, size, share, top in zip(
+                described.name, described["size"], described.share, described.top_tags, strict=True
+            )
+        ],
+    }
     return described, persona_tags, report
 
 

@@ -145,7 +145,7 @@ class Pipeline:
                 self.options.models,
             )
             wide = self.keep("features", features.person_features(person_tables, as_of=as_of))
-            buyers = personas.buying_features(wide, person_tables["items"])
+            buyers = personas.buying_features(wide, person_tables["items"], self.options.personas)
             clustering = self._pool.submit(
                 _on_one_thread, personas.cluster, buyers, self.options.personas
             )
@@ -183,7 +183,11 @@ class Pipeline:
             notes.append(models.summary(model_report))
         with self.stage("personas") as notes:
             persona_rows, persona_tags, persona_report = personas.named(
-                buyers, clustering.result(), base, materialise=self.keep
+                buyers,
+                clustering.result(),
+                base,
+                materialise=self.keep,
+                params=self.options.personas,
             )
             notes.append(f"{len(persona_rows)} personas")
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
