@@ -295,8 +295,9 @@ def bgnbd_buyers(
     """Buyers drawn from the BG/NBD process (Fader, Hardie & Lee 2005), days as the time unit.
 
     Each buyer's rate is Gamma(r, scale 1/alpha), their chance of dropping out after each
-    purchase Beta(a, b); purchases while alive are a Poisson process, and a buyer can drop out
-    only right after a purchase. The first purchase is at a uniform day of [0, days).
+    repeat purchase Beta(a, b); purchases while alive are a Poisson process, and a buyer can
+    drop out only right after a repeat purchase (never right after the first, which is at a
+    uniform day of [0, days)).
 
     Returns one row per purchase: buyer (0..buyers-1) and day (float, days since the start).
     """
@@ -308,11 +309,13 @@ def bgnbd_buyers(
     for buyer in range(buyers):
         t = firsts[buyer]
         rows.append((buyer, t))
-        while rng.random() >= dropout[buyer]:  # alive after this purchase
+        while True:
             t += rng.exponential(1 / rates[buyer])
             if t >= days:
                 break
             rows.append((buyer, t))
+            if rng.random() < dropout[buyer]:  # drops out after this repeat purchase
+                break
     return pd.DataFrame(rows, columns=["buyer", "day"])
 
 
