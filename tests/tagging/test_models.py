@@ -89,7 +89,7 @@ def test_when_recency_alone_ranks_the_held_out_buyers_perfectly_it_scores_the_ta
     days before the cutoff: recency's held-out AUC is 1.0, which nothing can beat, and on a
     tie the simplest scorer wins. Its scores are a logistic curve of recency: in its order."""
     train = _buyers(600, seed=1)
-    train["ordered"] = np.where(train["recency_days"] < 40, True, None)
+    train["ordered"] = train["recency_days"].lt(40).map({True: True, False: None})
     now = _buyers(50, seed=2)
     data = TrainingData(
         now=now, models={"churn_risk": (90, True, train), "repurchase_30d": (30, False, train)}
