@@ -111,12 +111,20 @@ def _print_basket(report: dict[str, object]) -> None:
         return
     levels = [
         f"{level} {r['rules']:,} (from {r['multi_item_baskets']:,} of {r['baskets']:,} baskets "
-        "with 2+ entries)"
+        f"with 2+ entries{_raised(r)})"
         for level, r in report.items()
         if isinstance(r, dict)
     ]
     if levels:
         console.print("basket rules: " + "; ".join(levels) + "  (portrait rules)")
+
+
+def _raised(level: dict[str, object]) -> str:
+    """Where mining raised its minimum support to stay within its bound, by how much."""
+    used, asked = level.get("min_support"), level.get("requested_min_support")
+    if used is None or used == asked:
+        return ""
+    return f"; min support raised from {asked} to {used} to keep {level['max_itemsets']:,} itemsets"
 
 
 @app.command()

@@ -95,6 +95,10 @@ def test_runs_show_and_export_read_the_committed_run(
         (["show", "u1"], "the store has no committed run yet"),
         (["export", "--out", "x.xlsx"], "must end in .parquet or .csv"),
         (["export", "--what", "people", "--out", "x.csv"], "--what 'people' is not one of"),
+        (
+            ["demo", "--dataset", "instacart", "--no-serve"],
+            "--dataset 'instacart' is not one of: generated, completejourney",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
