@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 
 from api.context import Info
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="What a basket holds: its items, or their categories.")
@@ -121,6 +123,15 @@ class BasketLevelReport:
     itemsets: int = strawberry.field(description="Frequent itemsets of two or more entries.")
     rules: int
     seconds: float
+    requested_min_support: float | None = strawberry.field(
+        description="The run's minimum support (none in runs from before mining was bounded)."
+    )
+    min_support: float | None = strawberry.field(
+        description="The support mined at: above the requested one when the candidate "
+        "itemsets would not fit in maxItemsets."
+    )
+    max_itemsets: int | None = strawberry.field(description="The cap on frequent itemsets.")
+    max_len: int | None = strawberry.field(description="The longest itemset mined.")
 
 
 @strawberry.type(description="The basket stage of a run.")
@@ -139,9 +150,18 @@ class BasketReport:
                 itemsets=int(r["itemsets"]),
                 rules=int(r["rules"]),
                 seconds=float(r["seconds"]),
+                requested_min_support=_optional(r, "requested_min_support", float),
+                min_support=_optional(r, "min_support", float),
+                max_itemsets=_optional(r, "max_itemsets", int),
+                max_len=_optional(r, "max_len", int),
             )
             for level, r in report.items()
             if isinstance(r, Mapping)
         ]
         note = report.get("note")
         return cls(levels=levels, note=None if note is None else str(note))
+
+
+def _optional(report: Mapping[str, Any], name: str, kind: Callable[[Any], T]) -> T | None:
+    value = report.get(name)
+    return None if value is None else kind(value)

@@ -32,7 +32,8 @@ query ($user: String!) {
 }
 """
 BASKET_REPORT = """
-{ currentRun { basket { levels { level baskets multiItemBaskets frequentItems itemsets rules }
+{ currentRun { basket { levels { level baskets multiItemBaskets frequentItems itemsets rules
+                                 requestedMinSupport minSupport maxItemsets maxLen }
                         note } } }
 """
 A = {"id": "A", "name": "Formula", "category": "baby"}
@@ -159,6 +160,10 @@ async def test_the_run_reports_what_mining_saw(basket_client: httpx.AsyncClient)
                             "frequentItems": 4,
                             "itemsets": 3,
                             "rules": 4,
+                            "requestedMinSupport": 0.25,
+                            "minSupport": 0.25,
+                            "maxItemsets": 2000,
+                            "maxLen": 3,
                         },
                         {
                             "level": "CATEGORY",
@@ -167,6 +172,10 @@ async def test_the_run_reports_what_mining_saw(basket_client: httpx.AsyncClient)
                             "frequentItems": 3,
                             "itemsets": 1,
                             "rules": 2,
+                            "requestedMinSupport": 0.25,
+                            "minSupport": 0.25,
+                            "maxItemsets": 2000,
+                            "maxLen": 3,
                         },
                     ],
                     "note": None,
