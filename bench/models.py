@@ -49,13 +49,14 @@ def generated(cache: Path) -> tuple[Path, list[date]]:
 
 
 def _last_order_day(path: Path) -> date:
-    """The generator writes ts as ISO text or epoch seconds or milliseconds."""
+    """The generator writes ts as ISO text or epoch seconds or milliseconds, and some bad on
+    purpose (left out here)."""
     ts = pd.read_csv(path, usecols=["ts"], dtype=str)["ts"]
     epoch = ts.str.fullmatch(r"\d+")
     seconds = pd.to_numeric(ts[epoch]).map(lambda v: v / 1000 if v > 1e11 else v)
     parsed = pd.concat(
         [
-            pd.to_datetime(ts[~epoch], utc=True, format="ISO8601"),
+            pd.to_datetime(ts[~epoch], utc=True, format="ISO8601", errors="coerce"),
             pd.to_datetime(seconds, unit="s", utc=True),
         ]
     )

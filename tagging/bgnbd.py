@@ -21,7 +21,7 @@ from scipy import optimize, special
 
 # Fitted on at most this many buyers (a seeded sample): four parameters are pinned down long
 # before, and the likelihood's cost grows with the buyers.
-FIT_SAMPLE = 100_000
+FIT_SAMPLE = 20_000
 
 
 @dataclass(frozen=True)
