@@ -162,7 +162,7 @@ async def test_the_run_reports_what_mining_saw(basket_client: httpx.AsyncClient)
                             "rules": 4,
                             "requestedMinSupport": 0.25,
                             "minSupport": 0.25,
-                            "maxItemsets": 2000,
+                            "maxItemsets": 1000,
                             "maxLen": 3,
                         },
                         {
@@ -174,7 +174,7 @@ async def test_the_run_reports_what_mining_saw(basket_client: httpx.AsyncClient)
                             "rules": 2,
                             "requestedMinSupport": 0.25,
                             "minSupport": 0.25,
-                            "maxItemsets": 2000,
+                            "maxItemsets": 1000,
                             "maxLen": 3,
                         },
                     ],

@@ -75,7 +75,7 @@ def test_rules_have_the_hand_counted_metrics_strongest_first() -> None:
         # triple (in one basket only: not frequent). Four candidates fit: nothing raised.
         "requested_min_support": 0.25,
         "min_support": 0.25,
-        "max_itemsets": 2_000,
+        "max_itemsets": 1_000,
         "max_len": 3,
         "pairs_at_requested": 3,
         "candidates": 4,
