@@ -278,7 +278,8 @@ def export(
     if out.suffix == ".parquet":
         frame.to_parquet(out, index=False)
     else:
-        frame.to_csv(out, index=False)
+        # With a BOM: Excel, on a Chinese Windows machine above all, reads UTF-8 only with one.
+        frame.to_csv(out, index=False, encoding="utf-8-sig")
     console.print(f"wrote {len(frame):,} rows of run {run_id} to {out}")
 
 

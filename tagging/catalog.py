@@ -77,6 +77,7 @@ BUILT_IN: tuple[TagDefinition, ...] = (
         ("female", "male", "other"),
     ),
     TagDefinition("region", "demographic", "Region of the primary account", "category"),
+    TagDefinition("city", "demographic", "City of the primary account", "category"),
     TagDefinition(
         "member_level", "demographic", "Membership level of the primary account", "category"
     ),

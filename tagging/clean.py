@@ -29,6 +29,7 @@ from tagging.ingest import ROW
 from tagging.parsing import (
     EVENT_TYPES,
     GENDERS,
+    NOT_SAID,
     bad_money,
     in_vocabulary,
     parse_date,
@@ -41,8 +42,6 @@ BOT_USER_AGENT = (
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 KEPT = ibis.null("string")
-# Spellings of "not said", which leave a fixed-vocabulary field empty rather than `other`.
-NOT_SAID = {"未知": "", "保密": "", "unknown": "", "u": "", "n/a": "", "na": "", "-": ""}
 
 
 def _age(text: ir.StringValue) -> ir.FloatingValue:
@@ -69,7 +68,7 @@ class Step:
     kept: ir.Table
     quarantined: ir.Table
     after_as_of: ir.Table
-    # Rows in use with an optional value that cannot be read: "column: reason" -> rows.
+    # Rows read with an optional value there but unreadable: "column: reason" -> rows.
     unreadable: dict[str, int] = field(default_factory=dict)
 
 
@@ -98,7 +97,7 @@ class Cleaning:
 def _with_repeats(table: ir.Table, key: str) -> ir.Table:
     """`table` with `_dup`: true for every row of a key but its first in file order.
 
-    By each key's first row (a grouping and a join): a rowparse_money() window sorts every row.
+    By each key's first row (a grouping and a join): a row_number() window sorts every row.
     Only repeated keys are joined back, so the join's hash table stays small.
     """
     keys = (
@@ -298,7 +297,7 @@ def clean_events(
     """
     first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
     judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
-    # Each repeated event id's first row, by a grouping (a rowparse_money() window sorted every
+    # Each repeated event id's first row, by a grouping (a row_number() window sorted every
     # row); only the few repeated ids are joined back, so the join's hash table stays small.
     ids = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min(), _n=ibis._.count())
     firsts = ids.filter(ids._n > 1).drop("_n")

@@ -1,8 +1,9 @@
 """Per-person features, in Ibis: the same expressions run on DuckDB here and on Spark later.
 
-Inputs are the clean tables with a `person_idx` column (see `tagging.run`); every function
-returns an Ibis table with one row per person (or per person and category / brand for the
-preference tables). Times are UTC; `as_of` bounds everything.
+Inputs are the clean tables with a `person_idx` column (made by `tagging.pipeline`); every
+function returns an Ibis table with one row per person (or per person and category / brand for
+the preference tables). Times are the shop's wall clock (`tagging.parsing`); `as_of` bounds
+everything.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ EVENT_FEATURES = (
     "cart_abandon_rate",
 )
 USER_FEATURES = ("age", "tenure_days")
-TIME_SLOTS = {  # hour ranges in UTC, inclusive
+TIME_SLOTS = {  # hour ranges on the shop's clock (tagging.parsing), inclusive
     "night": (23, 5),
     "morning": (6, 11),
     "afternoon": (12, 17),

@@ -55,6 +55,8 @@ GENDERS = {
     "男士": "male",
     "先生": "male",
 }
+# Spellings of "not said", which leave a fixed-vocabulary field empty rather than `other`.
+NOT_SAID = {"未知": "", "保密": "", "unknown": "", "u": "", "n/a": "", "na": "", "-": ""}
 EVENT_TYPES = {
     "浏览": "view",
     "查看": "view",

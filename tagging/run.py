@@ -17,7 +17,7 @@ from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.options import RunOptions, end_of_day
 from tagging.pipeline import Pipeline, Progress
-from tagging.shop import load_shop
+from tagging.shop import SHOP_FILE, load_shop
 
 __all__ = ["RunOptions", "RunResult", "end_of_day", "run_tagging"]
 
@@ -43,7 +43,7 @@ def run_tagging(
     """Run every stage and commit the snapshot; on any failure the previous run stays current."""
     own = load_rules(options.catalog) if options.catalog else []
     rules = with_analyst_rules(built_in_rules(), own)
-    shop = load_shop(options.catalog).with_overrides(
+    shop = load_shop(options.source / SHOP_FILE, options.catalog).with_overrides(
         timezone=options.timezone, encoding=options.encoding
     )
     paths = find_sources(options.source)

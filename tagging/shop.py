@@ -1,5 +1,6 @@
 """How one shop writes its exports: its time zone, its files' encoding, its own headers, and its
-own spellings of fixed vocabularies. Read from the catalog file, next to its tags:
+own spellings of fixed vocabularies. Read from `shop.toml` in the source folder (so that a run
+started from the API finds them too) and from the catalog file, whose settings win:
 
     [shop]
     timezone = "Asia/Shanghai"      # IANA name; timestamps without an offset are read in it
@@ -73,14 +74,36 @@ def check_timezone(name: str) -> str:
     return name
 
 
-def load_shop(path: Path | None) -> Shop:
-    """The shop's settings from a catalog file (none: UTC, detected encodings, usual headers)."""
-    if path is None:
-        return Shop()
+def load_shop(*paths: Path | None) -> Shop:
+    """The shop's settings from these TOML files, later ones winning (none: UTC, detected
+    encodings, the usual headers). A path that is None or absent is skipped."""
+    shop = Shop()
+    for path in paths:
+        if path is not None and path.is_file():
+            shop = _merged(shop, _read(path))
+    return shop
+
+
+SHOP_FILE = "shop.toml"
+
+
+def _merged(base: Shop, over: Shop) -> Shop:
+    return Shop(
+        timezone=over.timezone if over.timezone != UTC else base.timezone,
+        encoding=over.encoding or base.encoding,
+        columns={**base.columns, **over.columns},
+        vocabularies={
+            name: {**base.vocabularies.get(name, {}), **over.vocabularies.get(name, {})}
+            for name in base.vocabularies.keys() | over.vocabularies.keys()
+        },
+    )
+
+
+def _read(path: Path) -> Shop:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InputError(f"{path}: cannot read the catalog ({error})") from error
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"{path}: cannot read the shop's settings ({error})") from error
     shop = _table(path, document, "shop")
     unknown = shop.keys() - {"timezone", "encoding"}
     if unknown:

@@ -72,12 +72,13 @@ def age_band(age: ir.NumericValue) -> ir.StringValue:
 
 
 def demographic_tags(people: ir.Table) -> list[ir.Table]:
-    """age_band, gender, region, member_level from the primary account's attributes (gender is
-    read in the shop's spellings by cleaning)."""
+    """age_band, gender, region, city, member_level from the primary account's attributes
+    (gender is read in the shop's spellings by cleaning)."""
     return [
         rows(people, "age_band", age_band(people.age)),
         rows(people, "gender", people.gender),
         snake_rows(people, "region", people.region),
+        snake_rows(people, "city", people.city),
         snake_rows(people, "member_level", people.member_level),
     ]
 

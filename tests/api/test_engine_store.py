@@ -76,7 +76,7 @@ async def test_profile_serves_exactly_the_tags_the_run_wrote(tagged) -> None:
     assert profile["attributes"] == {
         "age": 30,
         "ageBand": "25_34",
-        "gender": "F",
+        "gender": "female",  # written F: attributes are read in the contract's words
         "region": "East China",
         "memberLevel": "gold",
     }

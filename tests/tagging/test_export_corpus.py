@@ -260,12 +260,18 @@ def _run(root: Path, name: str, case: Case) -> Outcome:
     return Outcome(done.returncode, done.stdout, done.stderr, quality)
 
 
+@dataclass(frozen=True)
+class Corpus:
+    root: Path  # one folder and one store per case
+    outcomes: dict[str, Outcome]
+
+
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     root = tmp_path_factory.mktemp("corpus")
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(_run, root, name, case) for name, case in CASES.items()}
-        return {name: future.result() for name, future in futures.items()} | {"_root": root}  # type: ignore[dict-item]
+        return Corpus(root, {name: future.result() for name, future in futures.items()})
 
 
 def test_the_corpus_has_at_least_twenty_exports() -> None:
@@ -274,14 +280,15 @@ def test_the_corpus_has_at_least_twenty_exports() -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_export_commits_with_exact_counts_or_is_refused_in_one_line(
-    name: str, outcomes: dict[str, Any]
+    name: str, corpus: Corpus
 ) -> None:
-    case, outcome = CASES[name], outcomes[name]
-    folder = outcomes["_root"] / name
+    case, outcome = CASES[name], corpus.outcomes[name]
+    folder = corpus.root / name
     assert "Traceback" not in outcome.stdout + outcome.stderr
     if case.error is None:
         assert outcome.code == 0, outcome.stderr
         for source, expected in case.quality.items():
+            assert outcome.quality is not None
             found = outcome.quality[source]
             assert {key: found.get(key) for key in expected} == expected
     else:
@@ -290,10 +297,8 @@ def test_each_export_commits_with_exact_counts_or_is_refused_in_one_line(
         assert message == "error: " + case.error.format(folder=folder)
 
 
-def test_chinese_values_from_a_gbk_file_are_tags_an_expression_selects(
-    outcomes: dict[str, Any],
-) -> None:
-    store = outcomes["_root"] / "gbk_users_chinese_values.db"
+def test_chinese_values_from_a_gbk_file_are_tags_an_expression_selects(corpus: Corpus) -> None:
+    store = corpus.root / "gbk_users_chinese_values.db"
     env = {**os.environ, "PORTRAIT_DATABASE_URL": f"sqlite:///{store}", "COLUMNS": "200"}
     portrait = Path(sys.executable).parent / "portrait"
     shown = subprocess.run(
