@@ -2,7 +2,7 @@
 
 The list holds keyed HMACs of the person's identifiers (`kind:identifier`, keyed with
 `PORTRAIT_ID_KEY`), never the identifiers: a run hashes the identifiers it meets and leaves
-out every person one of whose identifiers is listed (tagging.pipeline), so the person is not
+out every person one of whose identifiers is listed (tagging.run.pipeline), so the person is not
 derived again from the same account or device, even when it links to new ones.
 """
 

@@ -1,6 +1,6 @@
 """Per-person features, in Ibis: the same expressions run on DuckDB here and on Spark later.
 
-Inputs are the clean tables with a `person_idx` column (made by `tagging.pipeline`); every
+Inputs are the clean tables with a `person_idx` column (made by `tagging.run.pipeline`); every
 function returns an Ibis table with one row per person (or per person and category / brand for
 the preference tables). Times are the shop's wall clock (`tagging.parsing`); `as_of` bounds
 everything.

@@ -34,11 +34,6 @@ NODES_TABLE = "identity_nodes"  # the numbered identifiers, as `resolve` materia
 Materialise = Callable[[str, ir.Table], ir.Table]  # (name, query) -> the table kept under name
 
 
-def normalise_kind(kind: str) -> str:
-    kind = kind.strip().lower()
-    return KIND_ALIASES.get(kind, kind)
-
-
 def mentions_and_links(
     kept: dict[str, ir.Table], actors: ir.Table | None
 ) -> tuple[list[ir.Table], list[ir.Table]]:
@@ -80,7 +75,8 @@ def _mentioned(table: ir.Table, kind: str) -> ir.Table:
 
 
 def normalised_kind(column: ir.StringValue) -> ir.StringValue:
-    """Identifier kinds as `normalise_kind` names them, in a query."""
+    """Identifier kinds in one spelling each: trimmed, lower-cased, aliases (`uid`) named
+    (`user_id`)."""
     lowered = column.strip().lower()
     return lowered.substitute(KIND_ALIASES, else_=lowered)
 

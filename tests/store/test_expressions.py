@@ -208,8 +208,24 @@ def test_number_keys_are_compared_not_matched():
         "monetary is a number: compare it (for example monetary >= 10) instead of matching "
         "a value (at position 0)"
     )
-    check(parse("monetary >= 500 AND monetary"), VOCABULARY, "")
+    assert _unchecked("monetary >= 500 AND monetary") == []
+    assert _unchecked("monetary >= 500 AND monetary:1") == [
+        "monetary is a number: compare it (for example monetary >= 10) instead of matching "
+        "a value (at position 20)"
+    ]
 
 
-def test_open_keys_take_any_value():
-    check(parse("preferred_category:anything AND lifecycle:lost"), VOCABULARY, "")
+def test_open_keys_take_any_value_and_closed_ones_only_theirs():
+    assert _unchecked("preferred_category:anything AND preferred_category:母婴") == []
+    assert _unchecked("preferred_category:anything AND lifecycle:anything") == [
+        "unknown value 'anything' of tag key 'lifecycle' (at position 32)"
+    ]
+
+
+def _unchecked(text: str) -> list[str]:
+    """The first line of `check`'s error for `text`, in a list; [] when it passes."""
+    try:
+        check(parse(text), VOCABULARY, text)
+    except ExpressionError as error:
+        return [str(error).split("\n")[0]]
+    return []

@@ -41,6 +41,12 @@ def test_an_unchanged_rerun_flags_nothing_and_a_planted_shift_is_flagged(
     assert shifted.drift is not None
     assert [d.key for d in shifted.drift.keys if d.flagged] == ["primary_channel"]
     assert shifted.drift.keys[0].key == "primary_channel"
-    assert shifted.drift.keys[0].psi > 10  # app 4/6 and web 2/6 -> store 6/6
+    # app 4/6 and web 2/6 -> store 6/6, each emptied or new bucket floored at 0.0001
+    floor = 1e-4
+    expected = sum(
+        (after - before) * math.log(after / before)
+        for before, after in ((4 / 6, floor), (2 / 6, floor), (floor, 1.0))
+    )
+    assert shifted.drift.keys[0].psi == pytest.approx(expected)
     with engine.connect() as connection:
         assert drift.stored(connection=connection, run_id=shifted.run_id) == shifted.drift

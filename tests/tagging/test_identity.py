@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -9,7 +10,14 @@ import pytest
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.pseudonym import person_id_for
-from tagging.identity import IdentityGraph, Resolution, edges, normalise_kind, numbered, resolve
+from tagging.identity import (
+    IdentityGraph,
+    Resolution,
+    edges,
+    normalised_kind,
+    numbered,
+    resolve,
+)
 from tagging.ingest import connect
 
 KEY = "k" * 16
@@ -124,9 +132,13 @@ def test_links_name_nodes_of_the_graph() -> None:
 
 
 def test_kind_names_are_normalised() -> None:
-    assert [normalise_kind(k) for k in ("User", " device ", "uid", "phone_hash")] == [
-        "user_id", "device_id", "user_id", "phone_hash",
-    ]
+    kinds = ibis.memtable(pa.table({"kind": ["User", " device ", "uid", "phone_hash"]}))
+    con = connect()
+    try:
+        named = con.to_pyarrow(normalised_kind(kinds.kind)).to_pylist()
+    finally:
+        con.disconnect()
+    assert named == ["user_id", "device_id", "user_id", "phone_hash"]
 
 
 def test_pseudonym_depends_on_the_key() -> None:

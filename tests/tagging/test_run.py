@@ -196,7 +196,7 @@ import sys, time
 from contextlib import contextmanager
 from pathlib import Path
 from store.db import make_engine
-from tagging import pipeline
+from tagging.run import pipeline
 from tagging.run import RunOptions, run_tagging
 
 real_stage = pipeline.Pipeline.stage

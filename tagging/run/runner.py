@@ -1,4 +1,5 @@
-"""One tagging run: source files in, a committed snapshot in the store out."""
+"""One tagging run from start to end: the stages inside the store's run bookkeeping (begun,
+committed or failed), then drift and the saved audiences' sizes on the committed run."""
 
 from __future__ import annotations
 
@@ -15,11 +16,9 @@ from store.drift import DriftReport
 from store.snapshot import begin_run, commit_snapshot, fail_run
 from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
-from tagging.options import RunOptions, end_of_day
-from tagging.pipeline import Pipeline, Progress
+from tagging.run.options import RunOptions
+from tagging.run.pipeline import Pipeline, Progress
 from tagging.shop import SHOP_FILE, load_shop
-
-__all__ = ["RunOptions", "RunResult", "end_of_day", "run_tagging"]
 
 
 @dataclass(frozen=True)

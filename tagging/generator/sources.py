@@ -10,25 +10,34 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from tagging import generator_personas as gp
-from tagging.generator_catalogue import _Catalogue
-from tagging.generator_columns import (
+from tagging.generator import personas as gp
+from tagging.generator.catalogue import Catalogue
+from tagging.generator.columns import (
     BAD_TS,
-    _datetime_text,
-    _id_text,
-    _ip_text,
-    _money,
-    _nullable_int,
-    _nulls_where,
-    _take,
-    _ts_text,
-    _with_bad_ts,
-    _write_csv,
+    datetime_text,
+    id_text,
+    ip_text,
+    money,
+    nullable_int,
+    nulls_where,
+    take_or_null,
+    ts_text,
+    with_bad_ts,
+    write_table,
 )
-from tagging.generator_events import _dirt_counts, _EventRows, _Log
-from tagging.generator_orders import _Orders
-from tagging.generator_people import _People
-from tagging.generator_sampling import DAY, Arr, _choice, _col, _mix, _permute, _pick, _Window
+from tagging.generator.events import EventRows, Log, dirt_counts
+from tagging.generator.orders import Orders
+from tagging.generator.people import People
+from tagging.generator.sampling import (
+    DAY,
+    Arr,
+    Window,
+    draw_index,
+    mix,
+    permute,
+    persona_column,
+    pick_by_row,
+)
 
 ORDER_DEFECTS = (
     ("negative_amount", 0.003),
@@ -42,7 +51,7 @@ PROFILES = gp.DEVICE_PROFILES + gp.BOT_PROFILES
 
 
 @dataclass
-class _Text:
+class Text:
     """String forms of every id and code, indexed like the arrays they label."""
 
     user_id: pa.Array  # per account
@@ -60,42 +69,42 @@ class _Text:
     salts: dict[str, int]
 
 
-def _make_text(
-    ppl: _People, cat: _Catalogue, log: _Log, n_bot_devices: int, salts: dict[str, int]
-) -> _Text:
+def make_text(
+    ppl: People, cat: Catalogue, log: Log, n_bot_devices: int, salts: dict[str, int]
+) -> Text:
     n_dev = len(ppl.dev_person) + n_bot_devices
-    dev_num = _mix(
+    dev_num = mix(
         (np.arange(n_dev, dtype=np.uint64) + np.uint64(salts["device"])) & np.uint64((1 << 48) - 1),
         48,
     )
-    phone = _mix(np.arange(ppl.n, dtype=np.uint64) + np.uint64(salts["phone"]), 64)
-    item_num = 10_000 + _permute(np.arange(gp.N_ITEMS), 90_000, salts["item"])
+    phone = mix(np.arange(ppl.n, dtype=np.uint64) + np.uint64(salts["phone"]), 64)
+    item_num = 10_000 + permute(np.arange(gp.N_ITEMS), 90_000, salts["item"])
     columns = ("platform", "os", "device_model", "user_agent")
-    return _Text(
-        user_id=_id_text("U", ppl.acc_num, 7),
-        device_id=_id_text("D", dev_num, 12, hex_upper=True),
-        phone=_id_text("", phone, 16, hex_upper=False),
-        item_id=_id_text("I", item_num, 5),
+    return Text(
+        user_id=id_text("U", ppl.acc_num, 7),
+        device_id=id_text("D", dev_num, 12, hex_upper=True),
+        phone=id_text("", phone, 16, hex_upper=False),
+        item_id=id_text("I", item_num, 5),
         item_cat=pa.array([gp.CATEGORIES[c].name for c in cat.cat]),
         item_brand=pa.array([cat.brand_names[b] for b in cat.brand]),
-        item_price=_money(cat.price),
+        item_price=money(cat.price),
         profile={c: pa.array([p[i] for p in PROFILES]) for i, c in enumerate(columns)},
         event_type=pa.array(gp.EVENT_TYPES),
         query=pa.array(cat.queries),
-        session_id=_id_text(
-            "S", 10**11 + _permute(np.arange(len(log.s_ip)), 9 * 10**11, salts["session"]), 12
+        session_id=id_text(
+            "S", 10**11 + permute(np.arange(len(log.s_ip)), 9 * 10**11, salts["session"]), 12
         ),
-        ip=_ip_text(log.s_ip),
+        ip=ip_text(log.s_ip),
         salts=salts,
     )
 
 
 def _event_chunk(
     rng: np.random.Generator,
-    log: _Log,
+    log: Log,
     dev_profile: Arr,
-    text: _Text,
-    rows: _EventRows,
+    text: Text,
+    rows: EventRows,
     part: slice,
 ) -> pa.Table:
     src, kind = rows.src[part], rows.kind[part]
@@ -103,29 +112,29 @@ def _event_chunk(
     dev = log.s_device[sess]
     item = log.item[src]
     profile = dev_profile[dev]
-    event_no = 10**11 + _permute(rows.number[part], 9 * 10**11, text.salts["event"])
+    event_no = 10**11 + permute(rows.number[part], 9 * 10**11, text.salts["event"])
     columns: dict[str, pa.Array] = {
-        "event_id": _id_text("E", event_no, 12),
-        "user_id": _take(text.user_id, np.where(kind == 4, -1, log.acc[src])),
-        "device_id": _take(text.device_id, np.where(kind == 4, -1, dev)),
-        "event_type": _take(text.event_type, np.where(kind == 3, -1, log.etype[src])),
-        "ts": _with_bad_ts(_ts_text(rng, log.ts[src]), kind == 2, rows.variant[part]),
-        "item_id": _take(text.item_id, item),
-        "category": _take(text.item_cat, item),
-        "brand": _take(text.item_brand, item),
-        "price": _take(text.item_price, item),
+        "event_id": id_text("E", event_no, 12),
+        "user_id": take_or_null(text.user_id, np.where(kind == 4, -1, log.acc[src])),
+        "device_id": take_or_null(text.device_id, np.where(kind == 4, -1, dev)),
+        "event_type": take_or_null(text.event_type, np.where(kind == 3, -1, log.etype[src])),
+        "ts": with_bad_ts(ts_text(rng, log.ts[src]), kind == 2, rows.variant[part]),
+        "item_id": take_or_null(text.item_id, item),
+        "category": take_or_null(text.item_cat, item),
+        "brand": take_or_null(text.item_brand, item),
+        "price": take_or_null(text.item_price, item),
     }
     for name, values in text.profile.items():
-        columns[name] = _take(values, profile)
-    columns["dwell_ms"] = _nullable_int(log.dwell[src])
-    columns["session_id"] = _take(text.session_id, sess)
-    columns["ip"] = _take(text.ip, sess)
-    columns["query"] = _take(text.query, log.query[src])
+        columns[name] = take_or_null(values, profile)
+    columns["dwell_ms"] = nullable_int(log.dwell[src])
+    columns["session_id"] = take_or_null(text.session_id, sess)
+    columns["ip"] = take_or_null(text.ip, sess)
+    columns["query"] = take_or_null(text.query, log.query[src])
     return pa.table(columns)
 
 
-def _write_events(
-    rng: np.random.Generator, path: Path, log: _Log, dev_profile: Arr, text: _Text, rows: _EventRows
+def write_events(
+    rng: np.random.Generator, path: Path, log: Log, dev_profile: Arr, text: Text, rows: EventRows
 ) -> None:
     """events.csv in chunks, so memory stays flat however many events there are."""
     writer: pa_csv.CSVWriter | None = None
@@ -139,18 +148,18 @@ def _write_events(
 
 
 def _order_ids(numbers: Arr, salt: int) -> pa.Array:
-    return _id_text("O", 10**9 + _permute(numbers, 9 * 10**9, salt), 10)
+    return id_text("O", 10**9 + permute(numbers, 9 * 10**9, salt), 10)
 
 
 def _unknown_users(users: int, n: int, salt: int) -> Arr:
     """User numbers that no account has: the id bijection applied past the last account."""
-    return 1_000_000 + _permute(users + np.arange(n), 9_000_000, salt)
+    return 1_000_000 + permute(users + np.arange(n), 9_000_000, salt)
 
 
-def _order_rows(rng: np.random.Generator, o: _Orders) -> tuple[Arr, Arr, Arr, dict[str, int]]:
+def _order_rows(rng: np.random.Generator, o: Orders) -> tuple[Arr, Arr, Arr, dict[str, int]]:
     """orders.csv rows in time order: (source order, defect kind 0-4, order number), counts."""
     n = len(o.person)
-    counts = _dirt_counts(n, ORDER_DEFECTS)
+    counts = dirt_counts(n, ORDER_DEFECTS)
     src = np.concatenate([np.arange(n), rng.integers(0, n, sum(counts.values()))])
     kind = np.concatenate(
         [np.zeros(n, dtype=np.int64), np.repeat(np.arange(1, 5), list(counts.values()))]
@@ -159,8 +168,8 @@ def _order_rows(rng: np.random.Generator, o: _Orders) -> tuple[Arr, Arr, Arr, di
     return src[order], kind[order], order, counts  # clean order i keeps number i
 
 
-def _write_orders(
-    rng: np.random.Generator, out: Path, o: _Orders, ppl: _People, text: _Text
+def write_orders(
+    rng: np.random.Generator, out: Path, o: Orders, ppl: People, text: Text
 ) -> tuple[dict[str, int], Arr]:
     """orders.csv sorted by time with dirty copies; returns counts and clean orders' file order."""
     src, kind, number, counts = _order_rows(rng, o)
@@ -171,27 +180,27 @@ def _write_orders(
     amount = o.gross[src] - o.discount[src]
     variant = rng.integers(0, len(BAD_TS), len(src))
     pct = o.pct[src]
-    _write_csv(
+    write_table(
         out / "orders.csv",
         pa.table(
             {
-                "order_id": _nulls_where(_order_ids(number, text.salts["order"]), kind == 4),
-                "user_id": _id_text("U", user_num, 7),
-                "ts": _with_bad_ts(_ts_text(rng, o.ts[src] * 1000), kind == 2, variant),
-                "amount": _money(np.where(kind == 1, -amount, amount)),
-                "coupon_code": _take(
+                "order_id": nulls_where(_order_ids(number, text.salts["order"]), kind == 4),
+                "user_id": id_text("U", user_num, 7),
+                "ts": with_bad_ts(ts_text(rng, o.ts[src] * 1000), kind == 2, variant),
+                "amount": money(np.where(kind == 1, -amount, amount)),
+                "coupon_code": take_or_null(
                     pa.array([f"SAVE{p}" for p in range(101)]), np.where(pct > 0, pct, -1)
                 ),
-                "discount": _money(o.discount[src]),
-                "pay_method": _take(pa.array(gp.PAY_METHODS), o.pay[src]),
-                "channel": _take(text.profile["platform"], ppl.dev_profile[o.device[src]]),
+                "discount": money(o.discount[src]),
+                "pay_method": take_or_null(pa.array(gp.PAY_METHODS), o.pay[src]),
+                "channel": take_or_null(text.profile["platform"], ppl.dev_profile[o.device[src]]),
             }
         ),
     )
     return {"rows": len(src), **counts, "clean": len(o.person)}, src[kind == 0]
 
 
-def _bad_quantity_items(rng: np.random.Generator, o: _Orders, orders: Arr) -> Arr:
+def _bad_quantity_items(rng: np.random.Generator, o: Orders, orders: Arr) -> Arr:
     """An item that is not in each given order (so the bad row's only defect is its quantity)."""
     item = rng.integers(0, gp.N_ITEMS, len(orders))
     clash = np.arange(len(orders))
@@ -201,21 +210,21 @@ def _bad_quantity_items(rng: np.random.Generator, o: _Orders, orders: Arr) -> Ar
     return item
 
 
-def _write_order_items(
+def write_order_items(
     rng: np.random.Generator,
     out: Path,
-    o: _Orders,
-    cat: _Catalogue,
+    o: Orders,
+    cat: Catalogue,
     written: Arr,
     n_order_rows: int,
-    text: _Text,
+    text: Text,
 ) -> dict[str, int]:
     owner = np.repeat(written, o.n_items[written])
     slot = np.arange(len(owner)) - np.repeat(
         np.cumsum(o.n_items[written]) - o.n_items[written], o.n_items[written]
     )
     item, qty = o.items[owner, slot], o.qty[owner, slot]
-    counts = _dirt_counts(len(owner), ITEM_DEFECTS)
+    counts = dirt_counts(len(owner), ITEM_DEFECTS)
     copy = rng.integers(0, len(owner), counts["unknown_order"])
     bad_orders = written[rng.integers(0, len(written), counts["bad_quantity"])]
     number = np.concatenate([owner, n_order_rows + np.arange(len(copy)), bad_orders])
@@ -225,16 +234,16 @@ def _write_order_items(
     position = np.concatenate([np.arange(len(owner)), rng.random(n_dirt) * len(owner)])
     order = np.argsort(position, kind="stable")  # dirt lands at random places in the file
     number, item, qty = number[order], item[order], qty[order]
-    _write_csv(
+    write_table(
         out / "order_items.csv",
         pa.table(
             {
                 "order_id": _order_ids(number, text.salts["order"]),
-                "item_id": _take(text.item_id, item),
+                "item_id": take_or_null(text.item_id, item),
                 "quantity": pa.array(qty, pa.int64()),
-                "price": _take(text.item_price, item),
-                "category": _take(text.item_cat, item),
-                "brand": _take(text.item_brand, item),
+                "price": take_or_null(text.item_price, item),
+                "category": take_or_null(text.item_cat, item),
+                "brand": take_or_null(text.item_brand, item),
             }
         ),
     )
@@ -255,7 +264,7 @@ def _birth_days(rng: np.random.Generator, age: Arr, end: date) -> Arr:
     return anchors[age] - (rng.random(len(age)) * span).astype(np.int64)
 
 
-def _first_seen(log: _Log, o: _Orders, n_accounts: int, win: _Window) -> Arr:
+def _first_seen(log: Log, o: Orders, n_accounts: int, win: Window) -> Arr:
     first = np.full(n_accounts, win.end_s, dtype=np.int64)
     logged = np.flatnonzero(log.acc >= 0)
     np.minimum.at(first, log.acc[logged], log.ts[logged] // 1000)
@@ -263,15 +272,15 @@ def _first_seen(log: _Log, o: _Orders, n_accounts: int, win: _Window) -> Arr:
     return first
 
 
-def _write_users(
+def write_users(
     rng: np.random.Generator,
     out: Path,
-    ppl: _People,
-    log: _Log,
-    o: _Orders,
-    win: _Window,
+    ppl: People,
+    log: Log,
+    o: Orders,
+    win: Window,
     end: date,
-    text: _Text,
+    text: Text,
 ) -> int:
     n = len(ppl.acc_num)
     person = ppl.acc_person
@@ -289,24 +298,27 @@ def _write_users(
     table = pa.table(
         {
             "user_id": text.user_id,
-            "registered_at": _datetime_text(registered),
-            "birth_date": _nulls_where(_datetime_text(birth * DAY, with_time=False), only_age),
-            "age": _nullable_int(np.where(only_age, ppl.age[person], -1)),
-            "gender": _take(pa.array(["F", "M"]), gender),
-            "city": _take(pa.array([c for c, _ in gp.CITIES]), city),
-            "region": _take(pa.array([r for _, r in gp.CITIES]), city),
-            "occupation": _take(pa.array(gp.OCCUPATIONS), rng.integers(0, len(gp.OCCUPATIONS), n)),
-            "member_level": _take(
-                pa.array(gp.MEMBER_LEVELS), _pick(rng, _col("members"), ppl.persona[person])
+            "registered_at": datetime_text(registered),
+            "birth_date": nulls_where(datetime_text(birth * DAY, with_time=False), only_age),
+            "age": nullable_int(np.where(only_age, ppl.age[person], -1)),
+            "gender": take_or_null(pa.array(["F", "M"]), gender),
+            "city": take_or_null(pa.array([c for c, _ in gp.CITIES]), city),
+            "region": take_or_null(pa.array([r for _, r in gp.CITIES]), city),
+            "occupation": take_or_null(
+                pa.array(gp.OCCUPATIONS), rng.integers(0, len(gp.OCCUPATIONS), n)
             ),
-            "channel": _take(pa.array(gp.CHANNELS), _choice(rng, gp.CHANNEL_P, n)),
+            "member_level": take_or_null(
+                pa.array(gp.MEMBER_LEVELS),
+                pick_by_row(rng, persona_column("members"), ppl.persona[person]),
+            ),
+            "channel": take_or_null(pa.array(gp.CHANNELS), draw_index(rng, gp.CHANNEL_P, n)),
         }
     )
-    _write_csv(out / "users.csv", table.take(pa.array(order)))
+    write_table(out / "users.csv", table.take(pa.array(order)))
     return n
 
 
-def _write_products(out: Path, cat: _Catalogue, text: _Text) -> int:
+def write_products(out: Path, cat: Catalogue, text: Text) -> int:
     table = pa.table(
         {
             "item_id": text.item_id,
@@ -316,11 +328,11 @@ def _write_products(out: Path, cat: _Catalogue, text: _Text) -> int:
             "price": text.item_price,
         }
     )
-    _write_csv(out / "products.csv", table.sort_by("item_id"))
+    write_table(out / "products.csv", table.sort_by("item_id"))
     return len(cat.names)
 
 
-def _login_pairs(log: _Log, n_accounts: int) -> tuple[Arr, Arr]:
+def _login_pairs(log: Log, n_accounts: int) -> tuple[Arr, Arr]:
     """Distinct (device, account) pairs of people's logged-in events."""
     logged = np.flatnonzero(log.acc[: log.n_human] >= 0)
     device = log.s_device[log.sess[logged]].astype(np.int64)
@@ -328,9 +340,7 @@ def _login_pairs(log: _Log, n_accounts: int) -> tuple[Arr, Arr]:
     return pairs // n_accounts, pairs % n_accounts
 
 
-def _write_identities(
-    rng: np.random.Generator, out: Path, ppl: _People, log: _Log, text: _Text
-) -> int:
+def write_identities(rng: np.random.Generator, out: Path, ppl: People, log: Log, text: Text) -> int:
     """Accounts to phone hashes, and device-account logins (all for never-logged-in devices)."""
     n_acc = len(ppl.acc_num)
     acc = np.flatnonzero(ppl.has_phone[ppl.acc_person])
@@ -339,16 +349,18 @@ def _write_identities(
     silent = np.setdiff1d(np.arange(len(ppl.dev_person)), device)  # only anonymous events
     device = np.concatenate([device[kept], silent])
     account = np.concatenate([account[kept], ppl.dev_person[silent]])  # the primary account
-    id_a = pa.concat_arrays([_take(text.user_id, acc), _take(text.device_id, device)])
-    id_b = pa.concat_arrays([_take(text.phone, ppl.acc_person[acc]), _take(text.user_id, account)])
+    id_a = pa.concat_arrays([take_or_null(text.user_id, acc), take_or_null(text.device_id, device)])
+    id_b = pa.concat_arrays(
+        [take_or_null(text.phone, ppl.acc_person[acc]), take_or_null(text.user_id, account)]
+    )
     kinds = np.repeat([0, 1], [len(acc), len(device)])
     table = pa.table(
         {
             "id_a": id_a,
             "id_b": id_b,
-            "kind_a": _take(pa.array(["user_id", "device_id"]), kinds),
-            "kind_b": _take(pa.array(["phone_hash", "user_id"]), kinds),
+            "kind_a": take_or_null(pa.array(["user_id", "device_id"]), kinds),
+            "kind_b": take_or_null(pa.array(["phone_hash", "user_id"]), kinds),
         }
     )
-    _write_csv(out / "identities.csv", table.take(pa.array(rng.permutation(len(kinds)))))
+    write_table(out / "identities.csv", table.take(pa.array(rng.permutation(len(kinds)))))
     return len(kinds)

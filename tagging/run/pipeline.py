@@ -1,5 +1,5 @@
 """The stages of one tagging run over one DuckDB connection: ingest, clean, identity,
-features, tags; `tagging.run` wraps them with the store's run bookkeeping."""
+features, tags; `tagging.run.runner` wraps them with the store's run bookkeeping."""
 
 from __future__ import annotations
 
@@ -24,25 +24,15 @@ from threadpoolctl import threadpool_limits
 from store.basket_queries import BASKETS_FILE
 from store.bulk import row_count
 from store.snapshot import Snapshot
-from tagging import (
-    basket,
-    clean,
-    collect,
-    features,
-    forgetting,
-    identity,
-    models,
-    personas,
-    quality,
-    tags,
-)
+from tagging import basket, clean, features, forgetting, identity, models, personas, tags
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
 from tagging.ingest import Source, connect, cursor, memtable, read_source
-from tagging.options import RunOptions, end_of_day
 from tagging.parsing import parse_timestamp
 from tagging.recommend import likely_next, recommend
+from tagging.run import collect, quality
+from tagging.run.options import RunOptions, end_of_day
 from tagging.shop import Shop
 
 P = features.P

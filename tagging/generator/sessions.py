@@ -6,23 +6,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagging import generator_personas as gp
-from tagging.generator_catalogue import _Catalogue, _draw_items
-from tagging.generator_orders import _Orders
-from tagging.generator_people import _actors, _People
-from tagging.generator_sampling import (
+from tagging.generator import personas as gp
+from tagging.generator.catalogue import Catalogue, draw_items
+from tagging.generator.orders import Orders
+from tagging.generator.people import People, actors
+from tagging.generator.sampling import (
     DAY,
     LAPSED,
     N_CAT,
     ORDER_HOUR,
     ORDER_SPAN,
+    PERSONAS,
     Arr,
-    P,
-    _choice,
-    _col,
-    _group_bounds,
-    _pick,
-    _Window,
+    Window,
+    draw_index,
+    group_bounds,
+    persona_column,
+    pick_by_row,
 )
 
 MAX_SESSION = 40
@@ -30,11 +30,11 @@ MIN_GAP_S, GAP_MEAN_S, GAP_CAP_S = 5, 55.0, 900
 P_VIEW_LINE, P_CART_LINE = 0.35, 0.3  # per order line, in its purchase session
 P_ANON_BROWSE, P_ANON_PREFIX = 0.45, 0.4
 P_REVIEW = 0.10
-BROWSE_P = np.array([p.browse_types for p in P])
+BROWSE_P = np.array([p.browse_types for p in PERSONAS])
 
 
 @dataclass
-class _Block:
+class Block:
     """Sessions and their events; events are grouped by session, sessions in index order."""
 
     sess: Arr  # per event
@@ -58,7 +58,7 @@ def _gaps(rng: np.random.Generator, n: int) -> Arr:
     return MIN_GAP_S + extra.astype(np.int64)
 
 
-def _offsets(gaps: Arr, length: Arr) -> Arr:
+def offsets_in_session(gaps: Arr, length: Arr) -> Arr:
     """Offset of each event from its session's first event, given per-event gaps."""
     first = np.cumsum(length) - length
     gaps = gaps.copy()
@@ -67,7 +67,7 @@ def _offsets(gaps: Arr, length: Arr) -> Arr:
     return total - np.repeat(total[first], length)
 
 
-def _purchase_rows(rng: np.random.Generator, o: _Orders, search_p: Arr) -> tuple[Arr, Arr, Arr]:
+def _purchase_rows(rng: np.random.Generator, o: Orders, search_p: Arr) -> tuple[Arr, Arr, Arr]:
     """(order, event type, item) of purchase-session events, sorted by order then step."""
     n = len(o.person)
     line = o.items >= 0
@@ -95,9 +95,11 @@ def _purchase_rows(rng: np.random.Generator, o: _Orders, search_p: Arr) -> tuple
     return owner[order], etype[order], item[order]
 
 
-def _purchase_block(rng: np.random.Generator, ppl: _People, o: _Orders) -> _Block:
+def _purchase_block(rng: np.random.Generator, ppl: People, o: Orders) -> Block:
     """One session per order: search, views, carts, then order and pay at the order's second."""
-    owner, etype, item = _purchase_rows(rng, o, _col("purchase_search_p")[ppl.persona[o.person]])
+    owner, etype, item = _purchase_rows(
+        rng, o, persona_column("purchase_search_p")[ppl.persona[o.person]]
+    )
     gaps = _gaps(rng, len(owner))
     gaps[np.isin(etype, (gp.ORDER, gp.PAY))] = 0
     total = np.cumsum(gaps)
@@ -109,14 +111,14 @@ def _purchase_block(rng: np.random.Generator, ppl: _People, o: _Orders) -> _Bloc
     before_login = seen - (seen[first] - login[first]) == 0
     anon = (rng.random(len(o.person)) < P_ANON_PREFIX)[owner] & before_login
     n = len(o.person)
-    return _Block(owner, etype, item, ts, anon, o.person, o.device, o.account, np.ones(n, bool))
+    return Block(owner, etype, item, ts, anon, o.person, o.device, o.account, np.ones(n, bool))
 
 
 def _single_event_block(
     etype: int, person: Arr, item: Arr, ts_s: Arr, anon: Arr, device: Arr, account: Arr
-) -> _Block:
+) -> Block:
     n = len(person)
-    return _Block(
+    return Block(
         np.arange(n),
         np.full(n, etype),
         item,
@@ -129,13 +131,13 @@ def _single_event_block(
     )
 
 
-def _review_block(rng: np.random.Generator, ppl: _People, o: _Orders, win: _Window) -> _Block:
+def _review_block(rng: np.random.Generator, ppl: People, o: Orders, win: Window) -> Block:
     """A review of one item of some orders, 3-20 days later (lapsed: before the quiet days)."""
     sel = np.flatnonzero(rng.random(len(o.person)) < P_REVIEW)
     ts = o.ts[sel] + rng.integers(3 * DAY, 20 * DAY, len(sel))
     person = o.person[sel]
     slot = (rng.random(len(sel)) * o.n_items[sel]).astype(np.int64)
-    device, _ = _actors(rng, ppl, person, 0.6)
+    device, _ = actors(rng, ppl, person, 0.6)
     limit = np.where(LAPSED[ppl.persona[person]], win.quiet_s - DAY, win.end_s)
     ok = ts <= limit
     return _single_event_block(
@@ -149,13 +151,13 @@ def _review_block(rng: np.random.Generator, ppl: _People, o: _Orders, win: _Wind
     )
 
 
-def _next_in_category(item: Arr, cat: _Catalogue) -> Arr:
+def _next_in_category(item: Arr, cat: Catalogue) -> Arr:
     counts = np.bincount(cat.cat, minlength=N_CAT)
     first = (np.cumsum(counts) - counts)[cat.cat[item]]
     return first + (item - first + 1) % counts[cat.cat[item]]
 
 
-def _avoid_bought(item: Arr, carted: Arr, person: Arr, o: _Orders, cat: _Catalogue) -> None:
+def _avoid_bought(item: Arr, carted: Arr, person: Arr, o: Orders, cat: Catalogue) -> None:
     """Browse-session carts are abandoned: move them off items their person ever orders."""
     line = o.items >= 0
     bought = np.sort(np.repeat(o.person, 4)[line.ravel()] * gp.N_ITEMS + o.items[line])
@@ -167,7 +169,7 @@ def _avoid_bought(item: Arr, carted: Arr, person: Arr, o: _Orders, cat: _Catalog
         item[idx] = _next_in_category(item[idx], cat)
 
 
-def _browse_starts(rng: np.random.Generator, persona: Arr, duration: Arr, win: _Window) -> Arr:
+def _browse_starts(rng: np.random.Generator, persona: Arr, duration: Arr, win: Window) -> Arr:
     """Session starts: 70% in the persona's order hours; lapsed ones end before the quiet days."""
     n = len(persona)
     last_day = np.where(LAPSED[persona], win.quiet_day - 1, win.n_days)
@@ -181,25 +183,27 @@ def _browse_starts(rng: np.random.Generator, persona: Arr, duration: Arr, win: _
 
 
 def _browse_block(
-    rng: np.random.Generator, ppl: _People, cat: _Catalogue, o: _Orders, win: _Window
-) -> _Block:
+    rng: np.random.Generator, ppl: People, cat: Catalogue, o: Orders, win: Window
+) -> Block:
     """Sessions without an order: views, clicks, searches, abandoned carts and shares."""
     persona = ppl.persona
     years = np.where(LAPSED[persona], (win.quiet_day - 1) / 365, win.n_days / 365)
-    s_person = np.repeat(np.arange(ppl.n), rng.poisson(_col("browse_per_year")[persona] * years))
+    s_person = np.repeat(
+        np.arange(ppl.n), rng.poisson(persona_column("browse_per_year")[persona] * years)
+    )
     s_persona = persona[s_person]
-    length = np.minimum(rng.geometric(1 / _col("browse_len")[s_persona]), MAX_SESSION)
+    length = np.minimum(rng.geometric(1 / persona_column("browse_len")[s_persona]), MAX_SESSION)
     sess = np.repeat(np.arange(len(s_person)), length)
     e_person = s_person[sess]
-    etype = np.asarray(gp.BROWSE_TYPES)[_pick(rng, BROWSE_P, persona[e_person])]
-    item = _draw_items(rng, cat, persona[e_person], ppl.fav_brand[e_person])
+    etype = np.asarray(gp.BROWSE_TYPES)[pick_by_row(rng, BROWSE_P, persona[e_person])]
+    item = draw_items(rng, cat, persona[e_person], ppl.fav_brand[e_person])
     item[etype == gp.SEARCH] = -1
     _avoid_bought(item, etype == gp.CART, e_person, o, cat)
-    offsets = _offsets(_gaps(rng, len(sess)), length)
+    offsets = offsets_in_session(_gaps(rng, len(sess)), length)
     start = _browse_starts(rng, s_persona, offsets[np.cumsum(length) - 1], win)
-    device, account = _actors(rng, ppl, s_person, 0.6)
+    device, account = actors(rng, ppl, s_person, 0.6)
     anon = (rng.random(len(s_person)) < P_ANON_BROWSE)[sess]
-    return _Block(
+    return Block(
         sess,
         etype,
         item,
@@ -212,13 +216,13 @@ def _browse_block(
     )
 
 
-def _quiet_views(rng: np.random.Generator, ppl: _People, cat: _Catalogue, win: _Window) -> _Block:
+def _quiet_views(rng: np.random.Generator, ppl: People, cat: Catalogue, win: Window) -> Block:
     """Lapsed persons' only activity in the quiet days: 0-2 single views."""
     person = np.flatnonzero(LAPSED[ppl.persona])
-    person = np.repeat(person, _choice(rng, (0.5, 0.3, 0.2), len(person)))
+    person = np.repeat(person, draw_index(rng, (0.5, 0.3, 0.2), len(person)))
     ts = win.quiet_s + (rng.random(len(person)) * (win.end_s + 1 - win.quiet_s)).astype(np.int64)
-    item = _draw_items(rng, cat, ppl.persona[person], ppl.fav_brand[person])
-    device, account = _actors(rng, ppl, person, 0.6)
+    item = draw_items(rng, cat, ppl.persona[person], ppl.fav_brand[person])
+    device, account = actors(rng, ppl, person, 0.6)
     anon = rng.random(len(person)) < 0.5
     return _single_event_block(gp.VIEW, person, item, ts, anon, device, account)
 
@@ -236,7 +240,7 @@ _BLOCK_DTYPES = {
 }
 
 
-def _concat(blocks: list[_Block]) -> _Block:
+def concat(blocks: list[Block]) -> Block:
     offsets = np.cumsum([0] + [b.n_sessions for b in blocks])
     fields = {
         name: np.concatenate([getattr(b, name).astype(dtype, copy=False) for b in blocks])
@@ -245,16 +249,16 @@ def _concat(blocks: list[_Block]) -> _Block:
     sess = np.concatenate(
         [(b.sess + off).astype(np.int32) for b, off in zip(blocks, offsets, strict=False)]
     )
-    return _Block(sess=sess, **fields)
+    return Block(sess=sess, **fields)
 
 
-def _overlap_keep(b: _Block, win: _Window) -> Arr:
+def _overlap_keep(b: Block, win: Window) -> Arr:
     """Sessions to keep so that no device has two sessions within a minute of each other.
 
     Purchase sessions never overlap (one order per person and day); other sessions that touch
     a purchase session, or an earlier other session, of their device are dropped.
     """
-    first, last = _group_bounds(b.sess, b.n_sessions)
+    first, last = group_bounds(b.sess, b.n_sessions)
     start, end = b.ts[first] // 1000 - win.start_s, b.ts[last] // 1000 - win.start_s
     dev, span, margin = b.s_device.astype(np.int64), np.int64(1 << 34), 60
     keep = np.ones(b.n_sessions, dtype=bool)
@@ -277,10 +281,10 @@ def _overlap_keep(b: _Block, win: _Window) -> Arr:
     return keep
 
 
-def _keep_sessions(b: _Block, keep: Arr) -> _Block:
+def _keep_sessions(b: Block, keep: Arr) -> Block:
     renumber = np.cumsum(keep) - 1
     e = keep[b.sess]
-    return _Block(
+    return Block(
         renumber[b.sess[e]],
         b.etype[e],
         b.item[e],
@@ -293,7 +297,7 @@ def _keep_sessions(b: _Block, keep: Arr) -> _Block:
     )
 
 
-def _drop_unused_devices(b: _Block, ppl: _People, o: _Orders) -> None:
+def _drop_unused_devices(b: Block, ppl: People, o: Orders) -> None:
     """Keep only devices that log events, so truth's devices are exactly the logged ones."""
     used = np.unique(b.s_device)
     b.s_device = np.searchsorted(used, b.s_device)
@@ -303,16 +307,16 @@ def _drop_unused_devices(b: _Block, ppl: _People, o: _Orders) -> None:
     ppl.dev_first = np.cumsum(ppl.n_dev) - ppl.n_dev
 
 
-def _human_block(
-    rng: np.random.Generator, ppl: _People, cat: _Catalogue, o: _Orders, win: _Window
-) -> _Block:
+def human_block(
+    rng: np.random.Generator, ppl: People, cat: Catalogue, o: Orders, win: Window
+) -> Block:
     blocks = [
         _purchase_block(rng, ppl, o),
         _review_block(rng, ppl, o, win),
         _browse_block(rng, ppl, cat, o, win),
         _quiet_views(rng, ppl, cat, win),
     ]
-    merged = _concat(blocks)
+    merged = concat(blocks)
     del blocks
     merged = _keep_sessions(merged, _overlap_keep(merged, win))
     _drop_unused_devices(merged, ppl, o)

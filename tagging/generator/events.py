@@ -6,12 +6,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tagging import generator_personas as gp
-from tagging.generator_catalogue import _Catalogue
-from tagging.generator_columns import BAD_TS
-from tagging.generator_people import _People
-from tagging.generator_sampling import CAT_P, N_CAT, Arr, P, _ips, _pick, _Window
-from tagging.generator_sessions import _Block, _concat, _offsets
+from tagging.generator import personas as gp
+from tagging.generator.catalogue import Catalogue
+from tagging.generator.columns import BAD_TS
+from tagging.generator.people import People
+from tagging.generator.sampling import CAT_P, N_CAT, PERSONAS, Arr, Window, ips, pick_by_row
+from tagging.generator.sessions import Block, concat, offsets_in_session
 
 BOT_SHARE, DUP_SHARE = 0.03, 0.015
 EVENT_DEFECTS = (
@@ -22,8 +22,8 @@ EVENT_DEFECTS = (
 
 
 @dataclass
-class _Bots:
-    block: _Block  # s_device counts from 0 within the bots
+class Bots:
+    block: Block  # s_device counts from 0 within the bots
     rate: Arr  # per bot device: True = rate bot, False = crawler user agent
     profile: Arr  # per bot device, index into PROFILES
     ip: Arr  # per bot device
@@ -46,18 +46,18 @@ def _bot_sessions(rng: np.random.Generator, target: int) -> tuple[Arr, Arr, Arr]
         m *= 2
 
 
-def _make_bots(rng: np.random.Generator, target: int, win: _Window) -> _Bots:
+def make_bots(rng: np.random.Generator, target: int, win: Window) -> Bots:
     rate, s_dev, length = _bot_sessions(rng, target)
     sess = np.repeat(np.arange(len(s_dev)), length)
     e_rate = rate[s_dev][sess]
     gaps = np.where(
         e_rate, rng.integers(500, 2001, len(sess)), rng.integers(2000, 20001, len(sess))
     )
-    offsets = _offsets(gaps, length)
+    offsets = offsets_in_session(gaps, length)
     room = (win.end_s + 1 - win.start_s) * 1000 - offsets[np.cumsum(length) - 1]
     start = win.start_s * 1000 + (rng.random(len(s_dev)) * room).astype(np.int64)
     kinds = np.array([[0.55, 0.25, 0.20], [0.85, 0.05, 0.10]])  # view, click, search
-    etype = np.array([gp.VIEW, gp.CLICK, gp.SEARCH])[_pick(rng, kinds, (~e_rate).astype(int))]
+    etype = np.array([gp.VIEW, gp.CLICK, gp.SEARCH])[pick_by_row(rng, kinds, (~e_rate).astype(int))]
     item = rng.integers(0, gp.N_ITEMS, len(sess))  # crawlers walk the whole catalogue
     item[etype == gp.SEARCH] = -1
     web = np.array([i for i, p in enumerate(gp.DEVICE_PROFILES) if p[0] == "web"])
@@ -67,7 +67,7 @@ def _make_bots(rng: np.random.Generator, target: int, win: _Window) -> _Bots:
         len(gp.DEVICE_PROFILES) + rng.integers(0, len(gp.BOT_PROFILES), len(rate)),
     )
     none = np.full(len(s_dev), -1)
-    block = _Block(
+    block = Block(
         sess,
         etype,
         item,
@@ -78,11 +78,11 @@ def _make_bots(rng: np.random.Generator, target: int, win: _Window) -> _Bots:
         none,
         np.zeros(len(s_dev), dtype=bool),
     )
-    return _Bots(block, rate, profile, _ips(rng, len(rate), gp.CLOUD_NETS))
+    return Bots(block, rate, profile, ips(rng, len(rate), gp.CLOUD_NETS))
 
 
 @dataclass
-class _Log:
+class Log:
     """Every clean event (people's first, then bots') and their sessions."""
 
     sess: Arr
@@ -98,7 +98,7 @@ class _Log:
 
 
 def _dwell_and_query(
-    rng: np.random.Generator, etype: Arr, persona: Arr, cat: _Catalogue
+    rng: np.random.Generator, etype: Arr, persona: Arr, cat: Catalogue
 ) -> tuple[Arr, Arr]:
     """View dwell times (people ~15 s, bots < 1 s) and search queries (persona's categories)."""
     n = len(etype)
@@ -108,36 +108,34 @@ def _dwell_and_query(
     ).astype(np.int64)
     dwell[etype != gp.VIEW] = -1
     table = np.vstack([CAT_P, np.ones(N_CAT)])  # last row: bots search anything
-    qcat = _pick(rng, table, np.where(human, persona, len(P)))
+    qcat = pick_by_row(rng, table, np.where(human, persona, len(PERSONAS)))
     query = cat.query_first[qcat] + (rng.random(n) * cat.query_count[qcat]).astype(np.int64)
     query[etype != gp.SEARCH] = -1
     return dwell.astype(np.int32), query.astype(np.int32)
 
 
-def _make_log(
-    rng: np.random.Generator, people: _Block, bots: _Bots, ppl: _People, cat: _Catalogue
-) -> _Log:
+def make_log(
+    rng: np.random.Generator, people: Block, bots: Bots, ppl: People, cat: Catalogue
+) -> Log:
     n_dev = len(ppl.dev_person)
-    b = _concat([people, replace(bots.block, s_device=bots.block.s_device + n_dev)])
+    b = concat([people, replace(bots.block, s_device=bots.block.s_device + n_dev)])
     s_persona = np.where(b.s_person >= 0, ppl.persona[np.maximum(b.s_person, 0)], -1)
     dwell, query = _dwell_and_query(rng, b.etype, s_persona[b.sess], cat)
     acc = np.where(b.anon, np.int32(-1), b.s_account[b.sess])
     n_people = people.n_sessions
     home = rng.random(n_people) < 0.7
-    ip = np.where(home, ppl.home_ip[people.s_person], _ips(rng, n_people, gp.HOME_NETS))
+    ip = np.where(home, ppl.home_ip[people.s_person], ips(rng, n_people, gp.HOME_NETS))
     s_ip = np.concatenate([ip, bots.ip[bots.block.s_device]])
-    return _Log(
-        b.sess, b.etype, b.item, b.ts, acc, dwell, query, b.s_device, s_ip, len(people.sess)
-    )
+    return Log(b.sess, b.etype, b.item, b.ts, acc, dwell, query, b.s_device, s_ip, len(people.sess))
 
 
-def _dirt_counts(n: int, defects: tuple[tuple[str, float], ...]) -> dict[str, int]:
+def dirt_counts(n: int, defects: tuple[tuple[str, float], ...]) -> dict[str, int]:
     """At least one row of each kind of dirt, so every reason is always exercised."""
     return {name: max(1, round(share * n)) for name, share in defects}
 
 
 @dataclass
-class _EventRows:
+class EventRows:
     """events.csv in file order: the source event, its event number and the row's dirt."""
 
     src: Arr
@@ -146,10 +144,10 @@ class _EventRows:
     variant: Arr  # which unreadable timestamp a kind-2 row gets
 
 
-def _event_rows(rng: np.random.Generator, log: _Log) -> _EventRows:
+def event_rows(rng: np.random.Generator, log: Log) -> EventRows:
     h, base = log.n_human, len(log.ts)
     dup = rng.choice(h, max(1, round(DUP_SHARE * h)), replace=False)
-    bad_counts = list(_dirt_counts(h, EVENT_DEFECTS).values())
+    bad_counts = list(dirt_counts(h, EVENT_DEFECTS).values())
     bad = rng.integers(0, h, sum(bad_counts))  # copies of people's events, one defect each
     src = np.concatenate([np.arange(base), dup, bad]).astype(np.int32)
     number = np.concatenate([np.arange(base), dup, base + np.arange(len(bad))]).astype(np.int32)
@@ -163,4 +161,4 @@ def _event_rows(rng: np.random.Generator, log: _Log) -> _EventRows:
     delay = np.where(kind == 1, rng.integers(0, 120_000, len(src)), 0)  # retries arrive late
     order = np.argsort(log.ts[src] + delay, kind="stable")
     variant = rng.integers(0, len(BAD_TS), len(src)).astype(np.int8)
-    return _EventRows(src[order], number[order], kind[order], variant[order])
+    return EventRows(src[order], number[order], kind[order], variant[order])

@@ -6,30 +6,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagging import generator_personas as gp
-from tagging.generator_catalogue import _Catalogue, _draw_items
-from tagging.generator_people import _actors, _People
-from tagging.generator_sampling import (
+from tagging.generator import personas as gp
+from tagging.generator.catalogue import Catalogue, draw_items
+from tagging.generator.people import People, actors
+from tagging.generator.sampling import (
     DAY,
     LAPSED,
     ORDER_HOUR,
     ORDER_SPAN,
+    PERSONAS,
     Arr,
-    P,
-    _col,
-    _pick,
-    _uniform_int,
-    _Window,
+    Window,
+    persona_column,
+    pick_by_row,
+    uniform_int,
 )
 
 ACTIVE_DAYS = 60  # other persons order in these last days with probability P_ACTIVE
 P_ACTIVE = 0.95
-ORDERS_RANGE = _col("orders").astype(np.int64)
-DISCOUNT_PCT = _col("discount_pct").astype(np.int64)
+ORDERS_RANGE = persona_column("orders").astype(np.int64)
+DISCOUNT_PCT = persona_column("discount_pct").astype(np.int64)
 
 
 @dataclass
-class _Orders:
+class Orders:
     person: Arr
     account: Arr
     device: Arr
@@ -47,17 +47,17 @@ class _Orders:
 
 
 def _order_counts(rng: np.random.Generator, persona: Arr, days: int) -> Arr:
-    n = _uniform_int(rng, ORDERS_RANGE[persona, 0], ORDERS_RANGE[persona, 1])
+    n = uniform_int(rng, ORDERS_RANGE[persona, 0], ORDERS_RANGE[persona, 1])
     scaled = np.maximum(1, np.rint(n * days / 365)).astype(np.int64)
     return np.where(LAPSED[persona], n, scaled)  # lapsed history does not grow with the window
 
 
-def _allowed_days(win: _Window) -> tuple[list[Arr], list[Arr]]:
+def _allowed_days(win: Window) -> tuple[list[Arr], list[Arr]]:
     """Per persona: the days its orders may fall on, and the last ACTIVE_DAYS of them."""
     days = np.arange(win.n_days)
     weekend = (win.weekday0 + days) % 7 >= 5
     allowed, recent = [], []
-    for p in P:
+    for p in PERSONAS:
         ok = days[: win.quiet_day - 1] if p.lapsed else days[weekend] if p.weekend_only else days
         allowed.append(ok)
         recent.append(ok[ok >= win.n_days - ACTIVE_DAYS])
@@ -74,7 +74,7 @@ def _draw_days(rng: np.random.Generator, persona: Arr, sets: list[Arr]) -> Arr:
 
 
 def _order_days(
-    rng: np.random.Generator, person: Arr, persona: Arr, recent: Arr, win: _Window
+    rng: np.random.Generator, person: Arr, persona: Arr, recent: Arr, win: Window
 ) -> Arr:
     """Order days, at most one per person and day (so purchase sessions never overlap)."""
     allowed, recent_days = _allowed_days(win)
@@ -90,7 +90,7 @@ def _order_days(
         day[clash] = _draw_days(rng, persona[clash], allowed)
 
 
-def _order_times(rng: np.random.Generator, persona: Arr, day: Arr, win: _Window) -> Arr:
+def _order_times(rng: np.random.Generator, persona: Arr, day: Arr, win: Window) -> Arr:
     base = win.start_s + day * DAY + ORDER_HOUR[persona] * 3600
     span = np.minimum(ORDER_SPAN[persona], win.end_s + 1 - base)  # night windows end with `end`
     return base + (rng.random(len(day)) * span).astype(np.int64)
@@ -105,16 +105,14 @@ def _compact(items: Arr) -> Arr:
     return np.take_along_axis(items, np.argsort(items < 0, axis=1, kind="stable"), axis=1)
 
 
-def _baskets(
-    rng: np.random.Generator, cat: _Catalogue, ppl: _People, person: Arr
-) -> tuple[Arr, Arr]:
+def _baskets(rng: np.random.Generator, cat: Catalogue, ppl: People, person: Arr) -> tuple[Arr, Arr]:
     persona = ppl.persona[person]
-    n_items = _pick(rng, _col("items_per_order"), persona) + 1
+    n_items = pick_by_row(rng, persona_column("items_per_order"), persona) + 1
     flat = np.repeat(person, 4)
-    items = _draw_items(rng, cat, ppl.persona[flat], ppl.fav_brand[flat]).reshape(-1, 4)
+    items = draw_items(rng, cat, ppl.persona[flat], ppl.fav_brand[flat]).reshape(-1, 4)
     items[np.arange(4)[None, :] >= n_items[:, None]] = -1
     items = _compact(items)
-    qty = (_pick(rng, _col("quantity"), np.repeat(persona, 4)) + 1).reshape(-1, 4)
+    qty = (pick_by_row(rng, persona_column("quantity"), np.repeat(persona, 4)) + 1).reshape(-1, 4)
     return items, np.where(items >= 0, qty, 0)
 
 
@@ -133,7 +131,7 @@ def _plant_rules(
         items[full, slot], qty[full, slot] = cons, 1
 
 
-def _make_orders(rng: np.random.Generator, ppl: _People, cat: _Catalogue, win: _Window) -> _Orders:
+def make_orders(rng: np.random.Generator, ppl: People, cat: Catalogue, win: Window) -> Orders:
     counts = _order_counts(rng, ppl.persona, win.n_days - 1)
     person = np.repeat(np.arange(ppl.n), counts)
     persona = ppl.persona[person]
@@ -143,10 +141,10 @@ def _make_orders(rng: np.random.Generator, ppl: _People, cat: _Catalogue, win: _
     items, qty = _baskets(rng, cat, ppl, person)
     _plant_rules(rng, items, qty, cat.planted)
     gross = np.where(items >= 0, qty * cat.price[np.maximum(items, 0)], 0).sum(axis=1)
-    coupon = rng.random(len(person)) < _col("coupon_p")[persona]
-    pct = _uniform_int(rng, DISCOUNT_PCT[persona, 0], DISCOUNT_PCT[persona, 1])
+    coupon = rng.random(len(person)) < persona_column("coupon_p")[persona]
+    pct = uniform_int(rng, DISCOUNT_PCT[persona, 0], DISCOUNT_PCT[persona, 1])
     pct = np.where(coupon, pct, 0)
     discount = np.rint(gross * pct / 100).astype(np.int64)
-    pay = _pick(rng, _col("pay"), persona)
-    device, account = _actors(rng, ppl, person, 0.85)
-    return _Orders(person, account, device, ts, items, qty, pct, discount, gross, pay)
+    pay = pick_by_row(rng, persona_column("pay"), persona)
+    device, account = actors(rng, ppl, person, 0.85)
+    return Orders(person, account, device, ts, items, qty, pct, discount, gross, pay)

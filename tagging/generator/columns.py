@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from tagging.generator_sampling import DAY, Arr, _choice
+from tagging.generator.sampling import DAY, Arr, draw_index
 
 BAD_TS: tuple[str | None, ...] = ("not-a-date", "2026-13-45 25:00:00", None)
 FORMAT_P = (0.5, 0.25, 0.25)  # ISO with offset, epoch seconds, epoch milliseconds
@@ -57,7 +57,7 @@ def _compose(sections: list[tuple[Arr, Arr]]) -> pa.Array:
     )
 
 
-def _id_text(prefix: str, numbers: Arr, width: int, hex_upper: bool | None = None) -> pa.Array:
+def id_text(prefix: str, numbers: Arr, width: int, hex_upper: bool | None = None) -> pa.Array:
     """prefix + zero-padded decimal (or hex when hex_upper is set) of each number."""
     head = np.frombuffer(prefix.encode(), dtype=np.uint8)
     buf = np.empty((len(numbers), len(head) + width), dtype=np.uint8)
@@ -92,17 +92,17 @@ def _datetime_buf(seconds: Arr, sep: str, with_time: bool = True) -> Arr:
     return buf
 
 
-def _datetime_text(seconds: Arr, with_time: bool = True) -> pa.Array:
+def datetime_text(seconds: Arr, with_time: bool = True) -> pa.Array:
     return _string_array(_datetime_buf(seconds, " ", with_time))
 
 
-def _ts_text(rng: np.random.Generator, ts_ms: Arr) -> pa.Array:
+def ts_text(rng: np.random.Generator, ts_ms: Arr) -> pa.Array:
     """The instants in a random mix of ISO-with-offset, epoch seconds and epoch milliseconds."""
     n = len(ts_ms)
-    fmt = _choice(rng, FORMAT_P, n)
+    fmt = draw_index(rng, FORMAT_P, n)
     has_ms = ts_ms % 1000 != 0
     fmt[(fmt == 1) & has_ms] = 2  # epoch seconds cannot carry the milliseconds
-    tz = _choice(rng, TZ_P, n)
+    tz = draw_index(rng, TZ_P, n)
     iso = fmt == 0
     local = ts_ms // 1000 + np.asarray(TZ_SECONDS)[tz]
     frac = np.empty((n, 4), dtype=np.uint8)
@@ -124,7 +124,7 @@ def _ts_text(rng: np.random.Generator, ts_ms: Arr) -> pa.Array:
     )
 
 
-def _with_bad_ts(text: pa.Array, bad: Arr, variant: Arr) -> pa.Array:
+def with_bad_ts(text: pa.Array, bad: Arr, variant: Arr) -> pa.Array:
     """Replace the rows flagged `bad` with unreadable timestamps (or null)."""
     if not bad.any():
         return text
@@ -132,7 +132,7 @@ def _with_bad_ts(text: pa.Array, bad: Arr, variant: Arr) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(bad), values)
 
 
-def _ip_text(ip: Arr) -> pa.Array:
+def ip_text(ip: Arr) -> pa.Array:
     """Dotted-quad text of IPv4 addresses held as integers."""
     sections: list[tuple[Arr, Arr]] = []
     for i, shift in enumerate((24, 16, 8, 0)):
@@ -148,27 +148,27 @@ def _ip_text(ip: Arr) -> pa.Array:
     return _compose([(b, n.astype(np.int64)) for b, n in sections])
 
 
-def _money(cents: Arr) -> pa.Array:
+def money(cents: Arr) -> pa.Array:
     """Integer cents as decimal128(14, 2), so the CSV shows exactly two decimals."""
     lo = np.asarray(cents, dtype=np.int64)
     data = np.stack([lo, np.where(lo < 0, -1, 0)], axis=1).ravel()  # little-endian int128
     return pa.Array.from_buffers(pa.decimal128(14, 2), len(lo), [None, pa.py_buffer(data)])
 
 
-def _take(values: pa.Array, index: Arr) -> pa.Array:
+def take_or_null(values: pa.Array, index: Arr) -> pa.Array:
     """values[index], null where index < 0."""
     index = np.asarray(index, dtype=np.int64)
     return pc.take(values, pa.array(index, mask=index < 0))
 
 
-def _nullable_int(values: Arr) -> pa.Array:
+def nullable_int(values: Arr) -> pa.Array:
     values = np.asarray(values, dtype=np.int64)
     return pa.array(values, mask=values < 0)
 
 
-def _write_csv(path: Path, table: pa.Table) -> None:
+def write_table(path: Path, table: pa.Table) -> None:
     pa_csv.write_csv(table, path)
 
 
-def _nulls_where(values: pa.Array, mask: Arr) -> pa.Array:
+def nulls_where(values: pa.Array, mask: Arr) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)

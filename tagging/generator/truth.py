@@ -9,26 +9,26 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tagging import generator_personas as gp
-from tagging.generator_catalogue import _Catalogue
-from tagging.generator_columns import _id_text, _take, _write_csv
-from tagging.generator_events import _Bots, _Log
-from tagging.generator_orders import _Orders
-from tagging.generator_people import _People
-from tagging.generator_sampling import P, _Window
-from tagging.generator_sources import _Text
+from tagging.generator import personas as gp
+from tagging.generator.catalogue import Catalogue
+from tagging.generator.columns import id_text, take_or_null, write_table
+from tagging.generator.events import Bots, Log
+from tagging.generator.orders import Orders
+from tagging.generator.people import People
+from tagging.generator.sampling import PERSONAS, Window
+from tagging.generator.sources import Text
 
 
-def _write_persons(truth: Path, ppl: _People, text: _Text) -> None:
-    _write_csv(
+def write_persons(truth: Path, ppl: People, text: Text) -> None:
+    write_table(
         truth / "persons.csv",
         pa.table(
             {
-                "person_key": _id_text("P", np.arange(1, ppl.n + 1), 7),
-                "persona": _take(pa.array([p.name for p in P]), ppl.persona),
+                "person_key": id_text("P", np.arange(1, ppl.n + 1), 7),
+                "persona": take_or_null(pa.array([p.name for p in PERSONAS]), ppl.persona),
                 "primary_user_id": text.user_id.slice(0, ppl.n),
                 "age": pa.array(ppl.age, pa.int64()),
-                "gender": _take(pa.array(["F", "M"]), (~ppl.female).astype(np.int64)),
+                "gender": take_or_null(pa.array(["F", "M"]), (~ppl.female).astype(np.int64)),
                 "n_accounts": pa.array(1 + (ppl.second >= 0), pa.int64()),
                 "n_devices": pa.array(ppl.n_dev, pa.int64()),
             }
@@ -36,42 +36,46 @@ def _write_persons(truth: Path, ppl: _People, text: _Text) -> None:
     )
 
 
-def _write_identifiers(truth: Path, ppl: _People, text: _Text) -> None:
+def write_identifiers(truth: Path, ppl: People, text: Text) -> None:
     phones = np.flatnonzero(ppl.has_phone)
     person = np.concatenate([ppl.acc_person, ppl.dev_person, phones])
     kind = np.repeat([0, 1, 2], [len(ppl.acc_person), len(ppl.dev_person), len(phones)])
     ident = pa.concat_arrays(
-        [text.user_id, text.device_id.slice(0, len(ppl.dev_person)), _take(text.phone, phones)]
+        [
+            text.user_id,
+            text.device_id.slice(0, len(ppl.dev_person)),
+            take_or_null(text.phone, phones),
+        ]
     )
     order = np.lexsort((kind, person))
-    _write_csv(
+    write_table(
         truth / "identifiers.csv",
         pa.table(
             {
-                "person_key": _id_text("P", person[order] + 1, 7),
-                "kind": _take(pa.array(["user_id", "device_id", "phone_hash"]), kind[order]),
+                "person_key": id_text("P", person[order] + 1, 7),
+                "kind": take_or_null(pa.array(["user_id", "device_id", "phone_hash"]), kind[order]),
                 "identifier": ident.take(pa.array(order)),
             }
         ),
     )
 
 
-def _write_bots(truth: Path, log: _Log, bots: _Bots, n_human_devices: int, text: _Text) -> None:
+def write_bots(truth: Path, log: Log, bots: Bots, n_human_devices: int, text: Text) -> None:
     device = log.s_device[log.sess[log.n_human :]] - n_human_devices
-    _write_csv(
+    write_table(
         truth / "bots.csv",
         pa.table(
             {
                 "device_id": text.device_id.slice(n_human_devices),
-                "user_agent": _take(text.profile["user_agent"], bots.profile),
-                "kind": _take(pa.array(["user_agent", "rate"]), bots.rate.astype(np.int64)),
+                "user_agent": take_or_null(text.profile["user_agent"], bots.profile),
+                "kind": take_or_null(pa.array(["user_agent", "rate"]), bots.rate.astype(np.int64)),
                 "events": pa.array(np.bincount(device, minlength=len(bots.rate)), pa.int64()),
             }
         ),
     )
 
 
-def _rule_rows(o: _Orders, cat: _Catalogue, text: _Text) -> list[dict[str, Any]]:
+def rule_rows(o: Orders, cat: Catalogue, text: Text) -> list[dict[str, Any]]:
     """Planted rules with support, confidence and lift observed on the clean baskets."""
     n = len(o.items)
     out = []
@@ -95,8 +99,8 @@ def _rule_rows(o: _Orders, cat: _Catalogue, text: _Text) -> list[dict[str, Any]]
     return out
 
 
-def _params(
-    seed: int, users: int, persons: int, end: date, days: int, win: _Window
+def params(
+    seed: int, users: int, persons: int, end: date, days: int, win: Window
 ) -> dict[str, Any]:
     def iso(seconds: int) -> str:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -17,7 +17,7 @@ from tagging import features, forgetting, tags
 from tagging.basket import Mined
 from tagging.clean import Step
 from tagging.ingest import cursor, memtable
-from tagging.options import RunOptions
+from tagging.run.options import RunOptions
 
 P = features.P
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from store.drift import DEFAULT_THRESHOLD as DRIFT_THRESHOLD
 from tagging.basket import BasketParams
 from tagging.ingest import DUCKDB_MEMORY_LIMIT
 from tagging.models import ModelParams
@@ -29,7 +30,7 @@ class RunOptions:
     basket: BasketParams = field(default_factory=BasketParams)
     models: ModelParams = field(default_factory=ModelParams)
     personas: PersonaParams = field(default_factory=PersonaParams)
-    drift_threshold: float = 0.2  # PSI above which a tag key is flagged as drifted
+    drift_threshold: float = DRIFT_THRESHOLD  # PSI above which a tag key is flagged as drifted
     # HMACs of forgotten persons' identifiers (store.suppressions); run_tagging reads the store's.
     suppressed: frozenset[str] = frozenset()
 

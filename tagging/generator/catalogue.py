@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagging import generator_personas as gp
-from tagging.generator_sampling import CAT_P, N_CAT, TIER, Arr, _choice, _pick
+from tagging.generator import personas as gp
+from tagging.generator.sampling import CAT_P, N_CAT, TIER, Arr, draw_index, pick_by_row
 
 CAT_INDEX = {c.name: i for i, c in enumerate(gp.CATEGORIES)}
 
 
 @dataclass
-class _Catalogue:
+class Catalogue:
     cat: Arr  # per item: category index
     brand: Arr  # per item: brand index
     price: Arr  # per item: cents
@@ -60,7 +60,7 @@ def _make_items(rng: np.random.Generator, brand_cat: Arr, mult: Arr) -> tuple[Ar
     for c, first in enumerate(np.cumsum(counts) - counts):
         own = np.flatnonzero(brand_cat == c)
         share = rng.gamma(1.0, size=len(own))
-        picks = own[_choice(rng, share, counts[c] - len(own))]
+        picks = own[draw_index(rng, share, counts[c] - len(own))]
         brand[first : first + counts[c]] = np.concatenate([own, picks])  # every brand sells
         weight[first : first + counts[c]] = 1.0 / (1 + rng.permutation(counts[c]))  # Zipf ranks
     base = np.array([c.base_price for c in gp.CATEGORIES])[cat]
@@ -135,7 +135,7 @@ def _queries() -> tuple[list[str], Arr, Arr]:
     return texts, np.array(first), np.array(count)
 
 
-def _make_catalogue(rng: np.random.Generator) -> _Catalogue:
+def make_catalogue(rng: np.random.Generator) -> Catalogue:
     brand_names, brand_cat, mult, luxury = _make_brands(rng)
     cat, brand, price, weight = _make_items(rng, brand_cat, mult)
     planted = _plant_items(rng, cat, brand, price, weight, brand_cat)
@@ -145,7 +145,7 @@ def _make_catalogue(rng: np.random.Generator) -> _Catalogue:
     sizes = np.array([len(g) for g in groups])
     first = np.cumsum(sizes) - sizes
     queries, q_first, q_count = _queries()
-    return _Catalogue(
+    return Catalogue(
         cat,
         brand,
         price,
@@ -165,9 +165,9 @@ def _make_catalogue(rng: np.random.Generator) -> _Catalogue:
     )
 
 
-def _draw_items(rng: np.random.Generator, cat: _Catalogue, persona: Arr, fav: Arr) -> Arr:
+def draw_items(rng: np.random.Generator, cat: Catalogue, persona: Arr, fav: Arr) -> Arr:
     """One item per draw following the drawing person's persona (categories, price tier, brand)."""
-    group = _pick(rng, CAT_P, persona)
+    group = pick_by_row(rng, CAT_P, persona)
     tier = TIER[persona]
     group[tier == 1] += N_CAT
     loyal = np.flatnonzero(tier == 2)
