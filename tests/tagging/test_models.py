@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from store.queries import export_tags
 from tagging.models import EVENT_COLUMNS, ORDER_COLUMNS, ModelParams, TrainingData, fit_and_score
-from tagging.run import RunOptions, end_of_day, run_tagging
+from tagging.run import RunOptions, run_tagging
+from tagging.run.options import end_of_day
 from tests.factories import bgnbd_buyers, bgnbd_orders
 from tests.tagging.conftest import ID_KEY
 
