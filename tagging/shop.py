@@ -5,6 +5,8 @@ started from the API finds them too) and from the catalog file, whose settings w
     [shop]
     timezone = "Asia/Shanghai"      # IANA name; timestamps without an offset are read in it
     encoding = "gb18030"            # optional: every text file's encoding, instead of detecting it
+    non_merchandise = ["coupon", "运费"]  # optional: the words of categories that are not goods
+                                    # (personas leave them out; tagging.personas.NON_MERCHANDISE)
 
     [columns.orders]                # contract column = the shop's header
     order_id = "订单号"
@@ -41,6 +43,7 @@ class Shop:
     vocabularies: dict[str, dict[str, str]] = field(
         default_factory=dict
     )  # field -> spelling -> value
+    non_merchandise: tuple[str, ...] | None = None  # None: the personas' defaults
 
     def with_overrides(self, *, timezone: str | None, encoding: str | None) -> Shop:
         """This shop with the command line's time zone and encoding, where given."""
@@ -60,6 +63,7 @@ class Shop:
             "encoding": self.encoding,
             "columns": self.columns,
             "vocabularies": self.vocabularies,
+            "non_merchandise": None if self.non_merchandise is None else list(self.non_merchandise),
         }
 
 
@@ -96,6 +100,9 @@ def _merged(base: Shop, over: Shop) -> Shop:
             name: {**base.vocabularies.get(name, {}), **over.vocabularies.get(name, {})}
             for name in base.vocabularies.keys() | over.vocabularies.keys()
         },
+        non_merchandise=(
+            over.non_merchandise if over.non_merchandise is not None else base.non_merchandise
+        ),
     )
 
 
@@ -105,17 +112,27 @@ def _read(path: Path) -> Shop:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise InputError(f"{path}: cannot read the shop's settings ({error})") from error
     shop = _table(path, document, "shop")
-    unknown = shop.keys() - {"timezone", "encoding"}
+    unknown = shop.keys() - {"timezone", "encoding", "non_merchandise"}
     if unknown:
         raise InputError(
-            f"{path}: [shop] has unknown settings {sorted(unknown)} (timezone, encoding)"
+            f"{path}: [shop] has unknown settings {sorted(unknown)} "
+            "(timezone, encoding, non_merchandise)"
         )
     return Shop(
         timezone=check_timezone(str(shop["timezone"])) if "timezone" in shop else UTC,
         encoding=check_encoding(str(shop["encoding"])) if "encoding" in shop else None,
         columns=_columns(path, _table(path, document, "columns")),
         vocabularies=_vocabularies(path, _table(path, document, "values")),
+        non_merchandise=_words(path, shop["non_merchandise"])
+        if "non_merchandise" in shop
+        else None,
     )
+
+
+def _words(path: Path, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        raise InputError(f"{path}: [shop] non_merchandise must be a list of words, got {value!r}")
+    return tuple(value)
 
 
 def _table(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:

@@ -55,6 +55,12 @@ class Pipeline:
         self.options = options
         self.rules = rules
         self.shop = shop
+        # The shop's own non-merchandise words, where its shop.toml names them.
+        self.persona_params = (
+            options.personas
+            if shop.non_merchandise is None
+            else replace(options.personas, exclude_categories=shop.non_merchandise)
+        )
         self.progress = progress
         self._spill = tempfile.TemporaryDirectory(prefix="portrait-spill-")
         self.con: DuckDBBackend = connect(
@@ -135,9 +141,9 @@ class Pipeline:
                 self.options.models,
             )
             wide = self.keep("features", features.person_features(person_tables, as_of=as_of))
-            buyers = personas.buying_features(wide, person_tables["items"], self.options.personas)
+            buyers = personas.buying_features(wide, person_tables["items"], self.persona_params)
             clustering = self._pool.submit(
-                _on_one_thread, personas.cluster, buyers, self.options.personas
+                _on_one_thread, personas.cluster, buyers, self.persona_params
             )
             # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
             baskets = self._pool.submit(self._baskets_file)
@@ -177,7 +183,7 @@ class Pipeline:
                 clustering.result(),
                 base,
                 materialise=self.keep,
-                params=self.options.personas,
+                params=self.persona_params,
             )
             notes.append(f"{len(persona_rows)} personas")
             # Sorted as the store clusters them; streamed to the store, never held in pandas.

@@ -1,13 +1,20 @@
-"""K-Means personas on hand-made buyers whose clusters are known."""
+"""K-Means personas on hand-made buyers whose clusters are known, how they are named, and
+what a shop may leave out of them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy.engine import Engine
 
+from store import persona_queries
 from tagging.ingest import memtable
 from tagging.personas import LOGGED, Clusters, P, PersonaParams, cluster, describe, is_excluded
+from tagging.run import RunOptions, run_tagging
+from tests.tagging.conftest import ID_KEY
 
 # Three groups of buyers far apart in recency, listed smallest first: 10, then 50, then 30.
 GROUPS = [(10, 5.0), (50, 400.0), (30, 90.0)]
@@ -114,3 +121,37 @@ def test_persona_parameters_out_of_range_are_refused_naming_the_value(
     with pytest.raises(ValueError) as raised:
         PersonaParams(**params)  # type: ignore[arg-type]
     assert str(raised.value) == message
+
+
+def _baby_and_toys_shop(folder: Path) -> Path:
+    """40 buyers of two orders each: the even ones buy baby things, the odd ones toys."""
+    orders, items = ["order_id,user_id,ts,amount"], ["order_id,item_id,quantity,price,category"]
+    for buyer in range(40):
+        category = "baby" if buyer % 2 == 0 else "toys"
+        for n, day in enumerate((3, 20 + buyer % 7)):
+            order = f"o{buyer}_{n}"
+            orders.append(f"{order},u{buyer},2026-06-{day:02d}T10:00:00Z,{10 + buyer}")
+            items.append(f"{order},{category}-{buyer % 3},1,{10 + buyer},{category}")
+    folder.mkdir(parents=True)
+    (folder / "orders.csv").write_text("\n".join(orders) + "\n")
+    (folder / "order_items.csv").write_text("\n".join(items) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("settings", "shares"),
+    [
+        ("", ["cat_baby", "cat_toys"]),
+        ('[shop]\nnon_merchandise = ["baby"]\n', ["cat_toys"]),
+    ],
+)
+def test_a_shop_names_its_own_non_merchandise_categories_in_shop_toml(
+    tmp_path: Path, engine: Engine, settings: str, shares: list[str]
+) -> None:
+    folder = _baby_and_toys_shop(tmp_path / "shop")
+    (folder / "shop.toml").write_text(settings)
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    with engine.connect() as connection:
+        found = persona_queries.personas(connection=connection, run_id=result.run_id)
+    centroids = {column for persona in found for column in persona.centroid}
+    assert sorted(c for c in centroids if c.startswith("cat_")) == shares

@@ -165,7 +165,10 @@ def test_shop_settings_name_what_is_wrong(tmp_path: Path) -> None:
         "fixed values",
         '[shop]\ntimezone = "Beijing"\n': "time zone 'Beijing' is not an IANA time zone name",
         '[shop]\nencoding = "klingon"\n': "encoding 'klingon' is not one Python knows",
-        '[shop]\nzone = "UTC"\n': "[shop] has unknown settings ['zone'] (timezone, encoding)",
+        '[shop]\nzone = "UTC"\n': "[shop] has unknown settings ['zone'] (timezone, encoding, "
+        "non_merchandise)",
+        '[shop]\nnon_merchandise = "coupon"\n': "[shop] non_merchandise must be a list of words, "
+        "got 'coupon'",
     }
     for text, message in cases.items():
         path.write_text(text, encoding="utf-8")
