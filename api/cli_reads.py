@@ -100,7 +100,11 @@ def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: i
 
 def rules(
     level: str = typer.Option("item", help="item or category."),
-    top: int = typer.Option(20, help="How many rules to print, strongest (highest lift) first."),
+    top: int = typer.Option(
+        20,
+        help="How many rules to print, strongest first (by lift, rules in under 1% of baskets "
+        "after the others).",
+    ),
 ) -> None:
     """Print the current run's strongest basket rules as a table."""
     from store import basket_queries
@@ -131,6 +135,8 @@ def rules(
         "support",
         "confidence",
         "lift",
+        "leverage",
+        "conviction",
         title=f"run {run.id}: {level} rules",
     )
     for rule in found:
@@ -141,6 +147,8 @@ def rules(
             f"{rule.support:.4f}",
             f"{rule.confidence:.3f}",
             f"{rule.lift:.2f}",
+            f"{rule.leverage:.4f}",
+            "-" if rule.conviction is None else f"{rule.conviction:.2f}",
         )
     console.print(table)
 

@@ -187,10 +187,13 @@ def test_rules_prints_the_strongest_rules_with_item_names(
     result = portrait.invoke(app, ["rules", "--top", "3"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("│")]
-    assert lines == [
-        "│ 1 │ Formula + Rice    │ Diapers          │ 0.1250  │ 1.000      │ 2.00 │",
-        "│ 2 │ Diapers           │ Formula + Rice   │ 0.1250  │ 0.250      │ 2.00 │",
-        "│ 3 │ Diapers + Rice    │ Formula          │ 0.1250  │ 1.000      │ 1.60 │",
+    # leverage = support - antecedent x consequent support: 1/8 - 1/8 x 4/8, 1/8 - 4/8 x 1/8,
+    # 1/8 - 1/8 x 5/8; conviction = (1 - consequent support) / (1 - confidence): none at
+    # confidence 1, (7/8) / (3/4) for Diapers -> Formula + Rice.
+    assert [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines] == [
+        ["1", "Formula + Rice", "Diapers", "0.1250", "1.000", "2.00", "0.0625", "-"],
+        ["2", "Diapers", "Formula + Rice", "0.1250", "0.250", "2.00", "0.0625", "1.17"],
+        ["3", "Diapers + Rice", "Formula", "0.1250", "1.000", "1.60", "0.0469", "-"],
     ]
     # baby and toys have lift 4/3 only, under the minimum of 1.5
     categories = portrait.invoke(app, ["rules", "--level", "category"])

