@@ -119,7 +119,7 @@ def worker(args: argparse.Namespace, min_support: float) -> dict[str, Any]:
     generate_s = time.perf_counter() - started
     rss_generated = rss_mb()
 
-    params = BasketParams(min_support=min_support)
+    params = BasketParams(min_support=min_support, max_itemsets=args.max_itemsets)
     started = time.perf_counter()
     ruleset = mine_rules(frame, params, level="item")
     seconds = time.perf_counter() - started
@@ -142,6 +142,8 @@ def worker(args: argparse.Namespace, min_support: float) -> dict[str, Any]:
         "rss_after_generate_mb": rss_generated,
         "multi_item_baskets": report["multi_item_baskets"],
         "frequent_items": report["frequent_items"],
+        "candidates": report["candidates"],
+        "mined_min_support": report["min_support"],
         "itemsets": report["itemsets"],
         "rules": report["rules"],
         "rules_one_consequent": len(single),
@@ -240,6 +242,13 @@ def main() -> None:
         "--min-support", action="append", help="repeatable or a comma list (0.001,0.0005)"
     )
     parser.add_argument("--no-pyfim", action="store_true", help="skip the pyfim reference")
+    parser.add_argument(
+        "--max-itemsets",
+        type=int,
+        default=10**9,
+        help="mine_rules' cap on candidate itemsets; by default none, so that it mines at the "
+        "support pyfim does (the runs' default is tagging.basket.BasketParams' 1,000)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -252,7 +261,8 @@ def main() -> None:
     results = []
     for min_support in supports(args.min_support):
         child = [sys.executable, __file__, "--worker", "--min-support", repr(min_support)]
-        for flag in ("baskets", "items", "seed", "zipf", "mean_size", "pairs", "planted_p"):
+        flags = ("baskets", "items", "seed", "zipf", "mean_size", "pairs", "planted_p")
+        for flag in (*flags, "max_itemsets"):
             child += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
         if args.no_pyfim:
             child.append("--no-pyfim")
