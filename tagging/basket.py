@@ -21,7 +21,15 @@ The miners are fed so that they stay small:
   dropped before encoding, and only baskets holding two or more frequent items (the only ones
   that can support a pair) become rows of the sparse matrix mlxtend sees;
 - the support threshold is rescaled to those rows, and every support is turned back into a
-  share of all baskets, single items' supports counted directly on all of them.
+  share of all baskets, single items' supports counted directly on all of them;
+- whatever the baskets look like, the work is bounded before it starts: every pair is counted
+  (a sparse matrix product), and past `max_itemsets` candidates (frequent pairs plus the
+  triangles they make, which every frequent triple is one of) the minimum support is raised
+  to the lowest pair count at which they fit. Grocery baskets of ~9 lines (the Complete
+  Journey's) had made 342,966 category rules in 66 s at support 0.001.
+
+Rules rank by lift within two groups, those in at least `rank_min_support` of the baskets
+first, so that rare combinations with a high lift do not crowd out common ones.
 
 What the rules recommend to each person is `tagging.recommend`.
 """
@@ -148,7 +156,9 @@ def mine_rules(
 ) -> RuleSet:
     """Rules from baskets given as (basket, entry) pairs, one per distinct entry of a basket.
 
-    Counting and pruning run in DuckDB; only the rows that can support a pair reach pandas.
+    Entries are counted and pruned in DuckDB; only the rows that can support a pair reach
+    pandas, where the pairs are counted and the support raised if the candidates would not
+    fit in `params.max_itemsets` (`_bounded_min_count`) before mlxtend mines.
     """
     started = time.perf_counter()
     if isinstance(pairs, pd.DataFrame):
@@ -204,7 +214,7 @@ class _Counted:
     min_count: int
     frequent: pd.Series  # entry -> baskets holding it, frequent entries only
     rows: pd.DataFrame  # (basket, entry) of frequent entries in baskets holding two or more
-    pair_counts: pd.DataFrame  # a, b (a < b), n: baskets holding both, frequent pairs only
+    pair_counts: pd.DataFrame  # a, b (each pair once), n: baskets holding both; frequent only
 
 
 def _count(pairs: ir.Table, min_support: float) -> _Counted:
@@ -277,7 +287,7 @@ def _bounded_min_count(
             high = middle
         else:
             low = middle + 1
-    if low == len(thresholds):  # not even the most frequent pair fits (max_itemsets 0)
+    if low == len(thresholds):  # not even the most frequent pairs (tied) fit: nothing mined
         return int(thresholds[-1]) + 1, 0
     at = int(thresholds[low])
     return at, candidates(at)
@@ -286,7 +296,7 @@ def _bounded_min_count(
 def _in_frequent_pairs(rows: pd.DataFrame, pair_counts: pd.DataFrame, at: int) -> pd.DataFrame:
     """`rows` of the entries in a pair of at least `at` baskets, in baskets holding two of
     them: every frequent itemset is made of such entries, and the miner's matrix shrinks (the
-    Complete Journey's categories: 246 entries -> 157 at the raised support)."""
+    Complete Journey's categories: 90 of 246 frequent ones at a support raised to 0.016)."""
     frequent = pair_counts[pair_counts["n"] >= at]
     entries = pd.unique(pd.concat([frequent["a"], frequent["b"]], ignore_index=True))
     kept = rows[rows["entry"].isin(entries)]
