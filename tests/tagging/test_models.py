@@ -25,7 +25,7 @@ EVENT_FEATURES = ["events_30d", "carts_30d", "days_since_last_event"]
 
 @pytest.fixture(scope="module")
 def orders_only_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    """5,000 buyers of the BG/NBD process over a year (30,754 orders), and nothing but their
+    """5,000 buyers of the BG/NBD process over a year (33,440 orders), and nothing but their
     orders.csv, as the shop of issue 18 (30,000 orders of 4,500 buyers)."""
     buyers = bgnbd_buyers(5_000, r=1.2, alpha=20.0, a=1.0, b=8.0, days=365.0, seed=18)
     orders = bgnbd_orders(buyers, start=START, seed=18)
