@@ -28,6 +28,7 @@ from tagging import basket, clean, features, forgetting, identity, models, perso
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
+from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
 from tagging.parsing import parse_timestamp
 from tagging.recommend import likely_next, recommend
@@ -35,7 +36,6 @@ from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
 from tagging.shop import Shop
 
-P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
@@ -112,7 +112,7 @@ class Pipeline:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {self.count(identifiers):,} identifiers")
             if self.forgotten is not None and len(self.forgotten):
-                notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
+                notes.append(f"{self.forgotten[P].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
             # Clustering and fitting the models need no queries once their frames are read:
