@@ -119,9 +119,8 @@ class Pipeline:
             # they run one after the other on the other core while the features, the basket
             # rules and the tags are worked out here, and are collected for the models and
             # personas stages. The models' frames need only the orders and events, so they
-            # are read first and the worker starts on them at once. (Read on the worker, on a
-            # cursor of its own, they saved up to 1 s at 100k; but at 1M the fitting then
-            # overlapped the tag queries, and the run's peak was 7.85 GB against 7.1 GB.)
+            # are read first, here, and the worker starts on them at once: read on the worker,
+            # the fitting overlapped the tag queries and raised a large run's peak memory.
             modelling = self._pool.submit(
                 _on_one_thread,
                 models.fit_and_score,
