@@ -1,4 +1,5 @@
-"""Read queries over the committed runs. Every SQL statement that reads the store lives here."""
+"""Read queries over the committed runs with the ORM: for the command line, exports and the
+tagging run. The API's hot path reads through `store.api_queries` (Core, small tuples)."""
 
 from __future__ import annotations
 

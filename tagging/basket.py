@@ -55,12 +55,13 @@ import pyarrow.parquet as pq
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from scipy import sparse
 
+from tagging.identity import PERSON as P
+
 with warnings.catch_warnings():
     # mlxtend's fpcommon sets every DeprecationWarning to "always" when imported, for the
     # whole process; catch_warnings puts the filters back as they were.
     from mlxtend.frequent_patterns import association_rules, fpgrowth, hmine
 
-P = "person_idx"
 # Up to this many frequent entries hmine finds the itemsets (as fast as fpgrowth or faster, in
 # about 2/3 of the memory), past it fpgrowth (faster by 1.3-1.5x at ~680); see above.
 HMINE_MAX_ENTRIES = 400

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tagging.identity import PERSON as P
 from tagging.ingest import empty_table
 
-P = "person_idx"
 # Weight of one event of each type when judging which categories and brands a person prefers;
 # a purchased unit counts as PURCHASE_WEIGHT.
 EVENT_WEIGHTS = {"view": 1, "click": 1, "add_to_cart": 3, "share": 2, "review": 2}

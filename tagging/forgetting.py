@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from store.pseudonym import identifier_digest
-from tagging.identity import DEVICE_ID, USER_ID, Materialise, normalised_kind
+from tagging.identity import DEVICE_ID, PERSON, USER_ID, Materialise, normalised_kind
 
 # The identifier fields of a quarantined row's raw JSON, by source.
 RAW_IDENTIFIER_FIELDS = ("user_id", "device_id", "id_a", "id_b")
@@ -35,15 +35,15 @@ def without_suppressed(
         for kind, identifier in zip(identifiers["kind"], identifiers["identifier"], strict=True)
     ]
     hit = np.isin(np.array(hashed, dtype=object), np.array(sorted(listed), dtype=object))
-    gone = np.unique(identifiers["person_idx"].to_numpy()[hit])
-    leaving = identifiers["person_idx"].isin(gone)
-    staying = ~persons["person_idx"].isin(gone)
+    gone = np.unique(identifiers[PERSON].to_numpy()[hit])
+    leaving = identifiers[PERSON].isin(gone)
+    staying = ~persons[PERSON].isin(gone)
     renumber = np.full(len(persons), -1, dtype=np.int64)
-    renumber[persons.loc[staying, "person_idx"].to_numpy()] = np.arange(int(staying.sum()))
+    renumber[persons.loc[staying, PERSON].to_numpy()] = np.arange(int(staying.sum()))
     kept_persons = persons[staying].reset_index(drop=True)
-    kept_persons["person_idx"] = renumber[kept_persons["person_idx"].to_numpy()]
+    kept_persons[PERSON] = renumber[kept_persons[PERSON].to_numpy()]
     kept = identifiers[~leaving].reset_index(drop=True)
-    kept["person_idx"] = renumber[kept["person_idx"].to_numpy()]
+    kept[PERSON] = renumber[kept[PERSON].to_numpy()]
     return kept_persons, kept, identifiers[leaving].reset_index(drop=True)
 
 
@@ -94,7 +94,7 @@ def report(forgotten: pd.DataFrame | None, withheld: int) -> dict[str, dict[str,
 
     `forgotten` holds the left-out persons' identifiers, `withheld` the quarantined rows not
     kept because they name one."""
-    persons = 0 if forgotten is None else forgotten["person_idx"].nunique()
+    persons = 0 if forgotten is None else forgotten[PERSON].nunique()
     if not persons and not withheld:
         return {}
     return {"forgotten": {"persons": int(persons), "quarantined_rows_withheld": withheld}}

@@ -30,6 +30,8 @@ USER_ID = "user_id"
 DEVICE_ID = "device_id"
 PERSON_KINDS = (USER_ID, DEVICE_ID)
 KIND_ALIASES = {"user": USER_ID, "uid": USER_ID, "account": USER_ID, "device": DEVICE_ID}
+# A person's number in a run (0..n-1): the column every per-person table of a run is keyed by.
+PERSON = "person_idx"
 NODES_TABLE = "identity_nodes"  # the numbered identifiers, as `resolve` materialises them
 Materialise = Callable[[str, ir.Table], ir.Table]  # (name, query) -> the table kept under name
 
@@ -198,7 +200,7 @@ def _pseudonymous_persons(
     idx_of_head[order] = np.arange(len(order))
     persons = pd.DataFrame(
         {
-            "person_idx": np.arange(len(order)),
+            PERSON: np.arange(len(order)),
             "person_id": np.array(person_ids, dtype=object)[order],
             "canonical": np.array(canonical, dtype=object)[order],
         }
@@ -245,7 +247,7 @@ def resolve(
     persons, person_of = _pseudonymous_persons(components, canonical, id_key=id_key)
     members = np.flatnonzero(person_of >= 0)
     return Resolution(
-        persons, nodes, pd.DataFrame({"node": members, "person_idx": person_of[members]})
+        persons, nodes, pd.DataFrame({"node": members, PERSON: person_of[members]})
     )
 
 

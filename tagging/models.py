@@ -29,9 +29,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tagging import bgnbd, features
+from tagging.identity import PERSON as P
 from tagging.identity import USER_ID
 
-P = "person_idx"
 ORDER_COLUMNS = [
     "frequency",
     "monetary",
@@ -319,8 +319,8 @@ def outcomes(
     users = identity.filter(identity.kind == USER_ID)
     joined = later_orders.join(users, later_orders.user_id == users.identifier)
     days = ibis.literal(as_of.date()).delta(joined.ts.date(), unit="day").negate()
-    firsts = joined.group_by(features.P).aggregate(next_order_days=days.min())
-    found = firsts.order_by(features.P).to_pyarrow().to_pandas()
+    firsts = joined.group_by(P).aggregate(next_order_days=days.min())
+    found = firsts.order_by(P).to_pyarrow().to_pandas()
     latest = [later_orders.ts.max()]
     if later_events is not None:
         latest.append(later_events.ts.max())

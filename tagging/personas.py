@@ -23,10 +23,10 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from tagging.features import money_sum
+from tagging.identity import PERSON as P
 from tagging.identity import Materialise
 from tagging.ingest import memtable
 
-P = "person_idx"
 HABITS = [
     "morning_order_share",
     "afternoon_order_share",

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 from tagging import features
 from tagging.catalog import BUILT_IN
 from tagging.catalog_rules import CatalogRule, compile_when
-from tagging.features import P
+from tagging.identity import PERSON as P
 from tagging.ingest import empty_table
 from tagging.parsing import tag_text
 

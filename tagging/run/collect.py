@@ -16,10 +16,9 @@ from store.bulk import WRITE_CHUNK_ROWS, Batches, Frame
 from tagging import features, forgetting, tags
 from tagging.basket import Mined
 from tagging.clean import Step
+from tagging.identity import PERSON as P
 from tagging.ingest import cursor, memtable
 from tagging.run.options import RunOptions
-
-P = features.P
 
 
 def keep(con: DuckDBBackend, name: str, table: ir.Table) -> ir.Table:

@@ -28,6 +28,7 @@ from tagging import basket, clean, features, forgetting, identity, models, perso
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
+from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
 from tagging.parsing import parse_timestamp
 from tagging.recommend import likely_next, recommend
@@ -35,7 +36,6 @@ from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
 from tagging.shop import Shop
 
-P = features.P
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
@@ -118,16 +118,15 @@ class Pipeline:
             persons, identifiers = self._identity(steps)
             notes.append(f"{len(persons):,} persons from {self.count(identifiers):,} identifiers")
             if self.forgotten is not None and len(self.forgotten):
-                notes.append(f"{self.forgotten['person_idx'].nunique():,} forgotten left out")
+                notes.append(f"{self.forgotten[P].nunique():,} forgotten left out")
         with self.stage("features") as notes:
             person_tables = self._attach_persons(steps, identifiers, len(persons))
             # Clustering and fitting the models need no queries once their frames are read:
             # they run one after the other on the other core while the features, the basket
             # rules and the tags are worked out here, and are collected for the models and
             # personas stages. The models' frames need only the orders and events, so they
-            # are read first and the worker starts on them at once. (Read on the worker, on a
-            # cursor of its own, they saved up to 1 s at 100k; but at 1M the fitting then
-            # overlapped the tag queries, and the run's peak was 7.85 GB against 7.1 GB.)
+            # are read first, here, and the worker starts on them at once: read on the worker,
+            # the fitting overlapped the tag queries and raised a large run's peak memory.
             modelling = self._pool.submit(
                 _on_one_thread,
                 models.fit_and_score,
