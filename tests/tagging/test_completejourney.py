@@ -101,11 +101,14 @@ def test_category_rules_have_the_support_confidence_and_lift_of_a_brute_force_co
     lines = sliced["transactions"]
     lines = lines[lines.quantity > 0].merge(sliced["products"], on="product_id")
     lines = lines[lines.product_category.notna()]
-    baskets = [set(c) for c in lines.groupby("basket_id").product_category.unique()]
-    n = len(baskets)
+    # One row per basket, one column per category: does the basket hold it?
+    holds = pd.crosstab(lines.basket_id, lines.product_category).to_numpy() > 0
+    column = {c: i for i, c in enumerate(sorted(lines.product_category.unique()))}
+    n = len(holds)
 
     def count(entries: set[str]) -> int:
-        return sum(entries <= basket for basket in baskets)
+        """Baskets holding every one of `entries`."""
+        return int(holds[:, [column[e] for e in entries]].all(axis=1).sum())
 
     with engine.connect() as connection:
         found = rules(connection=connection, run_id=tagged.run_id, level="category")
