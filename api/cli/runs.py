@@ -1,4 +1,4 @@
-"""The `portrait` command line: what operators and analysts do by hand."""
+"""The `portrait` commands that make runs: generate a shop, run tagging, list the runs, the demo."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from api import cli_reads
-from api.cli_support import console, fail, open_store, unexpected
+from api.cli.admin import serve
+from api.cli.console import console, fail, open_store, unexpected
 from store.errors import PortraitError
-from store.settings import Settings
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 DEMO_DIR = Path("data/demo")
 
 
-@app.command()
 def generate(
     out: Path = typer.Option(DEMO_DIR, help="Folder to write the shop's CSV files and truth/ to."),
     users: int = typer.Option(20_000, help="Number of users."),
@@ -38,7 +34,6 @@ def generate(
     )
 
 
-@app.command()
 def run(
     source: Path = typer.Option(..., help="Folder with orders.csv and any other sources."),
     as_of: str | None = typer.Option(
@@ -127,7 +122,6 @@ def _raised(level: dict[str, object]) -> str:
     return f"; min support raised from {asked} to {used} to keep {level['max_itemsets']:,} itemsets"
 
 
-@app.command()
 def runs(last: int = typer.Option(10, help="How many runs to list, newest first.")) -> None:
     """List runs with status, as_of, counts and timings."""
     from sqlmodel import Session
@@ -153,137 +147,6 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
     console.print(table)
 
 
-# The commands that read the current run, listed here in `portrait --help`.
-for command in (
-    cli_reads.show,
-    cli_reads.audience,
-    cli_reads.rules,
-    cli_reads.personas,
-    cli_reads.drift,
-):
-    app.command()(command)
-
-
-@app.command()
-def forget(
-    person_id: str = typer.Argument(..., help="The person's pseudonymous id (portrait show)."),
-) -> None:
-    """Remove a person from every run and suppress their identifiers in later runs."""
-    from store import suppressions
-
-    settings, engine = open_store()
-    forgotten = suppressions.forget(
-        engine=engine, person_id=person_id, id_key=settings.id_key, by="portrait forget"
-    )
-    if forgotten is None:
-        raise fail(PortraitError(f"no run holds person {person_id!r}"))
-    console.print(
-        f"forgot {person_id}: removed from {forgotten.runs} run(s), {forgotten.identifiers} "
-        f"identifier(s) suppressed, {forgotten.quarantined_rows} quarantined row(s) deleted"
-    )
-
-
-keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
-app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("create")
-def create_key(
-    role: str = typer.Option(..., help="operator, analyst or admin."),
-    name: str = typer.Option("", help="Who or what the key is for (shown in the audit log)."),
-) -> None:
-    """Create a key and print it once: the store keeps only its hash."""
-    from store import keys
-
-    _, engine = open_store()
-    try:
-        key, row = keys.create(engine=engine, role=role, name=name or f"{role} key")
-    except PortraitError as error:
-        raise fail(error) from error
-    console.print(f"key {row.id} ({row.role}, {row.name}); store it now, it is not shown again:")
-    typer.echo(key)
-
-
-@keys_app.command("list")
-def list_keys() -> None:
-    """The keys: id, role, name, when created and revoked (never the keys themselves)."""
-    from store import keys
-
-    _, engine = open_store()
-    with engine.connect() as connection:
-        found = keys.listed(connection=connection)
-    table = Table("id", "role", "name", "created", "revoked")
-    for row in found:
-        revoked = "" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}"
-        table.add_row(str(row.id), row.role, row.name, f"{row.created_at:%Y-%m-%d %H:%M}", revoked)
-    console.print(table)
-
-
-@keys_app.command("revoke")
-def revoke_key(
-    key_id: int = typer.Argument(..., help="The key's id (portrait keys list)."),
-) -> None:
-    """Revoke a key: requests with it get 401 from now on."""
-    from store import keys
-
-    _, engine = open_store()
-    try:
-        keys.revoke(engine=engine, key_id=key_id)
-    except PortraitError as error:
-        raise fail(error) from error
-    console.print(f"key {key_id} revoked")
-
-
-@app.command()
-def audit(
-    person: str = typer.Option("", help="Only the reads of this person_id."),
-    limit: int = typer.Option(50, min=1, help="How many entries, newest first."),
-) -> None:
-    """Who read which person through the API, newest first (analyst and admin keys)."""
-    from store import keys
-
-    _, engine = open_store()
-    entries = keys.audit_entries(engine=engine, person_id=person or None, limit=limit)
-    table = Table("at (UTC)", "key", "role", "run", "person_id", "query")
-    for row in entries:
-        at = f"{row.at:%Y-%m-%d %H:%M:%S}"
-        table.add_row(at, row.key_name, row.role, str(row.run_id), row.person_id, row.query)
-    console.print(table)
-
-
-@app.command()
-def export(
-    out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
-    what: str = typer.Option("tags", help="tags (long) or features (wide)"),
-) -> None:
-    """Export the current run's tags (long) or features (wide) to Parquet or CSV."""
-    from sqlmodel import Session
-
-    from store import queries
-
-    if what not in ("tags", "features"):
-        raise fail(PortraitError(f"--what {what!r} is not one of tags, features"))
-    if out.suffix not in (".parquet", ".csv"):
-        raise fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
-    _, engine = open_store()
-    with Session(engine) as session:
-        try:
-            run_id = queries.require_current_run(session=session).id
-        except PortraitError as error:
-            raise fail(error) from error
-    assert run_id is not None
-    exporter = queries.export_tags if what == "tags" else queries.export_features
-    frame = exporter(engine=engine, run_id=run_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        # With a BOM: Excel, on a Chinese Windows machine above all, reads UTF-8 only with one.
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
-    console.print(f"wrote {len(frame):,} rows of run {run_id} to {out}")
-
-
-@app.command()
 def demo(
     users: int = typer.Option(5_000, help="Size of the demo shop."),
     dataset: str = typer.Option(
@@ -347,30 +210,3 @@ def _print_example(engine: Engine, run_id: int, port: int) -> None:
         highlight=False,
         soft_wrap=True,  # one line, so it pastes as it is
     )
-
-
-@app.command()
-def serve(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-) -> None:
-    """Serve the GraphQL API (GraphiQL at /graphql) over the store's committed run."""
-    from api.serve import serve as run_server
-
-    run_server(settings=Settings.from_env(), host=host, port=port)
-
-
-@app.command()
-def schema() -> None:
-    """Print the GraphQL schema (SDL) exported from the code."""
-    from api.schema import schema as graphql_schema
-
-    typer.echo(graphql_schema.as_str())
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

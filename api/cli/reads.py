@@ -1,13 +1,15 @@
 """The `portrait` commands that read the current run: a person, an audience, the rules, the
-personas, the drift since the run before. `api.cli` registers them."""
+personas, the drift since the run before, an export of its tags or features."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from api.cli_support import console, current_run, fail, open_store
+from api.cli.console import console, current_run, fail, open_store
 from store.errors import PortraitError
 
 
@@ -197,3 +199,34 @@ def drift(
     for d in report.keys:
         table.add_row(d.key, f"{d.psi:.4f}", "yes" if d.flagged else "")
     console.print(table)
+
+
+def export(
+    out: Path = typer.Option(..., help="Output file: .parquet or .csv"),
+    what: str = typer.Option("tags", help="tags (long) or features (wide)"),
+) -> None:
+    """Export the current run's tags (long) or features (wide) to Parquet or CSV."""
+    from sqlmodel import Session
+
+    from store import queries
+
+    if what not in ("tags", "features"):
+        raise fail(PortraitError(f"--what {what!r} is not one of tags, features"))
+    if out.suffix not in (".parquet", ".csv"):
+        raise fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
+    _, engine = open_store()
+    with Session(engine) as session:
+        try:
+            run_id = queries.require_current_run(session=session).id
+        except PortraitError as error:
+            raise fail(error) from error
+    assert run_id is not None
+    exporter = queries.export_tags if what == "tags" else queries.export_features
+    frame = exporter(engine=engine, run_id=run_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        # With a BOM: Excel, on a Chinese Windows machine above all, reads UTF-8 only with one.
+        frame.to_csv(out, index=False, encoding="utf-8-sig")
+    console.print(f"wrote {len(frame):,} rows of run {run_id} to {out}")

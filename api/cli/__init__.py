@@ -1,0 +1,30 @@
+"""The `portrait` command line: what operators and analysts do by hand."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import admin, reads, runs
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+# In the order `portrait --help` lists them: make runs, read them, administer.
+for command in (
+    runs.generate,
+    runs.run,
+    runs.runs,
+    reads.show,
+    reads.audience,
+    reads.rules,
+    reads.personas,
+    reads.drift,
+    admin.forget,
+):
+    app.command()(command)
+app.add_typer(admin.keys_app, name="keys")
+for command in (admin.audit, reads.export, runs.demo, admin.serve, admin.schema):
+    app.command()(command)
+
+
+def main() -> None:
+    app()
