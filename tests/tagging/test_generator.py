@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tagging.generator import GeneratedShop, generate_shop
+from tagging.generator.personas import RULES
 
 END = date(2026, 10, 31)
 END_MS = int(pd.Timestamp("2026-11-01", tz="UTC").value // 10**6)  # end + 1 day, 00:00 UTC
@@ -324,7 +325,8 @@ def test_lapsed_stop_ordering_200_days_before_the_end(shop: Shop) -> None:
 
 def test_planted_rules_are_strong_and_their_numbers_exact(shop: Shop) -> None:
     rules = shop["rules"]
-    assert len(rules) >= 4
+    # One row per planted rule, each of its own category's items, in the planted order.
+    assert list(rules.antecedent_category) == [rule.category for rule in RULES]
     assert (rules.observed_lift.astype(float) >= 3).all()
     orders = _clean_orders(shop)
     lines = _lines(shop, orders)
