@@ -10,7 +10,10 @@ once a key exists, or outside development, every request needs a live key.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
@@ -23,15 +26,27 @@ from store.errors import Forbidden
 from store.keys import KeyRow
 
 RANK = {role: rank for rank, role in enumerate(keys.ROLES)}
+NOT_A_KEY = "the API key is not a Portrait key (pk_ and 43 letters, digits, - or _)"
 NEEDS_KEY = "send an API key: `Authorization: Bearer KEY` (portrait keys create --role ROLE)"
+
+
+# What `store.keys.create` hands out: `pk_` and 32 random bytes in URL-safe base64. Anything
+# else is refused before the cache or the store sees it, so a client cannot make the server
+# keep (or look up) arbitrary strings.
+KEY_SHAPE = re.compile(r"pk_[A-Za-z0-9_-]{43}")
 
 
 class KeyCache:
     """What the store said about keys, for `seconds`: a lookup per request was ~9% of a
     profile's server time. A key revoked (or the first key created) takes effect within
-    `seconds` in every worker; 0 asks the store every time."""
+    `seconds` in every worker; 0 asks the store every time.
 
-    MAX_KEYS = 10_000  # distinct keys remembered at once (a flood of made-up keys empties it)
+    Entries are keyed by the key's SHA-256, never by the string sent, and at most `MAX_KEYS`
+    are kept (the least recently asked go first): each entry is a fixed-size digest and one
+    row, so the cache stays under about `MAX_KEYS` x 1 KiB (10 MB) whatever clients send.
+    """
+
+    MAX_KEYS = 10_000
 
     def __init__(
         self, *, engine: Engine, seconds: float, clock: Callable[[], float] = time.monotonic
@@ -39,20 +54,32 @@ class KeyCache:
         self._engine = engine
         self._seconds = seconds
         self._clock = clock
-        self._found: dict[str, tuple[float, KeyRow | None]] = {}
+        self._found: OrderedDict[bytes, tuple[float, KeyRow | None]] = OrderedDict()
         self._any_live: tuple[float, bool] | None = None
 
     def find(self, key: str) -> KeyRow | None:
+        digest = hashlib.sha256(key.encode()).digest()
         now = self._clock()
-        cached = self._found.get(key)
+        cached = self._found.get(digest)
         if cached is not None and now < cached[0]:
+            self._found.move_to_end(digest)
             return cached[1]
-        with self._engine.connect() as connection:
-            found = keys.find(connection=connection, key=key)
-        if len(self._found) >= self.MAX_KEYS:
-            self._found.clear()
-        self._found[key] = (now + self._seconds, found)
+        found = self.find_uncached(key)
+        self._found[digest] = (now + self._seconds, found)
+        self._found.move_to_end(digest)
+        while len(self._found) > self.MAX_KEYS:
+            self._found.popitem(last=False)
         return found
+
+    def find_uncached(self, key: str) -> KeyRow | None:
+        """What the store says about the key now (for privileged mutations)."""
+        with self._engine.connect() as connection:
+            return keys.find(connection=connection, key=key)
+
+    def forget(self) -> None:
+        """Drop every cached answer: a key was revoked or created in this worker."""
+        self._found.clear()
+        self._any_live = None
 
     def any_live(self) -> bool:
         now = self._clock()
@@ -71,6 +98,8 @@ def authenticate(
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() == "bearer" and key.strip():
+        if not KEY_SHAPE.fullmatch(key.strip()):
+            raise _unauthorized(NOT_A_KEY)
         found = cache.find(key.strip())
         if found is None:
             raise _unauthorized("the API key is unknown or revoked")

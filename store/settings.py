@@ -27,6 +27,11 @@ class Settings:
     source_root: str | None = None
     # How long the API trusts what the store said about a key (a revocation's delay).
     key_cache_seconds: float = 2.0
+    # What one client may hold of the server before its request is read (api.connections).
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    connections_per_client: int = 16
 
     @property
     def is_production(self) -> bool:
@@ -44,6 +49,10 @@ class Settings:
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
             key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
+            max_header_bytes=_positive_int(env, "PORTRAIT_MAX_HEADER_BYTES", 16 * 1024),
+            header_timeout_seconds=_seconds(env, "PORTRAIT_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_seconds(env, "PORTRAIT_BODY_TIMEOUT_SECONDS", 10.0),
+            connections_per_client=_positive_int(env, "PORTRAIT_CONNECTIONS_PER_CLIENT", 16),
         )
         settings.check()
         return settings

@@ -52,7 +52,14 @@ async def test_without_a_key_the_answer_is_401(anonymous: httpx.AsyncClient) -> 
     wrong = await anonymous.post(
         "/graphql", json={"query": HEALTH}, headers={"authorization": "Bearer pk_nope"}
     )
-    assert (wrong.status_code, wrong.text) == (401, "the API key is unknown or revoked")
+    assert (wrong.status_code, wrong.text) == (
+        401,
+        "the API key is not a Portrait key (pk_ and 43 letters, digits, - or _)",
+    )
+    unknown = await anonymous.post(
+        "/graphql", json={"query": HEALTH}, headers={"authorization": "Bearer pk_" + "A" * 43}
+    )
+    assert (unknown.status_code, unknown.text) == (401, "the API key is unknown or revoked")
     basic = await anonymous.post(
         "/graphql", json={"query": HEALTH}, headers={"authorization": "Basic dTpw"}
     )
