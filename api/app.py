@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api.audiences.indexes import AudienceIndexes
 from api.auth import KeyCache
 from api.basket.segments import SegmentRules
+from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
 from api.runs.starter import RunStarter
 from api.schema import build_schema
@@ -35,6 +36,7 @@ class State(TypedDict):
     starter: RunStarter
     kinds: TagKinds
     keys: KeyCache
+    ledger: AnswerLedger
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "starter": RunStarter(settings=settings, engine=engine),
                 "kinds": TagKinds(),
                 "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
+                "ledger": AnswerLedger(
+                    minimum=settings.min_audience, max_answers=settings.operator_answers
+                ),
             }
         finally:
             await indexes.close()

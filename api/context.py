@@ -22,6 +22,7 @@ from api.audiences.indexes import AudienceIndexes
 from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
+from api.ledger import AnswerLedger
 from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
@@ -113,6 +114,7 @@ class Context:
         settings: Settings,
         starter: RunStarter,
         kinds: TagKinds,
+        ledger: AnswerLedger,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
@@ -120,6 +122,7 @@ class Context:
         self.settings = settings
         self.starter = starter
         self.kinds = kinds
+        self.ledger = ledger
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
@@ -153,11 +156,16 @@ class Context:
 
     @cached_property
     def disclosure(self) -> Disclosure:
-        """How this request sees counts of persons: exactly, or an operator's ranges."""
+        """How this request sees counts of persons: exactly, or an operator's ranges and
+        ledger of earlier answers."""
+        exact = self.key is None or self.key.role != "operator"
         return Disclosure(
-            exact=self.key is None or self.key.role != "operator",
+            exact=exact,
             minimum=self.settings.min_audience,
             universe=0 if self.run is None else self.run.persons,
+            ledger=None if exact else self.ledger,
+            key_id=0 if self.key is None else self.key.id,
+            run_id=0 if self.run is None else self.run.id,
         )
 
     @cached_property

@@ -59,6 +59,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             settings=state.settings,
             starter=state.starter,
             kinds=state.kinds,
+            ledger=state.ledger,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,

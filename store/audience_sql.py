@@ -90,6 +90,16 @@ def breakdown(
     return [(value, int(n)) for value, n in connection.execute(statement)]
 
 
+def run_persons(*, connection: Connection, run_id: int) -> list[int]:
+    """Every person_idx of the run, ascending."""
+    statement = (
+        select(_persons.c.person_idx)
+        .where(_persons.c.run_id == run_id)
+        .order_by(_persons.c.person_idx)
+    )
+    return list(connection.execute(statement).scalars())
+
+
 def value_members(
     *, connection: Connection, run_id: int, key: str, values: list[str]
 ) -> dict[str, list[int]]:

@@ -27,6 +27,8 @@ class Settings:
     source_root: str | None = None
     # How long the API trusts what the store said about a key (a revocation's delay).
     key_cache_seconds: float = 2.0
+    # Exact answers an operator key may get on one run (api.ledger's difference check).
+    operator_answers: int = 5_000
     # What one client may hold of the server before its request is read (api.connections).
     max_header_bytes: int = 16 * 1024
     header_timeout_seconds: float = 10.0
@@ -49,6 +51,7 @@ class Settings:
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
             key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
+            operator_answers=_positive_int(env, "PORTRAIT_OPERATOR_ANSWERS", 5_000),
             max_header_bytes=_positive_int(env, "PORTRAIT_MAX_HEADER_BYTES", 16 * 1024),
             header_timeout_seconds=_seconds(env, "PORTRAIT_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_seconds(env, "PORTRAIT_BODY_TIMEOUT_SECONDS", 10.0),

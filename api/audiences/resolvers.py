@@ -9,7 +9,6 @@ from api.audiences.scalars import ParsedExpression
 from api.audiences.types import MAX_PAGE, Audience, Overlap, SavedAudience, answer
 from api.context import Info
 from store import saved_audiences
-from store.audiences import overlap as overlap_sizes
 from store.errors import InputError, NotFound
 
 
@@ -21,8 +20,8 @@ async def audience(info: Info, *, expression: ParsedExpression) -> Audience:
 async def overlap(info: Info, *, a: ParsedExpression, b: ParsedExpression) -> Overlap:
     first, _ = await selections.select(info, a)
     second, _ = await selections.select(info, b)
-    sizes = await answer(first, lambda: overlap_sizes(first, second))
-    return Overlap.of(*sizes, evaluator=first.evaluator, disclosure=info.context.disclosure)
+    disclosure = info.context.disclosure
+    return await answer(first, lambda: Overlap.of(first, second, disclosure=disclosure))
 
 
 def saved_audience(info: Info, *, name: str) -> SavedAudience | None:

@@ -117,9 +117,7 @@ def test_a_body_that_stops_arriving_is_dropped(server: tuple[str, int]) -> None:
     url, _ = server
     port = int(url.rsplit(":", 1)[1])
     head = b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-    (sock,) = idle_sockets(
-        port, 1, source="127.0.0.1", send=head + b"Content-Length: 100\r\n\r\n{"
-    )
+    (sock,) = idle_sockets(port, 1, source="127.0.0.1", send=head + b"Content-Length: 100\r\n\r\n{")
     try:
         assert closed_by_server(sock, within=10) == b""  # after the 1 s body timeout
     finally:
