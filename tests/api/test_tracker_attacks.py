@@ -263,3 +263,20 @@ async def test_compare_audiences_does_not_tell_the_targets_next_order_day(
         "a": {"persons": 21, "converted": 10 + target_converted},
         "b": {"persons": 20, "converted": 10},
     }
+
+
+SAVE = """
+mutation ($name: String!, $e: TagExpression!) {
+  saveAudience(name: $name, expression: $e) { sizes { persons } }
+}
+"""
+
+
+async def test_a_saved_audiences_sizes_are_answers_like_any_other(
+    operator: httpx.AsyncClient, analyst: httpx.AsyncClient
+) -> None:
+    assert await count(operator, P) == (20, None)
+    body = await graphql(operator, SAVE, name="padded", e=f"{P} OR ({T})")
+    assert body["data"]["saveAudience"] == {"sizes": [{"persons": None}]}
+    body = await graphql(analyst, SAVE, name="padded_too", e=f"{P} OR ({T})")
+    assert body["data"]["saveAudience"] == {"sizes": [{"persons": 21}]}
