@@ -4,8 +4,9 @@ operator: aggregates only (counts, distributions, personas, rules, drift);
 analyst: individual persons too, each read written to the audit log;
 admin: everything.
 
-A development store without any key serves everyone (so `portrait demo` works as it comes);
-once a key exists, or outside development, every request needs a live key.
+A development store where no key was ever made serves everyone (so `portrait demo` works as it
+comes); once a key was made (even if revoked since), or outside development, every request
+needs a live key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,7 +57,7 @@ class KeyCache:
         self._seconds = seconds
         self._clock = clock
         self._found: OrderedDict[bytes, tuple[float, KeyRow | None]] = OrderedDict()
-        self._any_live: tuple[float, bool] | None = None
+        self._any_made: tuple[float, bool] | None = None
 
     def find(self, key: str) -> KeyRow | None:
         digest = hashlib.sha256(key.encode()).digest()
@@ -79,16 +81,16 @@ class KeyCache:
     def forget(self) -> None:
         """Drop every cached answer: a key was revoked or created in this worker."""
         self._found.clear()
-        self._any_live = None
+        self._any_made = None
 
-    def any_live(self) -> bool:
+    def any_made(self) -> bool:
         now = self._clock()
-        if self._any_live is not None and now < self._any_live[0]:
-            return self._any_live[1]
+        if self._any_made is not None and now < self._any_made[0]:
+            return self._any_made[1]
         with self._engine.connect() as connection:
-            live = keys.any_live(connection=connection)
-        self._any_live = (now + self._seconds, live)
-        return live
+            made = keys.any_made(connection=connection)
+        self._any_made = (now + self._seconds, made)
+        return made
 
 
 def authenticate(
@@ -106,13 +108,23 @@ def authenticate(
         return found
     if header:
         raise _unauthorized("the Authorization header must be `Bearer KEY`")
-    if require_keys or cache.any_live():
+    if require_keys or cache.any_made():
         raise _unauthorized(NEEDS_KEY)
     return None
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_live(
+    key: KeyRow | None, role: str, *, what: str, connection: Connection
+) -> None:
+    """`require`, then ask the store (not the cache) whether the key is still live: a key
+    revoked in another worker must not create keys, start runs or forget persons."""
+    require(key, role, what=what)
+    if key is not None and keys.live_by_id(connection=connection, key_id=key.id) is None:
+        raise Forbidden(f"{what}: this key ({key.name}) was revoked")
 
 
 def require(key: KeyRow | None, role: str, *, what: str) -> None:

@@ -18,7 +18,9 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from strawberry.dataloader import DataLoader
 
+from api import auth
 from api.audiences.indexes import AudienceIndexes
+from api.auth import KeyCache
 from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
@@ -115,6 +117,7 @@ class Context:
         starter: RunStarter,
         kinds: TagKinds,
         ledger: AnswerLedger,
+        key_cache: KeyCache,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
@@ -123,13 +126,19 @@ class Context:
         self.starter = starter
         self.kinds = kinds
         self.ledger = ledger
+        self.key_cache = key_cache
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
     @property
     def actor(self) -> str:
-        """Who is asking, as saved audiences record it."""
+        """Who is asking, as saved audiences and key operations record it."""
         return ANONYMOUS if self.key is None else self.key.name
+
+    def require_live(self, role: str, *, what: str) -> None:
+        """The caller's role reaches `role`, and the store (not the key cache) says its key is
+        live: for the mutations that change who may do what, or what the store holds."""
+        auth.require_live(self.key, role, what=what, connection=self.connection)
 
     def read_persons(self, person_ids: list[str], *, query: str) -> None:
         if self.run is not None:

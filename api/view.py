@@ -60,6 +60,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             starter=state.starter,
             kinds=state.kinds,
             ledger=state.ledger,
+            key_cache=state.keys,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,

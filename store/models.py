@@ -271,6 +271,19 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class ApiKeyEvent(SQLModel, table=True):
+    """One operation on an API key (created, revoked), and who did it: a key's name and id, or
+    `command line` for `portrait keys`."""
+
+    __tablename__ = "api_key_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    key_id: int = Field(index=True)
+    action: str  # created | revoked
+    by: str
+
+
 class AuditEntry(SQLModel, table=True):
     """One read of one person through the API: who, when, which person, which query."""
 

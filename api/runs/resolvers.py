@@ -6,7 +6,6 @@ from datetime import date
 
 import strawberry
 
-from api import auth
 from api.context import Info
 from api.runs.types import Health, Run
 from store import api_queries
@@ -40,7 +39,7 @@ def health(info: Info) -> Health:
 
 
 async def start_run(info: Info, *, source: str, as_of: date | None) -> Run:
-    auth.require(info.context.key, "admin", what="startRun")
+    info.context.require_live("admin", what="startRun")
     run_id = await info.context.starter.start(source=source, as_of=as_of)
     row = await info.context.loaders.run_by_id.load(run_id)
     if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it
