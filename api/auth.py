@@ -127,7 +127,13 @@ def require_live(
         raise Forbidden(f"{what}: this key ({key.name}) was revoked")
 
 
+def reaches(key: KeyRow | None, role: str) -> bool:
+    """Whether the caller's role reaches `role` (an open store reaches every role)."""
+    return key is None or RANK[key.role] >= RANK[role]
+
+
 def require(key: KeyRow | None, role: str, *, what: str) -> None:
     """Forbidden unless the caller's role reaches `role` (an open store reaches every role)."""
-    if key is not None and RANK[key.role] < RANK[role]:
+    if not reaches(key, role):
+        assert key is not None
         raise Forbidden(f"{what} needs the {role} role; this key ({key.name}) is {key.role}")
