@@ -117,9 +117,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_live(
-    key: KeyRow | None, role: str, *, what: str, connection: Connection
-) -> None:
+def require_live(key: KeyRow | None, role: str, *, what: str, connection: Connection) -> None:
     """`require`, then ask the store (not the cache) whether the key is still live: a key
     revoked in another worker must not create keys, start runs or forget persons."""
     require(key, role, what=what)

@@ -48,9 +48,7 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(
-    *, engine: Engine, role: str, name: str, by: str = COMMAND_LINE
-) -> tuple[str, KeyRow]:
+def create(*, engine: Engine, role: str, name: str, by: str = COMMAND_LINE) -> tuple[str, KeyRow]:
     """A new key of `role`, made by `by`; the key is returned here and never again."""
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")

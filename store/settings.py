@@ -29,6 +29,9 @@ class Settings:
     key_cache_seconds: float = 2.0
     # Exact answers an operator key may get on one run (api.ledger's difference check).
     operator_answers: int = 5_000
+    # Heavy work (SQL evaluation, mining) a key may use, and pieces of it a request (api.costs).
+    work_seconds_per_minute: float = 30.0
+    heavy_per_request: int = 32
     # What one client may hold of the server before its request is read (api.connections).
     max_header_bytes: int = 16 * 1024
     header_timeout_seconds: float = 10.0
@@ -52,6 +55,8 @@ class Settings:
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
             key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
             operator_answers=_positive_int(env, "PORTRAIT_OPERATOR_ANSWERS", 5_000),
+            work_seconds_per_minute=_seconds(env, "PORTRAIT_WORK_SECONDS_PER_MINUTE", 30.0),
+            heavy_per_request=_positive_int(env, "PORTRAIT_HEAVY_PER_REQUEST", 32),
             max_header_bytes=_positive_int(env, "PORTRAIT_MAX_HEADER_BYTES", 16 * 1024),
             header_timeout_seconds=_seconds(env, "PORTRAIT_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_seconds(env, "PORTRAIT_BODY_TIMEOUT_SECONDS", 10.0),

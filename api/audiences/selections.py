@@ -4,6 +4,7 @@ saved audiences. Shared by the resolvers and the types' own fields."""
 from __future__ import annotations
 
 import difflib
+from functools import partial
 
 from pyroaring import BitMap
 from sqlalchemy.engine import Engine
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audiences.scalars import ParsedExpression
 from api.context import Info
+from api.costs import heavy
 from api.counts import Counted
 from api.tags.bands import Band, bands_over
 from store import audience_sql, saved_audiences
@@ -72,7 +74,8 @@ async def number_bands(info: Info, run: RunRow, key: str) -> list[Band]:
         scores = index.scores.get(key)
         span = None if scores is None else (float(scores.scores[0]), float(scores.scores[-1]))
     else:
-        span = await run_in_threadpool(_score_span, info.context.engine, run.id, key)
+        engine = info.context.engine
+        span = await heavy(partial(_score_span, engine, run.id, key))
     return [] if span is None else bands_over(*span)
 
 
@@ -85,11 +88,7 @@ async def banded(
     for band in await number_bands(info, run, key):
         tree = band.expression(key) if within is None else And((within, band.expression(key)))
         inside = await select_checked(info, run, tree)
-        n = (
-            inside.count()
-            if inside.evaluator == "bitmap"
-            else await run_in_threadpool(inside.count)
-        )
+        n = inside.count() if inside.evaluator == "bitmap" else await heavy(inside.count)
         if n:
             found.append((band.label, Counted(n, ("audience", tree), inside.bitmap)))
     return found
@@ -111,7 +110,7 @@ async def run_persons(info: Info, run: RunRow) -> BitMap:
         with engine.connect() as connection:
             return audience_sql.run_persons(connection=connection, run_id=run.id)
 
-    return BitMap(await run_in_threadpool(read))
+    return BitMap(await heavy(read))
 
 
 async def value_persons(info: Info, run: RunRow, key: str, values: list[str]) -> dict[str, BitMap]:
@@ -128,7 +127,7 @@ async def value_persons(info: Info, run: RunRow, key: str, values: list[str]) ->
                 connection=connection, run_id=run.id, key=key, values=values
             )
 
-    return {value: BitMap(members) for value, members in (await run_in_threadpool(read)).items()}
+    return {value: BitMap(members) for value, members in (await heavy(read)).items()}
 
 
 async def select_saved(info: Info, saved: SavedAudienceRow) -> tuple[Selection, RunRow]:

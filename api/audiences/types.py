@@ -12,13 +12,13 @@ from typing import TypeVar
 
 import strawberry
 from pyroaring import BitMap
-from starlette.concurrency import run_in_threadpool
 from strawberry.relay import PageInfo
 
 from api import auth
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
+from api.costs import heavy
 from api.counts import HIDDEN, Counted, CountRange, Disclosure
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
@@ -35,10 +35,10 @@ T = TypeVar("T")
 
 
 async def answer(selection: Selection, question: Callable[[], T]) -> T:
-    """Bitmaps answer in microseconds on the loop; SQL may take seconds, so off it."""
+    """Bitmaps answer in microseconds on the loop; SQL may take seconds: heavy work."""
     if selection.evaluator == "bitmap":
         return question()
-    return await run_in_threadpool(question)
+    return await heavy(question)
 
 
 def _and(audience: Callable[[], BitMap], persons: BitMap) -> BitMap:
@@ -397,7 +397,7 @@ class SavedAudience:
         def measured() -> list[AudienceSize]:
             return [size(row, run) for row, run in zip(rows, runs, strict=True)]
 
-        return measured() if disclosure.exact else await run_in_threadpool(measured)
+        return measured() if disclosure.exact else await heavy(measured)
 
     @strawberry.field(
         description="The audience on the current run (its size on the run is recorded)."

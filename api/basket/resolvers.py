@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from starlette.concurrency import run_in_threadpool
-
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
 from api.audiences.types import answer
 from api.basket.types import AssociationRule, BasketLevel, rules_of
 from api.context import Info
+from api.costs import heavy
 from api.counts import Counted
 from store import basket_queries
 from store.basket_queries import RuleRow
@@ -62,7 +61,7 @@ async def _segment_rules(
     await answer(selection, lambda: info.context.disclosure.shown(counted))
     report = await info.context.loaders.run_report.load(run.id)
     params = (report.params if report else {}).get("basket")
-    return await run_in_threadpool(
+    return await heavy(
         partial(
             info.context.segments.rules,
             run_id=run.id,

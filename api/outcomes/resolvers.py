@@ -6,11 +6,11 @@ from functools import partial
 
 import numpy as np
 from pyroaring import BitMap
-from starlette.concurrency import run_in_threadpool
 
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
 from api.context import Info
+from api.costs import heavy
 from api.counts import Counted, CountRange, Disclosure
 from api.outcomes.types import (
     AudienceComparison,
@@ -38,7 +38,7 @@ async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerf
             )
             return found, outcomes.covered_days(connection=connection, run_id=run.id)
 
-    found, covered = await run_in_threadpool(measure)  # scans the orders: off the event loop
+    found, covered = await heavy(measure)  # scans the orders: off the event loop
     disclosure = info.context.disclosure
     if disclosure.exact:
         values = [_exact_conversion(s) for s in found]
@@ -104,7 +104,7 @@ async def _operator_conversions(
         named = disclosure.listed(segments, within=lambda: everyone)
         return [conversion(value, segment) for value, segment in named]
 
-    return await run_in_threadpool(listed)
+    return await heavy(listed)
 
 
 async def compare_audiences(
@@ -113,9 +113,7 @@ async def compare_audiences(
     first, run = await selections.select(info, a)
     second, _ = await selections.select(info, b)
     converters = outcomes.converted(connection=info.context.connection, run_id=run.id, days=days)
-    result = await run_in_threadpool(
-        lambda: outcomes.compare(first.everyone(), second.everyone(), converters)
-    )
+    result = await heavy(lambda: outcomes.compare(first.everyone(), second.everyone(), converters))
     counts = {
         "a": result.a_persons,
         "b": result.b_persons,
@@ -132,7 +130,7 @@ async def compare_audiences(
             "counts that small only as ranges (audience { countRange })"
         )
     if not disclosure.exact:
-        await run_in_threadpool(_admit_comparison, disclosure, first, second, converters, days)
+        await heavy(partial(_admit_comparison, disclosure, first, second, converters, days))
     return AudienceComparison(
         days=days,
         a=_conversion(result.a_persons, result.a_converted),

@@ -6,10 +6,10 @@ import difflib
 from functools import partial
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from api.audiences import selections
 from api.context import Info
+from api.costs import heavy
 from api.counts import Counted, Disclosure
 from api.tags.types import (
     TagDefinition,
@@ -61,7 +61,8 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
     index = await info.context.indexes.get(run.id, run.persons)
     counts = None if index is None else index.value_counts(key, top)
     if counts is None:
-        counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
+        engine = info.context.engine
+        counts = await heavy(partial(_value_counts, engine, run.id, key, top))
     if not disclosure.exact:
         persons = await selections.value_persons(info, run, key, [v for v, _ in counts.top])
         counted = {
