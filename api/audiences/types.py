@@ -20,6 +20,7 @@ from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
 from api.costs import heavy
 from api.counts import HIDDEN, Counted, CountRange, Disclosure
+from api.ids import id_number
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
@@ -84,10 +85,10 @@ def position_after(cursor: str | None, run_id: int) -> int | None:
         return None
     try:
         kind, cursor_run, person_idx = base64.urlsafe_b64decode(cursor).decode().split(":")
-        run, position = int(cursor_run), int(person_idx)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InputError(f"after: {cursor!r} is not a cursor of an audience page") from None
-    if kind != "member" or position < 0:
+    run, position = id_number(cursor_run), id_number(person_idx)
+    if kind != "member" or run is None or position is None:
         raise InputError(f"after: {cursor!r} is not a cursor of an audience page")
     if run != run_id:
         raise InputError(

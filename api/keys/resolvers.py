@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import auth
 from api.context import Info
+from api.ids import id_number
 from api.keys.types import ApiKey, NewApiKey
 from store import keys
 from store.errors import InputError, NotFound
@@ -34,14 +35,15 @@ async def create(info: Info, *, role: str, name: str) -> NewApiKey:
 
 async def revoke(info: Info, *, key_id: str) -> ApiKey:
     info.context.require_live("admin", what="revokeApiKey")
-    if not key_id.isdigit():
+    number = id_number(key_id)
+    if number is None:
         raise NotFound(f"there is no live key with id {key_id!r}")
     await run_in_threadpool(
-        keys.revoke, engine=info.context.engine, key_id=int(key_id), by=info.context.actor
+        keys.revoke, engine=info.context.engine, key_id=number, by=info.context.actor
     )
     info.context.key_cache.forget()  # refused from the next request on, in this worker
     rows = await run_in_threadpool(_listed, info)
-    return next(ApiKey.from_row(row, created_by=None) for row in rows if row.id == int(key_id))
+    return next(ApiKey.from_row(row, created_by=None) for row in rows if row.id == number)
 
 
 def _listed(info: Info) -> list[keys.KeyRow]:

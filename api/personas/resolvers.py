@@ -9,6 +9,7 @@ import strawberry
 from api.audiences import selections
 from api.context import Info
 from api.counts import Counted
+from api.ids import id_number
 from api.personas.types import PERSONA_KEY, DriftType, Persona, questions_of
 from store import drift
 from store.api_queries import RunRow
@@ -63,9 +64,9 @@ def drift_of(info: Info, *, run_id: strawberry.ID | None) -> DriftType | None:
             return None
         wanted = info.context.run_id
     else:
-        try:
-            wanted = int(run_id)
-        except ValueError:
-            raise InputError(f"runId {run_id!r} is not a run id (a number)") from None
+        number = id_number(str(run_id))
+        if number is None:
+            raise InputError(f"runId {run_id!r} is not a run id (a number)")
+        wanted = number
     report = drift.stored(connection=info.context.connection, run_id=wanted)
     return None if report is None else DriftType.from_report(report)

@@ -7,6 +7,7 @@ from datetime import date
 import strawberry
 
 from api.context import Info
+from api.ids import id_number
 from api.runs.types import Health, Run
 from store import api_queries
 from store.errors import InputError, NotFound
@@ -22,9 +23,10 @@ def runs(info: Info, *, last: int) -> list[Run]:
 
 
 async def run(info: Info, *, run_id: strawberry.ID) -> Run | None:
-    if not str(run_id).isdigit():
+    number = id_number(str(run_id))
+    if number is None:
         raise InputError(f"run id {str(run_id)!r} is not a run number such as '12'")
-    row = await info.context.loaders.run_by_id.load(int(run_id))
+    row = await info.context.loaders.run_by_id.load(number)
     return None if row is None else Run.from_row(row)
 
 
