@@ -32,6 +32,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (a forgotten person's) are overwritten with zeros, not left in free pages;
+    # set here because builds differ in their default.
+    cursor.execute("PRAGMA secure_delete=ON")
     # A large page cache keeps index pages of a big snapshot write in memory (allocated on use).
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     # Memory-mapped reads share the OS page cache between pooled connections.

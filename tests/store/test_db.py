@@ -1,0 +1,17 @@
+"""How the store opens SQLite files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from store.db import audit_engine, make_engine
+
+
+def test_sqlite_files_overwrite_deleted_rows(tmp_path: Path) -> None:
+    # Forgetting a person deletes rows: with secure_delete they are overwritten, not left in
+    # free pages. Set explicitly (this machine's SQLite build happens to default to it).
+    engine = make_engine(f"sqlite:///{tmp_path / 'portrait.db'}")
+    for each in (engine, audit_engine(engine)):
+        with each.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    engine.dispose()
