@@ -70,7 +70,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
+        engine = create_engine(
+            url, pool_pre_ping=True, json_deserializer=_json_loads, hide_parameters=True
+        )
     audit = table_of(AuditEntry)
     tables = SQLModel.metadata.sorted_tables
     own = [t for t in tables if t is not audit] if _audit_file(engine) else tables
@@ -79,8 +81,12 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's error (logged) would quote its values (user ids).
     engine = create_engine(
-        url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
+        url,
+        connect_args={"check_same_thread": False},
+        json_deserializer=_json_loads,
+        hide_parameters=True,
     )
     event.listen(engine, "connect", _tune_sqlite)
     event.listen(engine, "handle_error", _busy_as_store_busy)
