@@ -176,6 +176,23 @@ class AudienceSize(SQLModel, table=True):
     evaluated_at: datetime
 
 
+class AudienceChange(SQLModel, table=True):
+    """The audit of saved audiences: every creation, edit and deletion, by which key and role.
+    A deletion copies each version the audience had, so its history outlives it."""
+
+    __tablename__ = "audience_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    name: str = Field(index=True)
+    action: str  # created | edited | deleted
+    version: int
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    by: str
+    key_id: int | None  # None: an open development store
+    role: str | None
+
+
 class AssociationRule(SQLModel, table=True):
     """One basket rule of a run: antecedents -> consequents, at item or category level."""
 

@@ -75,6 +75,11 @@ class Settings:
                 f"PORTRAIT_AUDIENCE_INDEX {self.audience_index!r} is not one of "
                 + ", ".join(repr(mode) for mode in AUDIENCE_INDEX_MODES)
             )
+        if self.work_seconds_per_minute <= 0:
+            raise InputError(
+                "PORTRAIT_WORK_SECONDS_PER_MINUTE must be more than 0, got "
+                f"{self.work_seconds_per_minute}"
+            )
         if self.environment != "development" and (
             self.id_key == DEMO_ID_KEY or len(self.id_key) < 16
         ):
