@@ -24,7 +24,7 @@ from api.runs.starter import RunStarter
 from api.schema import build_schema
 from api.tags.kinds import TagKinds
 from api.view import PortraitGraphQL
-from store import api_queries
+from store import api_queries, suppressions
 from store.db import make_engine
 from store.settings import Settings
 
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         with engine.connect() as connection:
             run = api_queries.current_run(connection=connection)
+            if suppressions.upgrade(connection=connection):
+                connection.commit()
         if run is not None:
             indexes.warm(run.id, run.persons)
         try:
