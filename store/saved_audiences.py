@@ -83,9 +83,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def save(*, connection: Connection, name: str, expression: str, actor: Actor) -> SavedAudienceRow:
-    """Create the audience, or make `expression` its new version; returns it as saved."""
+def save(
+    *, connection: Connection, name: str, expression: str, by: Actor | str
+) -> SavedAudienceRow:
+    """Create the audience, or make `expression` its new version (by a key, or by a name
+    alone); returns it as saved."""
     check_name(name)
+    actor = by if isinstance(by, Actor) else Actor(by)
     by = actor.name
     now = datetime.now(UTC)
     current = get(connection=connection, name=name)
@@ -131,11 +135,12 @@ def all_saved(*, connection: Connection) -> list[SavedAudienceRow]:
     return [SavedAudienceRow(*row) for row in rows]
 
 
-def delete_saved(*, connection: Connection, name: str, actor: Actor) -> None:
+def delete_saved(*, connection: Connection, name: str, by: Actor | str = "anonymous") -> None:
     """Remove the audience with its sizes; NotFound if there is none. Its history stays in
-    `audience_changes`: each version it had, recorded as deleted by `actor`."""
+    `audience_changes`: each version it had, recorded as deleted by `by`."""
     if get(connection=connection, name=name) is None:
         raise NotFound(f"there is no saved audience named {name!r}")
+    actor = by if isinstance(by, Actor) else Actor(by)
     for row in reversed(versions(connection=connection, name=name)):
         _audit(
             connection,

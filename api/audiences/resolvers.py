@@ -51,7 +51,7 @@ async def save(info: Info, *, name: str, expression: ParsedExpression) -> SavedA
             if saved_audiences.get(connection=connection, name=name) is not None:
                 _may_change(info, connection, name, what="saveAudience")
             return saved_audiences.save(
-                connection=connection, name=name, expression=expression.text, actor=actor
+                connection=connection, name=name, expression=expression.text, by=actor
             )
 
     row = await run_in_threadpool(write)
@@ -68,7 +68,7 @@ async def delete(info: Info, *, name: str) -> bool:
         with engine.begin() as connection:
             if saved_audiences.get(connection=connection, name=name) is not None:
                 _may_change(info, connection, name, what="deleteAudience")
-            saved_audiences.delete_saved(connection=connection, name=name, actor=actor)
+            saved_audiences.delete_saved(connection=connection, name=name, by=actor)
 
     try:
         await run_in_threadpool(remove)

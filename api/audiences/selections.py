@@ -115,6 +115,8 @@ async def run_persons(info: Info, run: RunRow) -> BitMap:
 
 async def value_persons(info: Info, run: RunRow, key: str, values: list[str]) -> dict[str, BitMap]:
     """The persons holding each of `values` of `key` (from the index when it is ready)."""
+    if not values:
+        return {}
     index = await info.context.indexes.get(run.id, run.persons)
     if index is not None:
         found = index.values.get(key, {})

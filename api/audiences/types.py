@@ -175,7 +175,7 @@ class Audience:
                 value=value,
                 count=disclosure.count(n.n),
                 count_range=disclosure.range(n.n),
-                share=disclosure.share_of(n, total) if disclosure.reveals(total) else None,
+                share=disclosure.share_of(n, total),
             )
             for value, n in listed[:first]
         ]
@@ -183,14 +183,15 @@ class Audience:
     async def _values(self, info: Info, key: str) -> list[tuple[str, Counted]]:
         selection = self.selection
         found = await answer(selection, lambda: selection.breakdown(key))
-        persons = await selections.value_persons(info, self.run_row, key, [v for v, _ in found])
+        values = [] if info.context.disclosure.exact else [v for v, _ in found]  # for a ledger
+        persons = await selections.value_persons(info, self.run_row, key, values)
         return [
             (
                 value,
                 Counted(
                     n,
                     ("audience", And((selection.expression, HasValue(key, (value,), 0)))),
-                    partial(_and, selection.bitmap, persons[value]),
+                    partial(_and, selection.bitmap, persons.get(value, BitMap())),
                 ),
             )
             for value, n in found
