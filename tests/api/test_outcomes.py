@@ -39,7 +39,6 @@ query ($key: String!, $days: Int!) {
   }
 }
 """
-LIFECYCLES = ["active", "churn_risk", "dormant", "lost", "new", "reactivated"]
 COMPARE = """
 query ($a: TagExpression!, $b: TagExpression!) {
   compareAudiences(a: $a, b: $b, days: 30) {
