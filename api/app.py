@@ -17,12 +17,14 @@ from starlette.routing import Route
 from api.audiences.indexes import AudienceIndexes
 from api.auth import KeyCache
 from api.basket.segments import SegmentRules
+from api.costs import HeavyLane
+from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
 from api.runs.starter import RunStarter
 from api.schema import build_schema
 from api.tags.kinds import TagKinds
 from api.view import PortraitGraphQL
-from store import api_queries
+from store import api_queries, suppressions
 from store.db import make_engine
 from store.settings import Settings
 
@@ -35,6 +37,8 @@ class State(TypedDict):
     starter: RunStarter
     kinds: TagKinds
     keys: KeyCache
+    ledger: AnswerLedger
+    lane: HeavyLane
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -55,8 +59,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
         engine = make_engine(settings.database_url)
         indexes = AudienceIndexes(engine=engine, mode=settings.audience_index)
+        lane = HeavyLane(
+            seconds_per_minute=settings.work_seconds_per_minute,
+            per_request=settings.heavy_per_request,
+        )
         with engine.connect() as connection:
             run = api_queries.current_run(connection=connection)
+            if suppressions.upgrade(connection=connection):
+                connection.commit()
         if run is not None:
             indexes.warm(run.id, run.persons)
         try:
@@ -68,9 +78,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "starter": RunStarter(settings=settings, engine=engine),
                 "kinds": TagKinds(),
                 "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
+                "lane": lane,
+                "ledger": AnswerLedger(
+                    minimum=settings.min_audience, max_answers=settings.operator_answers
+                ),
             }
         finally:
             await indexes.close()
+            await lane.close()
             engine.dispose()
 
     production = settings.is_production

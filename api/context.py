@@ -18,10 +18,13 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from strawberry.dataloader import DataLoader
 
+from api import auth
 from api.audiences.indexes import AudienceIndexes
+from api.auth import KeyCache
 from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
+from api.ledger import AnswerLedger
 from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
@@ -113,6 +116,8 @@ class Context:
         settings: Settings,
         starter: RunStarter,
         kinds: TagKinds,
+        ledger: AnswerLedger,
+        key_cache: KeyCache,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
@@ -120,13 +125,20 @@ class Context:
         self.settings = settings
         self.starter = starter
         self.kinds = kinds
+        self.ledger = ledger
+        self.key_cache = key_cache
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 
     @property
     def actor(self) -> str:
-        """Who is asking, as saved audiences record it."""
+        """Who is asking, as saved audiences and key operations record it."""
         return ANONYMOUS if self.key is None else self.key.name
+
+    def require_live(self, role: str, *, what: str) -> None:
+        """The caller's role reaches `role`, and the store (not the key cache) says its key is
+        live: for the mutations that change who may do what, or what the store holds."""
+        auth.require_live(self.key, role, what=what, connection=self.connection)
 
     def read_persons(self, person_ids: list[str], *, query: str) -> None:
         if self.run is not None:
@@ -153,11 +165,16 @@ class Context:
 
     @cached_property
     def disclosure(self) -> Disclosure:
-        """How this request sees counts of persons: exactly, or an operator's ranges."""
+        """How this request sees counts of persons: exactly, or an operator's ranges and
+        ledger of earlier answers."""
+        exact = self.key is None or self.key.role != "operator"
         return Disclosure(
-            exact=self.key is None or self.key.role != "operator",
+            exact=exact,
             minimum=self.settings.min_audience,
             universe=0 if self.run is None else self.run.persons,
+            ledger=None if exact else self.ledger,
+            key_id=0 if self.key is None else self.key.id,
+            run_id=0 if self.run is None else self.run.id,
         )
 
     @cached_property

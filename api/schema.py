@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -53,6 +54,7 @@ Query = merge_types(
 Mutation = merge_types(
     "Mutation", (AudienceMutations, PrivacyMutations, RunMutations, KeyMutations)
 )
+log = logging.getLogger(__name__)
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 # The deepest legitimate query (an audience's members' recommendations' rule's items) is 7.
 MAX_DEPTH = 10
@@ -64,11 +66,16 @@ LIMIT_RULES: list[type[ASTValidationRule]] = [
 ]
 
 
-def is_unexpected(error: GraphQLError) -> bool:
-    """Mask bugs and infrastructure failures; keep validation errors and Portrait's own."""
+def _original(error: GraphQLError) -> Exception | None:
     original = error.original_error
     while isinstance(original, GraphQLError):  # a coercion error wrapping a scalar's own
         original = original.original_error
+    return original
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Mask bugs and infrastructure failures; keep validation errors and Portrait's own."""
+    original = _original(error)
     return original is not None and not isinstance(original, PortraitError)
 
 
@@ -130,9 +137,18 @@ class PortraitSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Log only what the operator must look at; a client's bad query is the client's news.
-        unexpected = [error for error in errors if is_unexpected(error)]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        # Where it failed and why, never the query's text or variables (a GraphQL error prints
+        # the lines of the query around it, with the user ids written in them).
+        name = None if execution_context is None else execution_context.operation_name
+        for error in errors:
+            if is_unexpected(error):
+                path = ".".join(str(part) for part in error.path or ()) or "(no field)"
+                log.error(
+                    "unexpected error at %s (operation %s)",
+                    path,
+                    name or "anonymous",
+                    exc_info=_original(error),
+                )
 
 
 class NoSuggestions(SchemaExtension):

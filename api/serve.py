@@ -1,4 +1,5 @@
-"""Run the API under uvicorn: one worker, uvloop and httptools, bounded concurrency."""
+"""Run the API under uvicorn: one worker, uvloop and httptools, bounded concurrency, and the
+connection limits of `api.connections`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gc
 import uvicorn
 
 from api.app import create_app
+from api.connections import ConnectionLimits, protocol_with
 from store.settings import Settings
 
 # One worker holds one event loop; past this many open connections and in-flight requests it
@@ -28,12 +30,18 @@ def serve(
     limit_concurrency: int = DEFAULT_LIMIT_CONCURRENCY,
 ) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM)."""
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_seconds=settings.header_timeout_seconds,
+        body_seconds=settings.body_timeout_seconds,
+        per_client=settings.connections_per_client,
+    )
     config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_with(limits),
         workers=1,
         limit_concurrency=limit_concurrency,
         access_log=False,

@@ -16,6 +16,7 @@ from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
+from api import costs
 from api.auth import authenticate
 from api.context import Context
 
@@ -59,6 +60,8 @@ class PortraitGraphQL(GraphQL[Context, None]):
             settings=state.settings,
             starter=state.starter,
             kinds=state.kinds,
+            ledger=state.ledger,
+            key_cache=state.keys,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
@@ -67,6 +70,16 @@ class PortraitGraphQL(GraphQL[Context, None]):
         # The cache reads the store on its own short connection: the request's one is only
         # closed by execute_operation, which a request failing before it never reaches.
         context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
+        key_id = 0 if context.key is None else context.key.id
+        retry = state.lane.retry_after(key_id)
+        if retry:
+            raise HTTPException(
+                429,
+                detail=f"this key used its heavy work for now (PORTRAIT_WORK_SECONDS_PER_MINUTE); "
+                f"retry after {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+        costs.current.set(costs.RequestWork(lane=state.lane, key_id=key_id))
         return context
 
     async def execute_operation(
@@ -79,6 +92,9 @@ class PortraitGraphQL(GraphQL[Context, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         async with self._in_flight:
+            work = costs.current.get()
+            if work is not None:  # heavy work gives the slot back while it waits (api.costs)
+                work.in_flight = self._in_flight
             try:
                 return await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response

@@ -21,10 +21,11 @@ from sqlalchemy import (
 )
 
 from store.expressions import And, Compare, Expression, HasKey, HasValue, Not, Or
-from store.models import Person, PersonTag, table_of
+from store.models import Person, PersonTag, TagDefinition, table_of
 
 _tags = table_of(PersonTag)
 _persons = table_of(Person)
+_definitions = table_of(TagDefinition)
 
 _COMPARISONS = {
     "<": lambda column, number: column < number,
@@ -67,16 +68,60 @@ def everyone(*, connection: Connection, run_id: int, expression: Expression) -> 
 def breakdown(
     *, connection: Connection, run_id: int, expression: Expression, key: str
 ) -> list[tuple[str, int]]:
-    """(value, persons of the audience with it) for the values of `key` present, most first."""
+    """(value, persons of the audience with it) for the values of `key` present, most first;
+    none for a number key (its values are amounts, one per person: the bitmap index keeps
+    none of them, and a breakdown must not list them)."""
     audience = audience_select(expression, run_id=run_id)
     persons = func.count()
+    number_keys = select(_definitions.c.key).where(
+        _definitions.c.run_id == run_id, _definitions.c.value_type == "number"
+    )
     statement = (
         select(_tags.c.value, persons)
-        .where(_tags.c.run_id == run_id, _tags.c.key == key, _tags.c.person_idx.in_(audience))
+        .where(
+            _tags.c.run_id == run_id,
+            _tags.c.key == key,
+            _tags.c.key.not_in(number_keys),
+            _tags.c.person_idx.in_(audience),
+        )
         .group_by(_tags.c.value)
         .order_by(persons.desc(), _tags.c.value)
     )
     return [(value, int(n)) for value, n in connection.execute(statement)]
+
+
+def run_persons(*, connection: Connection, run_id: int) -> list[int]:
+    """Every person_idx of the run, ascending."""
+    statement = (
+        select(_persons.c.person_idx)
+        .where(_persons.c.run_id == run_id)
+        .order_by(_persons.c.person_idx)
+    )
+    return list(connection.execute(statement).scalars())
+
+
+def value_members(
+    *, connection: Connection, run_id: int, key: str, values: list[str]
+) -> dict[str, list[int]]:
+    """The person_idx holding each of `values` of `key` (ascending; missing values: none)."""
+    statement = (
+        select(_tags.c.value, _tags.c.person_idx)
+        .where(_tags.c.run_id == run_id, _tags.c.key == key, _tags.c.value.in_(values))
+        .order_by(_tags.c.value, _tags.c.person_idx)
+    )
+    found: dict[str, list[int]] = {value: [] for value in values}
+    for value, person_idx in connection.execute(statement):
+        found[value].append(person_idx)
+    return found
+
+
+def score_span(*, connection: Connection, run_id: int, key: str) -> tuple[float, float] | None:
+    """The lowest and highest score of `key` in the run; None when no tag of it has one."""
+    statement = select(func.min(_tags.c.score), func.max(_tags.c.score)).where(
+        _tags.c.run_id == run_id, _tags.c.key == key, _tags.c.score.is_not(None)
+    )
+    low, high = connection.execute(statement).one()
+    return None if low is None else (float(low), float(high))
 
 
 def _compile(expression: Expression, run_id: int) -> Select[tuple[int]] | CompoundSelect:

@@ -41,6 +41,10 @@ class Selection(Protocol):
         """Every person_idx of the audience (int64), ascending."""
         ...
 
+    def bitmap(self) -> BitMap:
+        """Every person_idx of the audience, as a bitmap."""
+        ...
+
 
 @dataclass
 class BitmapSelection:
@@ -63,6 +67,9 @@ class BitmapSelection:
 
     def everyone(self) -> np.ndarray:
         return np.frombuffer(self.persons.to_array(), dtype=np.uint32).astype(np.int64)
+
+    def bitmap(self) -> BitMap:
+        return self.persons
 
 
 @dataclass
@@ -104,6 +111,13 @@ class SqlSelection:
                 connection=connection, run_id=self.run_id, expression=self.expression
             )
         return np.array(members, dtype=np.int64)
+
+    @cached_property
+    def _bitmap(self) -> BitMap:
+        return BitMap(self.everyone().astype(np.uint32))
+
+    def bitmap(self) -> BitMap:
+        return self._bitmap
 
 
 def overlap(a: Selection, b: Selection) -> tuple[int, int, int]:

@@ -32,6 +32,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (a forgotten person's) are overwritten with zeros, not left in free pages;
+    # set here because builds differ in their default.
+    cursor.execute("PRAGMA secure_delete=ON")
     # A large page cache keeps index pages of a big snapshot write in memory (allocated on use).
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     # Memory-mapped reads share the OS page cache between pooled connections.
@@ -67,7 +70,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
+        engine = create_engine(
+            url, pool_pre_ping=True, json_deserializer=_json_loads, hide_parameters=True
+        )
     audit = table_of(AuditEntry)
     tables = SQLModel.metadata.sorted_tables
     own = [t for t in tables if t is not audit] if _audit_file(engine) else tables
@@ -76,8 +81,12 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's error (logged) would quote its values (user ids).
     engine = create_engine(
-        url, connect_args={"check_same_thread": False}, json_deserializer=_json_loads
+        url,
+        connect_args={"check_same_thread": False},
+        json_deserializer=_json_loads,
+        hide_parameters=True,
     )
     event.listen(engine, "connect", _tune_sqlite)
     event.listen(engine, "handle_error", _busy_as_store_busy)

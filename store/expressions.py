@@ -35,7 +35,9 @@ from lark.exceptions import (
 from store.errors import ExpressionError
 
 MAX_LENGTH = 2_000
-MAX_DEPTH = 32
+# One limit for both evaluators: SQLite's parser overflows its stack on the SQL of trees a level
+# or two deeper (11 NOTs, or 6 of `NOT (a OR ...)`), where the bitmap index would still answer.
+MAX_DEPTH = 10
 CLOSEST = 3
 _SHOWN_AROUND = 60  # characters of the text shown each side of the caret
 _BARE_VALUE = re.compile(r"[\w.+\-]+")

@@ -18,10 +18,12 @@ from sqlalchemy.engine import Engine
 
 from store.db import audit_engine
 from store.errors import InputError, NotFound
-from store.models import ApiKey, AuditEntry, table_of
+from store.models import ApiKey, ApiKeyEvent, AuditEntry, table_of
 
 ROLES = ("operator", "analyst", "admin")
+COMMAND_LINE = "command line"
 _keys = table_of(ApiKey)
+_events = table_of(ApiKeyEvent)
 _audit = table_of(AuditEntry)
 
 
@@ -46,20 +48,45 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(*, engine: Engine, role: str, name: str) -> tuple[str, KeyRow]:
-    """A new key of `role`; the key is returned here and never again."""
+def create(*, engine: Engine, role: str, name: str, by: str = COMMAND_LINE) -> tuple[str, KeyRow]:
+    """A new key of `role`, made by `by`; the key is returned here and never again."""
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
     key = "pk_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         result = connection.execute(
-            insert(_keys).values(
-                key_hash=_digest(key), role=role, name=name, created_at=datetime.now(UTC)
-            )
+            insert(_keys).values(key_hash=_digest(key), role=role, name=name, created_at=now)
         )
         key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         row = connection.execute(select(*_KEY_COLUMNS).where(_keys.c.id == key_id)).one()
+        _record(connection, key_id=key_id, action="created", by=by, at=now)
     return key, KeyRow(*row)
+
+
+def _record(connection: Connection, *, key_id: int, action: str, by: str, at: datetime) -> None:
+    connection.execute(insert(_events).values(at=at, key_id=key_id, action=action, by=by))
+
+
+class KeyEventRow(NamedTuple):
+    at: datetime
+    key_id: int
+    action: str
+    by: str
+
+
+def events(*, connection: Connection) -> list[KeyEventRow]:
+    """Every operation on a key, oldest first."""
+    statement = select(*(_events.c[name] for name in KeyEventRow._fields)).order_by(_events.c.id)
+    return [KeyEventRow(*row) for row in connection.execute(statement)]
+
+
+def live_by_id(*, connection: Connection, key_id: int) -> KeyRow | None:
+    """The key of that id if it is live, asked of the store (privileged mutations do)."""
+    row = connection.execute(
+        select(*_KEY_COLUMNS).where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+    ).first()
+    return None if row is None else KeyRow(*row)
 
 
 def find(*, connection: Connection, key: str) -> KeyRow | None:
@@ -70,25 +97,27 @@ def find(*, connection: Connection, key: str) -> KeyRow | None:
     return None if row is None else KeyRow(*row)
 
 
-def any_live(*, connection: Connection) -> bool:
-    """Whether any key exists: once one does, every request needs one."""
-    statement = select(_keys.c.id).where(_keys.c.revoked_at.is_(None)).limit(1)
-    return connection.execute(statement).first() is not None
+def any_made(*, connection: Connection) -> bool:
+    """Whether any key was ever made: once one was, every request needs a live one (revoking
+    them all does not open the store again)."""
+    return connection.execute(select(_keys.c.id).limit(1)).first() is not None
 
 
 def listed(*, connection: Connection) -> list[KeyRow]:
     return [KeyRow(*row) for row in connection.execute(select(*_KEY_COLUMNS).order_by(_keys.c.id))]
 
 
-def revoke(*, engine: Engine, key_id: int) -> None:
+def revoke(*, engine: Engine, key_id: int, by: str = COMMAND_LINE) -> None:
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         done = connection.execute(
             update(_keys)
             .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
+            .values(revoked_at=now)
         )
-    if done.rowcount != 1:
-        raise NotFound(f"there is no live key with id {key_id}")
+        if done.rowcount != 1:
+            raise NotFound(f"there is no live key with id {key_id}")
+        _record(connection, key_id=key_id, action="revoked", by=by, at=now)
 
 
 def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:

@@ -176,6 +176,23 @@ class AudienceSize(SQLModel, table=True):
     evaluated_at: datetime
 
 
+class AudienceChange(SQLModel, table=True):
+    """The audit of saved audiences: every creation, edit and deletion, by which key and role.
+    A deletion copies each version the audience had, so its history outlives it."""
+
+    __tablename__ = "audience_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    name: str = Field(index=True)
+    action: str  # created | edited | deleted
+    version: int
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    by: str
+    key_id: int | None  # None: an open development store
+    role: str | None
+
+
 class AssociationRule(SQLModel, table=True):
     """One basket rule of a run: antecedents -> consequents, at item or category level."""
 
@@ -269,6 +286,19 @@ class ApiKey(SQLModel, table=True):
     name: str
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class ApiKeyEvent(SQLModel, table=True):
+    """One operation on an API key (created, revoked), and who did it: a key's name and id, or
+    `command line` for `portrait keys`."""
+
+    __tablename__ = "api_key_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    key_id: int = Field(index=True)
+    action: str  # created | revoked
+    by: str
 
 
 class AuditEntry(SQLModel, table=True):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from store import api_queries, audience_sql
 from store.errors import ExpressionError, InputError, NotFound
 from store.expressions import check, parse, vocabulary
-from store.models import AudienceSize, AudienceVersion, SavedAudience, table_of
+from store.models import AudienceChange, AudienceSize, AudienceVersion, SavedAudience, table_of
 
 NAME = re.compile(r"[\w][\w .\-]{0,99}")
 
@@ -26,6 +26,24 @@ NAME = re.compile(r"[\w][\w .\-]{0,99}")
 _audiences = table_of(SavedAudience)
 _versions = table_of(AudienceVersion)
 _sizes = table_of(AudienceSize)
+_changes = table_of(AudienceChange)
+
+
+class Actor(NamedTuple):
+    """Who changes a saved audience: the key's name, id and role (no key: an open store)."""
+
+    name: str
+    key_id: int | None = None
+    role: str | None = None
+
+
+class AudienceChangeRow(NamedTuple):
+    at: datetime
+    action: str
+    version: int
+    expression: str
+    by: str
+    role: str | None
 
 
 class SavedAudienceRow(NamedTuple):
@@ -65,9 +83,14 @@ def check_name(name: str) -> str:
     return name
 
 
-def save(*, connection: Connection, name: str, expression: str, by: str) -> SavedAudienceRow:
-    """Create the audience, or make `expression` its new version; returns it as saved."""
+def save(
+    *, connection: Connection, name: str, expression: str, by: Actor | str
+) -> SavedAudienceRow:
+    """Create the audience, or make `expression` its new version (by a key, or by a name
+    alone); returns it as saved."""
     check_name(name)
+    actor = by if isinstance(by, Actor) else Actor(by)
+    by = actor.name
     now = datetime.now(UTC)
     current = get(connection=connection, name=name)
     if current is None:
@@ -95,6 +118,8 @@ def save(*, connection: Connection, name: str, expression: str, by: str) -> Save
             name=name, version=version, expression=expression, saved_by=by, saved_at=now
         )
     )
+    action = "created" if current is None else "edited"
+    _audit(connection, name=name, action=action, version=version, expression=expression, by=actor)
     saved = get(connection=connection, name=name)
     assert saved is not None
     return saved
@@ -110,12 +135,62 @@ def all_saved(*, connection: Connection) -> list[SavedAudienceRow]:
     return [SavedAudienceRow(*row) for row in rows]
 
 
-def delete_saved(*, connection: Connection, name: str) -> None:
-    """Remove the audience with its history and sizes; NotFound if there is none."""
+def delete_saved(*, connection: Connection, name: str, by: Actor | str = "anonymous") -> None:
+    """Remove the audience with its sizes; NotFound if there is none. Its history stays in
+    `audience_changes`: each version it had, recorded as deleted by `by`."""
     if get(connection=connection, name=name) is None:
         raise NotFound(f"there is no saved audience named {name!r}")
+    actor = by if isinstance(by, Actor) else Actor(by)
+    for row in reversed(versions(connection=connection, name=name)):
+        _audit(
+            connection,
+            name=name,
+            action="deleted",
+            version=row.version,
+            expression=row.expression,
+            by=actor,
+        )
     for table in (_sizes, _versions, _audiences):
         connection.execute(delete(table).where(table.c.name == name))
+
+
+def _audit(
+    connection: Connection, *, name: str, action: str, version: int, expression: str, by: Actor
+) -> None:
+    connection.execute(
+        insert(_changes).values(
+            at=datetime.now(UTC),
+            name=name,
+            action=action,
+            version=version,
+            expression=expression,
+            by=by.name,
+            key_id=by.key_id,
+            role=by.role,
+        )
+    )
+
+
+def changes(*, connection: Connection, name: str) -> list[AudienceChangeRow]:
+    """Every change of the audience of that name, deleted ones too, oldest first."""
+    statement = (
+        select(*(_changes.c[field] for field in AudienceChangeRow._fields))
+        .where(_changes.c.name == name)
+        .order_by(_changes.c.id)
+    )
+    return [AudienceChangeRow(*row) for row in connection.execute(statement)]
+
+
+def owner(*, connection: Connection, name: str) -> Actor | None:
+    """Who created the audience now saved under `name` (its latest creation); None when its
+    creation was not recorded (saved before audiences were audited)."""
+    row = connection.execute(
+        select(_changes.c.by, _changes.c.key_id, _changes.c.role)
+        .where(_changes.c.name == name, _changes.c.action == "created")
+        .order_by(_changes.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else Actor(*row)
 
 
 def versions(*, connection: Connection, name: str) -> list[AudienceVersionRow]:

@@ -27,6 +27,16 @@ class Settings:
     source_root: str | None = None
     # How long the API trusts what the store said about a key (a revocation's delay).
     key_cache_seconds: float = 2.0
+    # Exact answers an operator key may get on one run (api.ledger's difference check).
+    operator_answers: int = 5_000
+    # Heavy work (SQL evaluation, mining) a key may use, and pieces of it a request (api.costs).
+    work_seconds_per_minute: float = 30.0
+    heavy_per_request: int = 32
+    # What one client may hold of the server before its request is read (api.connections).
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    connections_per_client: int = 16
 
     @property
     def is_production(self) -> bool:
@@ -44,6 +54,13 @@ class Settings:
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
             key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
+            operator_answers=_positive_int(env, "PORTRAIT_OPERATOR_ANSWERS", 5_000),
+            work_seconds_per_minute=_seconds(env, "PORTRAIT_WORK_SECONDS_PER_MINUTE", 30.0),
+            heavy_per_request=_positive_int(env, "PORTRAIT_HEAVY_PER_REQUEST", 32),
+            max_header_bytes=_positive_int(env, "PORTRAIT_MAX_HEADER_BYTES", 16 * 1024),
+            header_timeout_seconds=_seconds(env, "PORTRAIT_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_seconds(env, "PORTRAIT_BODY_TIMEOUT_SECONDS", 10.0),
+            connections_per_client=_positive_int(env, "PORTRAIT_CONNECTIONS_PER_CLIENT", 16),
         )
         settings.check()
         return settings
@@ -57,6 +74,11 @@ class Settings:
             raise InputError(
                 f"PORTRAIT_AUDIENCE_INDEX {self.audience_index!r} is not one of "
                 + ", ".join(repr(mode) for mode in AUDIENCE_INDEX_MODES)
+            )
+        if self.work_seconds_per_minute <= 0:
+            raise InputError(
+                "PORTRAIT_WORK_SECONDS_PER_MINUTE must be more than 0, got "
+                f"{self.work_seconds_per_minute}"
             )
         if self.environment != "development" and (
             self.id_key == DEMO_ID_KEY or len(self.id_key) < 16

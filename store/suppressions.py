@@ -32,7 +32,7 @@ from store.models import (
     Suppression,
     table_of,
 )
-from store.pseudonym import identifier_digest
+from store.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
 
 _persons = table_of(Person)
 _identifiers = table_of(PersonIdentifier)
@@ -54,7 +54,30 @@ class Forgotten(NamedTuple):
 
 
 def digests(*, connection: Connection) -> frozenset[str]:
-    return frozenset(connection.execute(select(_suppressions.c.digest)).scalars())
+    """The list, every entry in the list's own domain (an entry written before it had one is
+    read as it would be written now, until `upgrade` rewrites it)."""
+    stored = connection.execute(select(_suppressions.c.digest)).scalars()
+    return frozenset(
+        digest if digest.startswith(SUPPRESSION_PREFIX) else suppression_digest(digest)
+        for digest in stored
+    )
+
+
+def upgrade(*, connection: Connection) -> int:
+    """Rewrite entries listed before the list had a domain of its own (each began with the
+    forgotten person's pseudonym); how many there were."""
+    old = [
+        digest
+        for digest in connection.execute(select(_suppressions.c.digest)).scalars()
+        if not digest.startswith(SUPPRESSION_PREFIX)
+    ]
+    for digest in old:
+        connection.execute(
+            update(_suppressions)
+            .where(_suppressions.c.digest == digest)
+            .values(digest=suppression_digest(digest))
+        )
+    return len(old)
 
 
 def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten | None:
@@ -63,6 +86,7 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
     One transaction: the person is gone from every run, or from none.
     """
     with engine.begin() as connection:
+        upgrade(connection=connection)
         places = connection.execute(
             select(_persons.c.run_id, _persons.c.person_idx).where(
                 _persons.c.person_id == person_id

@@ -7,23 +7,28 @@ import binascii
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import TypeVar
 
 import strawberry
-from starlette.concurrency import run_in_threadpool
+from pyroaring import BitMap
 from strawberry.relay import PageInfo
 
 from api import auth
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression, TagExpression
 from api.context import Info
-from api.counts import HIDDEN, CountRange, Disclosure
+from api.costs import heavy
+from api.counts import HIDDEN, Counted, CountRange, Disclosure
+from api.ids import id_number
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
 from store.api_queries import RunRow
-from store.audiences import Selection
+from store.audiences import Selection, SqlSelection
+from store.audiences import overlap as overlap_sizes
 from store.errors import InputError
+from store.expressions import And, HasValue, Not, Or, parse
 from store.saved_audiences import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
 
 MAX_PAGE = 100
@@ -31,10 +36,14 @@ T = TypeVar("T")
 
 
 async def answer(selection: Selection, question: Callable[[], T]) -> T:
-    """Bitmaps answer in microseconds on the loop; SQL may take seconds, so off it."""
+    """Bitmaps answer in microseconds on the loop; SQL may take seconds: heavy work."""
     if selection.evaluator == "bitmap":
         return question()
-    return await run_in_threadpool(question)
+    return await heavy(question)
+
+
+def _and(audience: Callable[[], BitMap], persons: BitMap) -> BitMap:
+    return audience() & persons
 
 
 @strawberry.enum(description="What evaluated an audience: the in-memory index or the store.")
@@ -76,10 +85,10 @@ def position_after(cursor: str | None, run_id: int) -> int | None:
         return None
     try:
         kind, cursor_run, person_idx = base64.urlsafe_b64decode(cursor).decode().split(":")
-        run, position = int(cursor_run), int(person_idx)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InputError(f"after: {cursor!r} is not a cursor of an audience page") from None
-    if kind != "member" or position < 0:
+    run, position = id_number(cursor_run), id_number(person_idx)
+    if kind != "member" or run is None or position is None:
         raise InputError(f"after: {cursor!r} is not a cursor of an audience page")
     if run != run_id:
         raise InputError(
@@ -107,20 +116,28 @@ class Audience:
             evaluator=AudienceEvaluator(selection.evaluator),
         )
 
+    def counted(self) -> Counted:
+        """The audience's size, as a question an operator's ledger remembers."""
+        return Counted(
+            self.selection.count(), ("audience", self.selection.expression), self.selection.bitmap
+        )
+
     @strawberry.field(description="Persons in the audience. " + HIDDEN.format("count"))
     async def count(self, info: Info) -> int | None:
-        count = await answer(self.selection, self.selection.count)
-        return info.context.disclosure.count(count)
+        return await answer(self.selection, lambda: info.context.disclosure.shown(self.counted()))
 
     @strawberry.field(description="Where the number of persons in the audience lies.")
     async def count_range(self, info: Info) -> CountRange:
-        count = await answer(self.selection, self.selection.count)
-        return info.context.disclosure.range(count)
+        return await answer(
+            self.selection, lambda: info.context.disclosure.range_of(self.counted())
+        )
 
     @strawberry.field(description="count / persons in the run, in [0, 1]; null when count is.")
     async def share(self, info: Info) -> float | None:
-        count = await answer(self.selection, self.selection.count)
-        return info.context.disclosure.share(count, self.run_row.persons)
+        return await answer(
+            self.selection,
+            lambda: info.context.disclosure.share_of(self.counted(), self.run_row.persons),
+        )
 
     @strawberry.field(description="The run the audience was evaluated on.")
     def run(self) -> Run:
@@ -129,7 +146,9 @@ class Audience:
     @strawberry.field(
         description=(
             "How the audience spreads over the values of another key, most first (the `first` "
-            "values, at most 100)."
+            "values, at most 100). A number key is given in bands (`100-200`: from 100 up to, "
+            "not including, 200). A role that sees aggregates only is not told values whose "
+            "count it may not see."
         )
     )
     async def breakdown(
@@ -138,18 +157,44 @@ class Audience:
         if not 0 <= first <= MAX_PAGE:
             raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
         await selections.require_key(info, key)
-        found = await answer(self.selection, lambda: self.selection.breakdown(key))
-        counts = found[:first]
-        total = await answer(self.selection, self.selection.count)
-        disclosure = info.context.disclosure
+        if await selections.is_number_key(info, self.run_row, key):
+            found = await selections.banded(
+                info, self.run_row, key, within=self.selection.expression
+            )
+        else:
+            found = await self._values(info, key)
+        total, disclosure = self.counted(), info.context.disclosure
+        listed = await answer(
+            self.selection,
+            lambda: disclosure.listed(
+                found, within=total.persons if disclosure.reveals(total) else None
+            ),
+        )
         return [
             AudienceValueCount(
                 value=value,
-                count=disclosure.count(n),
-                count_range=disclosure.range(n),
-                share=disclosure.share(n, total),
+                count=disclosure.count(n.n),
+                count_range=disclosure.range(n.n),
+                share=disclosure.share_of(n, total),
             )
-            for value, n in counts
+            for value, n in listed[:first]
+        ]
+
+    async def _values(self, info: Info, key: str) -> list[tuple[str, Counted]]:
+        selection = self.selection
+        found = await answer(selection, lambda: selection.breakdown(key))
+        values = [] if info.context.disclosure.exact else [v for v, _ in found]  # for a ledger
+        persons = await selections.value_persons(info, self.run_row, key, values)
+        return [
+            (
+                value,
+                Counted(
+                    n,
+                    ("audience", And((selection.expression, HasValue(key, (value,), 0)))),
+                    partial(_and, selection.bitmap, persons.get(value, BitMap())),
+                ),
+            )
+            for value, n in found
         ]
 
     @strawberry.field(description="A page of members in a stable order (at most 100 a page).")
@@ -207,25 +252,55 @@ class Overlap:
     evaluator: AudienceEvaluator
 
     @classmethod
-    def of(cls, a: int, b: int, both: int, *, evaluator: str, disclosure: Disclosure) -> Overlap:
-        either = a + b - both
-        shown, span = disclosure.count, disclosure.range
-        jaccard = None if disclosure.hides(both) else disclosure.share(both, either)
+    def of(cls, first: Selection, second: Selection, *, disclosure: Disclosure) -> Overlap:
+        """The six counts; any three of them give the other three, so a role that may not see
+        one of them exactly sees exactly only a and b (each an audience of its own)."""
+        a, b, both = overlap_sizes(first, second)
+        one, other = first.expression, second.expression
+
+        def persons(combine: Callable[[BitMap, BitMap], BitMap]) -> Callable[[], BitMap]:
+            return lambda: combine(first.bitmap(), second.bitmap())
+
+        counts = {
+            "a": Counted(a, ("audience", one), first.bitmap),
+            "b": Counted(b, ("audience", other), second.bitmap),
+            "both": Counted(both, ("audience", And((one, other))), persons(BitMap.__and__)),
+            "either": Counted(a + b - both, ("audience", Or((one, other))), persons(BitMap.__or__)),
+            "only_a": Counted(
+                a - both, ("audience", And((one, Not(other)))), persons(BitMap.__sub__)
+            ),
+            "only_b": Counted(
+                b - both, ("audience", And((other, Not(one)))), persons(lambda x, y: y - x)
+            ),
+        }
+        whole = all(disclosure.reveals(counted) for counted in counts.values())
+        shown = {
+            name: counted.n
+            if (whole or name in ("a", "b")) and disclosure.reveals(counted)
+            else None
+            for name, counted in counts.items()
+        }
+        spans = {
+            name: disclosure.range(counted.n)
+            if shown[name] is not None or disclosure.hides(counted.n)
+            else CountRange(low=0, high=disclosure.universe)
+            for name, counted in counts.items()
+        }
         return cls(
-            a=shown(a),
-            b=shown(b),
-            both=shown(both),
-            either=shown(either),
-            only_a=shown(a - both),
-            only_b=shown(b - both),
-            a_range=span(a),
-            b_range=span(b),
-            both_range=span(both),
-            either_range=span(either),
-            only_a_range=span(a - both),
-            only_b_range=span(b - both),
-            jaccard=jaccard,
-            evaluator=AudienceEvaluator(evaluator),
+            a=shown["a"],
+            b=shown["b"],
+            both=shown["both"],
+            either=shown["either"],
+            only_a=shown["only_a"],
+            only_b=shown["only_b"],
+            a_range=spans["a"],
+            b_range=spans["b"],
+            both_range=spans["both"],
+            either_range=spans["either"],
+            only_a_range=spans["only_a"],
+            only_b_range=spans["only_b"],
+            jaccard=(both / (a + b - both) if a + b - both else 0.0) if whole else None,
+            evaluator=AudienceEvaluator(first.evaluator),
         )
 
 
@@ -260,11 +335,13 @@ class AudienceSize:
         return None if row is None else Run.from_row(row)
 
     @classmethod
-    def from_row(cls, row: AudienceSizeRow, *, disclosure: Disclosure) -> AudienceSize:
+    def from_counted(
+        cls, row: AudienceSizeRow, counted: Counted, *, disclosure: Disclosure
+    ) -> AudienceSize:
         return cls(
             row=row,
-            persons=disclosure.count(row.persons),
-            persons_range=disclosure.range(row.persons),
+            persons=row.persons if disclosure.reveals(counted) else None,
+            persons_range=disclosure.range_of(counted),
             version=row.version,
             evaluated_at=row.evaluated_at,
         )
@@ -303,14 +380,26 @@ class SavedAudience:
     async def sizes(self, info: Info) -> list[AudienceSize]:
         rows = await selections.saved_sizes(info, self.name)
         runs = await info.context.loaders.run_by_id.load_many([row.run_id for row in rows])
-        disclosure = info.context.disclosure
-        return [
-            # Each size against its own run's persons (the complement is taken there).
-            AudienceSize.from_row(
-                row, disclosure=disclosure.within(0 if run is None else run.persons)
+        versions = await selections.saved_versions(info, self.name)
+        trees = {version.version: parse(version.expression) for version in versions}
+        disclosure, engine = info.context.disclosure, info.context.engine
+
+        def size(row: AudienceSizeRow, run: RunRow | None) -> AudienceSize:
+            # Each size against its own run's persons (the complement is taken there), and
+            # for an operator's ledger, against the persons it counted on that run.
+            tree = trees[row.version]
+            counted = Counted(
+                row.persons,
+                ("audience", tree),
+                lambda: SqlSelection(engine, row.run_id, tree).bitmap(),
             )
-            for row, run in zip(rows, runs, strict=True)
-        ]
+            within = disclosure.within(0 if run is None else run.persons, row.run_id)
+            return AudienceSize.from_counted(row, counted, disclosure=within)
+
+        def measured() -> list[AudienceSize]:
+            return [size(row, run) for row, run in zip(rows, runs, strict=True)]
+
+        return measured() if disclosure.exact else await heavy(measured)
 
     @strawberry.field(
         description="The audience on the current run (its size on the run is recorded)."

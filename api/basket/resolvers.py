@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
-from starlette.concurrency import run_in_threadpool
-
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
 from api.audiences.types import answer
 from api.basket.types import AssociationRule, BasketLevel, rules_of
 from api.context import Info
+from api.costs import heavy
+from api.counts import Counted
 from store import basket_queries
 from store.basket_queries import RuleRow
 from store.errors import Forbidden, InputError
@@ -55,9 +55,13 @@ async def _segment_rules(
             f"({info.context.settings.min_audience}) or too close to the whole run; this role may "
             "not mine rules from it"
         )
+    # Rules mined from `P OR T` and from `P` would differ by T's baskets: the audience goes
+    # through an operator's ledger like any count (api.ledger).
+    counted = Counted(count, ("audience", selection.expression), selection.bitmap)
+    await answer(selection, lambda: info.context.disclosure.shown(counted))
     report = await info.context.loaders.run_report.load(run.id)
     params = (report.params if report else {}).get("basket")
-    return await run_in_threadpool(
+    return await heavy(
         partial(
             info.context.segments.rules,
             run_id=run.id,

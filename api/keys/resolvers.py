@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import auth
 from api.context import Info
+from api.ids import id_number
 from api.keys.types import ApiKey, NewApiKey
 from store import keys
 from store.errors import InputError, NotFound
@@ -13,26 +14,36 @@ from store.errors import InputError, NotFound
 
 def api_keys(info: Info) -> list[ApiKey]:
     auth.require(info.context.key, "admin", what="apiKeys")
-    return [ApiKey.from_row(row) for row in keys.listed(connection=info.context.connection)]
+    connection = info.context.connection
+    created = {e.key_id: e.by for e in keys.events(connection=connection) if e.action == "created"}
+    return [
+        ApiKey.from_row(row, created_by=created.get(row.id))
+        for row in keys.listed(connection=connection)
+    ]
 
 
 async def create(info: Info, *, role: str, name: str) -> NewApiKey:
-    auth.require(info.context.key, "admin", what="createApiKey")
+    info.context.require_live("admin", what="createApiKey")
     if not name.strip() or len(name) > 100 or "\x00" in name:
         raise InputError("name must be 1 to 100 characters (who or what the key is for)")
     key, row = await run_in_threadpool(
-        keys.create, engine=info.context.engine, role=role, name=name
+        keys.create, engine=info.context.engine, role=role, name=name, by=info.context.actor
     )
-    return NewApiKey(key=key, api_key=ApiKey.from_row(row))
+    info.context.key_cache.forget()  # the first key closes an open store at once
+    return NewApiKey(key=key, api_key=ApiKey.from_row(row, created_by=info.context.actor))
 
 
 async def revoke(info: Info, *, key_id: str) -> ApiKey:
-    auth.require(info.context.key, "admin", what="revokeApiKey")
-    if not key_id.isdigit():
+    info.context.require_live("admin", what="revokeApiKey")
+    number = id_number(key_id)
+    if number is None:
         raise NotFound(f"there is no live key with id {key_id!r}")
-    await run_in_threadpool(keys.revoke, engine=info.context.engine, key_id=int(key_id))
+    await run_in_threadpool(
+        keys.revoke, engine=info.context.engine, key_id=number, by=info.context.actor
+    )
+    info.context.key_cache.forget()  # refused from the next request on, in this worker
     rows = await run_in_threadpool(_listed, info)
-    return next(ApiKey.from_row(row) for row in rows if row.id == int(key_id))
+    return next(ApiKey.from_row(row, created_by=None) for row in rows if row.id == number)
 
 
 def _listed(info: Info) -> list[keys.KeyRow]:

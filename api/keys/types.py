@@ -23,15 +23,20 @@ class ApiKey:
     role: ApiKeyRole
     name: str
     created_at: datetime
+    created_by: str | None = strawberry.field(
+        description="Who made it: the name of the admin key, or `command line`; null for keys "
+        "made before keys recorded it (and in revokeApiKey's answer)."
+    )
     revoked_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: KeyRow) -> ApiKey:
+    def from_row(cls, row: KeyRow, *, created_by: str | None) -> ApiKey:
         return cls(
             id=strawberry.ID(str(row.id)),
             role=ApiKeyRole(row.role),
             name=row.name,
             created_at=row.created_at,
+            created_by=created_by,
             revoked_at=row.revoked_at,
         )
 

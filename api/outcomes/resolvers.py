@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+from functools import partial
+
+import numpy as np
+from pyroaring import BitMap
 
 from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
 from api.context import Info
+from api.costs import heavy
+from api.counts import Counted, CountRange, Disclosure
 from api.outcomes.types import (
     AudienceComparison,
     AudienceConversion,
@@ -14,7 +19,10 @@ from api.outcomes.types import (
     SegmentValueConversion,
 )
 from store import outcomes
+from store.api_queries import RunRow
+from store.audiences import Selection
 from store.errors import Forbidden
+from store.expressions import And, HasValue
 
 
 async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerformance:
@@ -30,26 +38,73 @@ async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerf
             )
             return found, outcomes.covered_days(connection=connection, run_id=run.id)
 
-    found, covered = await run_in_threadpool(measure)  # scans the orders: off the event loop
+    found, covered = await heavy(measure)  # scans the orders: off the event loop
     disclosure = info.context.disclosure
-    return SegmentPerformance(
-        key=key,
-        days=days,
-        covered_days=covered,
-        values=[
-            SegmentValueConversion(
-                value=s.value,
-                persons=disclosure.count(s.persons),
-                persons_range=disclosure.range(s.persons),
-                converted=disclosure.count(s.converted),
-                converted_range=disclosure.range(s.converted),
-                rate=None
-                if disclosure.hides(s.persons)
-                else disclosure.share(s.converted, s.persons),
+    if disclosure.exact:
+        values = [_exact_conversion(s) for s in found]
+    else:
+        values = await _operator_conversions(info, run, key, days, found)
+    return SegmentPerformance(key=key, days=days, covered_days=covered, values=values)
+
+
+def _exact_conversion(found: outcomes.SegmentConversion) -> SegmentValueConversion:
+    persons, converted = CountRange(low=found.persons, high=found.persons), found.converted
+    return SegmentValueConversion(
+        value=found.value,
+        persons=found.persons,
+        persons_range=persons,
+        converted=converted,
+        converted_range=CountRange(low=converted, high=converted),
+        rate=converted / found.persons if found.persons else 0.0,
+    )
+
+
+async def _operator_conversions(
+    info: Info, run: RunRow, key: str, days: int, found: list[outcomes.SegmentConversion]
+) -> list[SegmentValueConversion]:
+    """The values (bands of a number key) whose persons an operator may count, named; each
+    count through its ledger, the converted persons included."""
+    if await selections.is_number_key(info, run, key):
+        segments = await selections.banded(info, run, key)
+    else:
+        persons = await selections.value_persons(info, run, key, [s.value for s in found])
+        segments = [
+            (
+                s.value,
+                Counted(
+                    s.persons,
+                    ("audience", HasValue(key, (s.value,), 0)),
+                    partial(persons.__getitem__, s.value),
+                ),
             )
             for s in found
-        ],
+        ]
+    converters = BitMap(
+        outcomes.converted(connection=info.context.connection, run_id=run.id, days=days).astype(
+            np.uint32
+        )
     )
+    everyone = await selections.run_persons(info, run)
+    disclosure = info.context.disclosure
+
+    def conversion(value: str, segment: Counted) -> SegmentValueConversion:
+        inside = segment.persons() & converters
+        converted = Counted(len(inside), ("converted", segment.question, days), lambda: inside)
+        shown = disclosure.reveals(converted)
+        return SegmentValueConversion(
+            value=value,
+            persons=segment.n,
+            persons_range=disclosure.range(segment.n),
+            converted=converted.n if shown else None,
+            converted_range=disclosure.range_of(converted),
+            rate=converted.n / segment.n if shown else None,
+        )
+
+    def listed() -> list[SegmentValueConversion]:
+        named = disclosure.listed(segments, within=lambda: everyone)
+        return [conversion(value, segment) for value, segment in named]
+
+    return await heavy(listed)
 
 
 async def compare_audiences(
@@ -58,9 +113,7 @@ async def compare_audiences(
     first, run = await selections.select(info, a)
     second, _ = await selections.select(info, b)
     converters = outcomes.converted(connection=info.context.connection, run_id=run.id, days=days)
-    result = await run_in_threadpool(
-        lambda: outcomes.compare(first.everyone(), second.everyone(), converters)
-    )
+    result = await heavy(lambda: outcomes.compare(first.everyone(), second.everyone(), converters))
     counts = {
         "a": result.a_persons,
         "b": result.b_persons,
@@ -68,13 +121,16 @@ async def compare_audiences(
         "b's converted": result.b_converted,
         "both": result.both,
     }
-    hidden = [name for name, count in counts.items() if info.context.disclosure.hides(count)]
+    disclosure = info.context.disclosure
+    hidden = [name for name, count in counts.items() if disclosure.hides(count)]
     if hidden:  # rates, difference and interval would give the hidden counts away
         raise Forbidden(
             f"compareAudiences: {', '.join(hidden)} under the minimum audience size "
             f"({info.context.settings.min_audience}) or too close to the whole run; this role sees "
             "counts that small only as ranges (audience { countRange })"
         )
+    if not disclosure.exact:
+        await heavy(partial(_admit_comparison, disclosure, first, second, converters, days))
     return AudienceComparison(
         days=days,
         a=_conversion(result.a_persons, result.a_converted),
@@ -86,6 +142,36 @@ async def compare_audiences(
         p_value=result.p_value,
         verdict=outcomes.verdict(result, days=days),
     )
+
+
+def _admit_comparison(
+    disclosure: Disclosure,
+    first: Selection,
+    second: Selection,
+    converters: np.ndarray,
+    days: int,
+) -> None:
+    """Every count a comparison gives away, through the operator's ledger (Forbidden if one
+    of them may not be given): each audience, its converted persons, and both."""
+    converted = BitMap(converters.astype(np.uint32))
+    one, other = first.expression, second.expression
+    for counted in (
+        Counted(first.count(), ("audience", one), first.bitmap),
+        Counted(second.count(), ("audience", other), second.bitmap),
+        _converted(first, ("audience", one), converted, days),
+        _converted(second, ("audience", other), converted, days),
+        Counted(
+            len(first.bitmap() & second.bitmap()),
+            ("audience", And((one, other))),
+            lambda: first.bitmap() & second.bitmap(),
+        ),
+    ):
+        disclosure.shown(counted)
+
+
+def _converted(audience: Selection, question: object, converters: BitMap, days: int) -> Counted:
+    inside = audience.bitmap() & converters
+    return Counted(len(inside), ("converted", question, days), lambda: inside)
 
 
 def _conversion(persons: int, converted: int) -> AudienceConversion:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable
+
 import strawberry
 
 from api.counts import HIDDEN, CountRange, Disclosure
 from store.drift import DriftReport, KeyDrift
+from store.expressions import And, HasValue
 from store.persona_queries import Persona as PersonaRecord
+
+PERSONA_KEY = "persona"
 
 
 @strawberry.type(description="A tag that sets a persona apart.")
@@ -43,28 +48,49 @@ class Persona:
     )
 
     @classmethod
-    def from_record(cls, record: PersonaRecord, *, disclosure: Disclosure) -> Persona:
-        hidden = disclosure.hides(record.size)
+    def from_record(
+        cls,
+        record: PersonaRecord,
+        *,
+        disclosure: Disclosure,
+        refused: Collection[Hashable] = (),
+    ) -> Persona:
+        """The persona as `disclosure` may see it; `refused`: the questions (`questions_of`)
+        an operator's ledger would not answer exactly."""
+        size_question, tag_questions = questions_of(record)
+        hidden = disclosure.hides(record.size) or size_question in refused
 
-        def tag_share(share: float) -> float | None:
+        def tag_share(share: float, question: Hashable) -> float | None:
             # The members with the tag are a count of persons too.
-            return None if hidden or disclosure.hides(round(share * record.size)) else share
+            members = round(share * record.size)
+            return None if hidden or disclosure.hides(members) or question in refused else share
 
         return cls(
             id=strawberry.ID(str(record.persona_id)),
             name=record.name,
             description=_traits(record) if hidden else record.description,
             size=None if hidden else record.size,
-            size_range=disclosure.range(record.size),
+            size_range=disclosure.range(record.size)
+            if not hidden or disclosure.hides(record.size)
+            else CountRange(low=0, high=disclosure.universe),
             share=None if hidden else record.share,
             top_tags=[
                 PersonaTag(
-                    key=t["key"], value=t["value"], share=tag_share(t["share"]), lift=t["lift"]
+                    key=t["key"], value=t["value"], share=tag_share(t["share"], q), lift=t["lift"]
                 )
-                for t in record.top_tags
+                for t, q in zip(record.top_tags, tag_questions, strict=True)
             ],
             centroid=[FeatureValue(feature=f, value=v) for f, v in record.centroid.items()],
         )
+
+
+def questions_of(record: PersonaRecord) -> tuple[Hashable, list[Hashable]]:
+    """The persona's size and its members with each top tag, as questions of audiences."""
+    persona = HasValue(PERSONA_KEY, (record.name,), 0)
+    tags: list[Hashable] = [
+        ("audience", And((persona, HasValue(t["key"], (t["value"],), 0)))) for t in record.top_tags
+    ]
+    return ("audience", persona), tags
 
 
 def _traits(record: PersonaRecord) -> str:

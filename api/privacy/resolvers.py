@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
-from api import auth
 from api.context import Info
 from api.privacy.types import ForgottenPerson
 from store import suppressions
@@ -12,7 +11,7 @@ from store.errors import NotFound
 
 
 async def forget_person(info: Info, *, person_id: str) -> ForgottenPerson:
-    auth.require(info.context.key, "admin", what="forgetPerson")
+    info.context.require_live("admin", what="forgetPerson")
     context = info.context
     if "\x00" in person_id:  # no person has it (and PostgreSQL text cannot hold it)
         raise NotFound(f"no run holds person {person_id!r}")

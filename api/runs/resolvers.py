@@ -6,8 +6,8 @@ from datetime import date
 
 import strawberry
 
-from api import auth
 from api.context import Info
+from api.ids import id_number
 from api.runs.types import Health, Run
 from store import api_queries
 from store.errors import InputError, NotFound
@@ -23,9 +23,10 @@ def runs(info: Info, *, last: int) -> list[Run]:
 
 
 async def run(info: Info, *, run_id: strawberry.ID) -> Run | None:
-    if not str(run_id).isdigit():
+    number = id_number(str(run_id))
+    if number is None:
         raise InputError(f"run id {str(run_id)!r} is not a run number such as '12'")
-    row = await info.context.loaders.run_by_id.load(int(run_id))
+    row = await info.context.loaders.run_by_id.load(number)
     return None if row is None else Run.from_row(row)
 
 
@@ -40,7 +41,7 @@ def health(info: Info) -> Health:
 
 
 async def start_run(info: Info, *, source: str, as_of: date | None) -> Run:
-    auth.require(info.context.key, "admin", what="startRun")
+    info.context.require_live("admin", what="startRun")
     run_id = await info.context.starter.start(source=source, as_of=as_of)
     row = await info.context.loaders.run_by_id.load(run_id)
     if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it

@@ -1,9 +1,10 @@
 """Starting a tagging run from the API (startRun, admin): `portrait run` as its own process.
 
 A run takes seconds to minutes and both cores, so it never runs inside the server: the server
-checks what it can answer at once (the folder is under `PORTRAIT_SOURCE_ROOT`, it has an
-orders file, no run is working), starts the process in its own session (stopping the server
-does not stop the run), and answers once the run is recorded as running. The run's progress
+checks what it can answer at once (the folder and every file in it are under
+`PORTRAIT_SOURCE_ROOT`, it has an orders file, no run is working), starts the process in its
+own session (stopping the server does not stop the run), and answers once the run is recorded
+as running. The run's progress
 and outcome are then in `run(id)`; a run that fails records its error there.
 """
 
@@ -52,6 +53,14 @@ class RunStarter:
             raise outside
         if not folder.is_dir():
             raise InputError(f"source {name!r}: there is no such folder in the source root")
+        for entry in sorted(folder.iterdir()):
+            # A symbolic link to a file elsewhere (say a secret) would be read, and its first
+            # line could end up in the run's error.
+            if not entry.resolve().is_relative_to(root):
+                raise InputError(
+                    f"source {name!r}: {entry.name} leads outside the source root (a symbolic "
+                    "link); copy the file into the folder instead"
+                )
         find_sources(folder)  # no orders file: the error names the folder
         return folder
 

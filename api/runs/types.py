@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
+from pathlib import PurePath
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from api import auth
 from api.basket.types import BasketReport
 from api.context import Info
 from store.api_queries import RunReportRow, RunRow
@@ -71,10 +73,8 @@ class Run:
     as_of: datetime = strawberry.field(description="Nothing after this time was used.")
     started_at: datetime
     finished_at: datetime | None
-    source: str = strawberry.field(description="Where the run read its files.")
     persons: int
     tag_rows: int
-    error: str | None = strawberry.field(description="Why the run failed, if it did.")
 
     @classmethod
     def from_row(cls, row: RunRow) -> Run:
@@ -85,11 +85,25 @@ class Run:
             as_of=row.as_of,
             started_at=row.started_at,
             finished_at=row.finished_at,
-            source=row.source,
             persons=row.persons,
             tag_rows=row.tag_rows,
-            error=row.error,
         )
+
+    @strawberry.field(
+        description="Where the run read its files; only the folder's name for a role that "
+        "sees aggregates only (no server paths)."
+    )
+    def source(self, info: Info) -> str:
+        return (
+            self.row.source if auth.reaches(info.context.key, "analyst") else _name(self.row.source)
+        )
+
+    @strawberry.field(
+        description="Why the run failed, if it did; null for a role that sees aggregates only "
+        "(an error may quote the files)."
+    )
+    def error(self, info: Info) -> str | None:
+        return self.row.error if auth.reaches(info.context.key, "analyst") else None
 
     @strawberry.field(description="When the run became visible; null unless committed.")
     def committed_at(self) -> datetime | None:
@@ -121,9 +135,28 @@ class Run:
         report = await info.context.loaders.basket_report.load(self.row.id)
         return None if report is None else BasketReport.from_report(report)
 
-    @strawberry.field(description="The parameters the run was started with.")
+    @strawberry.field(
+        description="The parameters the run was started with; paths as file names only for a "
+        "role that sees aggregates only."
+    )
     async def params(self, info: Info) -> JSON:
-        return JSON((await self._report(info)).params)
+        params = (await self._report(info)).params
+        return JSON(params if auth.reaches(info.context.key, "analyst") else _without_paths(params))
+
+
+def _name(path: str) -> str:
+    return PurePath(path).name if PurePath(path).is_absolute() else path
+
+
+def _without_paths(value: Any) -> Any:
+    """`value` with every absolute path in it cut to its last part."""
+    if isinstance(value, str):
+        return _name(value)
+    if isinstance(value, dict):
+        return {key: _without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(item) for item in value]
+    return value
 
 
 @strawberry.type(description="Whether the service is up, and the run it serves.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from functools import partial
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from api.audiences import selections
 from api.context import Info
-from api.counts import Disclosure
+from api.costs import heavy
+from api.counts import Counted, Disclosure
 from api.tags.types import (
     TagDefinition,
     TagDistribution,
@@ -18,8 +20,9 @@ from api.tags.types import (
     UnknownTagKey,
 )
 from store import api_queries
-from store.api_queries import TagDefinitionRow, TagValueCounts
+from store.api_queries import RunRow, TagDefinitionRow, TagValueCounts
 from store.errors import InputError
+from store.expressions import HasValue
 
 CLOSEST_KEYS = 3
 MAX_TOP_VALUES = 100  # every list of the API stops at 100
@@ -44,13 +47,63 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
     definition = definitions.get(key)
     if definition is None:
         return _unknown_key(key, known=list(definitions), run_id=run.id)
+    disclosure = info.context.disclosure
+    if not disclosure.exact and definition.value_type == "number":
+        banded = await selections.banded(info, run, key)
+        found = TagValueCounts(
+            top=[(band, counted.n) for band, counted in banded],
+            distinct_values=len(banded),
+            tag_rows=sum(counted.n for _, counted in banded),
+        )
+        return await _listed(info, run, definition, found, dict(banded))
     # The bitmap index has every value's persons counted; without it, counting scans every
     # person's row of the key: off the event loop.
     index = await info.context.indexes.get(run.id, run.persons)
     counts = None if index is None else index.value_counts(key, top)
     if counts is None:
-        counts = await run_in_threadpool(_value_counts, info.context.engine, run.id, key, top)
-    return _distribution(definition, counts, top=top, disclosure=info.context.disclosure)
+        engine = info.context.engine
+        counts = await heavy(partial(_value_counts, engine, run.id, key, top))
+    if not disclosure.exact:
+        persons = await selections.value_persons(info, run, key, [v for v, _ in counts.top])
+        counted = {
+            value: Counted(
+                n, ("audience", HasValue(key, (value,), 0)), partial(persons.__getitem__, value)
+            )
+            for value, n in counts.top
+        }
+        return await _listed(info, run, definition, counts, counted)
+    return _distribution(definition, counts, top=top, disclosure=disclosure)
+
+
+async def _listed(
+    info: Info,
+    run: RunRow,
+    definition: TagDefinitionRow,
+    counts: TagValueCounts,
+    counted: dict[str, Counted],
+) -> TagDistribution:
+    """An operator's distribution: only the values (or bands) whose counts it may see, named."""
+    everyone = await selections.run_persons(info, run)
+    disclosure = info.context.disclosure
+    listed = disclosure.listed(list(counted.items()), within=lambda: everyone)
+    other = counts.tag_rows - sum(found.n for _, found in listed)
+    return TagDistribution(
+        key=definition.key,
+        kind=TagKind.from_store(definition.kind),
+        persons=run.persons,
+        distinct_values=counts.distinct_values,
+        values=[
+            TagValueCount(
+                value=value,
+                count=found.n,
+                count_range=disclosure.range(found.n),
+                share=found.n / run.persons,
+            )
+            for value, found in listed
+        ],
+        other_count=disclosure.count(other),
+        other_count_range=disclosure.range(other),
+    )
 
 
 def _value_counts(engine: Engine, run_id: int, key: str, top: int) -> TagValueCounts:

@@ -25,6 +25,7 @@ LIFECYCLE = 'query { profile(personId: "p-ann") { lifecycle } }'
 UNKNOWN_FIELD = 'query { profile(personId: "p-ann") { nickname } }'
 WRONG_ARGUMENT_TYPE = 'query { runs(last: "ten") { id } }'
 PROFILE_TAGS = 'query { profile(personId: "p-ann") { personId tags { key } } }'
+NAMED_PROFILE = "query Card($user: String!) { profile(userId: $user) { personId tags { key } } }"
 ONE_MIB = 1024 * 1024
 
 
@@ -143,7 +144,7 @@ async def test_a_chunked_body_over_the_limit_is_refused_with_413(client: httpx.A
     await assert_still_serving(client)
 
 
-async def test_unexpected_errors_are_masked_and_logged_in_full(
+async def test_unexpected_errors_are_masked_and_logged_without_the_query(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(**_: object) -> list[api_queries.PersonTagRow]:
@@ -152,6 +153,8 @@ async def test_unexpected_errors_are_masked_and_logged_in_full(
     monkeypatch.setattr(api_queries, "tags_of_persons", broken)
     with caplog.at_level(logging.ERROR):
         response = await client.post("/graphql", json={"query": PROFILE_TAGS})
+        named = {"query": NAMED_PROFILE, "variables": {"user": "u-1002"}}
+        await client.post("/graphql", json=named)
 
     # A profile's tags are read with the person, so the failure is the profile's.
     assert response.json() == {
@@ -165,7 +168,13 @@ async def test_unexpected_errors_are_masked_and_logged_in_full(
         ],
     }
     assert "secret" not in response.text
-    assert "disk /var/lib/secret is on fire" in caplog.text
+    assert [record.getMessage() for record in caplog.records] == [
+        "unexpected error at profile (operation anonymous)",
+        "unexpected error at profile (operation Card)",
+    ]
+    assert "disk /var/lib/secret is on fire" in caplog.text  # the traceback says why
+    # Neither the query's person id nor the variable's user id.
+    assert ("p-ann" in caplog.text, "u-1002" in caplog.text) == (False, False)
 
 
 async def test_a_run_committed_while_serving_is_served_by_the_next_request(

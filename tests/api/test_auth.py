@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.auth import KeyCache
+from api.auth import NEEDS_KEY, KeyCache
 from store import keys
 from store.settings import Settings
 from tests.api.client import client_as, client_for, graphql
@@ -52,7 +52,14 @@ async def test_without_a_key_the_answer_is_401(anonymous: httpx.AsyncClient) -> 
     wrong = await anonymous.post(
         "/graphql", json={"query": HEALTH}, headers={"authorization": "Bearer pk_nope"}
     )
-    assert (wrong.status_code, wrong.text) == (401, "the API key is unknown or revoked")
+    assert (wrong.status_code, wrong.text) == (
+        401,
+        "the API key is not a Portrait key (pk_ and 43 letters, digits, - or _)",
+    )
+    unknown = await anonymous.post(
+        "/graphql", json={"query": HEALTH}, headers={"authorization": "Bearer pk_" + "A" * 43}
+    )
+    assert (unknown.status_code, unknown.text) == (401, "the API key is unknown or revoked")
     basic = await anonymous.post(
         "/graphql", json={"query": HEALTH}, headers={"authorization": "Basic dTpw"}
     )
@@ -114,17 +121,58 @@ def test_a_key_lookup_is_trusted_for_its_seconds_then_asked_again(
 ) -> None:
     now = [100.0]
     cache = KeyCache(engine=engine, seconds=2.0, clock=lambda: now[0])
-    assert cache.any_live() is False
+    assert cache.any_made() is False
     key, row = keys.create(engine=engine, role="analyst", name="crm")
-    assert (cache.any_live(), cache.find(key)) == (False, row)  # the store said so 0 s ago
+    assert (cache.any_made(), cache.find(key)) == (False, row)  # the store said so 0 s ago
     keys.revoke(engine=engine, key_id=row.id)
     now[0] = 101.9
-    assert (cache.any_live(), cache.find(key)) == (False, row)
+    assert (cache.any_made(), cache.find(key)) == (False, row)
     now[0] = 102.0
-    assert (cache.any_live(), cache.find(key)) == (False, None)  # revoked: no live key
-    keys.create(engine=engine, role="admin", name="root")
-    now[0] = 104.0
-    assert cache.any_live() is True
+    # Revoked: no live key, and keys stay needed (a key was made).
+    assert (cache.any_made(), cache.find(key)) == (True, None)
+
+
+async def test_revoking_every_key_does_not_open_a_development_store_again(
+    settings: Settings, engine: Engine
+) -> None:
+    _, row = keys.create(engine=engine, role="admin", name="root")
+    keys.revoke(engine=engine, key_id=row.id)
+    async with client_for(create_app(settings)) as client:
+        response = await client.post("/graphql", json={"query": HEALTH})
+    assert (response.status_code, response.text) == (401, NEEDS_KEY)
+
+
+async def test_a_revoked_admin_key_cannot_mint_a_replacement(
+    settings: Settings, engine: Engine
+) -> None:
+    # Two workers over one store, each trusting a key lookup for the default 2 s.
+    root, _ = keys.create(engine=engine, role="admin", name="root")
+    ops, _ = keys.create(engine=engine, role="admin", name="ops")
+    async with (
+        client_for(create_app(settings)) as first,
+        client_for(create_app(settings)) as second,
+    ):
+        as_root, as_ops = {"authorization": f"Bearer {root}"}, {"authorization": f"Bearer {ops}"}
+        for worker in (first, second):  # both workers now trust root for 2 s
+            response = await worker.post("/graphql", json={"query": HEALTH}, headers=as_root)
+            assert response.status_code == 200
+        revoke = {"query": REVOKE, "variables": {"id": "1"}}
+        response = await second.post("/graphql", json=revoke, headers=as_ops)
+        assert response.json()["data"]["revokeApiKey"]["name"] == "root"
+        # The worker that revoked it refuses it at once.
+        response = await second.post("/graphql", json={"query": HEALTH}, headers=as_root)
+        assert response.status_code == 401
+        # The other still trusts it for reads, but not for a privileged mutation.
+        mint = {"query": CREATE, "variables": {"r": "ADMIN"}}
+        body = (await first.post("/graphql", json=mint, headers=as_root)).json()
+        assert body["errors"][0]["message"] == "createApiKey: this key (root) was revoked"
+    with engine.connect() as connection:
+        events = keys.events(connection=connection)
+    assert [(e.key_id, e.action, e.by) for e in events] == [
+        (1, "created", "command line"),
+        (2, "created", "command line"),
+        (1, "revoked", "ops"),
+    ]
 
 
 async def test_production_needs_a_key_even_before_any_exists(store_url: str, shop_run: int) -> None:
@@ -142,7 +190,7 @@ async def test_graphiql_loads_without_a_key_but_get_queries_still_do_not_run(
     assert (query.status_code, query.text) == (400, "queries are not allowed when using GET")
 
 
-KEYS = "{ apiKeys { id role name revokedAt } }"
+KEYS = "{ apiKeys { id role name createdBy revokedAt } }"
 CREATE = (
     'mutation ($r: ApiKeyRole!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
 )
@@ -170,9 +218,11 @@ async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: En
             assert revoked["data"]["revokeApiKey"]["name"] == "crm"
             assert (await crm.post("/graphql", json={"query": HEALTH})).status_code == 401
         listed = (await graphql(admin, KEYS))["data"]["apiKeys"]
-        assert [(k["id"], k["role"], k["name"], k["revokedAt"] is None) for k in listed] == [
-            ("1", "ADMIN", "root", True),
-            ("2", "ANALYST", "crm", False),
+        assert [
+            (k["id"], k["role"], k["name"], k["createdBy"], k["revokedAt"] is None) for k in listed
+        ] == [
+            ("1", "ADMIN", "root", "command line", True),
+            ("2", "ANALYST", "crm", "root", False),
         ]
         again = await graphql(admin, REVOKE, id="2")
         assert again["errors"][0]["message"] == "there is no live key with id 2"

@@ -8,6 +8,8 @@ their raw values.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -150,6 +152,11 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
         suppressions.identifier_digest(kind, value, key=ID_KEY)
         for kind, value in (("user_id", "ann"), ("device_id", "dev-a"), ("phone_hash", "phone-1"))
     )
+    # The list's own domain: no entry begins with (or holds) Ann's pseudonym.
+    assert ({digest[:3] for digest in listed}, [ann in digest for digest in listed]) == (
+        {"s2:"},
+        [False, False, False],
+    )
     again = await graphql(admin, FORGET, id=ann)
     assert again["errors"][0]["message"] == f"no run holds person {ann!r}"
 
@@ -212,3 +219,28 @@ async def test_only_an_admin_forgets(store_url: str, engine: Engine, first_run: 
         assert await person_of(analyst, "ann") == ann
         body = await graphql(analyst, FORGET, id="nobody\x00")
         assert body["errors"][0]["message"].startswith("forgetPerson needs the admin role")
+
+
+async def test_a_list_written_before_it_had_a_domain_of_its_own_still_holds(
+    engine: Engine, first_run: int
+) -> None:
+    # An entry as the list kept it before: the keyed HMAC itself, Bob's pseudonym its prefix.
+    keyed = hmac.new(ID_KEY.encode(), b"user_id:bob", hashlib.sha256).hexdigest()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO suppressions (digest, forgotten_at, forgotten_by) VALUES (:d, :t, 'x')"
+            ),
+            {"d": keyed, "t": "2026-11-23"},
+        )
+    late = suppressions.forget_late(
+        engine=engine, run_id=first_run, known=frozenset(), id_key=ID_KEY
+    )
+    assert late == 1  # read in the new domain, it still names Bob
+    with engine.connect() as connection:
+        listed = set(connection.execute(select(table_of(Suppression).c.digest)).scalars())
+    # Rewritten in the new domain when Bob was forgotten, beside his device.
+    assert listed == {
+        suppressions.identifier_digest(kind, value, key=ID_KEY)
+        for kind, value in (("user_id", "bob"), ("device_id", "dev-b"))
+    }

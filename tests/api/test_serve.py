@@ -65,6 +65,13 @@ def server(
 @contextmanager
 def serving(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """`portrait serve` with `env` on a free port, its output in `log_path`; yields its URL."""
+    with serving_process(env, log_path) as (url, _):
+        yield url
+
+
+@contextmanager
+def serving_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]:
+    """As `serving`, yielding the URL and the server's process id."""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -77,7 +84,7 @@ def serving(env: dict[str, str], log_path: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(url, process, log_path)
-            yield url
+            yield url, process.pid
         finally:
             process.terminate()
             process.wait(timeout=15)

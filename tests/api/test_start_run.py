@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store.settings import Settings
+from store.snapshot import begin_run, fail_run
 from tests.api.client import client_as, graphql
 from tests.api.test_privacy import ORDERS
+from tests.factories import AS_OF
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +148,53 @@ async def test_only_an_admin_starts_runs(
             f"startRun needs the admin role; this key ({role}-team) is {role}"
         )
         assert (await graphql(client, "{ runs { id } }"))["data"] == {"runs": []}
+
+
+async def test_a_file_linked_from_outside_the_source_root_is_refused(
+    admin: httpx.AsyncClient, root: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.write_text("secret_token=do-not-show\n")
+    (root / "leaky").mkdir()
+    (root / "leaky" / "orders.csv").symlink_to(secret)
+    body = await graphql(admin, START, s="leaky")
+    assert [e["message"] for e in body["errors"]] == [
+        "source 'leaky': orders.csv leads outside the source root (a symbolic link); copy the "
+        "file into the folder instead"
+    ]
+    assert (await graphql(admin, "{ runs { id } }"))["data"] == {"runs": []}
+
+
+RUNS = "{ runs { source error params } }"
+
+
+@pytest.mark.parametrize(
+    ("role", "source", "error", "params"),
+    [
+        ("operator", "june", None, {"source": "june", "catalog": "tags.toml", "seed": 7}),
+        (
+            "analyst",
+            "/srv/shops/june",
+            "orders.csv: found: secret_token=x",
+            {"source": "/srv/shops/june", "catalog": "/srv/tags.toml", "seed": 7},
+        ),
+    ],
+)
+async def test_an_operator_sees_no_server_paths_or_run_errors(
+    store_url: str,
+    engine: Engine,
+    role: str,
+    source: str,
+    error: str | None,
+    params: dict[str, Any],
+) -> None:
+    run_id = begin_run(
+        engine=engine,
+        source="/srv/shops/june",
+        as_of=AS_OF,
+        params={"source": "/srv/shops/june", "catalog": "/srv/tags.toml", "seed": 7},
+    )
+    fail_run(engine=engine, run_id=run_id, error="orders.csv: found: secret_token=x")
+    async for client in _client(store_url, engine, role, None):
+        body = await graphql(client, RUNS)
+        assert body["data"]["runs"] == [{"source": source, "error": error, "params": params}]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ from sqlalchemy.engine import Engine
 from store import audience_sql
 from store.audience_index import build_index, members_page
 from store.audiences import BitmapSelection, SqlSelection
+from store.errors import ExpressionError
 from store.expressions import (
+    MAX_DEPTH,
     And,
     Compare,
     Expression,
@@ -180,7 +183,11 @@ def _commit(engine: Engine, persons: int, rows: list[TagRow]) -> int:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(store=stores(), drawn=st.lists(expressions, min_size=1, max_size=4))
+@given(
+    store=stores(),
+    # NOT adds a level without a leaf: keep to what the grammar accepts.
+    drawn=st.lists(expressions.filter(lambda e: _depth(e) <= MAX_DEPTH), min_size=1, max_size=4),
+)
 def test_bitmaps_sql_and_reference_select_the_same_persons(
     store_engine: Engine, store: tuple[int, list[TagRow]], drawn: list[Expression]
 ):
@@ -215,19 +222,68 @@ def test_bitmaps_sql_and_reference_select_the_same_persons(
             assert BitmapSelection(index, expression).everyone().tolist() == ordered, text
             sql = SqlSelection(store_engine, run_id, expression)
             assert sql.everyone().tolist() == ordered, text
-            by_size = _breakdown(expected, rows, "color")
-            assert index.breakdown(bitmap, "color") == by_size, text
-            assert (
-                audience_sql.breakdown(
-                    connection=connection, run_id=run_id, expression=expression, key="color"
-                )
-                == by_size
-            ), text
+            for key in KEYS:  # the number key included: neither lists its amounts
+                by_size = _breakdown(expected, rows, key)
+                assert index.breakdown(bitmap, key) == by_size, (text, key)
+                assert (
+                    audience_sql.breakdown(
+                        connection=connection, run_id=run_id, expression=expression, key=key
+                    )
+                    == by_size
+                ), (text, key)
 
 
 def _breakdown(audience: set[int], rows: list[TagRow], key: str) -> list[tuple[str, int]]:
+    if KEYS[key][0] == "number":
+        return []
     counts: dict[str, int] = {}
     for r in rows:
         if r.key == key and r.person_idx in audience:
             counts[r.value] = counts.get(r.value, 0) + 1
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _depth(expression: Expression) -> int:
+    match expression:
+        case Not(item=item):
+            return 1 + _depth(item)
+        case And(items=items) | Or(items=items):
+            return 1 + max(_depth(item) for item in items)
+    return 1
+
+
+def _deepest(shape: str) -> str:
+    """An expression of `shape`, NOTs in front until it is exactly MAX_DEPTH levels deep."""
+    text = {
+        "not": "color:red",
+        "not_or": "NOT (size:s OR " * 4 + "color:red" + ")" * 4,  # two levels each
+        "or_and": "(size:s OR (vip AND " * 4 + "color:red" + "))" * 4,
+    }[shape]
+    while _depth(parse(text)) < MAX_DEPTH:
+        text = "NOT " + text
+    return text
+
+
+@pytest.mark.parametrize("shape", ["not", "not_or", "or_and"])
+def test_the_deepest_expressions_allowed_are_answered_by_both_evaluators(
+    store_engine: Engine, shape: str
+) -> None:
+    rows = [
+        TagRow(0, "color", "red", None),
+        TagRow(1, "size", "s", None),
+        TagRow(2, "vip", "yes", None),
+    ]
+    run_id = _commit(store_engine, 4, rows)
+    text = _deepest(shape)
+    expression = parse(text)
+    assert _depth(expression) == MAX_DEPTH
+    check(expression, VOCABULARY, text)
+    expected = reference(expression, 4, rows)
+    with store_engine.connect() as connection:
+        index = build_index(connection=connection, run_id=run_id)
+        assert set(index.evaluate(expression)) == expected
+        assert audience_sql.count(
+            connection=connection, run_id=run_id, expression=expression
+        ) == len(expected)
+    with pytest.raises(ExpressionError, match=f"nests deeper than {MAX_DEPTH} levels"):
+        parse("NOT " + text)

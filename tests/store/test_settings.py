@@ -49,9 +49,46 @@ def test_the_new_settings_are_read_from_the_environment() -> None:
             "5000",
             "PORTRAIT_KEY_CACHE_SECONDS must be between 0 and 3600 seconds, got 5000.0",
         ),
+        (
+            "PORTRAIT_WORK_SECONDS_PER_MINUTE",
+            "0",
+            "PORTRAIT_WORK_SECONDS_PER_MINUTE must be more than 0, got 0.0",
+        ),
+        (
+            "PORTRAIT_CONNECTIONS_PER_CLIENT",
+            "none",
+            "PORTRAIT_CONNECTIONS_PER_CLIENT 'none' is not a whole number",
+        ),
+        ("PORTRAIT_OPERATOR_ANSWERS", "0", "PORTRAIT_OPERATOR_ANSWERS must be at least 1, got 0"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(InputError) as raised:
         Settings.from_env({name: value})
     assert str(raised.value) == message
+
+
+def test_the_security_settings_and_their_defaults() -> None:
+    names = [
+        "operator_answers",
+        "max_header_bytes",
+        "header_timeout_seconds",
+        "body_timeout_seconds",
+        "connections_per_client",
+        "work_seconds_per_minute",
+        "heavy_per_request",
+    ]
+    defaults = Settings.from_env({})
+    assert [getattr(defaults, name) for name in names] == [5000, 16384, 10.0, 10.0, 16, 30.0, 32]
+    settings = Settings.from_env(
+        {
+            "PORTRAIT_OPERATOR_ANSWERS": "100",
+            "PORTRAIT_MAX_HEADER_BYTES": "8192",
+            "PORTRAIT_HEADER_TIMEOUT_SECONDS": "5",
+            "PORTRAIT_BODY_TIMEOUT_SECONDS": "20",
+            "PORTRAIT_CONNECTIONS_PER_CLIENT": "4",
+            "PORTRAIT_WORK_SECONDS_PER_MINUTE": "12.5",
+            "PORTRAIT_HEAVY_PER_REQUEST": "3",
+        }
+    )
+    assert [getattr(settings, name) for name in names] == [100, 8192, 5.0, 20.0, 4, 12.5, 3]
