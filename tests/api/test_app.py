@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from strawberry.schema.schema import validate_document
 
-import api.schema
+import api.execution
 from api.app import create_app
 from store import api_queries, keys
 from store.settings import Settings
@@ -97,7 +97,7 @@ async def test_a_query_text_is_validated_once(
         validated.append(document.loc.source.body)
         return validate_document(schema, document, rules)
 
-    monkeypatch.setattr(api.schema, "validate_document", counting)
+    monkeypatch.setattr(api.execution, "validate_document", counting)
     first = await graphql(client, UNKNOWN_FIELD)
     again = await graphql(client, UNKNOWN_FIELD)
     valid = await graphql(client, LIFECYCLE)
