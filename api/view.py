@@ -26,6 +26,11 @@ from api.context import Context
 # keeps connections, and SQLite's per-connection page cache, alive between requests instead of
 # opening overflow connections with cold caches (~2x slower profiles when that happened).
 MAX_IN_FLIGHT = 4
+# Requests holding a store connection: those in flight and those parked while heavy work runs
+# for them (api.costs gives their slot back meanwhile). Bounded under the pool's 15 (5 + 10
+# overflow): unbounded, sixteen readers while the index rebuilt after a run waited out the
+# pool's 30 s for a connection. Past it, a request queues before it opens one.
+MAX_ADMITTED = 12
 
 
 class PortraitGraphQL(GraphQL[Context, None]):
@@ -47,6 +52,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             subscription_protocols=(),
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._admitted = asyncio.Semaphore(MAX_ADMITTED)
         self._require_keys = require_keys
 
     async def get_context(
@@ -91,7 +97,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
-        async with self._in_flight:
+        async with self._admitted, self._in_flight:
             work = costs.current.get()
             if work is not None:  # heavy work gives the slot back while it waits (api.costs)
                 work.in_flight = self._in_flight
