@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Join, and_, case, func, select
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from store.models import PersonTag, table_of
 
@@ -38,7 +39,7 @@ class RfmCell(NamedTuple):
     mean_monetary: float | None
 
 
-def _with(by_key: str, run_id: int):  # type: ignore[no-untyped-def]
+def _with(by_key: str, run_id: int) -> tuple[NamedFromClause, NamedFromClause, Join, ColumnElement[bool]]:
     """The tag rows of `by_key` and, as `other`, every tag row of the same persons."""
     by, other = _tags.alias("by_tag"), _tags.alias("other")
     joined = by.join(

@@ -66,7 +66,8 @@ def personas(
     *, connection: Connection, run: RunRow, runs: list[RunRow], disclosure: Disclosure
 ) -> list[PersonaView]:
     """The run's personas, largest first, with their trend over the committed `runs`."""
-    found = [_view(p, disclosure) for p in persona_queries.personas(connection=connection, run_id=run.id)]
+    records = persona_queries.personas(connection=connection, run_id=run.id)
+    found = [_view(record, disclosure) for record in records]
     by_name = {p.name: p for p in found}
     for other in runs:
         seen = disclosure.within(other.persons)
