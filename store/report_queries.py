@@ -39,7 +39,9 @@ class RfmCell(NamedTuple):
     mean_monetary: float | None
 
 
-def _with(by_key: str, run_id: int) -> tuple[NamedFromClause, NamedFromClause, Join, ColumnElement[bool]]:
+def _with(
+    by_key: str, run_id: int
+) -> tuple[NamedFromClause, NamedFromClause, Join, ColumnElement[bool]]:
     """The tag rows of `by_key` and, as `other`, every tag row of the same persons."""
     by, other = _tags.alias("by_tag"), _tags.alias("other")
     joined = by.join(

@@ -111,20 +111,25 @@ def _persona_scores(report: Report, words: dict[str, str]) -> alt.Chart:
     )
 
 
-def _distribution(report: Report, key: str, words: dict[str, str]) -> alt.Chart:
+def _distribution(report: Report, key: str, words: dict[str, str]) -> alt.LayerChart:
     rows = [
-        {"value": s.value, "share": s.share, **_count(s.count)}
+        {"value": s.value, "share": s.share, "drawn": s.count.exact or 0, **_count(s.count)}
         for s in report.distributions[key]
     ]
-    return (
-        alt.Chart(_data(key, rows), title=words[key], width=WIDTH / 2 - 20)
-        .mark_bar()
-        .encode(
-            y=alt.Y("value:N", title=None, sort="-x"),
-            x=alt.X("count:Q", title=words["persons"]),
-            tooltip=["value:N", "label:N", alt.Tooltip("share:Q", format=".1%")],
-        )
+    return _labelled_bars(_data(key, rows), "drawn", words["persons"], words[key])
+
+
+def _labelled_bars(
+    data: alt.InlineData, length: str, axis: str, title: str, *, percent: bool = False
+) -> alt.LayerChart:
+    """Bars with their count written beside them: a hidden count has a bar of length 0 (so
+    that its row stays in the data) and its range as the label."""
+    base = alt.Chart(data, title=title, width=WIDTH / 2 - 60).encode(
+        y=alt.Y("value:N", title=None, sort="-x"),
+        x=alt.X(f"{length}:Q", title=axis, axis=alt.Axis(format="%" if percent else ",")),
+        tooltip=["value:N", "label:N"],
     )
+    return base.mark_bar() + base.mark_text(align="left", dx=3, fontSize=11).encode(text="label:N")
 
 
 def _rfm_grid(report: Report, words: dict[str, str]) -> alt.LayerChart:
@@ -180,7 +185,7 @@ def _audience_overlap(report: Report, words: dict[str, str]) -> alt.LayerChart |
     return cells + base.mark_text(fontSize=11).encode(x="b:N", y="a:N", text="label:N")
 
 
-def _performance(report: Report, words: dict[str, str]) -> alt.Chart | None:
+def _performance(report: Report, words: dict[str, str]) -> alt.LayerChart | None:
     performance = report.performance
     if not performance.values:
         return None
@@ -188,6 +193,7 @@ def _performance(report: Report, words: dict[str, str]) -> alt.Chart | None:
         {
             "value": v.value,
             "rate": v.rate,
+            "drawn": v.rate or 0,
             "persons": v.persons.exact,
             "converted": v.converted.exact,
             "label": f"{v.converted.text} / {v.persons.text}",
@@ -195,14 +201,8 @@ def _performance(report: Report, words: dict[str, str]) -> alt.Chart | None:
         for v in performance.values
     ]
     title = words["conversion"].format(days=performance.days, key=performance.key)
-    return (
-        alt.Chart(_data("segment_performance", rows), width=WIDTH / 2 - 20, title=title)
-        .mark_bar()
-        .encode(
-            y=alt.Y("value:N", title=None, sort="-x"),
-            x=alt.X("rate:Q", title=words["rate"], axis=alt.Axis(format="%")),
-            tooltip=["value:N", "label:N", alt.Tooltip("rate:Q", format=".1%")],
-        )
+    return _labelled_bars(
+        _data("segment_performance", rows), "drawn", words["rate"], title, percent=True
     )
 
 

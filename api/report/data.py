@@ -140,9 +140,13 @@ def _distribution(
     connection: Connection, run: RunRow, key: str, disclosure: Disclosure
 ) -> list[Share]:
     counts = api_queries.tag_value_counts(connection=connection, run_id=run.id, key=key, top=100)
+    # As the API's tagDistribution: the catalog's values nobody has are listed with 0.
+    definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+    seen = {value for value, _ in counts.top}
+    unseen = [(v, 0) for d in definitions if d.key == key for v in d.values if v not in seen]
     return [
         Share(value, Count.of(n, disclosure), disclosure.share(n, run.persons))
-        for value, n in counts.top
+        for value, n in counts.top + unseen
     ]
 
 
