@@ -126,7 +126,7 @@ def _labelled_bars(
     that its row stays in the data) and its range as the label."""
     base = alt.Chart(data, title=title, width=WIDTH / 2 - 60).encode(
         y=alt.Y("value:N", title=None, sort="-x"),
-        x=alt.X(f"{length}:Q", title=axis, axis=alt.Axis(format="%" if percent else ",")),
+        x=alt.X(f"{length}:Q", title=axis, axis=alt.Axis(format="%" if percent else ",.0f")),
         tooltip=["value:N", "label:N"],
     )
     return base.mark_bar() + base.mark_text(align="left", dx=3, fontSize=11).encode(text="label:N")

@@ -15,6 +15,7 @@ WORDS: dict[str, dict[str, str]] = {
         "run": "Run",
         "as_of": "as of",
         "persons": "persons",
+        "tags": "tags",
         "generated": "Generated",
         "ranges_note": (
             "Counts under {minimum} persons, or leaving fewer than {minimum} outside, are shown "
@@ -93,6 +94,7 @@ WORDS: dict[str, dict[str, str]] = {
         "run": "批次",
         "as_of": "截至",
         "persons": "人",
+        "tags": "标签",
         "generated": "生成于",
         "ranges_note": (
             "对此角色，少于 {minimum} 人（或其余不足 {minimum} 人）的人数以区间显示，与 API 一致。"
