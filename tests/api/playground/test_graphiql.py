@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from store.db import make_engine
 from tests.api.browser import chromium, screenshot, watched_page
 from tests.api.test_serve import serving
-from store.db import make_engine
 from tests.factories import ANN, commit_shop
 
 PROFILE = '{ profile(userId: "u-1001") { personId lifecycle } }'

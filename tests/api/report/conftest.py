@@ -64,7 +64,9 @@ def report_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportShop
 
 
 @pytest.fixture(scope="package")
-def report_server(report_shop: ReportShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def report_server(
+    report_shop: ReportShop, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`portrait serve` over the shop; its URL."""
     env = {
         **os.environ,

@@ -32,6 +32,7 @@ CHARTS = [
     "segment_performance",
     "value_segment",
 ]
+UNAUTHORIZED = "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
 OPERATOR_VIEW = """{
   personas { name size sizeRange { low high } }
   tagDistribution(key: "lifecycle") {
@@ -44,9 +45,10 @@ def open_report(watched: Watched, url: str, key: str | None) -> Page:
     """The report at `url`, after giving its form `key`; waits until the charts are drawn."""
     page = watched.page
     page.goto(url)
+    assert watched.outside == []  # a CDN link fails here, not by a timeout below
     if key is not None:
         # The form comes with 401 (what a script without a key gets), which Chromium logs.
-        assert watched.errors == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+        assert watched.errors == [UNAUTHORIZED]
         watched.errors.clear()
         page.fill("#key", key)
         page.click("button[type=submit]")
@@ -76,7 +78,9 @@ def lifecycle_counts(shop: ReportShop) -> dict[str, int]:
     """Persons per lifecycle value, with 0 for the catalog's values nobody has (as the API)."""
     with shop.engine.connect() as connection:
         listed = connection.execute(
-            text("SELECT \"values\" FROM tag_definitions WHERE run_id = :run AND key = 'lifecycle'"),
+            text(
+                "SELECT \"values\" FROM tag_definitions WHERE run_id = :run AND key = 'lifecycle'"
+            ),
             {"run": shop.runs[1]},
         ).scalar_one()
     counts = _counts(

@@ -1,0 +1,72 @@
+"""/report asks for a key once and keeps it in an HttpOnly, SameSite=Strict cookie."""
+
+from __future__ import annotations
+
+import httpx
+
+from api.report.access import COOKIE
+from tests.api.report.conftest import ReportShop
+
+
+def test_without_a_key_the_report_asks_for_one(report_server: str) -> None:
+    response = httpx.get(f"{report_server}/report?lang=zh-CN", timeout=30)
+
+    assert response.status_code == 401
+    assert '<form method="post" action="/report/key?lang=zh-CN">' in response.text
+    assert "查看此报告需要 API 密钥" in response.text
+    assert "data-section" not in response.text
+
+
+def test_a_live_key_becomes_an_http_only_strict_cookie_for_the_report(
+    report_server: str, report_shop: ReportShop
+) -> None:
+    with httpx.Client(base_url=report_server, timeout=60) as client:
+        kept = client.post("/report/key?lang=zh-CN", data={"key": report_shop.operator})
+        assert (kept.status_code, kept.headers["location"]) == (303, "/report?lang=zh-CN")
+        assert kept.headers["set-cookie"] == (
+            f"{COOKIE}={report_shop.operator}; HttpOnly; Path=/report; SameSite=strict"
+        )
+        page = client.get("/report?lang=zh-CN")  # the client sends the cookie back
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        assert "<h1>用户画像报告</h1>" in page.text
+        assert 'id="ranges-note"' in page.text  # the operator's key is the one in use
+
+
+def test_a_wrong_key_is_asked_again_and_sets_no_cookie(report_server: str) -> None:
+    response = httpx.post(f"{report_server}/report/key", data={"key": "pk_nope"}, timeout=30)
+
+    assert response.status_code == 401
+    assert 'id="key-wrong"' in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_another_site_cannot_post_a_key_into_the_browser(
+    report_server: str, report_shop: ReportShop
+) -> None:
+    response = httpx.post(
+        f"{report_server}/report/key",
+        data={"key": report_shop.admin},
+        headers={"origin": "https://elsewhere.example"},
+        timeout=30,
+    )
+
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+
+
+def test_scripts_may_send_the_key_as_the_api_takes_it(
+    report_server: str, report_shop: ReportShop
+) -> None:
+    headers = {"authorization": f"Bearer {report_shop.admin}"}
+    response = httpx.get(f"{report_server}/report", headers=headers, timeout=60)
+
+    assert response.status_code == 200
+    assert 'id="ranges-note"' not in response.text  # an admin sees exact counts
+
+
+def test_an_unknown_language_is_refused(report_server: str, report_shop: ReportShop) -> None:
+    headers = {"authorization": f"Bearer {report_shop.admin}"}
+    response = httpx.get(f"{report_server}/report?lang=fr", headers=headers, timeout=30)
+
+    assert (response.status_code, response.text) == (400, "lang 'fr' is not one of en, zh-CN")
