@@ -40,4 +40,5 @@ def report(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     size = len(page.encode("utf-8"))
-    console.print(f"wrote the report of run {built.run.id} to {out} ({size / 1e6:.2f} MB)")
+    message = f"wrote the report of run {built.run.id} to {out} ({size / 1e6:.2f} MB)"
+    console.print(message, soft_wrap=True, highlight=False)
