@@ -124,8 +124,10 @@ def _labelled_bars(
 ) -> alt.LayerChart:
     """Bars with their count written beside them: a hidden count has a bar of length 0 (so
     that its row stays in the data) and its range as the label."""
+    # The order given as a field, not "-x": the two layers would each derive their own.
+    order = alt.EncodingSortField(field=length, op="sum", order="descending")
     base = alt.Chart(data, title=title, width=WIDTH / 2 - 60).encode(
-        y=alt.Y("value:N", title=None, sort="-x"),
+        y=alt.Y("value:N", title=None, sort=order),
         x=alt.X(f"{length}:Q", title=axis, axis=alt.Axis(format="%" if percent else ",.0f")),
         tooltip=["value:N", "label:N"],
     )

@@ -43,10 +43,12 @@ def chromium() -> Iterator[Browser]:
 
 @dataclass
 class Watched:
-    """A page, with what it logged as errors and the requests it tried to send elsewhere."""
+    """A page, with what it logged as errors and warnings, and the requests it tried to send
+    elsewhere."""
 
     page: Page
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
 
 
@@ -72,6 +74,8 @@ def watched_page(browser: Browser, *, own: str | None) -> Iterator[Watched]:
     def console(message: ConsoleMessage) -> None:
         if message.type == "error":
             watched.errors.append(message.text)
+        elif message.type == "warning":
+            watched.warnings.append(message.text)
 
     context.route("**/*", route)
     page.on("console", console)

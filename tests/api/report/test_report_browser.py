@@ -71,6 +71,7 @@ def drawn_everything(page: Page, watched: Watched) -> None:
     empty = "[...document.querySelectorAll('.chart')].filter(d => !d.querySelector('svg'))"
     assert page.evaluate(f"{empty}.map(d => d.id)") == []
     assert watched.errors == []
+    assert watched.warnings == []  # Vega warns of a chart it draws other than specified
     assert watched.outside == []
 
 
