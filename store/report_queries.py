@@ -1,8 +1,11 @@
 """Reads of the persona report: tag counts of one run crossed with another tag key.
 
-Each answer is a handful of grouped rows computed in the store (one pass over the tag rows of
-the keys involved), so the report's cost does not grow with what the page shows: at 1M persons
-it moves no person-level rows into Python.
+Each answer is a handful of grouped rows computed in the store, so the report moves no
+person-level rows into Python. The persons of the crossing key are materialised once and
+looked up by person_idx while the other keys' rows are scanned in their clustered order: on
+SQLite that is twice as fast as seeking every person's rows in the person index (100k
+persons: 0.6 s against 1.3 s for the persona mixes). `person_idx + 0` keeps SQLite's planner
+from choosing the seeks; PostgreSQL hashes either way.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Join, and_, case, func, select
-from sqlalchemy.sql.selectable import NamedFromClause
+from sqlalchemy import CTE, Connection, case, func, select
 
 from store.models import PersonTag, table_of
 
@@ -39,29 +41,26 @@ class RfmCell(NamedTuple):
     mean_monetary: float | None
 
 
-def _with(
-    by_key: str, run_id: int
-) -> tuple[NamedFromClause, NamedFromClause, Join, ColumnElement[bool]]:
-    """The tag rows of `by_key` and, as `other`, every tag row of the same persons."""
-    by, other = _tags.alias("by_tag"), _tags.alias("other")
-    joined = by.join(
-        other, and_(other.c.run_id == by.c.run_id, other.c.person_idx == by.c.person_idx)
+def _key_rows(run_id: int, key: str, name: str, column: str = "value") -> CTE:
+    """(person_idx, value or score) of one key, materialised once for lookups by person."""
+    rows = select(_tags.c.person_idx, _tags.c[column].label(column)).where(
+        _tags.c.run_id == run_id, _tags.c.key == key
     )
-    return by, other, joined, and_(by.c.run_id == run_id, by.c.key == by_key)
+    return rows.cte(name).prefix_with("MATERIALIZED")
 
 
 def cross_counts(
     *, connection: Connection, run_id: int, by_key: str, keys: Sequence[str]
 ) -> list[CrossCount]:
     """Persons with each value of each of `keys`, per value of `by_key`."""
-    by, other, joined, where = _with(by_key, run_id)
+    by = _key_rows(run_id, by_key, "by_key")
     persons = func.count()
     statement = (
-        select(by.c.value, other.c.key, other.c.value, persons)
-        .select_from(joined)
-        .where(where, other.c.key.in_(list(keys)))
-        .group_by(by.c.value, other.c.key, other.c.value)
-        .order_by(by.c.value, other.c.key, persons.desc(), other.c.value)
+        select(by.c.value, _tags.c.key, _tags.c.value, persons)
+        .select_from(_tags.join(by, by.c.person_idx == _tags.c.person_idx + 0))
+        .where(_tags.c.run_id == run_id, _tags.c.key.in_(list(keys)))
+        .group_by(by.c.value, _tags.c.key, _tags.c.value)
+        .order_by(by.c.value, _tags.c.key, persons.desc(), _tags.c.value)
     )
     return [CrossCount(b, k, v, int(n)) for b, k, v, n in connection.execute(statement)]
 
@@ -71,32 +70,35 @@ def score_bins(
 ) -> list[ScoreBin]:
     """How the scores of each of `keys` (in [0, 1]) spread over `bins` equal bins, per value
     of `by_key`."""
-    by, other, joined, where = _with(by_key, run_id)
+    by = _key_rows(run_id, by_key, "by_key")
     # CASE rather than floor(): SQLite has floor() only when built with its math functions.
     binned = case(
-        *((other.c.score < (b + 1) / bins, b) for b in range(bins - 1)), else_=bins - 1
+        *((_tags.c.score < (b + 1) / bins, b) for b in range(bins - 1)), else_=bins - 1
     ).label("bin")
     statement = (
-        select(by.c.value, other.c.key, binned, func.count())
-        .select_from(joined)
-        .where(where, other.c.key.in_(list(keys)), other.c.score.is_not(None))
-        .group_by(by.c.value, other.c.key, binned)
-        .order_by(by.c.value, other.c.key, binned)
+        select(by.c.value, _tags.c.key, binned, func.count())
+        .select_from(_tags.join(by, by.c.person_idx == _tags.c.person_idx + 0))
+        .where(_tags.c.run_id == run_id, _tags.c.key.in_(list(keys)), _tags.c.score.is_not(None))
+        .group_by(by.c.value, _tags.c.key, binned)
+        .order_by(by.c.value, _tags.c.key, binned)
     )
     return [ScoreBin(b, k, int(i), int(n)) for b, k, i, n in connection.execute(statement)]
 
 
 def rfm_grid(*, connection: Connection, run_id: int) -> list[RfmCell]:
     """Persons per (R, F) quintile score, with their mean monetary value."""
-    r, f, m = _tags.alias("r"), _tags.alias("f"), _tags.alias("m")
-    same = and_(f.c.run_id == r.c.run_id, f.c.person_idx == r.c.person_idx, f.c.key == "rfm_f")
-    money = and_(m.c.run_id == r.c.run_id, m.c.person_idx == r.c.person_idx, m.c.key == "monetary")
+    f = _key_rows(run_id, "rfm_f", "f")
+    m = _key_rows(run_id, "monetary", "m", column="score")
     statement = (
-        select(r.c.value, f.c.value, func.count(), func.avg(m.c.score))
-        .select_from(r.join(f, same).outerjoin(m, money))
-        .where(r.c.run_id == run_id, r.c.key == "rfm_r")
-        .group_by(r.c.value, f.c.value)
-        .order_by(r.c.value, f.c.value)
+        select(_tags.c.value, f.c.value, func.count(), func.avg(m.c.score))
+        .select_from(
+            _tags.join(f, f.c.person_idx == _tags.c.person_idx + 0).outerjoin(
+                m, m.c.person_idx == _tags.c.person_idx + 0
+            )
+        )
+        .where(_tags.c.run_id == run_id, _tags.c.key == "rfm_r")
+        .group_by(_tags.c.value, f.c.value)
+        .order_by(_tags.c.value, f.c.value)
     )
     return [
         RfmCell(rv, fv, int(n), None if mean is None else float(mean))
