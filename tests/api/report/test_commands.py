@@ -1,4 +1,4 @@
-"""`portrait report --out FILE` writes one page; its options are checked."""
+"""`portrait report --out FILE` writes one page; `portrait demo` says where the report is."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def test_an_unknown_language_is_refused_with_the_ones_there_are(
     assert done.returncode == 2
     assert "error: --lang 'fr' is not one of en, zh-CN" in done.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_demo_prints_the_report_address_beside_graphiqls(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(PORTRAIT), "demo", "--users", "300", "--no-serve", "--port", "8123"],
+        env={**os.environ, "PORTRAIT_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    report = lines.index(
+        "The persona report: http://127.0.0.1:8123/report (in Chinese: /report?lang=zh-CN)"
+    )
+    assert lines[report + 1] == "Open http://127.0.0.1:8123/graphql and paste:"
