@@ -86,7 +86,7 @@ def _persona_mix(report: Report, key: str, words: dict[str, str]) -> alt.Chart:
             color=alt.Color("value:N", title=key),
             tooltip=["persona:N", "value:N", "label:N", alt.Tooltip("share:Q", format=".1%")],
         )
-        .properties(width=WIDTH)
+        .properties(width=WIDTH / 2 - 40)
     )
 
 
