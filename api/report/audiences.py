@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from api.counts import Disclosure
 from api.report.counts import Count
-from store import api_queries, audience_sql, saved_audiences
+from store import api_queries, report_queries, saved_audiences
 from store.api_queries import RunRow
 from store.errors import ExpressionError
 from store.expressions import KeyVocabulary, check, parse, vocabulary
@@ -67,7 +67,7 @@ def audience_section(
         current = None if found is None else Count.of(len(found), disclosure)
         views.append(AudienceView(audience.name, audience.expression, sizes, current))
     overlaps = [
-        OverlapCell(a, b, Count.of(int(np.intersect1d(ma, mb).size), disclosure))
+        OverlapCell(a, b, Count.of(np.intersect1d(ma, mb, assume_unique=True).size, disclosure))
         for a, ma in members.items()
         for b, mb in members.items()
     ]
@@ -82,5 +82,4 @@ def _members(
         check(tree, known, expression)
     except ExpressionError:
         return None
-    found = audience_sql.everyone(connection=connection, run_id=run_id, expression=tree)
-    return np.asarray(found, dtype=np.int64)
+    return report_queries.audience_members(connection=connection, run_id=run_id, expression=tree)

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store import report_queries
+from store.expressions import parse
 from store.report_queries import CrossCount, RfmCell, ScoreBin
 from tests.factories import PersonSpec, commit_run
 
@@ -91,3 +92,14 @@ def test_the_rfm_grid_counts_r_against_f_with_the_mean_monetary(
         RfmCell("1", "4", 1, None),  # a3 has no monetary tag
         RfmCell("5", "4", 2, 600.0),
     ]
+
+
+def test_an_audience_reads_as_one_array_of_its_persons(engine: Engine, run_id: int) -> None:
+    with engine.connect() as connection:
+        found = report_queries.audience_members(
+            connection=connection,
+            run_id=run_id,
+            expression=parse("rfm_segment:loyal AND NOT persona:b"),
+        )
+
+    assert found.tolist() == [0, 1]  # a1 and a2, in person order
