@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from api.app import create_app
 from api.report.access import COOKIE
+from store.settings import Settings
+from tests.api.client import client_for
 from tests.api.report.conftest import ReportShop
 
 
@@ -70,3 +74,24 @@ def test_an_unknown_language_is_refused(report_server: str, report_shop: ReportS
     response = httpx.get(f"{report_server}/report?lang=fr", headers=headers, timeout=30)
 
     assert (response.status_code, response.text) == (400, "lang 'fr' is not one of en, zh-CN")
+
+
+@pytest.mark.anyio
+async def test_a_store_without_a_run_says_so(empty_client: httpx.AsyncClient) -> None:
+    response = await empty_client.get("/report")
+
+    assert response.status_code == 404
+    assert response.text == (
+        "the store has no committed run yet; run `portrait run --source DIR` first"
+    )
+
+
+@pytest.mark.anyio
+async def test_in_production_the_report_needs_a_key_even_before_any_exists(
+    store_url: str, shop_run: int
+) -> None:
+    settings = Settings(database_url=store_url, id_key="k" * 32, environment="production")
+    async with client_for(create_app(settings)) as client:
+        response = await client.get("/report")
+    assert response.status_code == 401
+    assert 'name="key"' in response.text
