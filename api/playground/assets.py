@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 # The files never change under a name while a version of Portrait is installed.
@@ -25,23 +25,22 @@ def page() -> str:
 
 
 @cache
-def compressed(name: str) -> bytes | None:
-    """The gzipped bytes of a file in static/, or None if there is no such file."""
-    if "/" in name or name.startswith("."):
-        return None
-    found = resources.files(__package__) / "static" / f"{name}.gz"
-    return found.read_bytes() if found.is_file() else None
-
-
-async def graphiql(_request: Request) -> HTMLResponse:
-    return HTMLResponse(page())
+def compressed() -> dict[str, bytes]:
+    """The gzipped bytes of every file in static/, by the file's own name."""
+    static = resources.files(__package__) / "static"
+    return {
+        entry.name.removesuffix(".gz"): entry.read_bytes()
+        for entry in static.iterdir()
+        if entry.name.endswith(".gz")
+    }
 
 
 async def static_file(request: Request) -> Response:
     """A file of static/, gzipped when the browser accepts it (every browser does)."""
     name = request.path_params["name"]
     media_type = next((t for s, t in MEDIA_TYPES.items() if name.endswith(s)), None)
-    body = compressed(name) if media_type else None
+    # Looked up among the files there are: a name from the URL never reaches the file system.
+    body = compressed().get(name) if media_type else None
     if body is None:
         return Response(f"no playground file {name!r}", status_code=404, media_type="text/plain")
     headers = {"cache-control": CACHE_CONTROL, "vary": "accept-encoding"}
