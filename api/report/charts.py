@@ -177,7 +177,10 @@ def _audience_overlap(report: Report, words: dict[str, str]) -> alt.LayerChart |
     rows = [{"a": c.a, "b": c.b, **_count(c.both)} for c in report.audiences.overlaps]
     if not rows:
         return None
-    base = alt.Chart(_data("audience_overlap", rows), title=words["overlap"])
+    # A cell wide enough for a count such as "1,234" or a range such as "0–49".
+    base = alt.Chart(_data("audience_overlap", rows), title=words["overlap"]).properties(
+        width=alt.Step(64), height=alt.Step(26)
+    )
     cells = base.mark_rect().encode(
         x=alt.X("b:N", title=None),
         y=alt.Y("a:N", title=None),
