@@ -20,7 +20,10 @@ from tests.api.client import client_for, graphql
 
 pytestmark = pytest.mark.anyio
 
-USERS = "用户ID,性别,地区,城市,会员等级\nu1,女,华东,上海,金卡\nu2,男,华南,广州,银卡\nu3,女,华东,杭州,金卡\n"
+USERS = (
+    "用户ID,性别,地区,城市,会员等级\n"
+    "u1,女,华东,上海,金卡\nu2,男,华南,广州,银卡\nu3,女,华东,杭州,金卡\n"
+)
 ORDERS = (
     "订单号,用户ID,下单时间,实付金额\n"
     "1,u1,2026/06/01 20:30:00,¥128.00\n"
