@@ -6,7 +6,7 @@ browser takes to draw it. Prints JSON.
 
 The store is a generated shop tagged twice (a month before its end, then to its end) with
 saved audiences in between, so that trends, drift, conversion and overlaps have something to
-show; it is built once per size and cached in .bench-cache/.
+show (`--runs 1`: the first run only); it is built once per size and cached in .bench-cache/.
 """
 
 from __future__ import annotations
@@ -40,30 +40,44 @@ FIRST_AS_OF = date(2026, 10, 1)  # the generated shop ends on 2026-10-31
 CHROMIUM = "/usr/bin/chromium"
 
 
-def build_store(directory: Path, *, users: int, rebuild: bool) -> str:
+def build_store(directory: Path, *, users: int, runs: int, rebuild: bool) -> str:
+    """The shop generated, tagged as of FIRST_AS_OF, the audiences saved and measured, then
+    (with runs=2) tagged to its end; each step done once (a marker file says it is)."""
     url = f"sqlite:///{directory / 'store.db'}"
     if rebuild:
         shutil.rmtree(directory, ignore_errors=True)
-    if (directory / "done").exists():
-        return url
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     shop, portrait = directory / "shop", portrait_command()
     env = {**os.environ, "PORTRAIT_DATABASE_URL": url}
 
     def command(*args: str) -> None:
         subprocess.run([portrait, *args], env=env, check=True, stdout=sys.stderr)
 
-    command("generate", "--users", str(users), "--seed", "7", "--out", str(shop))
-    command("run", "--source", str(shop), "--as-of", FIRST_AS_OF.isoformat())
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        for name, expression in AUDIENCES.items():
-            saved_audiences.save(connection=connection, name=name, expression=expression, by="b")
-    saved_audiences.measure_all(engine=engine, run_id=1)
-    engine.dispose()
-    command("run", "--source", str(shop))
-    (directory / "done").touch()
+    def save_audiences() -> None:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            for name, expression in AUDIENCES.items():
+                saved_audiences.save(
+                    connection=connection, name=name, expression=expression, by="bench"
+                )
+        saved_audiences.measure_all(engine=engine, run_id=1)
+        engine.dispose()
+
+    steps = {
+        "generated": lambda: command(
+            "generate", "--users", str(users), "--seed", "7", "--out", str(shop)
+        ),
+        "first_run": lambda: command(
+            "run", "--source", str(shop), "--as-of", FIRST_AS_OF.isoformat()
+        ),
+        "audiences": save_audiences,
+        "second_run": lambda: command("run", "--source", str(shop)),
+    }
+    for name, step in list(steps.items())[: 2 + runs]:
+        marker = directory / f"{name}.done"
+        if not marker.exists():
+            step()
+            marker.touch()
     return url
 
 
@@ -115,13 +129,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--runs", type=int, choices=(1, 2), default=2, help="runs to tag")
     parser.add_argument("--repeats", type=int, default=5, help="headless draws, median kept")
     parser.add_argument("--screenshot", type=Path, help="save the page's top as a PNG here")
     options = parser.parse_args()
     folder = CACHE / f"report-{options.users}"
-    url = build_store(folder, users=options.users, rebuild=options.rebuild)
+    url = build_store(folder, users=options.users, runs=options.runs, rebuild=options.rebuild)
     out = CACHE / f"report-{options.users}.html"
-    result: dict[str, Any] = {"users": options.users}
+    result: dict[str, Any] = {"users": options.users, "runs": options.runs}
     result |= export(url, out, exact=True)
     operator = export(url, out.with_suffix(".operator.html"), exact=False)
     result["operator_export_seconds"] = operator["export_seconds"]
