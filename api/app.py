@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL at /graphql, liveness at /healthz."""
+"""The Starlette application: GraphQL at /graphql, liveness at /healthz, the persona report at
+/report, and GraphiQL's own files at /playground/static (development only, as GraphiQL)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from api.basket.segments import SegmentRules
 from api.costs import HeavyLane
 from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
+from api.playground import assets as playground
+from api.report import access as report
 from api.runs.starter import RunStarter
 from api.schema import build_schema
 from api.tags.kinds import TagKinds
@@ -92,10 +95,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = PortraitGraphQL(
         build_schema(production=production), graphql_ide=not production, require_keys=production
     )
+    playground_files = [Route("/playground/static/{name}", playground.static_file)]
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *report.routes(),
+            *([] if production else playground_files),
         ],
         middleware=[Middleware(BodySizeLimit)],
         lifespan=lifespan,

@@ -53,4 +53,5 @@ def serve(
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
     print(f"Portrait GraphQL API on http://{host}:{port}/graphql", flush=True)
+    print(f"The persona report on http://{host}:{port}/report", flush=True)
     uvicorn.Server(config).run()

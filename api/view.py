@@ -19,6 +19,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from api import costs
 from api.auth import authenticate
 from api.context import Context
+from api.playground import assets as playground
 
 # One worker is one thread: more operations in flight add no throughput, only interleaving
 # (each one's latency grows with the others'). Waiting operations queue in arrival order.
@@ -54,6 +55,11 @@ class PortraitGraphQL(GraphQL[Context, None]):
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._admitted = asyncio.Semaphore(MAX_ADMITTED)
         self._require_keys = require_keys
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Portrait's own GraphiQL page: its scripts come from the app, not from a CDN.
+        return playground.page()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import admin, reads, runs
+from api.report.export import report
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -18,6 +19,7 @@ for command in (
     reads.rules,
     reads.personas,
     reads.drift,
+    report,
     admin.forget,
 ):
     app.command()(command)

@@ -204,6 +204,8 @@ def _print_example(engine: Engine, run_id: int, port: int) -> None:
     with Session(engine) as session:
         user_id = example_user_id(session=session, run_id=run_id)
     console.print(
+        f"\nThe persona report: [bold]http://127.0.0.1:{port}/report[/] "
+        f"(in Chinese: /report?lang=zh-CN)"
         f"\nOpen [bold]http://127.0.0.1:{port}/graphql[/] and paste:\n\n"
         f'  {{ profile(userId: "{user_id}") {{ personId lifecycle '
         f"rfm {{ segment recencyDays frequency monetary }} tags {{ key value score kind }} }} }}\n",
