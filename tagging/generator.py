@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tagging import generator_touches
 from tagging.generator_catalogue import _Catalogue, _make_catalogue
 from tagging.generator_columns import _write_csv
 from tagging.generator_events import (
@@ -132,8 +133,13 @@ def generate_shop(
     seed: int = 7,
     end: date = date(2026, 10, 31),
     days: int = 365,
+    marketing: bool = False,
 ) -> GeneratedShop:
-    """Write a deterministic synthetic shop and its exact truth/ into `out_dir`."""
+    """Write a deterministic synthetic shop and its exact truth/ into `out_dir`.
+
+    `marketing` adds touches.csv, the orders the touches caused (appended to orders.csv) and
+    truth/attribution.json (`tagging.generator_touches`); the other files stay as they are.
+    """
     _validate(users, seed, end, days)
     started = time.perf_counter()
     out = Path(out_dir)
@@ -146,6 +152,11 @@ def generate_shop(
     _write_json(
         out / "truth" / "params.json", _params(seed, users, shop.ppl.n, end, days, shop.win)
     )
+    if marketing:
+        planted = generator_touches.marketing(
+            seed, shop.ppl.persona, shop.orders.person, shop.orders.ts, shop.text.user_id, shop.win
+        )
+        generator_touches.write_marketing(out, planted)
     return GeneratedShop(
         out,
         users,

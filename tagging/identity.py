@@ -50,6 +50,10 @@ def mentions_and_links(
     for name in ("users", "orders"):
         if name in kept:
             mentions.append(_mentioned(kept[name], USER_ID))
+    if "touches" in kept:
+        # Touches name persons as events do (a touch's person may have no order or event).
+        touched = kept["touches"].select("user_id", "device_id").distinct()
+        mentions += [_mentioned(touched, USER_ID), _mentioned(touched, DEVICE_ID)]
     if actors is not None:
         mentions += [_mentioned(actors, USER_ID), _mentioned(actors, DEVICE_ID)]
         both = actors.filter(actors.user_id.notnull() & actors.device_id.notnull())

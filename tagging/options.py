@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tagging.attribution.report import AttributionParams
 from tagging.basket import BasketParams
 from tagging.ingest import DUCKDB_MEMORY_LIMIT
 from tagging.models import ModelParams
@@ -29,6 +30,7 @@ class RunOptions:
     basket: BasketParams = field(default_factory=BasketParams)
     models: ModelParams = field(default_factory=ModelParams)
     personas: PersonaParams = field(default_factory=PersonaParams)
+    attribution: AttributionParams = field(default_factory=AttributionParams)
     drift_threshold: float = 0.2  # PSI above which a tag key is flagged as drifted
     # HMACs of forgotten persons' identifiers (store.suppressions); run_tagging reads the store's.
     suppressed: frozenset[str] = frozenset()
@@ -46,6 +48,7 @@ class RunOptions:
             "basket": self.basket.as_dict(),
             "models": self.models.as_dict(),
             "personas": self.personas.as_dict(),
+            "attribution": self.attribution.as_dict(),
             "drift_threshold": self.drift_threshold,
         }
 

@@ -36,6 +36,7 @@ from tagging import (
     quality,
     tags,
 )
+from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
@@ -163,6 +164,15 @@ class Pipeline:
                 self.con.table("identity"),
                 as_of=as_of,
             )
+        with self.stage("attribution") as notes:
+            touches, orders = attribution.touch_frames(
+                person_tables.get("touches"),
+                person_tables["orders"],
+                order_touches=self.shop.order_touches,
+            )
+            attributed = attribution.run_report(touches, orders, self.options.attribution)
+            attribution_file = attribution.kept_file(touches, orders)
+            notes.append(f"{len(touches):,} touches")
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
@@ -210,11 +220,15 @@ class Pipeline:
                     "models": model_report,
                     "personas": persona_report,
                     "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
+                    "attribution": attributed,
                     **forgetting.report(self.forgotten, self.withheld),
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
-                files={BASKETS_FILE: baskets.result()},
+                files={
+                    BASKETS_FILE: baskets.result(),
+                    attribution.ATTRIBUTION_FILE: attribution_file,
+                },
                 rules=mined.rule_rows(),
                 recommendations=collect.batches(self.con, mined.recommendations),
                 items=collect.catalog_items(products, person_tables["items"], mined),
@@ -268,6 +282,8 @@ class Pipeline:
             steps["products"] = self._settle(clean.clean_products(raw["products"]))
         if "identities" in raw:
             steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
+        if "touches" in raw:
+            steps["touches"] = self._settle(clean.clean_touches(raw["touches"], as_of=as_of))
         if "events" in raw:
             events = clean.clean_events(
                 clean.checked_events(self.con.table("checked_events")),
@@ -380,6 +396,14 @@ class Pipeline:
             # p_events holds the kept events from here on; the file's text rows are not read
             # again, and would otherwise stay in memory.
             self._drop_source("events")
+        if "touches" in steps:
+            t = steps["touches"].kept
+            t = t.left_join(users, t.user_id == users._uid).left_join(
+                devices, t.device_id == devices._did
+            )
+            t = t.mutate(**{P: t._p_user.fill_null(t._p_device)})
+            t = t.filter(t[P].notnull())  # a forgotten person's touches
+            out["touches"] = self.keep("p_touches", t.select(*attribution.TOUCH_COLUMNS))
         items = features.person_items(
             steps["order_items"].kept if "order_items" in steps else None,
             out["orders"],

@@ -31,6 +31,7 @@ from tagging.ingest import CONTRACT
 from tagging.parsing import GENDERS, VOCABULARIES
 
 UTC = "UTC"
+ORDER_TOUCHES = ("channel", "coupon_code")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Shop:
     vocabularies: dict[str, dict[str, str]] = field(
         default_factory=dict
     )  # field -> spelling -> value
+    # The orders' columns that count as marketing touches at order time (attribution).
+    order_touches: tuple[str, ...] = ORDER_TOUCHES
 
     def with_overrides(self, *, timezone: str | None, encoding: str | None) -> Shop:
         """This shop with the command line's time zone and encoding, where given."""
@@ -60,6 +63,7 @@ class Shop:
             "encoding": self.encoding,
             "columns": self.columns,
             "vocabularies": self.vocabularies,
+            "order_touches": list(self.order_touches),
         }
 
 
@@ -96,6 +100,9 @@ def _merged(base: Shop, over: Shop) -> Shop:
             name: {**base.vocabularies.get(name, {}), **over.vocabularies.get(name, {})}
             for name in base.vocabularies.keys() | over.vocabularies.keys()
         },
+        order_touches=over.order_touches
+        if over.order_touches != ORDER_TOUCHES
+        else base.order_touches,
     )
 
 
@@ -115,7 +122,24 @@ def _read(path: Path) -> Shop:
         encoding=check_encoding(str(shop["encoding"])) if "encoding" in shop else None,
         columns=_columns(path, _table(path, document, "columns")),
         vocabularies=_vocabularies(path, _table(path, document, "values")),
+        order_touches=_order_touches(path, _table(path, document, "attribution")),
     )
+
+
+def _order_touches(path: Path, attribution: dict[str, Any]) -> tuple[str, ...]:
+    """[attribution] order_touches: the orders' columns that count as touches at order time."""
+    unknown = attribution.keys() - {"order_touches"}
+    if unknown:
+        raise InputError(
+            f"{path}: [attribution] has unknown settings {sorted(unknown)} (order_touches)"
+        )
+    columns = attribution.get("order_touches", list(ORDER_TOUCHES))
+    if not isinstance(columns, list) or any(c not in ORDER_TOUCHES for c in columns):
+        raise InputError(
+            f"{path}: [attribution] order_touches must list some of {list(ORDER_TOUCHES)}, "
+            f"got {columns!r}"
+        )
+    return tuple(columns)
 
 
 def _table(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:
