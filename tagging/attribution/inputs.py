@@ -17,11 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from store.attribution import ATTRIBUTION_FILE
 from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.paths import LEVELS, P, conversion_paths
 from tagging.attribution.report import AttributionParams, attribute, summary
 
-ATTRIBUTION_FILE = "attribution.parquet"
+__all__ = ["ATTRIBUTION_FILE", "kept_file", "read_kept", "run_report", "touch_frames"]
 TOUCH_COLUMNS = [P, "ts", "channel", "campaign", "kind", "cost"]
 
 

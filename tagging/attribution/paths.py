@@ -57,8 +57,8 @@ def conversion_paths(
     if window_days <= 0:
         raise ValueError(f"window must be a positive number of days, got {window_days!r}")
     window = np.timedelta64(int(window_days * 86_400), "s")
-    t = contacts(touches, level)[[P, "ts", "key"]].sort_values("ts", kind="stable")
-    o = orders[[P, "ts", "amount"]].sort_values("ts", kind="stable").reset_index(drop=True)
+    t = _typed(contacts(touches, level)[[P, "ts", "key"]])
+    o = _typed(orders[[P, "ts", "amount"]]).reset_index(drop=True)
     o = o.assign(order=np.arange(len(o)), order_ts=o.ts)
     claimed = pd.merge_asof(
         t, o[["ts", P, "order", "order_ts"]], on="ts", by=P, direction="forward"
@@ -85,6 +85,12 @@ def conversion_paths(
         ignore_index=True,
     )
     return Paths(steps.drop(columns="end"), ends)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by time, with one timestamp and person type on both sides (merge_asof needs it)."""
+    typed = frame.astype({P: np.int64, "ts": "datetime64[us]"})
+    return typed.sort_values("ts", kind="stable")
 
 
 def _lost_paths(t: pd.DataFrame, window: np.timedelta64, first_path: int) -> pd.DataFrame:

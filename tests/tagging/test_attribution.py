@@ -1,0 +1,170 @@
+"""Attribution models against hand-computed examples."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from store import attribution
+from store.db import make_engine
+from tagging.attribution.holdout import holdout_lifts
+from tagging.attribution.inputs import read_kept
+from tagging.attribution.markov import removal_effects
+from tagging.attribution.paths import conversion_paths
+from tagging.attribution.report import attribute
+from tagging.attribution.rules import rule_credit
+from tagging.attribution.shapley import shapley_credit
+from tagging.generator import generate_shop
+from tagging.generator_touches import VIP
+from tagging.run import RunOptions, run_tagging
+from tests.tagging.conftest import ID_KEY
+
+DAY0 = pd.Timestamp("2026-06-01")
+
+
+def _touches(rows: list[tuple[int, float, str]], campaign: str | None = None) -> pd.DataFrame:
+    """(person, day, channel) rows as touches."""
+    return pd.DataFrame(
+        {
+            "person_idx": [p for p, _, _ in rows],
+            "ts": [DAY0 + pd.Timedelta(days=d) for _, d, _ in rows],
+            "channel": [c for _, _, c in rows],
+            "campaign": campaign,
+            "kind": "click",
+            "cost": 1.0,
+        }
+    )
+
+
+def _orders(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_idx": pd.Series([p for p, _, _ in rows], dtype="int64"),
+            "ts": pd.Series(
+                [DAY0 + pd.Timedelta(days=d) for _, d, _ in rows], dtype="datetime64[ns]"
+            ),
+            "amount": pd.Series([a for _, _, a in rows], dtype=float),
+        }
+    )
+
+
+# Three paths (the textbook example): A -> B -> conversion, A -> C -> null, B -> conversion.
+# Transitions from start: A 2/3, B 1/3; from A: B 1/2, C 1/2; from B: conversion 1;
+# from C: null 1. P(conversion) = 2/3 * 1/2 * 1 + 1/3 * 1 = 2/3.
+# Without A: only start -> B -> conversion survives: 1/3, removal effect 1 - (1/3)/(2/3) = 1/2.
+# Without B: nothing converts: removal effect 1. Without C: 2/3 still, removal effect 0.
+# Shares: A 1/3, B 2/3, C 0.
+THREE = _touches([(0, 1, "A"), (0, 2, "B"), (1, 1, "A"), (1, 2, "C"), (2, 1, "B")])
+THREE_ORDERS = _orders([(0, 3, 100.0), (2, 3, 50.0)])
+
+
+def test_markov_removal_effects_match_the_hand_computed_three_channel_example() -> None:
+    paths = conversion_paths(THREE, THREE_ORDERS, window_days=30, level="channel")
+    effects = removal_effects(paths).set_index("key")
+    assert effects.removal_effect.to_dict() == pytest.approx({"A": 0.5, "B": 1.0, "C": 0.0})
+    assert effects.share.to_dict() == pytest.approx({"A": 1 / 3, "B": 2 / 3, "C": 0.0})
+
+
+def test_rule_models_split_each_conversion_as_documented() -> None:
+    # One path of four steps, 21, 14, 7 and 0 days before a 100.0 order.
+    touches = _touches([(0, 0, "A"), (0, 7, "B"), (0, 14, "C"), (0, 21, "D")])
+    paths = conversion_paths(touches, _orders([(0, 21, 100.0)]), window_days=30, level="channel")
+    expected = {
+        "last_touch": {"A": 0, "B": 0, "C": 0, "D": 1},
+        "first_touch": {"A": 1, "B": 0, "C": 0, "D": 0},
+        "linear": {"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25},
+        # Weights 1/8, 1/4, 1/2, 1 over their sum 15/8.
+        "time_decay": {"A": 1 / 15, "B": 2 / 15, "C": 4 / 15, "D": 8 / 15},
+        "position_based": {"A": 0.4, "B": 0.1, "C": 0.1, "D": 0.4},
+    }
+    for model, shares in expected.items():
+        credit = rule_credit(paths, model).set_index("key")
+        assert credit.conversions.to_dict() == pytest.approx(shares), model
+        assert credit.revenue.to_dict() == pytest.approx({k: 100 * v for k, v in shares.items()})
+
+
+def test_touches_outside_the_window_form_a_path_without_conversion() -> None:
+    touches = _touches([(0, 0, "A"), (0, 25, "B")])
+    paths = conversion_paths(touches, _orders([(0, 40, 10.0)]), window_days=30, level="channel")
+    steps = paths.steps.merge(paths.ends, on="path")
+    assert steps.groupby("key").converted.first().to_dict() == {"A": False, "B": True}
+
+
+def test_shapley_splits_rates_over_the_subsets_seen() -> None:
+    # Rates: {A} 1/2 (2 paths), {B} 0 (2 paths), {A, B} 1 (2 paths).
+    # Path {A,B}: A gets 1/2 (1/2 - 0) + 1/2 (1 - 0) = 3/4, B 1/2 (0 - 0) + 1/2 (1 - 1/2) = 1/4.
+    # A: 2 paths x 1/2 + 2 x 3/4 = 2.5; B: 0 + 2 x 1/4 = 0.5 (the 3 conversions).
+    alone = [(0, 1, "A"), (1, 1, "A"), (2, 1, "B"), (3, 1, "B")]
+    touches = _touches([*alone, (4, 1, "A"), (4, 2, "B"), (5, 1, "B"), (5, 2, "A")])
+    orders = _orders([(0, 3, 10.0), (4, 3, 10.0), (5, 3, 10.0)])
+    paths = conversion_paths(touches, orders, window_days=30, level="channel")
+    credit = shapley_credit(paths).set_index("key")
+    assert credit.conversions.to_dict() == pytest.approx({"A": 2.5, "B": 0.5})
+    assert credit.revenue.to_dict() == pytest.approx({"A": 25.0, "B": 5.0})
+
+
+def test_holdout_lift_is_the_contacted_rate_minus_the_held_out_rate() -> None:
+    # 4 contacted (3 order within 30 days), 4 held out (1 orders).
+    touches = _touches([(p, 0, "sms") for p in range(8)], campaign="spring")
+    touches.loc[touches.person_idx >= 4, "kind"] = "holdout"
+    orders = _orders([(0, 5, 1.0), (1, 5, 1.0), (2, 5, 1.0), (4, 5, 1.0), (5, 45, 1.0)])
+    lift = holdout_lifts(touches, orders, window_days=30).iloc[0]
+    assert (lift.contacted, lift.contacted_converted) == (4, 3)
+    assert (lift.held_out, lift.held_out_converted) == (4, 1)
+    assert lift.lift == pytest.approx(0.5)
+    se = (0.75 * 0.25 / 4 + 0.25 * 0.75 / 4) ** 0.5
+    assert (lift.low, lift.high) == pytest.approx((0.5 - 1.959964 * se, 0.5 + 1.959964 * se))
+
+
+# The generator's planted marketing world, through a whole run.
+USERS = 10_000
+
+
+@pytest.fixture(scope="module")
+def marketing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, bytes]:
+    """(the run's attribution report, the planted truth, the run's kept touches and orders)."""
+    folder = tmp_path_factory.mktemp("marketing") / "shop"
+    generate_shop(folder, users=USERS, seed=7, marketing=True)
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'portrait.db'}")
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    with engine.connect() as connection:
+        report = attribution.report(connection=connection, run_id=result.run_id)
+        kept = attribution.kept_file(connection=connection, run_id=result.run_id)
+    truth = json.loads((folder / "truth" / "attribution.json").read_text())
+    assert report is not None and kept is not None
+    return report, truth, kept
+
+
+def test_markov_and_shapley_shares_are_within_5_points_of_the_planted_truth(
+    marketing_run: tuple[dict, dict, bytes],
+) -> None:
+    _report, truth, kept = marketing_run
+    touches, orders = read_kept(kept)
+    # The channels reached at random; vip_sms went to persons chosen for ordering anyway.
+    at_random = touches[touches.campaign != VIP]
+    table = attribute(at_random, orders, level="channel", models=("markov", "shapley"))
+    for model in ("markov", "shapley"):
+        credit = table[table.model == model].set_index("key").conversions
+        shares = credit / credit.sum()
+        for channel, planted in truth["channels"].items():
+            assert abs(shares[channel] - planted["true_share"]) <= 0.05, (model, channel)
+
+
+def test_holdout_intervals_contain_the_planted_lifts_and_last_touch_over_credits_vip(
+    marketing_run: tuple[dict, dict, bytes],
+) -> None:
+    report, truth, _kept = marketing_run
+    lifts = {row["campaign"]: row for row in report["holdouts"]}
+    for campaign, planted in truth["campaigns"].items():
+        assert lifts[campaign]["low"] <= planted["planted_lift"] <= lifts[campaign]["high"]
+    vip = lifts[VIP]
+    last_touch = {
+        row["key"]: row["conversions"]
+        for row in report["levels"]["campaign"]["rows"]
+        if row["model"] == "last_touch"
+    }
+    # Last touch credits vip_sms with every order its contacted persons placed; the holdout
+    # says at most `high * contacted` of them were caused by it.
+    assert last_touch[VIP] > 5 * max(vip["high"], 0.01) * vip["contacted"]
