@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from tagging.attribution.paths import NOT_CONTACT, P
@@ -50,7 +49,7 @@ def _lift(campaign: str, touches: pd.DataFrame, orders: pd.DataFrame, window_day
     first = touches.assign(held=touches.kind.isin(NOT_CONTACT))
     # A person both contacted and held out (a data error) counts as contacted.
     first = first.groupby(P).agg(ts=("ts", "min"), held=("held", "all")).reset_index()
-    window = np.timedelta64(int(window_days * 86_400), "s")
+    window = pd.Timedelta(seconds=int(window_days * 86_400))
     joined = first.merge(orders[[P, "ts"]].rename(columns={"ts": "order_ts"}), on=P, how="left")
     joined["hit"] = (joined.order_ts > joined.ts) & (joined.order_ts <= joined.ts + window)
     converted = joined.groupby(P).hit.any()

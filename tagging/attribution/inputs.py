@@ -76,7 +76,7 @@ def run_report(
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     clean = frame.astype(object).where(frame.notna(), None)
-    return [dict(row) for row in clean.to_dict(orient="records")]
+    return [{str(k): v for k, v in row.items()} for row in clean.to_dict(orient="records")]
 
 
 def kept_file(touches: pd.DataFrame, orders: pd.DataFrame) -> bytes:

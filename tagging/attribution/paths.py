@@ -27,7 +27,6 @@ Level = Literal["channel", "campaign"]
 LEVELS: tuple[Level, ...] = ("channel", "campaign")
 # Kinds that are no contact: a holdout is in the campaign, not contacted.
 NOT_CONTACT = ("holdout",)
-DAY = np.timedelta64(1, "D")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def conversion_paths(
     """Every order's path and the paths that ended in nothing (see the module docstring)."""
     if window_days <= 0:
         raise ValueError(f"window must be a positive number of days, got {window_days!r}")
-    window = np.timedelta64(int(window_days * 86_400), "s")
+    window = pd.Timedelta(seconds=int(window_days * 86_400))
     t = _typed(contacts(touches, level)[[P, "ts", "key"]])
     o = _typed(orders[[P, "ts", "amount"]]).reset_index(drop=True)
     o = o.assign(order=np.arange(len(o)), order_ts=o.ts)
@@ -71,7 +70,7 @@ def conversion_paths(
         [converting[["path", "key", "ts", "end"]], lost[["path", "key", "ts", "end"]]]
     )
     steps = steps.sort_values(["path", "ts"], kind="stable").reset_index(drop=True)
-    steps["days_before"] = (steps.end - steps.ts) / DAY
+    steps["days_before"] = (steps.end - steps.ts).dt.total_seconds() / 86_400
     steps["position"] = steps.groupby("path").cumcount()
     ends = pd.concat(
         [
@@ -93,13 +92,13 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return typed.sort_values("ts", kind="stable")
 
 
-def _lost_paths(t: pd.DataFrame, window: np.timedelta64, first_path: int) -> pd.DataFrame:
+def _lost_paths(t: pd.DataFrame, window: pd.Timedelta, first_path: int) -> pd.DataFrame:
     """Touches no order claims, cut per person into window-long stretches, numbered from
     `first_path`; `end` is each stretch's last touch."""
     if t.empty:
         return t.assign(path=pd.Series(dtype=np.int64), end=t.ts)
     first = t.groupby(P).ts.transform("min")
-    stretch = ((t.ts - first) // window).astype(np.int64)
+    stretch = ((t.ts - first).dt.total_seconds() // window.total_seconds()).astype(np.int64)
     path = first_path + t.groupby([P, stretch], sort=True).ngroup().to_numpy()
     t = t.assign(path=path)
     return t.assign(end=t.groupby("path").ts.transform("max"))
