@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.scalar import ScalarDefinition
 
+from api.attribution.schema import AttributionQueries
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
@@ -45,6 +46,7 @@ Query = merge_types(
         BasketQueries,
         PersonaQueries,
         OutcomeQueries,
+        AttributionQueries,
         TagQueries,
         RunQueries,
         KeyQueries,
