@@ -10,6 +10,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from api import cli_reads
+from api.attribution import command as attribution_command
 from api.cli_support import console, fail, open_store, unexpected
 from store.errors import PortraitError
 from store.settings import Settings
@@ -152,6 +153,7 @@ for command in (
     cli_reads.rules,
     cli_reads.personas,
     cli_reads.drift,
+    attribution_command.attribution,
 ):
     app.command()(command)
 

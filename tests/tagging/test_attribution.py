@@ -22,6 +22,7 @@ from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 
 DAY0 = pd.Timestamp("2026-06-01")
+LAST = "last_touch"
 
 
 def _touches(rows: list[tuple[int, float, str]], campaign: str | None = None) -> pd.DataFrame:
@@ -168,3 +169,41 @@ def test_holdout_intervals_contain_the_planted_lifts_and_last_touch_over_credits
     # Last touch credits vip_sms with every order its contacted persons placed; the holdout
     # says at most `high * contacted` of them were caused by it.
     assert last_touch[VIP] > 5 * max(vip["high"], 0.01) * vip["contacted"]
+
+
+def test_bad_touches_are_quarantined_with_their_reason(shop_dir, engine) -> None:
+    folder = shop_dir(
+        orders="""order_id,user_id,ts,amount,channel,coupon_code
+        o1,u1,2026-06-04T10:00:00Z,100,app,SAVE10""",
+        touches="""user_id,device_id,ts,channel,campaign,kind,cost
+        u1,,2026-06-02T10:00:00Z,email,spring,Open,0.1
+        ,,2026-06-02T10:00:00Z,email,spring,open,0.1
+        u1,,someday,email,spring,open,0.1
+        u1,,2026-06-02T10:00:00Z,,spring,open,0.1
+        u1,,2026-06-02T10:00:00Z,email,spring,glance,0.1
+        u1,,2026-06-02T10:00:00Z,email,spring,open,-3
+        ,d7,2026-06-03T10:00:00Z,display,,,""",
+    )
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    quality = result.quality["touches"]
+    assert (quality["read"], quality["kept"]) == (7, 2)
+    assert quality["dropped"] == {
+        "bad_cost": 1,
+        "bad_kind": 1,
+        "bad_timestamp": 1,
+        "missing_channel": 1,
+        "missing_identity": 1,
+    }
+    # The order's channel and coupon are touches at its time, the channel first (the coupon is
+    # redeemed at checkout): last touch gives the order to the coupon, its code the campaign.
+    levels = result.reports["attribution"]["levels"]
+    last = {
+        level: {
+            r["key"]: r["conversions"] for r in levels[level]["rows"] if r["model"] == "last_touch"
+        }
+        for level in ("channel", "campaign")
+    }
+    assert last == {
+        "channel": {"email": 0.0, "app": 0.0, "coupon": 1.0},
+        "campaign": {"spring": 0.0, "SAVE10": 1.0},
+    }

@@ -1,0 +1,134 @@
+"""attribution over HTTP: the hand-computed three-channel shop, as each role sees it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from store.settings import Settings
+from tagging.run import RunOptions, run_tagging
+from tests.api.client import client_as, client_for, graphql
+
+pytestmark = pytest.mark.anyio
+
+# The textbook paths: u0 A -> B -> order (100), u1 A -> C -> nothing, u2 B -> order (50).
+# Markov removal effects A 1/2, B 1, C 0 (tests/tagging/test_attribution.py): shares 1/3, 2/3.
+ORDERS = """order_id,user_id,ts,amount
+o1,u0,2026-06-04T10:00:00Z,100
+o2,u2,2026-06-04T10:00:00Z,50
+"""
+TOUCHES = """user_id,ts,channel,campaign,kind,cost
+u0,2026-06-02T10:00:00Z,A,spring,click,1.5
+u0,2026-06-03T10:00:00Z,B,,open,0.5
+u1,2026-06-02T10:00:00Z,A,spring,click,1.5
+u1,2026-06-03T10:00:00Z,C,,open,
+u2,2026-06-02T10:00:00Z,B,,send,0.5
+u9,2026-06-02T10:00:00Z,A,spring,glance,1
+"""
+ATTRIBUTION = """
+query ($model: AttributionModel!, $level: AttributionLevel!, $audience: TagExpression) {
+  attribution(model: $model, level: $level, audience: $audience) {
+    ... on Attribution {
+      model level windowDays conversions untouchedConversions
+      credits { key conversions revenue cost roi persons personsRange { low high } }
+    }
+    ... on AttributionError { message }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def client(
+    store_url: str, engine: Engine, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "orders.csv").write_text(ORDERS)
+    (shop / "touches.csv").write_text(TOUCHES)
+    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789"))
+    async with client_for(create_app(Settings(database_url=store_url))) as client:
+        yield client
+
+
+def _credit(key: str, conversions: float, revenue: float, cost: float | None, persons: int) -> dict:
+    roi = None if cost is None else pytest.approx((revenue - cost) / cost)
+    return {
+        "key": key,
+        "conversions": pytest.approx(conversions),
+        "revenue": pytest.approx(revenue),
+        "cost": cost,
+        "roi": roi,
+        "persons": persons,
+        "personsRange": {"low": persons, "high": persons},
+    }
+
+
+async def test_markov_credit_per_channel_matches_the_hand_computed_shares(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await graphql(client, ATTRIBUTION, model="MARKOV", level="CHANNEL")
+    assert body["data"]["attribution"] == {
+        "model": "MARKOV",
+        "level": "CHANNEL",
+        "windowDays": 30.0,
+        "conversions": 2,
+        "untouchedConversions": 0,
+        "credits": [
+            _credit("B", 4 / 3, 100.0, 1.0, 2),
+            _credit("A", 2 / 3, 50.0, 3.0, 2),
+            _credit("C", 0.0, 0.0, None, 1),
+        ],
+    }
+
+
+async def test_last_touch_by_campaign_leaves_touches_without_one_out(
+    client: httpx.AsyncClient,
+) -> None:
+    # At campaign level only the A touches (campaign spring) count: u0's order is spring's.
+    body = await graphql(client, ATTRIBUTION, model="LAST_TOUCH", level="CAMPAIGN")
+    found = body["data"]["attribution"]
+    assert (found["conversions"], found["untouchedConversions"]) == (1, 1)
+    assert found["credits"] == [_credit("spring", 1.0, 100.0, 3.0, 2)]
+
+
+async def test_an_audience_keeps_its_own_persons_touches_and_orders(
+    client: httpx.AsyncClient,
+) -> None:
+    # monetary > 60 is u0 alone: one path A -> B -> order, each step indispensable (removal
+    # effects 1 and 1): half the order and half its 100 each.
+    body = await graphql(
+        client, ATTRIBUTION, model="MARKOV", level="CHANNEL", audience="monetary > 60"
+    )
+    credits = body["data"]["attribution"]["credits"]
+    assert [(c["key"], c["conversions"], c["revenue"]) for c in credits] == [
+        ("A", pytest.approx(0.5), pytest.approx(50.0)),
+        ("B", pytest.approx(0.5), pytest.approx(50.0)),
+    ]
+
+
+async def test_an_operator_sees_ranges_and_no_small_audience(
+    client: httpx.AsyncClient, store_url: str, engine: Engine
+) -> None:
+    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    async with client_as(settings, engine, role="operator") as operator:
+        body = await graphql(operator, ATTRIBUTION, model="MARKOV", level="CHANNEL")
+        credits = body["data"]["attribution"]["credits"]
+        # 3 persons: every count of persons is under 2 or leaves fewer than 2 outside it.
+        assert [(c["key"], c["conversions"], c["persons"]) for c in credits] == [
+            ("B", None, None),
+            ("A", None, None),
+            ("C", None, None),
+        ]
+        assert credits[0]["personsRange"] == {"low": 2, "high": 3}
+        body = await graphql(
+            operator, ATTRIBUTION, model="MARKOV", level="CHANNEL", audience="lifecycle:new"
+        )
+        assert body["data"]["attribution"]["message"].startswith(
+            "attribution: the audience is under the minimum audience size (2)"
+        )
