@@ -164,15 +164,22 @@ class Pipeline:
                 self.con.table("identity"),
                 as_of=as_of,
             )
-        with self.stage("attribution") as notes:
-            touches, orders = attribution.touch_frames(
-                person_tables.get("touches"),
-                person_tables["orders"],
-                order_touches=self.shop.order_touches,
-            )
-            attributed = attribution.run_report(touches, orders, self.options.attribution)
-            attribution_file = attribution.kept_file(touches, orders)
-            notes.append(f"{len(touches):,} touches")
+        attributed: dict[str, dict[str, Any]] = {}
+        kept_files: dict[str, bytes] = {}
+        if "touches" in person_tables:
+            # Without a touches file there are no paths that end in nothing, and the orders'
+            # own channels alone give each order to itself.
+            with self.stage("attribution") as notes:
+                touches, orders = attribution.touch_frames(
+                    person_tables["touches"],
+                    person_tables["orders"],
+                    order_touches=self.shop.order_touches,
+                )
+                attributed["attribution"] = attribution.run_report(
+                    touches, orders, self.options.attribution
+                )
+                kept_files[attribution.ATTRIBUTION_FILE] = attribution.kept_file(touches, orders)
+                notes.append(f"{len(touches):,} touches")
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
@@ -220,15 +227,12 @@ class Pipeline:
                     "models": model_report,
                     "personas": persona_report,
                     "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
-                    "attribution": attributed,
+                    **attributed,
                     **forgetting.report(self.forgotten, self.withheld),
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
-                files={
-                    BASKETS_FILE: baskets.result(),
-                    attribution.ATTRIBUTION_FILE: attribution_file,
-                },
+                files={BASKETS_FILE: baskets.result(), **kept_files},
                 rules=mined.rule_rows(),
                 recommendations=collect.batches(self.con, mined.recommendations),
                 items=collect.catalog_items(products, person_tables["items"], mined),

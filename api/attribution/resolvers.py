@@ -90,10 +90,11 @@ def answer(
     touches and orders; a message when the run has no touches."""
     with engine.connect() as connection:
         report = stored.report(connection=connection, run_id=run_id)
-        if report is None:
-            raise NotFound(f"run {run_id} predates attribution; run tagging again")
-        if "levels" not in report:
-            return f"run {run_id} has no touches to attribute ({report.get('note', '')})"
+        if report is None or "levels" not in report:
+            return (
+                f"run {run_id} has no touches to attribute: its source folder had no touches "
+                "file (or one without usable rows)"
+            )
         params = AttributionParams(**{**report["params"], "window_days": float(window)})
         if persons is None and float(window) == float(report["params"]["window_days"]):
             found = from_report(report, model=model, level=level)  # type: ignore[arg-type]

@@ -27,11 +27,11 @@ TOUCH_COLUMNS = [P, "ts", "channel", "campaign", "kind", "cost"]
 
 
 def touch_frames(
-    touches: ir.Table | None, orders: ir.Table, *, order_touches: tuple[str, ...]
+    touches: ir.Table, orders: ir.Table, *, order_touches: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(touches, orders) as the models read them, from the run's p_touches and p_orders."""
     o = orders.select(P, "ts", "amount", "channel", "coupon_code").to_pyarrow().to_pandas()
-    parts = [] if touches is None else [touches.select(*TOUCH_COLUMNS).to_pyarrow().to_pandas()]
+    parts = [touches.select(*TOUCH_COLUMNS).to_pyarrow().to_pandas()]
     if "channel" in order_touches:
         c = o[o.channel.notna()]
         parts.append(c.assign(campaign=None, kind="order", cost=np.nan)[TOUCH_COLUMNS])
@@ -42,21 +42,8 @@ def touch_frames(
                 TOUCH_COLUMNS
             ]
         )
-    frame = pd.concat(parts, ignore_index=True) if parts else _no_touches()
+    frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     return frame.astype({"cost": float}), o[[P, "ts", "amount"]]
-
-
-def _no_touches() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            P: pd.Series(dtype=np.int64),
-            "ts": pd.Series(dtype="datetime64[us]"),
-            "channel": pd.Series(dtype=object),
-            "campaign": pd.Series(dtype=object),
-            "kind": pd.Series(dtype=object),
-            "cost": pd.Series(dtype=float),
-        }
-    )
 
 
 def run_report(

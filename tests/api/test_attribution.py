@@ -132,3 +132,18 @@ async def test_an_operator_sees_ranges_and_no_small_audience(
         assert body["data"]["attribution"]["message"].startswith(
             "attribution: the audience is under the minimum audience size (2)"
         )
+
+
+async def test_a_run_without_touches_says_so(
+    store_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    shop = tmp_path / "plain"
+    shop.mkdir()
+    (shop / "orders.csv").write_text(ORDERS)
+    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789"))
+    async with client_for(create_app(Settings(database_url=store_url))) as client:
+        body = await graphql(client, ATTRIBUTION, model="LINEAR", level="CHANNEL")
+    assert body["data"]["attribution"] == {
+        "message": "run 1 has no touches to attribute: its source folder had no touches file "
+        "(or one without usable rows)"
+    }
