@@ -63,13 +63,13 @@ def compute(
     if persons is not None:
         touches = touches[touches[P].isin(persons)]
         orders = orders[orders[P].isin(persons)]
-    rows = attribute(touches, orders, level=level, params=params, models=(model,))
+    paths = conversion_paths(touches, orders, window_days=params.window_days, level=level)
+    rows = attribute(touches, orders, level=level, params=params, models=(model,), paths=paths)
     campaigns = (
         rows
         if level == "campaign"
         else attribute(touches, orders, level="campaign", params=params, models=(model,))
     )
-    paths = conversion_paths(touches, orders, window_days=params.window_days, level=level)
     lifts = holdout_lifts(touches, orders, window_days=params.window_days)
     return _answer(model, level, params.window_days, rows, lifts, campaigns, summary(paths))
 

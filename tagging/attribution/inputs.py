@@ -55,7 +55,7 @@ def run_report(
     levels = {}
     for level in LEVELS:
         paths = conversion_paths(touches, orders, window_days=params.window_days, level=level)
-        table = attribute(touches, orders, level=level, params=params)
+        table = attribute(touches, orders, level=level, params=params, paths=paths)
         levels[level] = {"summary": summary(paths), "rows": _records(table)}
     lifts = holdout_lifts(touches, orders, window_days=params.window_days)
     return {"params": params.as_dict(), "levels": levels, "holdouts": _records(lifts)}

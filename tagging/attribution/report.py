@@ -49,10 +49,13 @@ def attribute(
     level: Level,
     params: AttributionParams = AttributionParams(),
     models: tuple[str, ...] = MODELS,
+    paths: Paths | None = None,
 ) -> pd.DataFrame:
     """Columns: model, key, conversions, revenue, cost (NaN without costs), roi, persons
-    (touched), converters (persons with a converting path through the key)."""
-    paths = conversion_paths(touches, orders, window_days=params.window_days, level=level)
+    (touched), converters (persons with a converting path through the key). `paths`: the
+    touches' and orders' paths at `level`, when already cut."""
+    if paths is None:
+        paths = conversion_paths(touches, orders, window_days=params.window_days, level=level)
     keyed = contacts(touches, level)
     reach = keyed.groupby("key").agg(persons=(P, "nunique"))
     cost = keyed.groupby("key").cost.sum(min_count=1).rename("cost")

@@ -1,65 +1,62 @@
 """Shapley values over keys, with conversion rates as the coalitions' worth.
 
 The worth of a set of keys is the conversion rate of the paths whose distinct keys are exactly
-that set (a path without keys converts at rate 0: paths exist only where there were touches). A
-set no path has is worth the most of its subsets one key smaller (adding a key never lowers the
-rate). Each path's rate is split among its keys by their Shapley values over the subsets of its
-own set, and a key's credit is that split summed over the paths: the touched paths'
-conversions add up exactly; revenue follows each set's conversions. Exact while a path holds
-up to `EXACT_KEYS` distinct keys; beyond, each set's values are the mean marginal rates over
-`samples` random orders of its keys (an unseen subset then takes the rate of the largest seen
-one before it in that order).
+that set (a path without keys converts at rate 0: paths exist only where there were touches); a
+set no path has is worth the highest rate of the sets inside it that paths have (adding a key
+never lowers the rate). Each path's rate is split among its keys by their Shapley values over
+the subsets of its own set, and a key's credit is that split summed over the paths: the touched
+paths' conversions add up exactly; revenue follows each set's conversions.
+
+Exact up to `EXACT_KEYS` keys in all, through the sets' Harsanyi dividends: a key's credit is
+the sum, over the sets T holding it, of T's dividend / |T| times the paths whose set holds T,
+three transforms over the 2^k sets. Beyond, each path set's values are the mean marginal rates
+over `samples` random orders of its keys (an unseen subset then takes the rate of the largest
+seen one before it in that order).
 """
 
 from __future__ import annotations
-
-from math import factorial
 
 import numpy as np
 import pandas as pd
 
 from tagging.attribution.paths import Paths
 
-EXACT_KEYS = 12
+EXACT_KEYS = 20
+MASK_KEYS = 62  # key sets are int64 bit masks
 SAMPLES = 2_000
 Rates = dict[tuple[int, ...], float]
 
 
 def path_sets(paths: Paths) -> tuple[list[str], pd.DataFrame]:
-    """The keys, and per distinct key set (a sorted tuple of key codes): paths, conversions,
-    revenue."""
+    """The keys, and per distinct key set (`mask`: bit i for key i; `set`: the sorted key
+    codes): paths, conversions, revenue."""
     steps = paths.steps
     keys = sorted(steps.key.unique())
-    code = pd.Categorical(steps.key, categories=keys).codes
-    pairs = pd.DataFrame({"path": steps.path.to_numpy(), "code": code}).drop_duplicates()
-    pairs = pairs.sort_values(["path", "code"], kind="stable")
-    sets = pairs.groupby("path").code.agg(tuple).rename("set").reset_index()
-    sets = sets.merge(paths.ends[["path", "converted", "revenue"]], on="path")
-    grouped = sets.groupby("set").agg(
+    if len(keys) > MASK_KEYS:
+        raise ValueError(f"Shapley values over {len(keys)} keys: at most {MASK_KEYS}")
+    code = pd.Categorical(steps.key, categories=keys).codes.astype(np.int64)
+    pairs = pd.DataFrame({"path": steps.path.to_numpy(), "bit": np.left_shift(1, code)})
+    pairs = pairs.drop_duplicates()
+    masks = pairs.groupby("path").bit.sum().rename("mask").reset_index()
+    masks = masks.merge(paths.ends[["path", "converted", "revenue"]], on="path")
+    grouped = masks.groupby("mask").agg(
         paths=("path", "size"), conversions=("converted", "sum"), revenue=("revenue", "sum")
     )
-    return keys, grouped.reset_index()
+    grouped = grouped.reset_index()
+    grouped["set"] = [
+        tuple(i for i in range(len(keys)) if int(mask) >> i & 1) for mask in grouped["mask"]
+    ]
+    return keys, grouped
 
 
 def shapley_credit(paths: Paths, *, samples: int = SAMPLES, seed: int = 0) -> pd.DataFrame:
     """Per key: conversions and revenue credited by Shapley values (columns key, conversions,
     revenue, share)."""
     keys, sets = path_sets(paths)
-    rates: Rates = dict(zip(sets.set, sets.conversions / sets.paths, strict=True))
-    conversions = np.zeros(len(keys))
-    revenue = np.zeros(len(keys))
-    rng = np.random.default_rng(seed)
-    for members, n, money in sets[["set", "paths", "revenue"]].itertuples(index=False):
-        values = (
-            _exact(members, rates)
-            if len(members) <= EXACT_KEYS
-            else _sampled(members, rates, samples, rng)
-        )
-        idx = list(members)
-        conversions[idx] += n * values
-        rate = rates[members]
-        if rate > 0:
-            revenue[idx] += money * values / rate
+    if len(keys) <= EXACT_KEYS:
+        conversions, revenue = _exact(len(keys), sets)
+    else:
+        conversions, revenue = _sampled(len(keys), sets, samples, np.random.default_rng(seed))
     total = conversions.sum()
     share = conversions / total if total > 0 else np.zeros_like(conversions)
     return pd.DataFrame(
@@ -67,40 +64,66 @@ def shapley_credit(paths: Paths, *, samples: int = SAMPLES, seed: int = 0) -> pd
     )
 
 
-def _exact(members: tuple[int, ...], rates: Rates) -> np.ndarray:
-    """Shapley values of `members` over their subsets' rates (the subsets' lattice filled)."""
-    m = len(members)
-    masks = np.arange(1 << m)
-    sizes = np.array([bin(mask).count("1") for mask in range(1 << m)])
-    worth = np.array(
-        [
-            rates.get(tuple(x for i, x in enumerate(members) if mask >> i & 1), np.nan)
-            for mask in masks
-        ]
-    )
+def _exact(k: int, sets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    size = 1 << k
+    masks = sets["mask"].to_numpy(dtype=np.int64)
+    rate = (sets.conversions / sets.paths).to_numpy(dtype=float)
+    seen = np.zeros(size, dtype=bool)
+    seen[masks] = True
+    worth = np.full(size, -np.inf)
     worth[0] = 0.0
-    for size in range(1, m + 1):
-        at = masks[(sizes == size) & np.isnan(worth)]
-        for mask in at:
-            worth[mask] = max(worth[mask ^ (1 << i)] for i in range(m) if mask >> i & 1)
-    weight = np.array([factorial(s) * factorial(m - s - 1) / factorial(m) for s in range(m)])
-    values = np.zeros(m)
-    for i in range(m):
-        without = masks[(masks >> i & 1) == 0]
-        values[i] = (weight[sizes[without]] * (worth[without | 1 << i] - worth[without])).sum()
-    return values
+    worth[masks] = rate
+    best = worth.copy()
+    everything = np.arange(size)
+    for bit in range(k):  # the highest seen rate inside each set (a max over subsets)
+        holds = everything[everything & (1 << bit) != 0]
+        best[holds] = np.maximum(best[holds], best[holds ^ (1 << bit)])
+    worth = np.where(seen, worth, best)
+    worth[0] = 0.0
+    dividend = worth.copy()
+    for bit in range(k):  # Möbius transform: worth -> Harsanyi dividends
+        holds = everything[everything & (1 << bit) != 0]
+        dividend[holds] -= dividend[holds ^ (1 << bit)]
+    paths = np.zeros(size)
+    np.add.at(paths, masks, sets.paths.to_numpy(dtype=float))
+    per_rate = np.zeros(size)
+    money = np.where(rate > 0, sets.revenue.to_numpy(dtype=float) / np.where(rate > 0, rate, 1), 0)
+    np.add.at(per_rate, masks, money)
+    for bit in range(k):  # superset sums: the paths (and revenue) whose set holds each set
+        lacks = everything[everything & (1 << bit) == 0]
+        paths[lacks] += paths[lacks | (1 << bit)]
+        per_rate[lacks] += per_rate[lacks | (1 << bit)]
+    members = np.bitwise_count(everything).astype(float)
+    members[0] = 1.0
+    share = dividend / members
+    conversions = np.array([(share * paths)[everything & (1 << c) != 0].sum() for c in range(k)])
+    revenue = np.array([(share * per_rate)[everything & (1 << c) != 0].sum() for c in range(k)])
+    return conversions, revenue
 
 
 def _sampled(
+    k: int, sets: pd.DataFrame, samples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    rates: Rates = dict(zip(sets.set, sets.conversions / sets.paths, strict=True))
+    conversions, revenue = np.zeros(k), np.zeros(k)
+    for members, n, money in sets[["set", "paths", "revenue"]].itertuples(index=False):
+        values = _sampled_values(members, rates, samples, rng)
+        idx = list(members)
+        conversions[idx] += n * values
+        if rates[members] > 0:
+            revenue[idx] += money * values / rates[members]
+    return conversions, revenue
+
+
+def _sampled_values(
     members: tuple[int, ...], rates: Rates, samples: int, rng: np.random.Generator
 ) -> np.ndarray:
     m = len(members)
     values = np.zeros(m)
     for _ in range(samples):
-        order = rng.permutation(m)
         chosen: list[int] = []
         before = 0.0
-        for i in order:
+        for i in rng.permutation(m):
             chosen.append(members[i])
             now = max(rates.get(tuple(sorted(chosen)), before), before)
             values[i] += now - before

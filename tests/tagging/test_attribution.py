@@ -9,6 +9,7 @@ import pytest
 
 from store import attribution
 from store.db import make_engine
+from tagging.attribution import shapley
 from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.inputs import read_kept
 from tagging.attribution.markov import removal_effects
@@ -207,3 +208,14 @@ def test_bad_touches_are_quarantined_with_their_reason(shop_dir, engine) -> None
         "channel": {"email": 0.0, "app": 0.0, "coupon": 1.0},
         "campaign": {"spring": 0.0, "SAVE10": 1.0},
     }
+
+
+def test_sampled_shapley_agrees_with_the_exact_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same paths as test_shapley_splits_rates_over_the_subsets_seen, by random orders.
+    monkeypatch.setattr(shapley, "EXACT_KEYS", 1)
+    alone = [(0, 1, "A"), (1, 1, "A"), (2, 1, "B"), (3, 1, "B")]
+    touches = _touches([*alone, (4, 1, "A"), (4, 2, "B"), (5, 1, "B"), (5, 2, "A")])
+    orders = _orders([(0, 3, 10.0), (4, 3, 10.0), (5, 3, 10.0)])
+    paths = conversion_paths(touches, orders, window_days=30, level="channel")
+    credit = shapley.shapley_credit(paths, samples=4_000).set_index("key")
+    assert credit.conversions.to_dict() == pytest.approx({"A": 2.5, "B": 0.5}, abs=0.05)
