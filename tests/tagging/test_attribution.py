@@ -9,7 +9,7 @@ import pytest
 
 from store import attribution
 from store.db import make_engine
-from tagging.attribution import shapley
+from tagging.attribution import completejourney, shapley
 from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.inputs import read_kept
 from tagging.attribution.markov import removal_effects
@@ -219,3 +219,48 @@ def test_sampled_shapley_agrees_with_the_exact_values(monkeypatch: pytest.Monkey
     paths = conversion_paths(touches, orders, window_days=30, level="channel")
     credit = shapley.shapley_credit(paths, samples=4_000).set_index("key")
     assert credit.conversions.to_dict() == pytest.approx({"A": 2.5, "B": 0.5}, abs=0.05)
+
+
+def test_complete_journey_campaigns_and_redemptions_become_touches() -> None:
+    raw = {
+        "campaigns": pd.DataFrame({"campaign_id": [1, 2], "household_id": [105, 7]}),
+        "campaign_descriptions": pd.DataFrame(
+            {
+                "campaign_id": [1, 2],
+                "campaign_type": ["Type B", "Type A"],
+                "start_date": pd.to_datetime(["2017-03-03", "2017-02-01"]),
+                "end_date": pd.to_datetime(["2017-04-09", "2017-03-01"]),
+            }
+        ),
+        "coupon_redemptions": pd.DataFrame(
+            {
+                "household_id": [105],
+                "coupon_upc": [51380041013],
+                "campaign_id": [1],
+                "redemption_date": pd.to_datetime(["2017-03-05"]),
+            }
+        ),
+    }
+    assert completejourney.touches(raw).to_dict(orient="records") == [
+        {
+            "user_id": "7",
+            "ts": "2017-02-01T00:00:00",
+            "channel": "mailer_type_a",
+            "campaign": "campaign_2",
+            "kind": "send",
+        },
+        {
+            "user_id": "105",
+            "ts": "2017-03-03T00:00:00",
+            "channel": "mailer_type_b",
+            "campaign": "campaign_1",
+            "kind": "send",
+        },
+        {
+            "user_id": "105",
+            "ts": "2017-03-05T00:00:00",
+            "channel": "coupon",
+            "campaign": "campaign_1",
+            "kind": "click",
+        },
+    ]
