@@ -169,7 +169,7 @@ class Pipeline:
         if "touches" in person_tables:
             # Without a touches file there are no paths that end in nothing, and the orders'
             # own channels alone give each order to itself.
-            with self.stage("attribution") as notes:
+            with self.stage("attribute") as notes:
                 touches, orders = attribution.touch_frames(
                     person_tables["touches"],
                     person_tables["orders"],
