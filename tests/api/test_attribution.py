@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from api.app import create_app
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_as, client_for, graphql
+from tests.api.test_readme_example import README
 
 pytestmark = pytest.mark.anyio
 
@@ -146,4 +148,33 @@ async def test_a_run_without_touches_says_so(
     assert body["data"]["attribution"] == {
         "message": "run 1 has no touches to attribute: its source folder had no touches file "
         "(or one without usable rows)"
+    }
+
+
+async def test_the_readme_example_answers_as_documented(client: httpx.AsyncClient) -> None:
+    (example,) = [
+        e for e in re.findall(r"```graphql\n(.*?)```", README, re.S) if "attribution(" in e
+    ]
+    # At campaign level only spring's touches count; lifecycle:new is the buyers u0 and u2:
+    # u0's spring -> order (Markov: all of it to spring), u2's order untouched.
+    body = await graphql(client, example.replace("lifecycle:active", "lifecycle:new"))
+    assert body == {
+        "data": {
+            "attribution": {
+                "conversions": 1,
+                "untouchedConversions": 1,
+                "credits": [
+                    {
+                        "key": "spring",
+                        "conversions": 1.0,
+                        "revenue": 100.0,
+                        "cost": 1.5,
+                        "roi": pytest.approx(98.5 / 1.5),
+                        "persons": 1,
+                        "personsRange": {"low": 1, "high": 1},
+                    }
+                ],
+                "holdouts": [],
+            }
+        }
     }
