@@ -16,7 +16,8 @@ seed. Over the last `PERIOD_DAYS` days of the window:
 truth/attribution.json holds each channel's true share of the caused orders: with u fixed, the
 orders lost when the channel is removed from everyone's set, scaled to sum to 1 over the
 channels; and each campaign's true lift: the contacted persons' rate with the campaign minus
-their rate without it, from the same draws (and the planted expectation).
+their rate without it, from the same draws (and the planted expectation). truth/quality.json
+counts the shop's own rows: the caused orders (`orders_caused`) come on top of them.
 """
 
 from __future__ import annotations

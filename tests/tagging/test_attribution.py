@@ -264,3 +264,21 @@ def test_complete_journey_campaigns_and_redemptions_become_touches() -> None:
             "kind": "click",
         },
     ]
+
+
+def test_a_touch_naming_a_user_and_a_device_links_them(shop_dir, engine) -> None:
+    # The device's later touch (display) is the user's: it is the last touch of their order.
+    folder = shop_dir(
+        orders="""order_id,user_id,ts,amount
+        o1,u1,2026-06-04T10:00:00Z,100""",
+        touches="""user_id,device_id,ts,channel
+        u1,d1,2026-06-01T10:00:00Z,email
+        ,d1,2026-06-03T10:00:00Z,display""",
+    )
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    rows = result.reports["attribution"]["levels"]["channel"]["rows"]
+    assert {r["key"]: r["conversions"] for r in rows if r["model"] == LAST} == {
+        "email": 0.0,
+        "display": 1.0,
+    }
+    assert result.persons == 1
