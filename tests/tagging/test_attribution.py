@@ -9,6 +9,7 @@ import pytest
 
 from store import attribution
 from store.db import make_engine
+from store.errors import InputError
 from tagging.attribution import completejourney, shapley
 from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.inputs import read_kept
@@ -20,6 +21,7 @@ from tagging.attribution.shapley import shapley_credit
 from tagging.generator import generate_shop
 from tagging.generator_touches import VIP
 from tagging.run import RunOptions, run_tagging
+from tagging.shop import load_shop
 from tests.tagging.conftest import ID_KEY
 
 DAY0 = pd.Timestamp("2026-06-01")
@@ -282,3 +284,16 @@ def test_a_touch_naming_a_user_and_a_device_links_them(shop_dir, engine) -> None
         "display": 1.0,
     }
     assert result.persons == 1
+
+
+def test_the_shop_says_which_order_columns_are_touches(tmp_path) -> None:
+    settings = tmp_path / "shop.toml"
+    settings.write_text('[attribution]\norder_touches = ["coupon_code"]\n')
+    assert load_shop(settings).order_touches == ("coupon_code",)
+    settings.write_text('[attribution]\norder_touches = ["pay_method"]\n')
+    with pytest.raises(InputError) as error:
+        load_shop(settings)
+    assert str(error.value) == (
+        f"{settings}: [attribution] order_touches must list some of "
+        "['channel', 'coupon_code'], got ['pay_method']"
+    )
