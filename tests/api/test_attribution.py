@@ -178,3 +178,21 @@ async def test_the_readme_example_answers_as_documented(client: httpx.AsyncClien
             }
         }
     }
+
+
+async def test_a_window_out_of_range_is_an_error_naming_it(client: httpx.AsyncClient) -> None:
+    query = "{ attribution(window: 0) { ... on AttributionError { message } } }"
+    body = await graphql(client, query)
+    assert body["data"]["attribution"] == {"message": "window must be 1-365 days, got 0"}
+
+
+async def test_another_window_is_worked_out_on_demand(client: httpx.AsyncClient) -> None:
+    # One day: only u0's B (a day before its order) is on a path that ends in an order; u0's A
+    # and u2's B (two days before theirs) fall out.
+    query = """{ attribution(model: LINEAR, window: 1) {
+        ... on Attribution { windowDays credits { key conversions } } } }"""
+    body = await graphql(client, query)
+    assert body["data"]["attribution"] == {
+        "windowDays": 1.0,
+        "credits": [{"key": "B", "conversions": 1.0}],
+    }
