@@ -88,6 +88,7 @@ def answer(
 ) -> Answer | str:
     """The stored answer when it is the one asked for, else one worked out from the run's kept
     touches and orders; a message when the run has no touches."""
+    check_question(model, window)
     with engine.connect() as connection:
         report = stored.report(connection=connection, run_id=run_id)
         if report is None or "levels" not in report:
