@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_as, client_for, graphql
@@ -196,3 +198,33 @@ async def test_another_window_is_worked_out_on_demand(client: httpx.AsyncClient)
         "windowDays": 1.0,
         "credits": [{"key": "B", "conversions": 1.0}],
     }
+
+
+HOLDOUT_TOUCHES = TOUCHES + "u3,2026-06-02T10:00:00Z,A,spring,holdout,\n"
+# Markov: spring is on u0's path alone (u2's order has no campaign touch): its 100.00, cost
+# 1.50 x 2 contacts, ROI 97 / 3. Holdout: 1 of 2 contacted ordered, 0 of 1 held out: lift 0.5,
+# standard error sqrt(0.5 x 0.5 / 2) = 0.354, interval 0.5 -/+ 1.96 x 0.354.
+CLI_LINES = [
+    "┃ campaign ┃ conversions ┃ revenue ┃ cost ┃ ROI   ┃ persons ┃",
+    "│ spring   │ 1.0         │ 100.00  │ 3.00 │ 32.33 │ 2       │",
+    "┃ campaign ┃ contacted ┃ held out ┃ lift   ┃ 95% interval      ┃ caused ┃ markov credit ┃",
+    "│ spring   │ 2         │ 1        │ +50.0% │ -19.3% .. +119.3% │ 1.0    │ 1.0           │",
+]
+
+
+def test_the_command_line_prints_credit_and_holdouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # spring held u3 out; of those it contacted, u0 ordered within 30 days and u1 did not.
+    monkeypatch.setenv("PORTRAIT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("COLUMNS", "250")
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "orders.csv").write_text(ORDERS)
+    (shop / "touches.csv").write_text(HOLDOUT_TOUCHES)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "--source", str(shop)]).exit_code == 0
+    result = runner.invoke(app, ["attribution", "--model", "markov", "--level", "campaign"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line for line in lines if "spring" in line or "┃" in line] == CLI_LINES
