@@ -166,20 +166,21 @@ class Pipeline:
             )
         attributed: dict[str, dict[str, Any]] = {}
         kept_files: dict[str, bytes] = {}
+        touched: tuple[pd.DataFrame, pd.DataFrame] | None = None  # touches, orders
         if "touches" in person_tables:
             # Without a touches file there are no paths that end in nothing, and the orders'
             # own channels alone give each order to itself.
             with self.stage("attribute") as notes:
-                touches, orders = attribution.touch_frames(
+                touched = attribution.touch_frames(
                     person_tables["touches"],
                     person_tables["orders"],
                     order_touches=self.shop.order_touches,
                 )
                 attributed["attribution"] = attribution.run_report(
-                    touches, orders, self.options.attribution
+                    *touched, self.options.attribution
                 )
-                kept_files[attribution.ATTRIBUTION_FILE] = attribution.kept_file(touches, orders)
-                notes.append(f"{len(touches):,} touches")
+                kept_files[attribution.ATTRIBUTION_FILE] = attribution.kept_file(*touched)
+                notes.append(f"{len(touched[0]):,} touches")
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
@@ -203,6 +204,11 @@ class Pipeline:
                 buyers, clustering.result(), base, materialise=self.keep
             )
             notes.append(f"{len(persona_rows)} personas")
+            if touched is not None and len(persona_rows):
+                members = persona_tags.select(P, persona=persona_tags.value)
+                attributed["attribution"]["personas"] = attribution.by_persona(
+                    *touched, members.to_pyarrow().to_pandas(), self.options.attribution
+                )
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
             every = ibis.union(base, *tags.score_tags(scored), persona_tags)
             tag_table = self.keep("tags", every.order_by(TAG_ORDER))

@@ -22,7 +22,14 @@ from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.paths import LEVELS, P, conversion_paths
 from tagging.attribution.report import AttributionParams, attribute, summary
 
-__all__ = ["ATTRIBUTION_FILE", "kept_file", "read_kept", "run_report", "touch_frames"]
+__all__ = [
+    "ATTRIBUTION_FILE",
+    "by_persona",
+    "kept_file",
+    "read_kept",
+    "run_report",
+    "touch_frames",
+]
 TOUCH_COLUMNS = [P, "ts", "channel", "campaign", "kind", "cost"]
 
 
@@ -59,6 +66,26 @@ def run_report(
         levels[level] = {"summary": summary(paths), "rows": _records(table)}
     lifts = holdout_lifts(touches, orders, window_days=params.window_days)
     return {"params": params.as_dict(), "levels": levels, "holdouts": _records(lifts)}
+
+
+def by_persona(
+    touches: pd.DataFrame, orders: pd.DataFrame, personas: pd.DataFrame, params: AttributionParams
+) -> dict[str, Any]:
+    """Per persona (`personas`: person_idx, persona): every model's credit at both levels over
+    its members' touches and orders, as `run_report` has it for everyone (no holdouts: a
+    persona is no random part of a campaign)."""
+    found: dict[str, Any] = {}
+    touches = touches.merge(personas, on=P)
+    orders = orders.merge(personas, on=P)
+    for persona, mine in touches.groupby("persona", sort=True):
+        theirs = orders[orders.persona == persona]
+        levels = {}
+        for level in LEVELS:
+            paths = conversion_paths(mine, theirs, window_days=params.window_days, level=level)
+            table = attribute(mine, theirs, level=level, params=params, paths=paths)
+            levels[level] = {"summary": summary(paths), "rows": _records(table)}
+        found[str(persona)] = levels
+    return found
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

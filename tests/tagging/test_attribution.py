@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+from sqlalchemy.engine import Engine
 
 from store import attribution
+from store.audiences import SqlSelection
 from store.db import make_engine
 from store.errors import InputError
+from store.expressions import parse
 from tagging.attribution import completejourney, shapley
+from tagging.attribution.answer import compute
 from tagging.attribution.holdout import holdout_lifts
 from tagging.attribution.inputs import read_kept
 from tagging.attribution.markov import removal_effects
 from tagging.attribution.paths import conversion_paths
-from tagging.attribution.report import attribute
+from tagging.attribution.report import AttributionParams, attribute
 from tagging.attribution.rules import rule_credit
 from tagging.attribution.shapley import shapley_credit
 from tagging.generator import generate_shop
@@ -75,7 +80,7 @@ def test_rule_models_split_each_conversion_as_documented() -> None:
     # One path of four steps, 21, 14, 7 and 0 days before a 100.0 order.
     touches = _touches([(0, 0, "A"), (0, 7, "B"), (0, 14, "C"), (0, 21, "D")])
     paths = conversion_paths(touches, _orders([(0, 21, 100.0)]), window_days=30, level="channel")
-    expected = {
+    expected: dict[str, dict[str, float]] = {
         "last_touch": {"A": 0, "B": 0, "C": 0, "D": 1},
         "first_touch": {"A": 1, "B": 0, "C": 0, "D": 0},
         "linear": {"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25},
@@ -126,9 +131,18 @@ def test_holdout_lift_is_the_contacted_rate_minus_the_held_out_rate() -> None:
 USERS = 10_000
 
 
+@dataclass(frozen=True)
+class MarketingRun:
+    report: dict
+    truth: dict
+    kept: bytes
+    engine: Engine
+    run_id: int
+
+
 @pytest.fixture(scope="module")
-def marketing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, bytes]:
-    """(the run's attribution report, the planted truth, the run's kept touches and orders)."""
+def marketing_run(tmp_path_factory: pytest.TempPathFactory) -> MarketingRun:
+    """The run's attribution report, the planted truth and the run's kept touches and orders."""
     folder = tmp_path_factory.mktemp("marketing") / "shop"
     generate_shop(folder, users=USERS, seed=7, marketing=True)
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'portrait.db'}")
@@ -138,14 +152,14 @@ def marketing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict,
         kept = attribution.kept_file(connection=connection, run_id=result.run_id)
     truth = json.loads((folder / "truth" / "attribution.json").read_text())
     assert report is not None and kept is not None
-    return report, truth, kept
+    return MarketingRun(report, truth, kept, engine, result.run_id)
 
 
 def test_markov_and_shapley_shares_are_within_5_points_of_the_planted_truth(
-    marketing_run: tuple[dict, dict, bytes],
+    marketing_run: MarketingRun,
 ) -> None:
-    _report, truth, kept = marketing_run
-    touches, orders = read_kept(kept)
+    truth = marketing_run.truth
+    touches, orders = read_kept(marketing_run.kept)
     # The channels reached at random; vip_sms went to persons chosen for ordering anyway.
     at_random = touches[touches.campaign != VIP]
     table = attribute(at_random, orders, level="channel", models=("markov", "shapley"))
@@ -157,9 +171,9 @@ def test_markov_and_shapley_shares_are_within_5_points_of_the_planted_truth(
 
 
 def test_holdout_intervals_contain_the_planted_lifts_and_last_touch_over_credits_vip(
-    marketing_run: tuple[dict, dict, bytes],
+    marketing_run: MarketingRun,
 ) -> None:
-    report, truth, _kept = marketing_run
+    report, truth = marketing_run.report, marketing_run.truth
     lifts = {row["campaign"]: row for row in report["holdouts"]}
     for campaign, planted in truth["campaigns"].items():
         assert lifts[campaign]["low"] <= planted["planted_lift"] <= lifts[campaign]["high"]
@@ -172,6 +186,31 @@ def test_holdout_intervals_contain_the_planted_lifts_and_last_touch_over_credits
     # Last touch credits vip_sms with every order its contacted persons placed; the holdout
     # says at most `high * contacted` of them were caused by it.
     assert last_touch[VIP] > 5 * max(vip["high"], 0.01) * vip["contacted"]
+
+
+def test_each_persona_s_credit_is_stored_as_its_audience_would_get_it(
+    marketing_run: MarketingRun,
+) -> None:
+    touches, orders = read_kept(marketing_run.kept)
+    stored = marketing_run.report["personas"]
+    assert len(stored) >= 3
+    for persona, levels in stored.items():
+        members = SqlSelection(
+            marketing_run.engine, marketing_run.run_id, parse(f"persona:{persona}")
+        ).everyone()
+        for model in ("linear", "shapley"):
+            asked = compute(
+                touches,
+                orders,
+                model=model,
+                level="campaign",
+                params=AttributionParams(),
+                persons=members,
+            )
+            rows = [r for r in levels["campaign"]["rows"] if r["model"] == model]
+            assert {r["key"]: r["conversions"] for r in rows} == pytest.approx(
+                dict(zip(asked.rows.key, asked.rows.conversions, strict=True))
+            ), (persona, model)
 
 
 def test_bad_touches_are_quarantined_with_their_reason(shop_dir, engine) -> None:
