@@ -7,7 +7,8 @@ Per user: Poisson(--touches) touches (so about 5 each) spread over 90 days, each
 --channels channels (popularity falling as 1/rank) and one of --campaigns campaigns, 10% of a
 campaign's touches holdouts; 40% of users order once within 0-10 days after a random touch.
 `seconds` per model is that model at channel level alone (paths cut once, `paths_s`);
-`run_report_s` is what a run does: paths, all seven models at both levels and the holdouts.
+`run_report_s` is what a run does: paths, all seven models at both levels and the holdouts;
+`by_persona_s` the same per persona (8 random personas over the buyers), which a run adds.
 The frames are generated in memory (not timed) as the run hands them over. Each user count
 runs in a fresh process, so `peak_rss_mb` is its own.
 """
@@ -65,7 +66,7 @@ def generate(
 
 
 def measure(users: int, args: argparse.Namespace) -> dict[str, Any]:
-    from tagging.attribution.inputs import run_report
+    from tagging.attribution.inputs import by_persona, run_report
     from tagging.attribution.paths import conversion_paths
     from tagging.attribution.report import MODELS, AttributionParams, credit
 
@@ -88,6 +89,13 @@ def measure(users: int, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     run_report(touches, orders, params)
     result["run_report_s"] = round(time.perf_counter() - started, 2)
+    # A run also attributes per persona: 8 of them over the buyers, as clustering gives them.
+    rng = np.random.default_rng(args.seed)
+    buyers = orders.person_idx.unique()
+    personas = pd.DataFrame({"person_idx": buyers, "persona": rng.integers(0, 8, len(buyers))})
+    started = time.perf_counter()
+    by_persona(touches, orders, personas.astype({"persona": str}), params)
+    result["by_persona_s"] = round(time.perf_counter() - started, 2)
     result["target_s"] = TARGETS.get(users)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result

@@ -16,6 +16,8 @@ seen one before it in that order).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -67,37 +69,43 @@ def _exact(k: int, sets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     size = 1 << k
     masks = sets["mask"].to_numpy(dtype=np.int64)
     rate = (sets.conversions / sets.paths).to_numpy(dtype=float)
-    seen = np.zeros(size, dtype=bool)
-    seen[masks] = True
-    worth = np.full(size, -np.inf)
-    worth[0] = 0.0
-    worth[masks] = rate
-    best = worth.copy()
-    everything = np.arange(size)
-    for bit in range(k):  # the highest seen rate inside each set (a max over subsets)
-        holds = everything[everything & (1 << bit) != 0]
-        best[holds] = np.maximum(best[holds], best[holds ^ (1 << bit)])
-    worth = np.where(seen, worth, best)
-    worth[0] = 0.0
-    dividend = worth.copy()
-    for bit in range(k):  # Möbius transform: worth -> Harsanyi dividends
-        holds = everything[everything & (1 << bit) != 0]
-        dividend[holds] -= dividend[holds ^ (1 << bit)]
+    best = np.full(size, -np.inf)
+    best[0] = 0.0
+    best[masks] = rate
+    for has, lacks in _halves(best, k):  # the highest seen rate inside each set
+        np.maximum(has, lacks, out=has)
+    worth = best
+    worth[masks] = rate  # a seen set is worth its own rate
+    dividend = worth
+    for has, lacks in _halves(dividend, k):  # Möbius transform: worth -> Harsanyi dividends
+        has -= lacks
     paths = np.zeros(size)
     np.add.at(paths, masks, sets.paths.to_numpy(dtype=float))
     per_rate = np.zeros(size)
-    money = np.where(rate > 0, sets.revenue.to_numpy(dtype=float) / np.where(rate > 0, rate, 1), 0)
+    money = sets.revenue.to_numpy(dtype=float) / np.where(rate > 0, rate, np.inf)
     np.add.at(per_rate, masks, money)
-    for bit in range(k):  # superset sums: the paths (and revenue) whose set holds each set
-        lacks = everything[everything & (1 << bit) == 0]
-        paths[lacks] += paths[lacks | (1 << bit)]
-        per_rate[lacks] += per_rate[lacks | (1 << bit)]
-    members = np.bitwise_count(everything).astype(float)
+    for table in (paths, per_rate):  # superset sums: the paths whose set holds each set
+        for has, lacks in _halves(table, k):
+            lacks += has
+    members = np.bitwise_count(np.arange(size)).astype(float)
     members[0] = 1.0
     share = dividend / members
-    conversions = np.array([(share * paths)[everything & (1 << c) != 0].sum() for c in range(k)])
-    revenue = np.array([(share * per_rate)[everything & (1 << c) != 0].sum() for c in range(k)])
+    won, earned = share * paths, share * per_rate
+    conversions = np.array([_holding(won, bit) for bit in range(k)])
+    revenue = np.array([_holding(earned, bit) for bit in range(k)])
     return conversions, revenue
+
+
+def _halves(table: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each key, views of the sets holding it and of the same sets without it."""
+    for bit in range(k):
+        pairs = table.reshape(-1, 2, 1 << bit)
+        yield pairs[:, 1, :], pairs[:, 0, :]
+
+
+def _holding(table: np.ndarray, bit: int) -> float:
+    """The sum of `table` over the sets holding key `bit`."""
+    return float(table.reshape(-1, 2, 1 << bit)[:, 1, :].sum())
 
 
 def _sampled(
