@@ -4,6 +4,7 @@ another window or an audience."""
 from __future__ import annotations
 
 from functools import partial
+from typing import cast
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -26,6 +27,7 @@ from store.errors import InputError, NotFound
 from store.expressions import to_text
 from tagging.attribution.answer import Answer, check_question, compute, from_report
 from tagging.attribution.inputs import read_kept
+from tagging.attribution.paths import Level
 from tagging.attribution.report import AttributionParams
 
 
@@ -98,7 +100,7 @@ def answer(
             )
         params = AttributionParams(**{**report["params"], "window_days": float(window)})
         if persons is None and float(window) == float(report["params"]["window_days"]):
-            found = from_report(report, model=model, level=level)  # type: ignore[arg-type]
+            found = from_report(report, model=model, level=cast(Level, level))
             if found is not None:
                 return found
         content = stored.kept_file(connection=connection, run_id=run_id)
@@ -106,5 +108,5 @@ def answer(
         raise NotFound(f"run {run_id} kept no touches; run tagging again")
     touches, orders = read_kept(content)
     return compute(
-        touches, orders, model=model, level=level, params=params, persons=persons  # type: ignore[arg-type]
+        touches, orders, model=model, level=cast(Level, level), params=params, persons=persons
     )
