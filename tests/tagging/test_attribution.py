@@ -336,3 +336,19 @@ def test_the_shop_says_which_order_columns_are_touches(tmp_path) -> None:
         f"{settings}: [attribution] order_touches must list some of "
         "['channel', 'coupon_code'], got ['pay_method']"
     )
+
+
+def test_marketing_leaves_the_shop_s_own_files_as_they_are(tmp_path) -> None:
+    generate_shop(tmp_path / "plain", users=300, seed=3)
+    generate_shop(tmp_path / "ads", users=300, seed=3, marketing=True)
+    plain = {
+        p.relative_to(tmp_path / "plain"): p.read_bytes() for p in (tmp_path / "plain").rglob("*.*")
+    }
+    ads = {p.relative_to(tmp_path / "ads"): p.read_bytes() for p in (tmp_path / "ads").rglob("*.*")}
+    added = {"touches.csv", "shop.toml", "truth/attribution.json"}
+    assert {str(p) for p in ads.keys() - plain.keys()} == added
+    for path, content in plain.items():
+        if str(path) == "orders.csv":  # the caused orders come after the shop's own
+            assert ads[path].startswith(content) and len(ads[path]) > len(content)
+        else:
+            assert ads[path] == content, path
