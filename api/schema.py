@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.scalar import ScalarDefinition
 
+from api.attribution.schema import AttributionQueries
 from api.audiences.scalars import TAG_EXPRESSION, TagExpression
 from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
@@ -27,6 +28,7 @@ Query = merge_types(
         BasketQueries,
         PersonaQueries,
         OutcomeQueries,
+        AttributionQueries,
         TagQueries,
         RunQueries,
         KeyQueries,

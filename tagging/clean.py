@@ -246,6 +246,37 @@ def clean_identities(raw: ir.Table) -> Cleaning:
     return Cleaning("identities", _marks(raw, reason, ibis.literal(False)), typed)
 
 
+TOUCH_KINDS = ("impression", "click", "send", "open", "holdout")
+
+
+def clean_touches(raw: ir.Table, *, as_of: datetime) -> Cleaning:
+    """Marketing touches need a person (user or device id), a timestamp and a channel; a kind
+    outside the contract's (impression, click, send, open, holdout) or a cost that is no
+    non-negative amount quarantines the row. No kind means a contact (`send`)."""
+    t = raw.mutate(_ts=parse_timestamp(raw.ts), _kind=raw.kind.strip().lower())
+    reason = ibis.cases(
+        (t.user_id.isnull() & t.device_id.isnull(), "missing_identity"),
+        (t._ts.isnull(), "bad_timestamp"),
+        (t.channel.isnull(), "missing_channel"),
+        (t._kind.notnull() & t._kind.notin(TOUCH_KINDS), "bad_kind"),
+        (bad_money(t.cost) | (parse_money(t.cost) < 0), "bad_cost"),
+        else_=KEPT,
+    )
+
+    def typed(good: ir.Table) -> ir.Table:
+        return good.select(
+            "user_id",
+            "device_id",
+            "campaign",
+            ts=good._ts,
+            channel=good.channel,
+            kind=good._kind.fill_null("send"),
+            cost=parse_money(good.cost),
+        )
+
+    return Cleaning("touches", _marks(t, reason, t._ts > as_of, _ts=t._ts, _kind=t._kind), typed)
+
+
 def check_events(raw: ir.Table) -> ir.Table:
     """The events' text columns with each event's parsed `_ts`, `_reason` for a bad row (NULL
     when fine) and `_crawler`: what cleaning needs before as_of is known (the latest `_ts` is

@@ -47,17 +47,14 @@ def mentions_and_links(
     for name in ("users", "orders"):
         if name in kept:
             mentions.append(_mentioned(kept[name], USER_ID))
+    if "touches" in kept:
+        # Touches name persons as events do (a touch's person may have no order or event).
+        touched = kept["touches"].select("user_id", "device_id").distinct()
+        mentions += [_mentioned(touched, USER_ID), _mentioned(touched, DEVICE_ID)]
+        links.append(_user_device_links(touched))
     if actors is not None:
         mentions += [_mentioned(actors, USER_ID), _mentioned(actors, DEVICE_ID)]
-        both = actors.filter(actors.user_id.notnull() & actors.device_id.notnull())
-        links.append(
-            both.select(
-                kind_a=ibis.literal(USER_ID),
-                id_a=both.user_id,
-                kind_b=ibis.literal(DEVICE_ID),
-                id_b=both.device_id,
-            )
-        )
+        links.append(_user_device_links(actors))
     if "identities" in kept:
         pairs = kept["identities"]
         pairs = pairs.mutate(
@@ -69,6 +66,17 @@ def mentions_and_links(
                 pairs.select(kind=pairs[f"kind_{side}"], identifier=pairs[f"id_{side}"])
             )
     return mentions, links
+
+
+def _user_device_links(pairs: ir.Table) -> ir.Table:
+    """The (user id, device id) pairs `pairs` names together, as links."""
+    both = pairs.filter(pairs.user_id.notnull() & pairs.device_id.notnull())
+    return both.select(
+        kind_a=ibis.literal(USER_ID),
+        id_a=both.user_id,
+        kind_b=ibis.literal(DEVICE_ID),
+        id_b=both.device_id,
+    )
 
 
 def _mentioned(table: ir.Table, kind: str) -> ir.Table:

@@ -90,6 +90,12 @@ CONTRACT: dict[str, SourceSpec] = {
         ),
         SourceSpec("products", ("item_id",), ("category", "brand", "price", "name")),
         SourceSpec("identities", ("id_a", "id_b"), ("kind_a", "kind_b")),
+        SourceSpec(
+            "touches",
+            ("ts", "channel"),
+            ("campaign", "kind", "cost"),
+            one_of=("user_id", "device_id"),
+        ),
     )
 }
 

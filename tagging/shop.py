@@ -33,6 +33,7 @@ from tagging.ingest import CONTRACT
 from tagging.parsing import GENDERS, VOCABULARIES
 
 UTC = "UTC"
+ORDER_TOUCHES = ("channel", "coupon_code")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Shop:
         default_factory=dict
     )  # field -> spelling -> value
     non_merchandise: tuple[str, ...] | None = None  # None: the personas' defaults
+    # The orders' columns that count as marketing touches at order time (attribution).
+    order_touches: tuple[str, ...] = ORDER_TOUCHES
 
     def with_overrides(self, *, timezone: str | None, encoding: str | None) -> Shop:
         """This shop with the command line's time zone and encoding, where given."""
@@ -64,6 +67,7 @@ class Shop:
             "columns": self.columns,
             "vocabularies": self.vocabularies,
             "non_merchandise": None if self.non_merchandise is None else list(self.non_merchandise),
+            "order_touches": list(self.order_touches),
         }
 
 
@@ -103,6 +107,9 @@ def _merged(base: Shop, over: Shop) -> Shop:
         non_merchandise=(
             over.non_merchandise if over.non_merchandise is not None else base.non_merchandise
         ),
+        order_touches=over.order_touches
+        if over.order_touches != ORDER_TOUCHES
+        else base.order_touches,
     )
 
 
@@ -126,6 +133,7 @@ def _read(path: Path) -> Shop:
         non_merchandise=_words(path, shop["non_merchandise"])
         if "non_merchandise" in shop
         else None,
+        order_touches=_order_touches(path, _table(path, document, "attribution")),
     )
 
 
@@ -133,6 +141,22 @@ def _words(path: Path, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
         raise InputError(f"{path}: [shop] non_merchandise must be a list of words, got {value!r}")
     return tuple(value)
+
+
+def _order_touches(path: Path, attribution: dict[str, Any]) -> tuple[str, ...]:
+    """[attribution] order_touches: the orders' columns that count as touches at order time."""
+    unknown = attribution.keys() - {"order_touches"}
+    if unknown:
+        raise InputError(
+            f"{path}: [attribution] has unknown settings {sorted(unknown)} (order_touches)"
+        )
+    columns = attribution.get("order_touches", list(ORDER_TOUCHES))
+    if not isinstance(columns, list) or any(c not in ORDER_TOUCHES for c in columns):
+        raise InputError(
+            f"{path}: [attribution] order_touches must list some of {list(ORDER_TOUCHES)}, "
+            f"got {columns!r}"
+        )
+    return tuple(columns)
 
 
 def _table(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from api.attribution import command as attribution_command
 from api.cli import admin, reads, runs
 from api.report.export import report
 
@@ -19,6 +20,7 @@ for command in (
     reads.rules,
     reads.personas,
     reads.drift,
+    attribution_command.attribution,
     report,
     admin.forget,
 ):

@@ -20,12 +20,15 @@ def generate(
     out: Path = typer.Option(DEMO_DIR, help="Folder to write the shop's CSV files and truth/ to."),
     users: int = typer.Option(20_000, help="Number of users."),
     seed: int = typer.Option(7, help="Random seed; the same seed gives the same files."),
+    marketing: bool = typer.Option(
+        False, help="Also marketing touches, the orders they caused and their planted truth."
+    ),
 ) -> None:
     """Generate a synthetic shop (users, events, orders, ...) with its planted truth."""
     from tagging.generator import generate_shop
 
     try:
-        shop = generate_shop(out, users=users, seed=seed)
+        shop = generate_shop(out, users=users, seed=seed, marketing=marketing)
     except ValueError as error:
         raise fail(PortraitError(str(error))) from error
     console.print(

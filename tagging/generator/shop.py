@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tagging.generator import touches
 from tagging.generator.catalogue import Catalogue, make_catalogue
 from tagging.generator.columns import write_table
 from tagging.generator.events import (
@@ -97,8 +98,13 @@ def generate_shop(
     seed: int = 7,
     end: date = date(2026, 10, 31),
     days: int = 365,
+    marketing: bool = False,
 ) -> GeneratedShop:
-    """Write a deterministic synthetic shop and its exact truth/ into `out_dir`."""
+    """Write a deterministic synthetic shop and its exact truth/ into `out_dir`.
+
+    `marketing` adds touches.csv, the orders the touches caused (appended to orders.csv) and
+    truth/attribution.json (`tagging.generator.touches`); the other files stay as they are.
+    """
     _validate(users, seed, end, days)
     started = time.perf_counter()
     out = Path(out_dir)
@@ -109,6 +115,11 @@ def generate_shop(
     _write_truth(out / "truth", shop)
     _write_json(out / "truth" / "quality.json", quality)
     _write_json(out / "truth" / "params.json", params(seed, users, shop.ppl.n, end, days, shop.win))
+    if marketing:
+        planted = touches.marketing(
+            seed, shop.ppl.persona, shop.orders.person, shop.orders.ts, shop.text.user_id, shop.win
+        )
+        touches.write_marketing(out, planted)
     return GeneratedShop(
         out,
         users,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from store.drift import DEFAULT_THRESHOLD as DRIFT_THRESHOLD
+from tagging.attribution.report import AttributionParams
 from tagging.basket import BasketParams
 from tagging.ingest import DUCKDB_MEMORY_LIMIT
 from tagging.models import ModelParams
@@ -31,6 +32,7 @@ class RunOptions:
     models: ModelParams = field(default_factory=ModelParams)
     personas: PersonaParams = field(default_factory=PersonaParams)
     drift_threshold: float = DRIFT_THRESHOLD  # PSI above which a tag key is flagged as drifted
+    attribution: AttributionParams = field(default_factory=AttributionParams)
     # HMACs of forgotten persons' identifiers (store.suppressions); run_tagging reads the store's.
     suppressed: frozenset[str] = frozenset()
 
@@ -47,6 +49,7 @@ class RunOptions:
             "basket": self.basket.as_dict(),
             "models": self.models.as_dict(),
             "personas": self.personas.as_dict(),
+            "attribution": self.attribution.as_dict(),
             "drift_threshold": self.drift_threshold,
         }
 

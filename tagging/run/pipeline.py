@@ -25,6 +25,7 @@ from store.basket_queries import BASKETS_FILE
 from store.bulk import row_count
 from store.snapshot import Snapshot
 from tagging import basket, clean, features, forgetting, identity, models, personas, tags
+from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import DEVICE_ID, USER_ID
@@ -158,6 +159,23 @@ class Pipeline:
                 self.con.table("identity"),
                 as_of=as_of,
             )
+        attributed: dict[str, dict[str, Any]] = {}
+        kept_files: dict[str, bytes] = {}
+        touched: tuple[pd.DataFrame, pd.DataFrame] | None = None  # touches, orders
+        if "touches" in person_tables:
+            # Without a touches file there are no paths that end in nothing, and the orders'
+            # own channels alone give each order to itself.
+            with self.stage("attribute") as notes:
+                touched = attribution.touch_frames(
+                    person_tables["touches"],
+                    person_tables["orders"],
+                    order_touches=self.shop.order_touches,
+                )
+                attributed["attribution"] = attribution.run_report(
+                    *touched, self.options.attribution
+                )
+                kept_files[attribution.ATTRIBUTION_FILE] = attribution.kept_file(*touched)
+                notes.append(f"{len(touched[0]):,} touches")
         with self.stage("basket") as notes:
             mined = self._basket(person_tables)
             notes.append(mined.summary())
@@ -185,6 +203,11 @@ class Pipeline:
                 params=self.persona_params,
             )
             notes.append(f"{len(persona_rows)} personas")
+            if touched is not None and len(persona_rows):
+                members = persona_tags.select(P, persona=persona_tags.value)
+                attributed["attribution"]["personas"] = attribution.by_persona(
+                    *touched, members.to_pyarrow().to_pandas(), self.options.attribution
+                )
             # Sorted as the store clusters them; streamed to the store, never held in pandas.
             every = ibis.union(base, *tags.score_tags(scored), persona_tags)
             tag_table = self.keep("tags", every.order_by(TAG_ORDER))
@@ -209,11 +232,12 @@ class Pipeline:
                     "models": model_report,
                     "personas": persona_report,
                     "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
+                    **attributed,
                     **forgetting.report(self.forgotten, self.withheld),
                 },
                 outcomes=outcomes,
                 personas=persona_rows,
-                files={BASKETS_FILE: baskets.result()},
+                files={BASKETS_FILE: baskets.result(), **kept_files},
                 rules=mined.rule_rows(),
                 recommendations=collect.batches(self.con, mined.recommendations),
                 items=collect.catalog_items(products, person_tables["items"], mined),
@@ -267,6 +291,8 @@ class Pipeline:
             steps["products"] = self._settle(clean.clean_products(raw["products"]))
         if "identities" in raw:
             steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
+        if "touches" in raw:
+            steps["touches"] = self._settle(clean.clean_touches(raw["touches"], as_of=as_of))
         if "events" in raw:
             events = clean.clean_events(
                 clean.checked_events(self.con.table("checked_events")),
@@ -379,6 +405,14 @@ class Pipeline:
             # p_events holds the kept events from here on; the file's text rows are not read
             # again, and would otherwise stay in memory.
             self._drop_source("events")
+        if "touches" in steps:
+            t = steps["touches"].kept
+            t = t.left_join(users, t.user_id == users._uid).left_join(
+                devices, t.device_id == devices._did
+            )
+            t = t.mutate(**{P: t._p_user.fill_null(t._p_device)})
+            t = t.filter(t[P].notnull())  # a forgotten person's touches
+            out["touches"] = self.keep("p_touches", t.select(*attribution.TOUCH_COLUMNS))
         items = features.person_items(
             steps["order_items"].kept if "order_items" in steps else None,
             out["orders"],

@@ -18,7 +18,9 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 
 def _examples() -> list[str]:
     found = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
-    assert len(found) == 4, "README should hold profile, audience, basket and persona examples"
+    assert len(found) == 5, (
+        "README should hold profile, audience, basket, persona and attribution examples"
+    )
     # the example names a user of the demo shop; ask for one of the hand-made shop's instead
     return [re.sub(r"#[^\n]*", "", example).replace("U1000760", "u-1002") for example in found]
 

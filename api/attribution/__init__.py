@@ -1,0 +1,1 @@
+"""Marketing attribution: every model's credit per channel or campaign, and campaign holdouts."""
