@@ -329,6 +329,13 @@ def _trimmed(text: str) -> str:
 def _check_columns(
     spec: SourceSpec, path: Path, headers: list[str], matched: dict[str, int]
 ) -> None:
+    if not matched:
+        # No header is one of the source's columns: the file may be anything (a file linked
+        # in by mistake, a secret); its first line is not repeated in an error others read.
+        raise InputError(
+            f"{path}: none of its {len(headers):,} headers is a column of {spec.name} "
+            f"(it needs {', '.join(spec.required + spec.one_of)}); is it the {spec.name} export?"
+        )
     for column in spec.required:
         if column not in matched:
             raise missing_column(path, column, headers)

@@ -197,6 +197,12 @@ CASES: dict[str, Case] = {
         "user_id, ts, amout); closest: 'amout' (map it in [columns.<source>] if it is "
         "'amount')",
     ),
+    "not_an_export": Case(
+        # Its first line is not repeated: the file may be a secret linked in by mistake.
+        {"orders.csv": "secret_token=abc123\n"},
+        error="{folder}/orders.csv: none of its 1 headers is a column of orders (it needs "
+        "order_id, user_id, ts, amount); is it the orders export?",
+    ),
     "no_orders_file": Case(
         {"orders.doc": GOOD},
         error="{folder}: no orders file (orders.csv, .jsonl, .parquet or .xlsx); orders is "
