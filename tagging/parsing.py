@@ -156,9 +156,3 @@ def tag_text_array(values: pa.Array) -> pa.Array:
     text = pc.replace_substring_regex(text, r"[^\p{L}\p{N}]+", "_")
     text = pc.replace_substring_regex(text, r"^_+|_+$", "")
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-
-
-@ibis.udf.scalar.pyarrow
-def tag_text(value: str) -> str:
-    """`tag_text_array` in a query (DuckDB's regexes have no NFKC)."""
-    return tag_text_array(value)
