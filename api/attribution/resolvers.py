@@ -22,6 +22,7 @@ from api.audiences import selections
 from api.audiences.scalars import ParsedExpression
 from api.audiences.types import answer as answered
 from api.context import Info
+from api.counts import Counted
 from store import attribution as stored
 from store.errors import InputError, NotFound
 from store.expressions import to_text
@@ -48,12 +49,17 @@ async def attribution(
     disclosure = info.context.disclosure
     if audience is not None:
         selection, _ = await selections.select(info, audience)
-        if disclosure.hides(await answered(selection, selection.count)):
+        count = await answered(selection, selection.count)
+        if disclosure.hides(count):
             return AttributionError(
                 message="attribution: the audience is under the minimum audience size "
                 f"({info.context.settings.min_audience}) or too close to the whole run; this "
                 "role sees aggregates of larger audiences only"
             )
+        # Credit within `P OR T` and within `P` would differ by T's conversions and revenue:
+        # the audience goes through an operator's ledger like any count (api.ledger).
+        counted = Counted(count, ("audience", selection.expression), selection.bitmap)
+        await answered(selection, lambda: disclosure.shown(counted))
         persons = await answered(selection, selection.everyone)
     found = await run_in_threadpool(
         partial(

@@ -138,6 +138,48 @@ async def test_an_operator_sees_ranges_and_no_small_audience(
         )
 
 
+# 30 buyers of 10-39 touched by A, one of 999 touched by B, ten of 500-509 touched by C (who
+# keep both audiences below away from the whole run).
+WIDE_ORDERS = "order_id,user_id,ts,amount\n" + "".join(
+    f"o{i},w{i},2026-06-04T10:00:00Z,{999 if i == 30 else 10 + i if i < 30 else 469 + i}\n"
+    for i in range(41)
+)
+WIDE_TOUCHES = "user_id,ts,channel\n" + "".join(
+    f"w{i},2026-06-02T10:00:00Z,{'B' if i == 30 else 'A' if i < 30 else 'C'}\n" for i in range(41)
+)
+PADDED = "monetary <= 100 OR monetary >= 999"
+
+
+async def test_an_operator_cannot_difference_one_buyers_credit_out_of_two_audiences(
+    store_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """Attribution within `P OR T` against within `P` gives T's channel and order value; the
+    audience goes through the operator's ledger, and the near-duplicate is refused."""
+    shop = tmp_path / "wide"
+    shop.mkdir()
+    (shop / "orders.csv").write_text(WIDE_ORDERS)
+    (shop / "touches.csv").write_text(WIDE_TOUCHES)
+    run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789"))
+    settings = Settings(database_url=store_url, audience_index="off", min_audience=5)
+    for role, refused in (("operator", True), ("analyst", False)):
+        async with client_as(settings, engine, role=role) as client:
+            padding = await graphql(
+                client, ATTRIBUTION, model="LAST_TOUCH", level="CHANNEL", audience="monetary <= 100"
+            )
+            assert [c["key"] for c in padding["data"]["attribution"]["credits"]] == ["A"]
+            padded = await graphql(
+                client, ATTRIBUTION, model="LAST_TOUCH", level="CHANNEL", audience=PADDED
+            )
+        if refused:
+            assert padded["data"] is None
+            assert padded["errors"][0]["message"].startswith(
+                "this answer and an earlier one of this key differ by fewer than 5 persons"
+            )
+        else:
+            credits = padded["data"]["attribution"]["credits"]
+            assert {c["key"]: c["revenue"] for c in credits} == {"A": 735.0, "B": 999.0}
+
+
 async def test_a_run_without_touches_says_so(
     store_url: str, engine: Engine, tmp_path: Path
 ) -> None:
