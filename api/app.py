@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
         engine = make_engine(settings.database_url)
-        indexes = AudienceIndexes(engine=engine, mode=settings.audience_index)
+        indexes = AudienceIndexes(engine=engine)
         lane = HeavyLane(
             seconds_per_minute=settings.work_seconds_per_minute,
             per_request=settings.heavy_per_request,

@@ -13,28 +13,28 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection, Dialect, Select, bindparam, func, select
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from store import bitmaps
+from store.errors import NotFound
 from store.models import (
-    FeatureRow,
-    Person,
     PersonIdentifier,
-    PersonTag,
+    Profile,
     Run,
     TagDefinition,
     table_of,
 )
+from store.profiles import decode, features_of, run_dictionary, tag_codes
 
 USER_ID = "user_id"
 
 
 _runs = table_of(Run)
-_persons = table_of(Person)
+_profiles = table_of(Profile)
 _identifiers = table_of(PersonIdentifier)
-_tags = table_of(PersonTag)
 _definitions = table_of(TagDefinition)
-_features = table_of(FeatureRow)
 
 
 class RunRow(NamedTuple):
@@ -49,6 +49,7 @@ class RunRow(NamedTuple):
     persons: int
     tag_rows: int
     error: str | None
+    stored_bytes: int
 
 
 class RunReportRow(NamedTuple):
@@ -93,17 +94,11 @@ class TagValueCounts(NamedTuple):
 
 _RUN_COLUMNS = [_runs.c[name] for name in RunRow._fields]
 _PERSON_COLUMNS = [
-    _persons.c.person_idx,
-    _persons.c.person_id,
-    _persons.c.attributes,
-    _features.c["values"],
+    _profiles.c.person_idx,
+    _profiles.c.person_id,
+    _profiles.c.attributes,
+    _profiles.c.features,
 ]
-# Features come with the person (one round trip, not two): a profile's RFM block needs them.
-_persons_with_features = _persons.join(
-    _features,
-    (_features.c.run_id == _persons.c.run_id) & (_features.c.person_idx == _persons.c.person_idx),
-    isouter=True,
-)
 
 _CURRENT_RUN = (
     select(*_RUN_COLUMNS).where(_runs.c.status == "committed").order_by(_runs.c.id.desc()).limit(1)
@@ -116,47 +111,29 @@ _RUN_REPORTS = select(*(_runs.c[name] for name in RunReportRow._fields)).where(
 
 
 def _persons_where(column: Any, values: str) -> Select[Any]:
-    """Persons of one run, with their features, whose `column` is among the `values` bound."""
-    return (
-        select(*_PERSON_COLUMNS)
-        .select_from(_persons_with_features)
-        .where(
-            _persons.c.run_id == bindparam("run_id"),
-            column.in_(bindparam(values, expanding=True)),
-        )
+    """Profiles of one run whose `column` is among the `values` bound."""
+    return select(*_PERSON_COLUMNS).where(
+        _profiles.c.run_id == bindparam("run_id"),
+        column.in_(bindparam(values, expanding=True)),
     )
 
 
-_PERSONS_BY_PERSON_ID = _persons_where(_persons.c.person_id, "person_ids")
-_PERSONS_BY_IDX = _persons_where(_persons.c.person_idx, "person_idxs")
+_PERSONS_BY_PERSON_ID = _persons_where(_profiles.c.person_id, "person_ids")
+_PERSONS_BY_IDX = _persons_where(_profiles.c.person_idx, "person_idxs")
+# An identifier names the number its person had in the newest run that met it; the profile
+# of that number in the run asked about (a person keeps the number across runs).
 _PERSONS_BY_IDENTIFIER = (
     select(_identifiers.c.identifier, *_PERSON_COLUMNS)
-    .select_from(
-        _identifiers.join(
-            _persons_with_features,
-            (_persons.c.run_id == _identifiers.c.run_id)
-            & (_persons.c.person_idx == _identifiers.c.person_idx),
-        )
-    )
+    .select_from(_identifiers.join(_profiles, _profiles.c.person_idx == _identifiers.c.person_idx))
     .where(
-        _identifiers.c.run_id == bindparam("run_id"),
+        _profiles.c.run_id == bindparam("run_id"),
         _identifiers.c.kind == bindparam("kind"),
         _identifiers.c.identifier.in_(bindparam("identifiers", expanding=True)),
     )
 )
-# No join to the catalog for the keys' kinds: looked up per row, it doubled the read of 100
-# persons' tags (2.6 -> 1.3 ms on SQLite); a run's few dozen kinds are read once (`tag_kinds`).
-_TAGS_OF_PERSONS = (
-    select(_tags.c.person_idx, _tags.c.key, _tags.c.value, _tags.c.score)
-    .where(
-        _tags.c.run_id == bindparam("run_id"),
-        _tags.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
-    )
-    # NULLS LAST: unscored values after scored ones on SQLite and PostgreSQL alike.
-    .order_by(_tags.c.person_idx, _tags.c.key, _tags.c.score.desc().nulls_last(), _tags.c.value)
-)
-_TAGS_OF_PERSONS_WITH_KEYS = _TAGS_OF_PERSONS.where(
-    _tags.c.key.in_(bindparam("keys", expanding=True))
+_TAGS_OF_PERSONS = select(_profiles.c.person_idx, _profiles.c.tags).where(
+    _profiles.c.run_id == bindparam("run_id"),
+    _profiles.c.person_idx.in_(bindparam("person_idxs", expanding=True)),
 )
 _TAG_KINDS = select(_definitions.c.key, _definitions.c.kind).where(
     _definitions.c.run_id == bindparam("run_id")
@@ -165,21 +142,6 @@ _TAG_DEFINITIONS = (
     select(*(_definitions.c[name] for name in TagDefinitionRow._fields))
     .where(_definitions.c.run_id == bindparam("run_id"))
     .order_by(_definitions.c.key)
-)
-# count(*): SQLite counts the key's range of the clustered primary key without reading a column.
-# The window sums see every value's group before LIMIT keeps the `top` largest.
-_persons_with_value = func.count()
-_TAG_VALUE_COUNTS = (
-    select(
-        _tags.c.value,
-        _persons_with_value,
-        func.count().over().label("distinct_values"),
-        func.sum(_persons_with_value).over().label("tag_rows"),
-    )
-    .where(_tags.c.run_id == bindparam("run_id"), _tags.c.key == bindparam("key"))
-    .group_by(_tags.c.value)
-    .order_by(_persons_with_value.desc(), _tags.c.value)
-    .limit(bindparam("top"))
 )
 
 
@@ -209,7 +171,9 @@ def persons_by_person_id(
 ) -> list[PersonRow]:
     """The persons of the run among `person_ids` (pseudonymous ids), with their features."""
     parameters = {"run_id": run_id, "person_ids": person_ids}
-    return [PersonRow(*row) for row in _point_rows(connection, _PERSONS_BY_PERSON_ID, parameters)]
+    names = run_dictionary(connection, run_id).feature_names
+    rows = _point_rows(connection, _PERSONS_BY_PERSON_ID, parameters)
+    return [_person(row, names) for row in rows]
 
 
 def persons_by_idx(
@@ -217,7 +181,8 @@ def persons_by_idx(
 ) -> list[PersonRow]:
     """The persons of the run at these positions (audience members), with their features."""
     parameters = {"run_id": run_id, "person_idxs": person_idxs}
-    return [PersonRow(*row) for row in _point_rows(connection, _PERSONS_BY_IDX, parameters)]
+    names = run_dictionary(connection, run_id).feature_names
+    return [_person(row, names) for row in _point_rows(connection, _PERSONS_BY_IDX, parameters)]
 
 
 def persons_by_identifier(
@@ -225,10 +190,18 @@ def persons_by_identifier(
 ) -> list[tuple[str, PersonRow]]:
     """(identifier, person) for the shop's own ids of one kind that the run knows."""
     parameters = {"run_id": run_id, "kind": kind, "identifiers": identifiers}
+    names = run_dictionary(connection, run_id).feature_names
     return [
-        (row[0], PersonRow(*row[1:]))
+        (row[0], _person(row[1:], names))
         for row in _point_rows(connection, _PERSONS_BY_IDENTIFIER, parameters)
     ]
+
+
+def _person(row: Sequence[Any], feature_names: list[str]) -> PersonRow:
+    person_idx, person_id, attributes, features = row
+    return PersonRow(
+        person_idx, person_id, orjson.loads(attributes), features_of(features, feature_names)
+    )
 
 
 def tags_of_persons(
@@ -240,14 +213,15 @@ def tags_of_persons(
 ) -> list[PersonTagRow]:
     """Tags of several persons (of the `keys` only, if given), ordered by person, key, then
     score (highest first)."""
-    parameters: dict[str, Any] = {"run_id": run_id, "person_idxs": person_idxs}
-    statement = _TAGS_OF_PERSONS
-    if keys is not None:
-        if not keys:
-            return []
-        parameters["keys"] = sorted(keys)
-        statement = _TAGS_OF_PERSONS_WITH_KEYS
-    return [PersonTagRow(*row) for row in _point_rows(connection, statement, parameters)]
+    if keys is not None and not keys:
+        return []
+    parameters: dict[str, Any] = {"run_id": run_id, "person_idxs": sorted(set(person_idxs))}
+    rows = _point_rows(connection, _TAGS_OF_PERSONS, parameters)
+    codes = tag_codes(connection, run_id)
+    found: list[PersonTagRow] = []
+    for person_idx, tags in sorted(rows, key=lambda row: int(row[0])):
+        found += [PersonTagRow(*row) for row in decode(codes, person_idx, tags, keys)]
+    return found
 
 
 # The SQL of a statement for a dialect and the lengths of its IN lists, and its parameter
@@ -359,11 +333,67 @@ def tag_definitions(*, connection: Connection, run_id: int) -> list[TagDefinitio
 
 def tag_value_counts(*, connection: Connection, run_id: int, key: str, top: int) -> TagValueCounts:
     """The `top` values of one tag key with the most persons (ties by value), and totals."""
-    rows = connection.execute(_TAG_VALUE_COUNTS, {"run_id": run_id, "key": key, "top": top}).all()
-    if not rows:
-        return TagValueCounts(top=[], distinct_values=0, tag_rows=0)
+    counts = bitmaps.value_counts(connection=connection, run_id=run_id, key=key)
     return TagValueCounts(
-        top=[(value, int(count)) for value, count, _, _ in rows],
-        distinct_values=int(rows[0].distinct_values),
-        tag_rows=int(rows[0].tag_rows),
+        top=counts[:top], distinct_values=len(counts), tag_rows=sum(n for _, n in counts)
     )
+
+
+class HistoryRow(NamedTuple):
+    """A person's values of one key on one kept run (none: the run had them without it)."""
+
+    run_id: int
+    as_of: datetime
+    values: list[tuple[str, float | None]]
+
+
+_HISTORY = (
+    select(_runs.c.id, _runs.c.as_of, _profiles.c.tags)
+    .select_from(_profiles.join(_runs, _runs.c.id == _profiles.c.run_id))
+    .where(_profiles.c.person_idx == bindparam("person_idx"), _runs.c.status == "committed")
+    .order_by(_runs.c.id)
+)
+
+
+def history(*, connection: Connection, person_idx: int, key: str) -> list[HistoryRow]:
+    """A person's values of `key` on every kept run that has them, oldest run first."""
+    found = []
+    for run_id, as_of, tags in connection.execute(_HISTORY, {"person_idx": person_idx}):
+        codes = tag_codes(connection, run_id)
+        rows = decode(codes, person_idx, tags, (key,))
+        found.append(HistoryRow(run_id, as_of, [(row.value, row.score) for row in rows]))
+    return found
+
+
+def example_user_id(*, connection: Connection, run_id: int) -> str | None:
+    """One of the shop's user ids in a run (the smallest), for examples and smoke checks."""
+    statement = (
+        select(func.min(_identifiers.c.identifier))
+        .select_from(
+            _identifiers.join(_profiles, _profiles.c.person_idx == _identifiers.c.person_idx)
+        )
+        .where(_profiles.c.run_id == run_id, _identifiers.c.kind == USER_ID)
+    )
+    return connection.execute(statement).scalar_one_or_none()
+
+
+def kept_run(*, connection: Connection, run_id: int | None) -> RunRow:
+    """A committed run the store still keeps (the current one when `run_id` is None); NotFound
+    saying why otherwise (no such run, pruned, failed, or not committed yet)."""
+    if run_id is None:
+        run = current_run(connection=connection)
+        if run is None:
+            raise NotFound("the store has no committed run yet; run `portrait run` first")
+        return run
+    rows = runs_by_id(connection=connection, run_ids=[run_id])
+    if not rows:
+        raise NotFound(f"there is no run {run_id}; `portrait runs` lists them")
+    run = rows[0]
+    if run.status == "pruned":
+        raise NotFound(
+            f"run {run_id} was pruned: the store keeps the newest PORTRAIT_KEEP_RUNS committed"
+            " runs; `portrait runs` lists them"
+        )
+    if run.status != "committed":
+        raise NotFound(f"run {run_id} is {run.status}, not committed: it holds no tags")
+    return run

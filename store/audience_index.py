@@ -1,15 +1,16 @@
-"""The audience index: the committed run's tags as roaring bitmaps over person_idx, in memory.
+"""The audience index: one run's tags as roaring bitmaps over person numbers, in memory.
 
-Persons are numbered 0..n-1 inside a run (`store.models`), so a set of persons is a bitmap and
-an expression is bitmap algebra: a 3-6 term count over a million persons takes well under a
-millisecond. The index holds
+Persons keep their number across runs (`store.numbering`), so a set of persons is a bitmap, an
+expression is bitmap algebra (a 3-6 term count over a million persons takes well under a
+millisecond), and two runs' answers compare directly (who entered, who left). The index holds
 
 - one bitmap per (key, value) of the category, score and flag keys, and one per key (any value);
-- for every key with scores, the scored rows sorted by score in fixed-size chunks, with the
-  union of every prefix and suffix of whole chunks kept as bitmaps: `score > x` is one suffix
-  bitmap plus the few rows of one partial chunk, whatever x is.
+- for every key with scores, the scored rows sorted by score, in fixed-size chunks whose
+  prefix and suffix unions are made on first use: `score > x` is one suffix bitmap plus the
+  few rows of one partial chunk, whatever x is.
 
-`store.audience_sql` evaluates the same expressions in SQL; the two must always agree.
+A run's bitmaps and sorted scores are stored as they are (`store.bitmaps`), so loading an
+index deserializes them and computes nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
-from sqlalchemy import Connection, String, bindparam, cast, func, select
+from sqlalchemy import Connection, select
 
 from store.api_queries import TagValueCounts
+from store.bitmaps import Layout, unpack
 from store.expressions import (
     And,
     Compare,
@@ -32,80 +35,53 @@ from store.expressions import (
     Not,
     Or,
 )
-from store.models import Person, PersonTag, TagDefinition, table_of
+from store.models import RunMembers, TagBitmap, table_of
 
 SCORE_CHUNKS = 32
 
-_tags = table_of(PersonTag)
-_persons = table_of(Person)
-_definitions = table_of(TagDefinition)
-
-_NUMBER_KEYS = select(_definitions.c.key).where(
-    _definitions.c.run_id == bindparam("run_id"), _definitions.c.value_type == "number"
-)
-# Every person of the run (0..n-1 as written; forgetting a person leaves a gap).
-_EVERYONE = select(func.aggregate_strings(cast(_persons.c.person_idx, String), ",")).where(
-    _persons.c.run_id == bindparam("run_id")
-)
-# One row per (key, value), its persons as one comma-separated string: the database does the
-# grouping, and Python parses one string per value instead of building a tuple per tag row.
-_VALUE_MEMBERS = (
-    select(
-        _tags.c.key,
-        _tags.c.value,
-        func.aggregate_strings(cast(_tags.c.person_idx, String), ","),
-    )
-    .where(
-        _tags.c.run_id == bindparam("run_id"),
-        _tags.c.key.not_in(bindparam("number_keys", expanding=True)),
-    )
-    .group_by(_tags.c.key, _tags.c.value)
-)
-_NUMBER_KEY_MEMBERS = (
-    select(_tags.c.key, func.aggregate_strings(cast(_tags.c.person_idx, String), ","))
-    .where(
-        _tags.c.run_id == bindparam("run_id"),
-        _tags.c.key.in_(bindparam("number_keys", expanding=True)),
-    )
-    .group_by(_tags.c.key)
-)
-# Scores come back as numbers, grouped: a float printed as text and parsed back may not be
-# the same float, and one row per distinct score is far fewer rows than one per tag.
-_SCORE_MEMBERS = (
-    select(
-        _tags.c.key,
-        _tags.c.score,
-        func.aggregate_strings(cast(_tags.c.person_idx, String), ","),
-    )
-    .where(_tags.c.run_id == bindparam("run_id"), _tags.c.score.is_not(None))
-    .group_by(_tags.c.key, _tags.c.score)
-)
+_bitmaps = table_of(TagBitmap)
+_members = table_of(RunMembers)
 
 
 @dataclass(frozen=True)
 class ScoreIndex:
-    """One key's scored rows, sorted by score, with prefix and suffix unions of whole chunks."""
+    """One key's scored rows, sorted by score, with prefix and suffix unions of whole chunks
+    (made on first use: loading a run's index only reads its arrays)."""
 
     scores: np.ndarray  # float64, ascending
     persons: np.ndarray  # uint32, aligned with scores
-    chunk: int
-    prefixes: list[FrozenBitMap]  # prefixes[i]: persons of rows [0, i * chunk)
-    suffixes: list[FrozenBitMap]  # suffixes[i]: persons of rows [i * chunk, n)
 
     @classmethod
     def build(cls, scores: np.ndarray, persons: np.ndarray) -> ScoreIndex:
         order = np.argsort(scores, kind="stable")
-        scores, persons = scores[order], persons[order].astype(np.uint32)
-        chunk = max(1, -(-len(scores) // SCORE_CHUNKS))
+        return cls(scores[order], persons[order].astype(np.uint32))
+
+    @property
+    def chunk(self) -> int:
+        return max(1, -(-len(self.scores) // SCORE_CHUNKS))
+
+    @cached_property
+    def _unions(self) -> tuple[list[FrozenBitMap], list[FrozenBitMap]]:
+        chunk, persons = self.chunk, self.persons
         # Each chunk becomes a bitmap once; the unions grow from it (roaring ORs containers).
-        chunks = [BitMap(persons[start : start + chunk]) for start in range(0, len(scores), chunk)]
+        chunks = [BitMap(persons[start : start + chunk]) for start in range(0, len(persons), chunk)]
         prefixes, suffixes = [FrozenBitMap()], [FrozenBitMap()]
         for bitmap in chunks:
             prefixes.append(FrozenBitMap(prefixes[-1] | bitmap))
         for bitmap in reversed(chunks):
             suffixes.append(FrozenBitMap(suffixes[-1] | bitmap))
         suffixes.reverse()
-        return cls(scores, persons, chunk, prefixes, suffixes)
+        return prefixes, suffixes
+
+    @property
+    def prefixes(self) -> list[FrozenBitMap]:
+        """prefixes[i]: persons of rows [0, i * chunk)."""
+        return self._unions[0]
+
+    @property
+    def suffixes(self) -> list[FrozenBitMap]:
+        """suffixes[i]: persons of rows [i * chunk, n)."""
+        return self._unions[1]
 
     def compare(self, op: str, number: float) -> BitMap:
         left = int(np.searchsorted(self.scores, number, side="left"))
@@ -148,6 +124,8 @@ def _bitmap(persons: np.ndarray) -> BitMap:
 
 @dataclass(frozen=True)
 class AudienceIndex:
+    """One run's bitmaps in memory: what audiences, breakdowns and diffs are computed on."""
+
     run_id: int
     persons: int
     everyone: FrozenBitMap
@@ -225,24 +203,38 @@ def members_page(audience: BitMap, *, after: int | None, first: int) -> list[int
     return list(audience[start : start + first])
 
 
-def build_index(*, connection: Connection, run_id: int) -> AudienceIndex:
-    """Read one run's tags into bitmaps: a few round trips, streamed, no row objects kept."""
+def load_index(*, connection: Connection, run_id: int) -> AudienceIndex:
+    """One run's stored bitmaps and score arrays, deserialized: no tag is recomputed."""
     started = time.perf_counter()
-    members = connection.execute(_EVERYONE, {"run_id": run_id}).scalar_one()
-    everyone = FrozenBitMap() if members is None else _parse_members(members)
-    number_keys = list(connection.execute(_NUMBER_KEYS, {"run_id": run_id}).scalars())
-    parameters = {"run_id": run_id, "number_keys": number_keys}
+    everyone = connection.execute(
+        select(_members.c.members).where(_members.c.run_id == run_id)
+    ).scalar_one_or_none()
+    rows = connection.execute(
+        select(
+            _bitmaps.c.key,
+            _bitmaps.c.value,
+            _bitmaps.c.members,
+            _bitmaps.c.score_persons,
+            _bitmaps.c.score_values,
+        ).where(_bitmaps.c.run_id == run_id)
+    )
     values: dict[str, dict[str, FrozenBitMap]] = {}
-    for key, value, members in connection.execute(_VALUE_MEMBERS, parameters):
-        values.setdefault(key, {})[value] = _parse_members(members)
-    keys = {key: FrozenBitMap.union(*by_value.values()) for key, by_value in values.items()}
-    for key, members in connection.execute(_NUMBER_KEY_MEMBERS, parameters):
-        keys[key] = _parse_members(members)
-    scores = _score_indexes(connection, run_id)
+    keys: dict[str, FrozenBitMap] = {}
+    scores: dict[str, ScoreIndex] = {}
+    for key, value, members, score_persons, score_values in rows:
+        if value is None:
+            keys[key] = FrozenBitMap.deserialize(members)
+            if score_persons is not None:
+                scores[key] = ScoreIndex(
+                    unpack(score_values, np.float64), unpack(score_persons, np.uint32)
+                )
+        else:
+            values.setdefault(key, {})[value] = FrozenBitMap.deserialize(members)
+    persons = FrozenBitMap() if everyone is None else FrozenBitMap.deserialize(everyone)
     return AudienceIndex(
         run_id=run_id,
-        persons=len(everyone),
-        everyone=everyone,
+        persons=len(persons),
+        everyone=persons,
         values=values,
         keys=keys,
         scores=scores,
@@ -250,20 +242,16 @@ def build_index(*, connection: Connection, run_id: int) -> AudienceIndex:
     )
 
 
-def _parse_members(members: str) -> FrozenBitMap:
-    return FrozenBitMap(np.fromstring(members, dtype=np.uint32, sep=","))
-
-
-def _score_indexes(connection: Connection, run_id: int) -> dict[str, ScoreIndex]:
-    groups: dict[str, tuple[list[float], list[np.ndarray]]] = {}
-    for key, score, members in connection.execute(_SCORE_MEMBERS, {"run_id": run_id}):
-        scores, persons = groups.setdefault(key, ([], []))
-        scores.append(score)
-        persons.append(np.fromstring(members, dtype=np.uint32, sep=","))
-    indexes = {}
-    for key, (scores, persons) in groups.items():
-        sizes = [len(p) for p in persons]
-        indexes[key] = ScoreIndex.build(
-            np.repeat(np.array(scores, dtype=np.float64), sizes), np.concatenate(persons)
-        )
-    return indexes
+def from_layout(run_id: int, layout: Layout) -> AudienceIndex:
+    """The index of a run being written, from the bitmaps it is writing."""
+    values: dict[str, dict[str, FrozenBitMap]] = {}
+    keys: dict[str, FrozenBitMap] = {}
+    for code in layout.codes:
+        members = FrozenBitMap(layout.members[code.code])
+        if code.value is None:
+            keys[code.key] = members
+        else:
+            values.setdefault(code.key, {})[code.value] = members
+    scores = {key: ScoreIndex(s, p) for key, (p, s) in layout.scores.items()}
+    everyone = FrozenBitMap(layout.everyone)
+    return AudienceIndex(run_id, len(everyone), everyone, values, keys, scores, 0.0)

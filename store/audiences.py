@@ -1,9 +1,8 @@
-"""Audiences: an expression's persons in one run, through the bitmap index or through SQL.
+"""Audiences: an expression's persons in one run, on the run's bitmap index.
 
 A `Selection` answers the three questions audience builders ask (how many, who, and how they
-spread over another key) the same way whichever evaluator is behind it; the bitmap one is
-evaluated once and answers from memory, the SQL one asks the store each time (and caches the
-count). Expressions reaching here have been checked against the run's vocabulary.
+spread over another key); it is evaluated once and answers from memory. Expressions reaching
+here have been checked against the run's vocabulary.
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ import numpy as np
 from pyroaring import BitMap
 from sqlalchemy.engine import Engine
 
-from store import audience_sql
-from store.audience_index import AudienceIndex, members_page
-from store.expressions import And, Expression
+from store.audience_index import AudienceIndex, load_index, members_page
+from store.expressions import Expression
 
-Evaluator = Literal["bitmap", "sql"]
+Evaluator = Literal["bitmap"]
 
 
 class Selection(Protocol):
@@ -72,59 +70,14 @@ class BitmapSelection:
         return self.persons
 
 
-@dataclass
-class SqlSelection:
-    engine: Engine
-    run_id: int
-    expression: Expression
-    evaluator: Evaluator = field(default="sql", init=False)
-
-    @cached_property
-    def _count(self) -> int:
-        with self.engine.connect() as connection:
-            return audience_sql.count(
-                connection=connection, run_id=self.run_id, expression=self.expression
-            )
-
-    def count(self) -> int:
-        return self._count
-
-    def members(self, *, after: int | None, first: int) -> list[int]:
-        with self.engine.connect() as connection:
-            return audience_sql.members(
-                connection=connection,
-                run_id=self.run_id,
-                expression=self.expression,
-                after=after,
-                first=first,
-            )
-
-    def breakdown(self, key: str) -> list[tuple[str, int]]:
-        with self.engine.connect() as connection:
-            return audience_sql.breakdown(
-                connection=connection, run_id=self.run_id, expression=self.expression, key=key
-            )
-
-    def everyone(self) -> np.ndarray:
-        with self.engine.connect() as connection:
-            members = audience_sql.everyone(
-                connection=connection, run_id=self.run_id, expression=self.expression
-            )
-        return np.array(members, dtype=np.int64)
-
-    @cached_property
-    def _bitmap(self) -> BitMap:
-        return BitMap(self.everyone().astype(np.uint32))
-
-    def bitmap(self) -> BitMap:
-        return self._bitmap
+def selection_of(*, engine: Engine, run_id: int, expression: Expression) -> BitmapSelection:
+    """An expression on a run's index loaded from the store (the command line's way in; the
+    API keeps its indexes loaded, `api.audiences.indexes`)."""
+    with engine.connect() as connection:
+        return BitmapSelection(load_index(connection=connection, run_id=run_id), expression)
 
 
 def overlap(a: Selection, b: Selection) -> tuple[int, int, int]:
-    """Sizes of a, b and of both; on bitmaps without counting anything twice."""
-    if isinstance(a, BitmapSelection) and isinstance(b, BitmapSelection):
-        return len(a.persons), len(b.persons), a.persons.intersection_cardinality(b.persons)
-    if isinstance(a, SqlSelection) and isinstance(b, SqlSelection):
-        both = SqlSelection(a.engine, a.run_id, And((a.expression, b.expression)))
-        return a.count(), b.count(), both.count()
-    raise TypeError("both selections must use the same evaluator")
+    """Sizes of a, b and of both, without counting anything twice."""
+    first, second = a.bitmap(), b.bitmap()
+    return len(first), len(second), first.intersection_cardinality(second)

@@ -51,7 +51,8 @@ def row_count(rows: Rows) -> int:
     return rows.count if isinstance(rows, Batches) else len(rows)
 
 
-def insert_rows(conn: Connection, table: Table, run_id: int, rows: Rows) -> None:
+def insert_rows(conn: Connection, table: Table, run_id: int | None, rows: Rows) -> None:
+    """Insert `rows`, each with `run_id` added (unless None: a table not kept per run)."""
     insert_chunks(conn, table, run_id, _prefetched(driver_chunks(conn, table, rows)))
 
 
@@ -66,7 +67,9 @@ def _copies(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
-def insert_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
+def insert_chunks(
+    conn: Connection, table: Table, run_id: int | None, chunks: Iterator[Columns]
+) -> None:
     """Bulk insert: COPY on PostgreSQL through psycopg 3, multi-row VALUES statements on
     SQLite, SQLAlchemy's executemany of dicts elsewhere."""
     if _copies(conn):
@@ -79,10 +82,13 @@ def insert_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[
         records = [
             dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)
         ]
-        conn.execute(insert(table), [{"run_id": run_id, **record} for record in records])
+        extra = {} if run_id is None else {"run_id": run_id}
+        conn.execute(insert(table), [{**extra, **record} for record in records])
 
 
-def _insert_sqlite(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
+def _insert_sqlite(
+    conn: Connection, table: Table, run_id: int | None, chunks: Iterator[Columns]
+) -> None:
     """Rows straight to the driver as multi-row `INSERT ... VALUES (...), (...), ...`.
 
     sqlite3's executemany steps and resets the statement once per row; one statement of
@@ -90,12 +96,14 @@ def _insert_sqlite(conn: Connection, table: Table, run_id: int, chunks: Iterator
     2.8 s in a micro benchmark).
     """
     quote = conn.dialect.identifier_preparer.quote
+    lead = [] if run_id is None else ["run_id"]
     for values in chunks:
-        names = ["run_id", *values]
+        names = [*lead, *values]
         width, n_rows = len(names), len(next(iter(values.values()), []))
         flat: list[Any] = [None] * (n_rows * width)
-        flat[0::width] = [run_id] * n_rows
-        for i, column in enumerate(values.values(), start=1):
+        if lead:
+            flat[0::width] = [run_id] * n_rows
+        for i, column in enumerate(values.values(), start=len(lead)):
             flat[i::width] = column
         head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
         group = "(" + ", ".join(["?"] * width) + ")"
@@ -107,7 +115,9 @@ def _insert_sqlite(conn: Connection, table: Table, run_id: int, chunks: Iterator
             conn.exec_driver_sql(full if n == per else head + ", ".join([group] * n), params)
 
 
-def _copy_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[Columns]) -> None:
+def _copy_chunks(
+    conn: Connection, table: Table, run_id: int | None, chunks: Iterator[Columns]
+) -> None:
     """COPY ... FROM STDIN, one per chunk, on the transaction's own connection: rows stream in
     PostgreSQL's text format instead of one bound statement each (100k snapshot: 67 s -> 34 s,
     the rest is the server's)."""
@@ -116,11 +126,13 @@ def _copy_chunks(conn: Connection, table: Table, run_id: int, chunks: Iterator[C
     assert driver_connection is not None, "a connection inside a transaction has its driver's"
     with driver_connection.cursor() as cursor:
         for values in chunks:
-            columns = ", ".join(quote(c) for c in ["run_id", *values])
+            lead = () if run_id is None else (run_id,)
+            names = ["run_id"] if lead else []
+            columns = ", ".join(quote(c) for c in [*names, *values])
             statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
             with cursor.copy(statement) as copy:
                 for row in zip(*values.values(), strict=True):
-                    copy.write_row((run_id, *row))
+                    copy.write_row((*lead, *row))
 
 
 def _prefetched(chunks: Iterator[T]) -> Iterator[T]:

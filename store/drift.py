@@ -19,14 +19,14 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
-from store.models import DriftRow, PersonTag, Run, TagDefinition, table_of
+from store import bitmaps
+from store.models import DriftRow, Run, TagDefinition, table_of
 
 DEFAULT_THRESHOLD = 0.2
 FLOOR = 1e-4
 NONE = "(no value)"
 BINS = 10
 
-_tags = table_of(PersonTag)
 _runs = table_of(Run)
 _definitions = table_of(TagDefinition)
 _drift = table_of(DriftRow)
@@ -119,8 +119,7 @@ def _store(engine: Engine, report: DriftReport) -> None:
 
 
 def _keys(connection: Connection, run_id: int) -> set[str]:
-    statement = select(_tags.c.key).where(_tags.c.run_id == run_id).distinct()
-    return set(connection.execute(statement).scalars())
+    return bitmaps.keys_of(connection=connection, run_id=run_id)
 
 
 def _persona_keys(connection: Connection, run_id: int) -> set[str]:
@@ -154,26 +153,17 @@ def _key_psi(connection: Connection, old: int, new: int, key: str, number: bool)
 
 
 def _value_counts(connection: Connection, run_id: int, key: str) -> dict[str, float]:
-    statement = (
-        select(_tags.c.value, func.count())
-        .where(_tags.c.run_id == run_id, _tags.c.key == key)
-        .group_by(_tags.c.value)
-    )
-    counts = {value: float(rows) for value, rows in connection.execute(statement)}
-    having = connection.execute(
-        select(func.count(_tags.c.person_idx.distinct())).where(
-            _tags.c.run_id == run_id, _tags.c.key == key
-        )
-    ).scalar_one()
-    counts[NONE] = float(_persons(connection, run_id) - int(having))
+    counts = {
+        value: float(rows)
+        for value, rows in bitmaps.value_counts(connection=connection, run_id=run_id, key=key)
+    }
+    having = len(bitmaps.key_members(connection=connection, run_id=run_id, key=key))
+    counts[NONE] = float(_persons(connection, run_id) - having)
     return counts
 
 
 def _scores(connection: Connection, run_id: int, key: str) -> np.ndarray:
-    statement = select(_tags.c.score).where(
-        _tags.c.run_id == run_id, _tags.c.key == key, _tags.c.score.is_not(None)
-    )
-    return np.array(list(connection.execute(statement).scalars()), dtype=np.float64)
+    return bitmaps.key_scores(connection=connection, run_id=run_id, key=key)[1]
 
 
 def _histogram(

@@ -1,8 +1,9 @@
 """SQLModel tables of the tag store. Every table but `runs` is keyed by the run it belongs to.
 
-Persons are numbered densely inside a run (`person_idx`, 0..n-1) so that tag rows stay small
-and the audience index can use the numbers directly as bitmap positions; the pseudonymous
-`person_id` (keyed HMAC) is what leaves the service.
+A person keeps one number across runs (`person_numbers`; the column is `person_idx` wherever a
+row belongs to a person), so that a run's tags are stored as roaring bitmaps of those numbers
+and two runs' bitmaps compare directly; the pseudonymous `person_id` (keyed HMAC) is what
+leaves the service.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class Run(SQLModel, table=True):
     pid: int | None = None
     persons: int = 0
     tag_rows: int = 0
+    stored_bytes: int = 0  # what the run's rows hold (profiles, bitmaps, ...), roughly
+    # The names of the values in each profile's `features` array, in order.
+    feature_names: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quality: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     timings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -70,54 +76,84 @@ class TagDefinition(SQLModel, table=True):
     values: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
-class Person(SQLModel, table=True):
-    __tablename__ = "persons"
-    __table_args__ = (Index("ix_persons_run_person_id", "run_id", "person_id", unique=True),)
+class PersonNumber(SQLModel, table=True):
+    """The persons registry: every person number ever given, and whose it is.
+
+    A number is never reused. A person_id holds one number at a time (the row whose
+    `retired_into` is empty). When identity resolution merges persons, the merged person keeps
+    the lowest of their numbers and the others are retired into it; when it splits one, the
+    part holding the canonical identifier (the same person_id) keeps the number and the other
+    parts get new ones (`store.numbering`). A forgotten person's row loses its person_id.
+    """
+
+    __tablename__ = "person_numbers"
+    __table_args__ = (Index("ix_person_numbers_person_id", "person_id"),)
+
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    person_id: str | None
+    first_run_id: int
+    retired_into: int | None = None
+
+
+class PersonIdentifier(SQLModel, table=True):
+    """The only table that holds the shop's raw identifiers (user ids, device ids, ...): the
+    person number each one belonged to in the newest run that met it."""
+
+    __tablename__ = "person_identifiers"
+    __table_args__ = (Index("ix_person_identifiers_person", "person_idx"),)
+
+    kind: str = Field(primary_key=True)
+    identifier: str = Field(primary_key=True)
+    person_idx: int  # the person's stable number
+
+
+class Profile(SQLModel, table=True):
+    """One person in one run: attributes, tags and features, the row a profile read needs.
+
+    `person_idx` is the person's stable number (`person_numbers`). `tags` is a JSON array with
+    one entry per tag: `[code]`, `[code, score]`, or for a number key `[code, score, value]`,
+    where `code` names a row of `tag_bitmaps` of the same run (the view `profile_tags` spells
+    them out). `attributes` is JSON text; `features` a zlib-compressed JSON array of the values
+    named by the run's `feature_names` (null where missing): a fifth of the JSON object's size.
+    """
+
+    __tablename__ = "profiles"
+    __table_args__ = (Index("ix_profiles_run_person_id", "run_id", "person_id", unique=True),)
 
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
     person_idx: int = Field(primary_key=True)
     person_id: str
-    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attributes: str = Field(sa_column=Column(Text, nullable=False))
+    tags: str = Field(sa_column=Column(Text, nullable=False))
+    features: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
-class PersonIdentifier(SQLModel, table=True):
-    """The only table that holds the shop's raw identifiers (user ids, device ids, ...)."""
+class TagBitmap(SQLModel, table=True):
+    """The persons of one run holding one tag value, as a serialized roaring bitmap of person
+    numbers; a row with no `value` holds the key's persons (any value) and, for a key with
+    scores, its scored rows sorted by score (`score_persons` uint32, `score_values` float64,
+    each zlib-compressed), which `score > x` reads without touching a profile."""
 
-    __tablename__ = "person_identifiers"
-    __table_args__ = (Index("ix_person_identifiers_person", "run_id", "person_idx"),)
-
-    run_id: int = Field(foreign_key="runs.id", primary_key=True)
-    kind: str = Field(primary_key=True)
-    identifier: str = Field(primary_key=True)
-    person_idx: int
-
-
-class PersonTag(SQLModel, table=True):
-    """One tag of one person. Clustered by key and value (SQLite: WITHOUT ROWID), the order in
-    which audiences read it; the person index covers every column, so a profile read never
-    leaves it."""
-
-    __tablename__ = "person_tags"
-    __table_args__ = (
-        Index("ix_person_tags_person", "run_id", "person_idx", "key", "value", "score"),
-        {"sqlite_with_rowid": False},
-    )
+    __tablename__ = "tag_bitmaps"
+    __table_args__ = (Index("ix_tag_bitmaps_key", "run_id", "key", "value"),)
 
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
-    key: str = Field(primary_key=True)
-    value: str = Field(primary_key=True)
-    person_idx: int = Field(primary_key=True)
-    score: float | None = None
+    code: int = Field(primary_key=True)
+    key: str
+    value: str | None = None
+    persons: int
+    members: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    score_persons: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    score_values: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
-class FeatureRow(SQLModel, table=True):
-    """One person's wide feature vector, kept as JSON so the feature set can grow freely."""
+class RunMembers(SQLModel, table=True):
+    """Every person of a run, as a serialized roaring bitmap of person numbers."""
 
-    __tablename__ = "features"
+    __tablename__ = "run_members"
 
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
-    person_idx: int = Field(primary_key=True)
-    values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    members: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class QuarantineRow(SQLModel, table=True):
@@ -173,6 +209,8 @@ class AudienceSize(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", primary_key=True)
     version: int
     persons: int
+    entered: int | None = None  # persons in it on this run and not on the previous kept run
+    left: int | None = None  # persons in it on the previous kept run and not on this one
     evaluated_at: datetime
 
 

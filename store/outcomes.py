@@ -12,14 +12,14 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, select
+from pyroaring import BitMap
+from sqlalchemy import Connection, select
 
-from store import basket_queries
+from store import basket_queries, bitmaps
 from store.errors import InputError
-from store.models import Outcome, PersonTag, table_of
+from store.models import Outcome, table_of
 
 _outcomes = table_of(Outcome)
-_tags = table_of(PersonTag)
 Z_95 = 1.959964
 
 
@@ -63,23 +63,14 @@ def segment_conversion(
 ) -> list[SegmentConversion]:
     """Per value of `key`: persons with it, and how many of them ordered within `days`."""
     check_window(connection=connection, run_id=run_id, days=days)
-    joined = _tags.outerjoin(
-        _outcomes,
-        and_(
-            _outcomes.c.run_id == _tags.c.run_id,
-            _outcomes.c.person_idx == _tags.c.person_idx,
-            _outcomes.c.next_order_days <= days,
-        ),
-    )
-    persons = func.count(_tags.c.person_idx.distinct())
-    statement = (
-        select(_tags.c.value, persons, func.count(_outcomes.c.person_idx.distinct()))
-        .select_from(joined)
-        .where(_tags.c.run_id == run_id, _tags.c.key == key)
-        .group_by(_tags.c.value)
-        .order_by(persons.desc(), _tags.c.value)
-    )
-    return [SegmentConversion(v, int(n), int(c)) for v, n, c in connection.execute(statement)]
+    ordered = BitMap(converted(connection=connection, run_id=run_id, days=days).astype(np.uint32))
+    found = [
+        SegmentConversion(value, len(members), members.intersection_cardinality(ordered))
+        for value, members in bitmaps.value_members(
+            connection=connection, run_id=run_id, key=key
+        ).items()
+    ]
+    return sorted(found, key=lambda row: (-row.persons, row.value))
 
 
 def converted(*, connection: Connection, run_id: int, days: int) -> np.ndarray:

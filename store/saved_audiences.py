@@ -8,17 +8,25 @@ evaluated, so `sizes` reads as the audience's size over time.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from store import api_queries, audience_sql
+from store.audience_index import AudienceIndex, load_index
 from store.errors import ExpressionError, InputError, NotFound
 from store.expressions import check, parse, vocabulary
-from store.models import AudienceChange, AudienceSize, AudienceVersion, SavedAudience, table_of
+from store.models import (
+    AudienceChange,
+    AudienceSize,
+    AudienceVersion,
+    Run,
+    SavedAudience,
+    table_of,
+)
 
 NAME = re.compile(r"[\w][\w .\-]{0,99}")
 
@@ -27,6 +35,7 @@ _audiences = table_of(SavedAudience)
 _versions = table_of(AudienceVersion)
 _sizes = table_of(AudienceSize)
 _changes = table_of(AudienceChange)
+_runs = table_of(Run)
 
 
 class Actor(NamedTuple):
@@ -67,6 +76,8 @@ class AudienceSizeRow(NamedTuple):
     run_id: int
     version: int
     persons: int
+    entered: int | None  # None: no earlier run to compare with (or measured before v2)
+    left: int | None
     evaluated_at: datetime
 
 
@@ -208,7 +219,7 @@ def versions(*, connection: Connection, name: str) -> list[AudienceVersionRow]:
 def sizes(*, connection: Connection, name: str) -> list[AudienceSizeRow]:
     """The audience's size on each run it was evaluated on, oldest run first."""
     statement = (
-        select(_sizes.c.run_id, _sizes.c.version, _sizes.c.persons, _sizes.c.evaluated_at)
+        select(*(_sizes.c[name] for name in AudienceSizeRow._fields))
         .where(_sizes.c.name == name)
         .order_by(_sizes.c.run_id)
     )
@@ -240,34 +251,64 @@ def record_size(*, engine: Engine, name: str, run_id: int, version: int, persons
     return True
 
 
-def measure_all(*, engine: Engine, run_id: int) -> dict[str, int | str]:
-    """Count every saved audience on a newly committed run (by SQL) and record the sizes.
+def record_run(
+    conn: Connection,
+    *,
+    run_id: int,
+    index: AudienceIndex,
+    definitions: Iterable[dict[str, Any]],
+) -> dict[str, int | str]:
+    """Count every saved audience on a run being committed (in its transaction), with the
+    persons who entered and left it since the previous committed run, and record them.
 
     Returns each audience's size, or why it could not be counted on this run (an expression
-    naming a key or value the run no longer has); such an audience is left unmeasured.
+    naming a key or value the run does not have); such an audience is left unmeasured.
     """
-    with engine.connect() as connection:
-        saved = all_saved(connection=connection)
-        known = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run_id))
-        measured: dict[str, int | str] = {}
-        for audience in saved:
-            try:
-                expression = parse(audience.expression)
-                check(expression, known, audience.expression)
-            except ExpressionError as error:
-                measured[audience.name] = str(error).split("\n")[0]
-                continue
-            measured[audience.name] = audience_sql.count(
-                connection=connection, run_id=run_id, expression=expression
-            )
+    saved = all_saved(connection=conn)
+    if not saved:
+        return {}
+    known = vocabulary(_Definition(**d) for d in definitions)
+    previous = _previous_index(conn, run_id)
+    measured: dict[str, int | str] = {}
+    now = datetime.now(UTC)
     for audience in saved:
-        persons = measured[audience.name]
-        if isinstance(persons, int):
-            record_size(
-                engine=engine,
+        try:
+            expression = parse(audience.expression)
+            check(expression, known, audience.expression)
+        except ExpressionError as error:
+            measured[audience.name] = str(error).split("\n")[0]
+            continue
+        members = index.evaluate(expression)
+        before = None if previous is None else previous.evaluate(expression)
+        measured[audience.name] = len(members)
+        conn.execute(
+            insert(_sizes).values(
                 name=audience.name,
                 run_id=run_id,
                 version=audience.version,
-                persons=persons,
+                persons=len(members),
+                entered=None if before is None else len(members - before),
+                left=None if before is None else len(before - members),
+                evaluated_at=now,
             )
+        )
     return measured
+
+
+class _Definition(NamedTuple):
+    key: str
+    kind: str
+    description: str
+    source: str
+    value_type: str
+    values: list[str]
+
+
+def _previous_index(conn: Connection, run_id: int) -> AudienceIndex | None:
+    previous = conn.execute(
+        select(_runs.c.id)
+        .where(_runs.c.status == "committed", _runs.c.id < run_id)
+        .order_by(_runs.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if previous is None else load_index(connection=conn, run_id=int(previous))

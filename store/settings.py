@@ -10,7 +10,7 @@ from store.errors import InputError
 
 DEFAULT_DATABASE_URL = "sqlite:///portrait.db"
 DEMO_ID_KEY = "portrait-demo-id-key-do-not-use-in-production"
-AUDIENCE_INDEX_MODES = ("background", "wait", "off")
+KEEP_RUNS = 30  # committed runs kept for time travel; older ones are pruned
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     id_key: str = DEMO_ID_KEY
     environment: str = "development"
-    # How the API keeps the bitmap index of the run it serves (see api.audiences.indexes).
-    audience_index: str = "background"
+    # Committed runs kept (PORTRAIT_KEEP_RUNS); a commit prunes older ones (store.pruning).
+    keep_runs: int = KEEP_RUNS
     # Counts under this (or leaving fewer outside) reach an operator as ranges (api.counts).
     min_audience: int = 50
     # The folder whose subfolders an admin may start runs on from the API (startRun); unset:
@@ -50,7 +50,7 @@ class Settings:
             database_url=env.get("PORTRAIT_DATABASE_URL", DEFAULT_DATABASE_URL),
             id_key=env.get("PORTRAIT_ID_KEY", DEMO_ID_KEY),
             environment=env.get("PORTRAIT_ENV", "development"),
-            audience_index=env.get("PORTRAIT_AUDIENCE_INDEX", "background"),
+            keep_runs=_positive_int(env, "PORTRAIT_KEEP_RUNS", KEEP_RUNS),
             min_audience=_positive_int(env, "PORTRAIT_MIN_AUDIENCE", 50),
             source_root=env.get("PORTRAIT_SOURCE_ROOT") or None,
             key_cache_seconds=_seconds(env, "PORTRAIT_KEY_CACHE_SECONDS", 2.0),
@@ -69,11 +69,6 @@ class Settings:
         if self.environment not in {"development", "production"}:
             raise InputError(
                 f"PORTRAIT_ENV {self.environment!r} is not one of 'development', 'production'"
-            )
-        if self.audience_index not in AUDIENCE_INDEX_MODES:
-            raise InputError(
-                f"PORTRAIT_AUDIENCE_INDEX {self.audience_index!r} is not one of "
-                + ", ".join(repr(mode) for mode in AUDIENCE_INDEX_MODES)
             )
         if self.work_seconds_per_minute <= 0:
             raise InputError(

@@ -8,39 +8,42 @@ fails or is killed never becomes current.
 
 from __future__ import annotations
 
+import io
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, Table, func, insert, select, update
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyroaring import BitMap
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 
-from store import bulk
-from store.bulk import Rows, row_count
+from store import bitmaps, bulk, numbering, profiles, pruning, saved_audiences
+from store.audience_index import AudienceIndex, from_layout
+from store.bulk import Rows
 from store.db import refresh_statistics
 from store.errors import InputError
 from store.models import (
     AssociationRule,
     CatalogItem,
-    FeatureRow,
     Outcome,
-    Person,
     PersonaRow,
-    PersonIdentifier,
-    PersonTag,
     QuarantineRow,
     Recommendation,
     Run,
     RunFile,
+    RunMembers,
     RunReport,
+    TagBitmap,
     TagDefinition,
     table_of,
 )
+from store.settings import KEEP_RUNS
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Snapshot:
     # persona_id, name, description, size, share, top_tags (list), centroid (dict)
     personas: pd.DataFrame = field(default_factory=pd.DataFrame)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)  # person_idx, next_order_days
+    # Filled by the commit: each saved audience's size on the run, or why it was not counted.
+    audiences: dict[str, int | str] = field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -94,6 +99,7 @@ def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str,
                 params=params,
                 quality={},
                 timings={},
+                feature_names=[],
             )
         )
         run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -173,50 +179,44 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
-    """Write the whole snapshot and flip the run to `committed`, in one transaction.
+def commit_snapshot(
+    *, engine: Engine, run_id: int, snapshot: Snapshot, keep_runs: int = KEEP_RUNS
+) -> None:
+    """Write the whole snapshot and flip the run to `committed`, in one transaction; committed
+    runs beyond the newest `keep_runs` are pruned in the same transaction.
 
     The seconds spent writing are added to `snapshot.timings["write"]` (and stored with the run).
     """
     started = time.perf_counter()
-    with engine.begin() as conn, bulk.pool("snapshot-ahead") as pool:
+    persons = _frame(snapshot.persons)
+    identifiers = _frame(snapshot.identifiers)
+    number_keys = {d["key"] for d in snapshot.definitions if d.get("value_type") == "number"}
+    with engine.begin() as conn:
         _start_writing(conn)
-        # Building an index after a load beats filling it row by row when the run at least
-        # doubles the table (a rebuild reads every run's rows).
-        with _indexes_built_after(
+        numbered = numbering.assign(
             conn,
-            table_of(Person),
-            table_of(PersonIdentifier),
-            rebuild=row_count(snapshot.persons) >= _committed(conn, table_of(Run).c.persons),
-        ):
-            bulk.insert_rows(conn, table_of(Person), run_id, snapshot.persons)
-            # In key order, so that the primary key's B-tree is filled from left to right.
-            identifiers = snapshot.identifiers
-            if isinstance(identifiers, pd.DataFrame):
-                identifiers = identifiers.sort_values(["kind", "identifier"], kind="stable")
-            bulk.insert_rows(conn, table_of(PersonIdentifier), run_id, identifiers)
-        # The features' rows (a dict and its JSON per person) are made on a thread while SQLite
-        # loads the tags and builds their index, which it does without holding the GIL.
-        features = bulk.ahead(
-            pool,
-            bulk.driver_chunks(conn, table_of(FeatureRow), snapshot.features),
-            bulk.CHUNKS_AHEAD,
+            run_id=run_id,
+            persons=persons[["person_idx", "person_id"]],
+            identifiers=identifiers,
         )
-        # In the table's clustering order, so the B-tree is filled from left to right.
-        tags = snapshot.tags
-        if isinstance(tags, pd.DataFrame):
-            tags = tags.sort_values(["key", "value", "person_idx"], kind="stable")
-        rebuild = row_count(tags) >= _committed(conn, table_of(Run).c.tag_rows)
-        with _indexes_built_after(conn, table_of(PersonTag), rebuild=rebuild):
-            bulk.insert_rows(conn, table_of(PersonTag), run_id, tags)
-        bulk.insert_chunks(conn, table_of(FeatureRow), run_id, features)
+        numbers = numbered.numbers
+        layout = bitmaps.lay_out(snapshot.tags, numbers, number_keys=number_keys)
+        layout.everyone = BitMap(numbers[persons["person_idx"].to_numpy(dtype=np.int64)])
+        stored, feature_names = profiles.write(
+            conn, run_id, persons, snapshot.features, layout, numbers
+        )
+        stored += _write_bitmaps(conn, run_id, layout)
         bulk.insert_rows(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
         bulk.insert_rows(conn, table_of(AssociationRule), run_id, snapshot.rules)
-        bulk.insert_rows(conn, table_of(Recommendation), run_id, snapshot.recommendations)
+        bulk.insert_rows(
+            conn, table_of(Recommendation), run_id, _renumbered(snapshot.recommendations, numbers)
+        )
         bulk.insert_rows(conn, table_of(CatalogItem), run_id, snapshot.items)
         bulk.insert_rows(conn, table_of(PersonaRow), run_id, snapshot.personas)
-        bulk.insert_rows(conn, table_of(Outcome), run_id, snapshot.outcomes)
+        bulk.insert_rows(conn, table_of(Outcome), run_id, _renumbered(snapshot.outcomes, numbers))
         for name, content in snapshot.files.items():
+            content = _renumbered_file(name, content, numbers)
+            stored += len(content)
             conn.execute(
                 insert(table_of(RunFile)).values(run_id=run_id, name=name, content=content)
             )
@@ -233,12 +233,18 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
                 insert(table_of(TagDefinition)),
                 [{**d, "run_id": run_id} for d in snapshot.definitions],
             )
+        snapshot.audiences = saved_audiences.record_run(
+            conn, run_id=run_id, index=index_of(run_id, layout), definitions=snapshot.definitions
+        )
+        pruning.prune(conn, keep=keep_runs, newest=run_id)
         snapshot.timings["write"] = round(time.perf_counter() - started, 3)
         values: dict[str, Any] = {
             "status": "committed",
             "finished_at": _now(),
-            "persons": row_count(snapshot.persons),
-            "tag_rows": row_count(snapshot.tags),
+            "persons": len(layout.everyone),
+            "tag_rows": layout.tag_rows,
+            "stored_bytes": stored,
+            "feature_names": feature_names,
             "quality": snapshot.quality,
             "timings": snapshot.timings,
         }
@@ -246,6 +252,67 @@ def commit_snapshot(*, engine: Engine, run_id: int, snapshot: Snapshot) -> None:
             values["as_of"] = snapshot.as_of
         conn.execute(update(table_of(Run)).where(table_of(Run).c.id == run_id).values(**values))
     refresh_statistics(engine)
+
+
+def _frame(rows: Rows) -> pd.DataFrame:
+    """Rows held whole (persons, identifiers: a few columns per person)."""
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    frames = [f if isinstance(f, pd.DataFrame) else f.to_pandas() for f in rows.read()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _renumbered(rows: Rows, numbers: np.ndarray) -> pd.DataFrame:
+    """Rows keyed by a person of the run, keyed by the person's number instead."""
+    frame = _frame(rows)
+    if len(frame) and "person_idx" in frame.columns:
+        frame = frame.assign(person_idx=numbers[frame["person_idx"].to_numpy(dtype=np.int64)])
+    return frame
+
+
+def _renumbered_file(name: str, content: bytes, numbers: np.ndarray) -> bytes:
+    """A run's Parquet file with a person_idx column, with person numbers in it."""
+    if not name.endswith(".parquet"):
+        return content
+    table = pq.read_table(io.BytesIO(content))
+    if "person_idx" not in table.column_names:
+        return content
+    at = table.column_names.index("person_idx")
+    column = table.column(at)
+    renumbered = pa.array(numbers[column.to_numpy().astype(np.int64)]).cast(column.type)
+    sink = io.BytesIO()
+    pq.write_table(table.set_column(at, "person_idx", renumbered), sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _write_bitmaps(conn: Connection, run_id: int, layout: bitmaps.Layout) -> int:
+    """The run's bitmap rows and its persons' bitmap; the bytes they take."""
+    rows: list[dict[str, Any]] = []
+    for code in layout.codes:
+        members = layout.members[code.code]
+        scored = layout.scores.get(code.key) if code.value is None else None
+        rows.append(
+            {
+                "code": code.code,
+                "key": code.key,
+                "value": code.value,
+                "persons": len(members),
+                "members": members.serialize(),
+                "score_persons": None if scored is None else bitmaps.pack(scored[0]),
+                "score_values": None if scored is None else bitmaps.pack(scored[1]),
+            }
+        )
+    everyone = layout.everyone.serialize()
+    conn.execute(insert(table_of(RunMembers)).values(run_id=run_id, members=everyone))
+    if rows:
+        conn.execute(insert(table_of(TagBitmap)), [{"run_id": run_id, **row} for row in rows])
+    blobs = ("members", "score_persons", "score_values")
+    return len(everyone) + sum(len(row[b] or b"") for row in rows for b in blobs)
+
+
+def index_of(run_id: int, layout: bitmaps.Layout) -> AudienceIndex:
+    """The audience index of a run being written, from its layout."""
+    return from_layout(run_id, layout)
 
 
 def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
@@ -257,37 +324,3 @@ def fail_run(*, engine: Engine, run_id: int, error: str) -> None:
             .where(runs.c.id == run_id)
             .values(status="failed", error=error[:4000], finished_at=_now())
         )
-
-
-@contextmanager
-def _indexes_built_after(conn: Connection, *tables: Table, rebuild: bool) -> Iterator[None]:
-    """On SQLite, when `rebuild`, drop the tables' secondary indexes for the bulk load and build
-    them after it.
-
-    Rows arrive in the clustering order, so only the secondary indexes are filled at random
-    places; building one afterwards sorts instead (2.6M tag rows into a fresh store: 10.4 s with
-    the index, 4.3 s + 1.5 s without and after; 295k identifiers in key order: 1.0-1.2 s with
-    their person index, 0.6-0.7 s without and after). This happens inside the write
-    transaction (`_start_writing`), so readers (WAL) keep using the old index and a failed run
-    gets it back with the rollback.
-    PostgreSQL is left alone: dropping an index there would block every reader until the commit.
-    """
-    if conn.dialect.name != "sqlite" or not rebuild:
-        yield
-        return
-    indexes = sorted((i for t in tables for i in t.indexes), key=lambda index: str(index.name))
-    for index in indexes:
-        index.drop(conn)
-    yield
-    for index in indexes:
-        index.create(conn)
-
-
-def _committed(conn: Connection, count: Column[int]) -> int:
-    """The sum of a count of the runs table (`persons`, `tag_rows`) over the committed runs:
-    the rows they hold, without counting the table, which would read it."""
-    runs = table_of(Run)
-    total = conn.execute(
-        select(func.coalesce(func.sum(count), 0)).where(runs.c.status == "committed")
-    ).scalar_one()
-    return int(total)

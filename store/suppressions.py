@@ -14,34 +14,43 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import numpy as np
+import orjson
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from pyroaring import BitMap
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from store.bitmaps import pack, unpack
 from store.models import (
-    FeatureRow,
     Outcome,
-    Person,
     PersonIdentifier,
-    PersonTag,
+    PersonNumber,
+    Profile,
     QuarantineRow,
     Recommendation,
     Run,
     RunFile,
+    RunMembers,
     Suppression,
+    TagBitmap,
     table_of,
 )
+from store.profiles import tag_codes
 from store.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
 
-_persons = table_of(Person)
+_profiles = table_of(Profile)
 _identifiers = table_of(PersonIdentifier)
+_numbers = table_of(PersonNumber)
+_bitmaps = table_of(TagBitmap)
+_members = table_of(RunMembers)
 _suppressions = table_of(Suppression)
 _quarantine = table_of(QuarantineRow)
 _runs = table_of(Run)
 _files = table_of(RunFile)
-# Every table with a row per person of a run, the persons table last.
-PER_PERSON = [table_of(t) for t in (PersonTag, FeatureRow, Recommendation, Outcome)]
+# Every table with a row per person of a run, the profiles last.
+PER_PERSON = [table_of(t) for t in (Recommendation, Outcome, Profile)]
 PERSON_COLUMN = "person_idx"
 LATE = "suppression list"  # who forgets a person listed while a run was working
 
@@ -81,45 +90,85 @@ def upgrade(*, connection: Connection) -> int:
 
 
 def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten | None:
-    """Remove the person from every run and list their identifiers; None if no run has them.
+    """Remove the person from every kept run and list their identifiers; None if no run has
+    them.
 
-    One transaction: the person is gone from every run, or from none.
+    One transaction: the person is gone from every run (profile, bitmaps, scores, rules'
+    recommendations, outcomes, baskets, quarantined rows naming them), or from none.
     """
     with engine.begin() as connection:
         upgrade(connection=connection)
         places = connection.execute(
-            select(_persons.c.run_id, _persons.c.person_idx).where(
-                _persons.c.person_id == person_id
+            select(_profiles.c.run_id, _profiles.c.person_idx, _profiles.c.tags).where(
+                _profiles.c.person_id == person_id
             )
         ).all()
         if not places:
             return None
-        where = or_(
-            *(
-                and_(_identifiers.c.run_id == run_id, _identifiers.c.person_idx == idx)
-                for run_id, idx in places
-            )
-        )
+        numbers = sorted({int(number) for _, number, _ in places})
         found = connection.execute(
-            select(_identifiers.c.run_id, _identifiers.c.kind, _identifiers.c.identifier).where(
-                where
+            select(_identifiers.c.kind, _identifiers.c.identifier).where(
+                _identifiers.c.person_idx.in_(numbers)
             )
         ).all()
-        listed = {identifier_digest(kind, identifier, key=id_key) for _, kind, identifier in found}
+        listed = {identifier_digest(kind, identifier, key=id_key) for kind, identifier in found}
         _list(connection, listed - digests(connection=connection), by=by)
+        names = [identifier for _, identifier in found]
         quarantined = 0
-        for run_id, idx in places:
-            names = [identifier for run, _, identifier in found if run == run_id]
+        for run_id, number, tags in places:
             quarantined += _delete_quarantined(connection, run_id, names)
-            _drop_baskets(connection, run_id, idx)
-            for table in [*PER_PERSON, _identifiers, _persons]:
+            _drop_baskets(connection, run_id, number)
+            _drop_from_bitmaps(connection, run_id, number, tags)
+            for table in PER_PERSON:
                 connection.execute(
-                    delete(table).where(table.c.run_id == run_id, table.c[PERSON_COLUMN] == idx)
+                    delete(table).where(table.c.run_id == run_id, table.c[PERSON_COLUMN] == number)
                 )
             connection.execute(
                 update(_runs).where(_runs.c.id == run_id).values(persons=_runs.c.persons - 1)
             )
+        connection.execute(delete(_identifiers).where(_identifiers.c.person_idx.in_(numbers)))
+        # The number stays taken (numbers are never reused) but no longer names anyone.
+        connection.execute(
+            update(_numbers).where(_numbers.c.person_id == person_id).values(person_id=None)
+        )
     return Forgotten(person_id, len(places), len(listed), quarantined)
+
+
+def _drop_from_bitmaps(connection: Connection, run_id: int, number: int, tags: str) -> None:
+    """Take the person's number out of the run's bitmaps of their tags, of those tags' keys
+    (with their sorted scores), and of the run's persons."""
+    codes = tag_codes(connection, run_id)
+    keys = {codes[entry[0]][0] for entry in orjson.loads(tags)}
+    rows = connection.execute(
+        select(
+            _bitmaps.c.code, _bitmaps.c.members, _bitmaps.c.score_persons, _bitmaps.c.score_values
+        ).where(_bitmaps.c.run_id == run_id, _bitmaps.c.key.in_(sorted(keys)))
+    ).all()
+    for code, members, score_persons, score_values in rows:
+        bitmap = BitMap.deserialize(members)
+        if number not in bitmap:
+            continue
+        bitmap.discard(number)
+        values: dict[str, object] = {"members": bitmap.serialize(), "persons": len(bitmap)}
+        if score_persons is not None:
+            persons = unpack(score_persons, np.uint32)
+            keep = persons != number
+            values["score_persons"] = pack(persons[keep])
+            values["score_values"] = pack(unpack(score_values, np.float64)[keep])
+        connection.execute(
+            update(_bitmaps)
+            .where(_bitmaps.c.run_id == run_id, _bitmaps.c.code == code)
+            .values(**values)
+        )
+    everyone = connection.execute(
+        select(_members.c.members).where(_members.c.run_id == run_id)
+    ).scalar_one_or_none()
+    if everyone is not None:
+        bitmap = BitMap.deserialize(everyone)
+        bitmap.discard(number)
+        connection.execute(
+            update(_members).where(_members.c.run_id == run_id).values(members=bitmap.serialize())
+        )
 
 
 def _list(connection: Connection, new: Iterable[str], *, by: str) -> None:
@@ -172,13 +221,9 @@ def forget_late(*, engine: Engine, run_id: int, known: frozenset[str], id_key: s
         if not new:
             return 0
         rows = connection.execute(
-            select(_persons.c.person_id, _identifiers.c.kind, _identifiers.c.identifier)
-            .join(
-                _identifiers,
-                (_identifiers.c.run_id == _persons.c.run_id)
-                & (_identifiers.c.person_idx == _persons.c.person_idx),
-            )
-            .where(_persons.c.run_id == run_id)
+            select(_profiles.c.person_id, _identifiers.c.kind, _identifiers.c.identifier)
+            .join(_identifiers, _identifiers.c.person_idx == _profiles.c.person_idx)
+            .where(_profiles.c.run_id == run_id)
         ).all()
     late = sorted(
         {

@@ -22,7 +22,7 @@ def attribution(
 ) -> None:
     """Orders and revenue credited to each channel or campaign, and campaigns' holdout lifts."""
     from store import api_queries
-    from store.audiences import SqlSelection
+    from store.audiences import selection_of
     from store.expressions import check, parse, vocabulary
 
     _, engine = open_store()
@@ -34,7 +34,7 @@ def attribution(
         if audience is not None:
             tree = parse(audience)
             check(tree, vocabulary(definitions), audience)
-            persons = SqlSelection(engine, run.id, tree).everyone()
+            persons = selection_of(engine=engine, run_id=run.id, expression=tree).everyone()
         found = answer(
             engine=engine,
             run_id=run.id,

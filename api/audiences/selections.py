@@ -4,20 +4,17 @@ saved audiences. Shared by the resolvers and the types' own fields."""
 from __future__ import annotations
 
 import difflib
-from functools import partial
 
 from pyroaring import BitMap
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.audiences.scalars import ParsedExpression
 from api.context import Info
-from api.costs import heavy
 from api.counts import Counted
 from api.tags.bands import Band, bands_over
-from store import audience_sql, saved_audiences
+from store import saved_audiences
 from store.api_queries import RunRow
-from store.audiences import BitmapSelection, Selection, SqlSelection
+from store.audiences import BitmapSelection, Selection
 from store.errors import InputError, NotFound
 from store.expressions import And, Expression, KeyVocabulary, check, parse, vocabulary
 from store.saved_audiences import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
@@ -48,18 +45,15 @@ async def require_key(info: Info, key: str) -> None:
 
 
 async def select(info: Info, expression: ParsedExpression) -> tuple[Selection, RunRow]:
-    """The expression checked against the run's keys and values, on the fastest evaluator."""
+    """The expression checked against the run's keys and values, on the run's index."""
     run = require_run(info)
     check(expression.tree, await run_vocabulary(info, run), expression.text)
     return await select_checked(info, run, expression.tree), run
 
 
 async def select_checked(info: Info, run: RunRow, tree: Expression) -> Selection:
-    """An expression already checked (or built from the catalog) on the fastest evaluator."""
-    index = await info.context.indexes.get(run.id, run.persons)
-    if index is not None:
-        return BitmapSelection(index, tree)
-    return SqlSelection(info.context.engine, run.id, tree)
+    """An expression already checked (or built from the catalog) on the run's index."""
+    return BitmapSelection(await info.context.indexes.get(run.id, run.persons), tree)
 
 
 async def is_number_key(info: Info, run: RunRow, key: str) -> bool:
@@ -70,13 +64,10 @@ async def is_number_key(info: Info, run: RunRow, key: str) -> bool:
 async def number_bands(info: Info, run: RunRow, key: str) -> list[Band]:
     """The fixed bands the amounts of a number key fall in (none when nobody has one)."""
     index = await info.context.indexes.get(run.id, run.persons)
-    if index is not None:
-        scores = index.scores.get(key)
-        span = None if scores is None else (float(scores.scores[0]), float(scores.scores[-1]))
-    else:
-        engine = info.context.engine
-        span = await heavy(partial(_score_span, engine, run.id, key))
-    return [] if span is None else bands_over(*span)
+    scores = index.scores.get(key)
+    if scores is None or not len(scores.scores):
+        return []
+    return bands_over(float(scores.scores[0]), float(scores.scores[-1]))
 
 
 async def banded(
@@ -88,29 +79,16 @@ async def banded(
     for band in await number_bands(info, run, key):
         tree = band.expression(key) if within is None else And((within, band.expression(key)))
         inside = await select_checked(info, run, tree)
-        n = inside.count() if inside.evaluator == "bitmap" else await heavy(inside.count)
+        n = inside.count()
         if n:
             found.append((band.label, Counted(n, ("audience", tree), inside.bitmap)))
     return found
 
 
-def _score_span(engine: Engine, run_id: int, key: str) -> tuple[float, float] | None:
-    with engine.connect() as connection:
-        return audience_sql.score_span(connection=connection, run_id=run_id, key=key)
-
-
 async def run_persons(info: Info, run: RunRow) -> BitMap:
     """Every person of the run."""
     index = await info.context.indexes.get(run.id, run.persons)
-    if index is not None:
-        return BitMap(index.everyone)
-    engine = info.context.engine
-
-    def read() -> list[int]:
-        with engine.connect() as connection:
-            return audience_sql.run_persons(connection=connection, run_id=run.id)
-
-    return BitMap(await heavy(read))
+    return BitMap(index.everyone)
 
 
 async def value_persons(info: Info, run: RunRow, key: str, values: list[str]) -> dict[str, BitMap]:
@@ -118,28 +96,17 @@ async def value_persons(info: Info, run: RunRow, key: str, values: list[str]) ->
     if not values:
         return {}
     index = await info.context.indexes.get(run.id, run.persons)
-    if index is not None:
-        found = index.values.get(key, {})
-        return {value: BitMap(found.get(value, ())) for value in values}
-    engine = info.context.engine
-
-    def read() -> dict[str, list[int]]:
-        with engine.connect() as connection:
-            return audience_sql.value_members(
-                connection=connection, run_id=run.id, key=key, values=values
-            )
-
-    return {value: BitMap(members) for value, members in (await heavy(read)).items()}
+    found = index.values.get(key, {})
+    return {value: BitMap(found.get(value, ())) for value in values}
 
 
 async def select_saved(info: Info, saved: SavedAudienceRow) -> tuple[Selection, RunRow]:
     """A saved audience on the current run; its size on the run is recorded once."""
     selection, run = await select(info, ParsedExpression(saved.expression, parse(saved.expression)))
-    count = selection.count() if selection.evaluator == "bitmap" else None
+    persons = selection.count()
     engine = info.context.engine
 
     def record() -> None:
-        persons = selection.count() if count is None else count
         saved_audiences.record_size(
             engine=engine, name=saved.name, run_id=run.id, version=saved.version, persons=persons
         )

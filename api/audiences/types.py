@@ -25,7 +25,7 @@ from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
 from store.api_queries import RunRow
-from store.audiences import Selection, SqlSelection
+from store.audiences import Selection, selection_of
 from store.audiences import overlap as overlap_sizes
 from store.errors import InputError
 from store.expressions import And, HasValue, Not, Or, parse
@@ -36,20 +36,20 @@ T = TypeVar("T")
 
 
 async def answer(selection: Selection, question: Callable[[], T]) -> T:
-    """Bitmaps answer in microseconds on the loop; SQL may take seconds: heavy work."""
-    if selection.evaluator == "bitmap":
-        return question()
-    return await heavy(question)
+    """Bitmaps answer in microseconds, on the loop."""
+    return question()
 
 
 def _and(audience: Callable[[], BitMap], persons: BitMap) -> BitMap:
     return audience() & persons
 
 
-@strawberry.enum(description="What evaluated an audience: the in-memory index or the store.")
+@strawberry.enum(description="What evaluated an audience: the run's bitmap index.")
 class AudienceEvaluator(Enum):
     BITMAP = "bitmap"
-    SQL = "sql"
+    SQL = strawberry.enum_value(
+        "sql", deprecation_reason="Every run's bitmaps are stored: audiences are always BITMAP."
+    )
 
 
 @strawberry.type(description="How many persons of an audience have one value of a key.")
@@ -104,7 +104,7 @@ class Audience:
     run_row: strawberry.Private[RunRow]
     expression: TagExpression
     evaluator: AudienceEvaluator = strawberry.field(
-        description="BITMAP once the in-memory index of the run is built, SQL until then."
+        description="BITMAP: every run's bitmaps are stored and loaded as they are."
     )
 
     @classmethod
@@ -391,7 +391,7 @@ class SavedAudience:
             counted = Counted(
                 row.persons,
                 ("audience", tree),
-                lambda: SqlSelection(engine, row.run_id, tree).bitmap(),
+                lambda: selection_of(engine=engine, run_id=row.run_id, expression=tree).bitmap(),
             )
             within = disclosure.within(0 if run is None else run.persons, row.run_id)
             return AudienceSize.from_counted(row, counted, disclosure=within)

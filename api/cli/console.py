@@ -44,6 +44,13 @@ def current_run(connection: Connection) -> RunRow:
     return run
 
 
+def kept_run(connection: Connection, run_id: int | None) -> RunRow:
+    """A kept committed run (the current one for None); PortraitError saying why not."""
+    from store import api_queries
+
+    return api_queries.kept_run(connection=connection, run_id=run_id)
+
+
 def open_store() -> tuple[Settings, Engine]:
     from store.db import make_engine
 

@@ -9,34 +9,63 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from api.cli.console import console, current_run, fail, open_store
+from api.cli.console import console, current_run, fail, kept_run, open_store
+from store.api_queries import HistoryRow
 from store.errors import PortraitError
 
 
-def show(user_id: str = typer.Argument(..., help="The shop's user id (or a device id).")) -> None:
-    """Show one person's tags in the current run."""
-    from sqlmodel import Session
-
-    from store import queries
+def show(
+    user_id: str = typer.Argument(..., help="The shop's user id (or a device id)."),
+    run: int | None = typer.Option(None, help="A kept run's id (default: the current run)."),
+    history: str | None = typer.Option(
+        None, help="A tag key: the person's values of it on every kept run instead."
+    ),
+) -> None:
+    """Show one person's tags in the current run (or a kept one), or one key's history."""
+    from store import api_queries
 
     _, engine = open_store()
-    with Session(engine) as session:
+    with engine.connect() as connection:
         try:
-            run_ = queries.require_current_run(session=session)
+            run_ = kept_run(connection, run)
         except PortraitError as error:
             raise fail(error) from error
-        assert run_.id is not None
-        person = queries.person_by_identifier(session=session, run_id=run_.id, identifier=user_id)
-        if person is None:
-            raise fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
-        tags = queries.tags_of_persons(
-            session=session, run_id=run_.id, person_idxs=[person.person_idx]
+        found = api_queries.persons_by_identifier(
+            connection=connection, run_id=run_.id, identifiers=[user_id]
+        ) or api_queries.persons_by_identifier(
+            connection=connection, run_id=run_.id, identifiers=[user_id], kind="device_id"
         )
+        if not found:
+            raise fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
+        person = found[0][1]
+        if history is not None:
+            rows = api_queries.history(
+                connection=connection, person_idx=person.person_idx, key=history
+            )
+        else:
+            tags = api_queries.tags_of_persons(
+                connection=connection, run_id=run_.id, person_idxs=[person.person_idx]
+            )
+    if history is not None:
+        _print_history(person.person_id, history, rows)
+        return
     table = Table(title=f"person {person.person_id} (run {run_.id})", title_justify="left")
     for column in ("key", "value", "score"):
         table.add_column(column)
     for tag in tags:
         table.add_row(tag.key, tag.value, "" if tag.score is None else f"{tag.score:g}")
+    console.print(table)
+
+
+def _print_history(person_id: str, key: str, rows: list[HistoryRow]) -> None:
+    table = Table(title=f"person {person_id}: {key} on every kept run", title_justify="left")
+    for column in ("run", "as of", key, "score"):
+        table.add_column(column)
+    for row in rows:
+        values = row.values or [("(none)", None)]
+        for value, score in values:
+            shown = "" if score is None else f"{score:g}"
+            table.add_row(str(row.run_id), f"{row.as_of:%Y-%m-%d}", value, shown)
     console.print(table)
 
 
@@ -47,7 +76,7 @@ def audience(
 ) -> None:
     """Count the persons of the current run a tag expression selects, and list some."""
     from store import api_queries
-    from store.audiences import SqlSelection
+    from store.audiences import selection_of
     from store.expressions import check, parse, vocabulary
 
     _, engine = open_store()
@@ -61,7 +90,7 @@ def audience(
             raise PortraitError(f"--breakdown {breakdown!r} is not a tag key of run {run.id}")
     except PortraitError as error:
         raise fail(error) from error
-    selection = SqlSelection(engine, run.id, tree)
+    selection = selection_of(engine=engine, run_id=run.id, expression=tree)
     count = selection.count()
     share = count / run.persons if run.persons else 0.0
     console.print(f"run {run.id}: [bold]{count:,}[/] persons ({share:.1%} of {run.persons:,})")

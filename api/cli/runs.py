@@ -65,6 +65,7 @@ def run(
             catalog=catalog,
             timezone=timezone,
             encoding=encoding,
+            keep_runs=settings.keep_runs,
         )
         result = run_tagging(engine=engine, options=options, progress=_print_stage)
     except PortraitError as error:
@@ -168,7 +169,7 @@ def demo(
         out = _demo_shop(dataset, users)
         result = run_tagging(
             engine=engine,
-            options=RunOptions(source=out, id_key=settings.id_key),
+            options=RunOptions(source=out, id_key=settings.id_key, keep_runs=settings.keep_runs),
             progress=_print_stage,
         )
     except PortraitError as error:
@@ -200,12 +201,10 @@ def _demo_shop(dataset: str, users: int) -> Path:
 
 
 def _print_example(engine: Engine, run_id: int, port: int) -> None:
-    from sqlmodel import Session
+    from store.api_queries import example_user_id
 
-    from store.queries import example_user_id
-
-    with Session(engine) as session:
-        user_id = example_user_id(session=session, run_id=run_id)
+    with engine.connect() as connection:
+        user_id = example_user_id(connection=connection, run_id=run_id)
     console.print(
         f"\nThe persona report: [bold]http://127.0.0.1:{port}/report[/] "
         f"(in Chinese: /report?lang=zh-CN)"

@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 
 from api.audiences import selections
 from api.context import Info
-from api.costs import heavy
 from api.counts import Counted, Disclosure
 from api.tags.types import (
     TagDefinition,
@@ -48,7 +47,9 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
     if definition is None:
         return _unknown_key(key, known=list(definitions), run_id=run.id)
     disclosure = info.context.disclosure
-    if not disclosure.exact and definition.value_type == "number":
+    # A number key's values are amounts, one per person: its distribution is over bands
+    # (the store keeps no bitmap per amount).
+    if definition.value_type == "number":
         banded = await selections.banded(info, run, key)
         found = TagValueCounts(
             top=[(band, counted.n) for band, counted in banded],
@@ -56,13 +57,8 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
             tag_rows=sum(counted.n for _, counted in banded),
         )
         return await _listed(info, run, definition, found, dict(banded))
-    # The bitmap index has every value's persons counted; without it, counting scans every
-    # person's row of the key: off the event loop.
     index = await info.context.indexes.get(run.id, run.persons)
-    counts = None if index is None else index.value_counts(key, top)
-    if counts is None:
-        engine = info.context.engine
-        counts = await heavy(partial(_value_counts, engine, run.id, key, top))
+    counts = index.value_counts(key, top) or TagValueCounts(top=[], distinct_values=0, tag_rows=0)
     if not disclosure.exact:
         persons = await selections.value_persons(info, run, key, [v for v, _ in counts.top])
         counted = {

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from store.drift import DEFAULT_THRESHOLD as DRIFT_THRESHOLD
+from store.settings import KEEP_RUNS
 from tagging.attribution.report import AttributionParams
 from tagging.basket import BasketParams
 from tagging.ingest import DUCKDB_MEMORY_LIMIT
@@ -33,6 +34,8 @@ class RunOptions:
     personas: PersonaParams = field(default_factory=PersonaParams)
     drift_threshold: float = DRIFT_THRESHOLD  # PSI above which a tag key is flagged as drifted
     attribution: AttributionParams = field(default_factory=AttributionParams)
+    # Committed runs the store keeps (PORTRAIT_KEEP_RUNS); the commit prunes older ones.
+    keep_runs: int = KEEP_RUNS
     # HMACs of forgotten persons' identifiers (store.suppressions); run_tagging reads the store's.
     suppressed: frozenset[str] = frozenset()
 
