@@ -197,6 +197,33 @@ class AudienceIndex:
         )
 
 
+@dataclass(frozen=True)
+class AudienceDiff:
+    """Who an audience gained and lost from one run to another (persons keep their numbers)."""
+
+    before: BitMap
+    after: BitMap
+
+    @cached_property
+    def entered(self) -> BitMap:
+        return self.after - self.before
+
+    @cached_property
+    def left(self) -> BitMap:
+        return self.before - self.after
+
+    @property
+    def stayed(self) -> int:
+        return self.before.intersection_cardinality(self.after)
+
+
+def audience_diff(
+    before: AudienceIndex, after: AudienceIndex, expression: Expression
+) -> AudienceDiff:
+    """The expression on two runs' indexes, compared."""
+    return AudienceDiff(before.evaluate(expression), after.evaluate(expression))
+
+
 def members_page(audience: BitMap, *, after: int | None, first: int) -> list[int]:
     """Up to `first` person_idx of the audience in ascending order, after `after` if given."""
     start = 0 if after is None else audience.rank(after)
