@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store import attribution
-from store.audiences import SqlSelection
+from store.audiences import selection_of
 from store.db import make_engine
 from store.errors import InputError
 from store.expressions import parse
@@ -195,8 +195,10 @@ def test_each_persona_s_credit_is_stored_as_its_audience_would_get_it(
     stored = marketing_run.report["personas"]
     assert len(stored) >= 3
     for persona, levels in stored.items():
-        members = SqlSelection(
-            marketing_run.engine, marketing_run.run_id, parse(f"persona:{persona}")
+        members = selection_of(
+            engine=marketing_run.engine,
+            run_id=marketing_run.run_id,
+            expression=parse(f"persona:{persona}"),
         ).everyone()
         for model in ("linear", "shapley"):
             asked = compute(

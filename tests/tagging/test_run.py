@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from store import bulk
 from store.api_queries import tag_definitions
-from store.models import Person, PersonTag
+from store.models import Profile, TagBitmap
 from store.queries import current_run, export_tags, list_runs
 from store.saved_audiences import save, sizes
 from tagging.run import RunOptions, run_tagging
@@ -116,7 +116,7 @@ def test_failure_mid_write_leaves_previous_run_current(
     real_insert = bulk.insert_rows
 
     def failing_insert(conn, table, run_id, frame):  # type: ignore[no-untyped-def]
-        if table.name == "person_tags":
+        if table.name == "profiles":
             raise OSError("disk full")
         real_insert(conn, table, run_id, frame)
 
@@ -126,7 +126,7 @@ def test_failure_mid_write_leaves_previous_run_current(
     with Session(engine) as session:
         current = current_run(session=session)
         failed = list_runs(session=session, last=1)[0]
-        persons_of_failed = session.exec(select(Person).where(Person.run_id == failed.id)).all()
+        persons_of_failed = session.exec(select(Profile).where(Profile.run_id == failed.id)).all()
     assert current is not None and current.id == previous.run_id
     assert (failed.status, failed.error) == ("failed", "OSError: disk full")
     assert persons_of_failed == []  # the persons written before the failure were rolled back
@@ -142,8 +142,8 @@ from tagging.run import RunOptions, run_tagging
 real_insert = bulk.insert_rows
 def slow_insert(conn, table, run_id, frame):
     real_insert(conn, table, run_id, frame)
-    if table.name == "persons":
-        Path(sys.argv[3]).write_text("persons written")
+    if table.name == "profiles":
+        Path(sys.argv[3]).write_text("profiles written")
         time.sleep(60)
 
 bulk.insert_rows = slow_insert
@@ -173,7 +173,7 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
     with Session(engine) as session:
         current = current_run(session=session)
         killed = list_runs(session=session, last=1)[0]
-        orphans = session.exec(select(PersonTag).where(PersonTag.run_id == killed.id)).all()
+        orphans = session.exec(select(TagBitmap).where(TagBitmap.run_id == killed.id)).all()
     assert current is not None and current.id == previous.run_id
     assert killed.status == "running" and orphans == []
     database = engine.url.database
@@ -262,7 +262,7 @@ def test_a_run_killed_in_any_stage_leaves_the_previous_run_serving(
                 raw.execute(
                     f"SELECT count(*) FROM {table} WHERE run_id > ?", (previous.run_id,)
                 ).fetchone()[0]
-                for table in ("persons", "person_tags", "features", "quarantine")
+                for table in ("profiles", "tag_bitmaps", "run_members", "quarantine")
             ]
             assert written == [0, 0, 0, 0], stage
     later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import audience_sql
+from store.audiences import selection_of
 from store.errors import InputError
 from store.expressions import parse
 from store.queries import export_tags
@@ -147,12 +147,8 @@ def test_chinese_categories_are_tags_an_expression_selects(tmp_path: Path, engin
         ("u2", "户外"),
         ("u3", "母婴"),
     ]
-    with engine.connect() as connection:
-        count = audience_sql.count(
-            connection=connection,
-            run_id=result.run_id,
-            expression=parse("preferred_category:母婴 AND NOT preferred_category:户外"),
-        )
+    expression = parse("preferred_category:母婴 AND NOT preferred_category:户外")
+    count = selection_of(engine=engine, run_id=result.run_id, expression=expression).count()
     assert count == 2
 
 

@@ -103,7 +103,7 @@ def test_identities_are_unified_as_planted(shop: Path, tagged) -> None:
             session.exec(
                 select(
                     PersonIdentifier.kind, PersonIdentifier.identifier, PersonIdentifier.person_idx
-                ).where(PersonIdentifier.run_id == result.run_id)
+                )
             ).all(),
             columns=["kind", "identifier", "person_idx"],
         )
