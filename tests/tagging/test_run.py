@@ -181,7 +181,7 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
     with sqlite3.connect(database) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert raw.execute(
-            "SELECT count(*) FROM persons WHERE run_id = ?", (killed.id,)
+            "SELECT count(*) FROM profiles WHERE run_id = ?", (killed.id,)
         ).fetchone() == (0,)
 
     later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
