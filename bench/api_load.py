@@ -122,7 +122,6 @@ def start_server(database_url: str) -> Server:
     env = {
         **os.environ,
         "PORTRAIT_DATABASE_URL": database_url,
-        "PORTRAIT_AUDIENCE_INDEX": "wait",
     }
     process = subprocess.Popen(
         [portrait_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],

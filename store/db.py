@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from store.errors import StoreBusy
+from store.errors import InputError, StoreBusy
 from store.models import AuditEntry, table_of
+from store.views import create_views
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 256 * 1024
@@ -64,20 +65,52 @@ def _json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+def unchecked_engine(url: str) -> Engine:
+    """An engine for `url` as it is: no table created, no layout checked (`store.migration`)."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(
+        url, pool_pre_ping=True, json_deserializer=_json_loads, hide_parameters=True
+    )
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`, with the tables created if they are missing (on a SQLite file, all
-    but the audit log, which `audit_engine` keeps in a file of its own)."""
-    if url.startswith("sqlite"):
-        engine = _sqlite_engine(url)
-    else:
-        engine = create_engine(
-            url, pool_pre_ping=True, json_deserializer=_json_loads, hide_parameters=True
-        )
+    but the audit log, which `audit_engine` keeps in a file of its own); InputError for a store
+    in the layout before tag store v2 (`portrait migrate` converts it)."""
+    engine = unchecked_engine(url)
     audit = table_of(AuditEntry)
     tables = SQLModel.metadata.sorted_tables
     own = [t for t in tables if t is not audit] if _audit_file(engine) else tables
+    try:
+        with engine.connect() as connection:
+            refuse_old_layout(connection)
+    except InputError:
+        engine.dispose()
+        raise
     SQLModel.metadata.create_all(engine, tables=own)
+    with engine.begin() as connection:
+        create_views(connection)
     return engine
+
+
+# Tables only the layout before tag store v2 had (one row per tag, persons numbered per run).
+OLD_LAYOUT = ("person_tags", "persons", "features")
+
+
+def refuse_old_layout(connection: Connection) -> None:
+    """InputError saying how to rebuild a store written by the layout before tag store v2."""
+    found = sorted(set(inspect(connection).get_table_names()) & set(OLD_LAYOUT))
+    if found:
+        store = connection.engine.url.render_as_string(hide_password=True)
+        raise InputError(
+            f"the store {store} was written by Portrait's earlier layout, one SQL row per tag"
+            f" (it has the tables {', '.join(found)}), which this version does not read."
+            " `portrait migrate` converts it: it keeps API keys, saved audiences, the audit"
+            " log and the suppression list of forgotten persons, drops the runs' tags (their"
+            " runs stay listed as pruned), and the next `portrait run --source DIR` tags the"
+            " shop again"
+        )
 
 
 def _sqlite_engine(url: str) -> Engine:

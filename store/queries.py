@@ -108,6 +108,7 @@ def export_features(*, engine: Engine, run_id: int) -> pd.DataFrame:
         return pd.DataFrame(columns=["person_id", USER_ID])
     with engine.connect() as connection:
         names = run_dictionary(connection, run_id).feature_names
-    wide = pd.DataFrame.from_records([features_of(data, names) for data in profiles["features"]])
+    records = [features_of(data, names) or {} for data in profiles["features"]]
+    wide = pd.DataFrame.from_records(records)
     front = profiles[["person_id", USER_ID]].reset_index(drop=True)
     return pd.concat([front, wide], axis=1)

@@ -26,7 +26,14 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(admin.keys_app, name="keys")
-for command in (admin.audit, reads.export, runs.demo, admin.serve, admin.schema):
+for command in (
+    admin.audit,
+    admin.migrate,
+    reads.export,
+    runs.demo,
+    admin.serve,
+    admin.schema,
+):
     app.command()(command)
 
 

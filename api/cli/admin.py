@@ -94,6 +94,26 @@ def audit(
     console.print(table)
 
 
+def migrate() -> None:
+    """Convert a store written by the layout before tag store v2 (one SQL row per tag)."""
+    from store.migration import migrate as convert
+    from store.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        migrated = convert(settings.database_url)
+    except PortraitError as error:
+        raise fail(error) from error
+    if not migrated.dropped:
+        console.print("the store is in the current layout already: nothing to do")
+        return
+    console.print(
+        f"dropped the earlier layout's tables ({', '.join(migrated.dropped)}); "
+        f"{migrated.pruned} runs listed as pruned; keys, saved audiences, the audit log and "
+        "the suppression list are kept. Tag the shop again: portrait run --source DIR"
+    )
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="TCP port."),

@@ -56,6 +56,6 @@ def open_store() -> tuple[Settings, Engine]:
 
     try:
         settings = Settings.from_env()
+        return settings, make_engine(settings.database_url)
     except PortraitError as error:
         raise fail(error) from error
-    return settings, make_engine(settings.database_url)

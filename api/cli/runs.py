@@ -134,7 +134,8 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
 
     _, engine = open_store()
     table = Table()
-    for column in ("id", "status", "as_of", "persons", "tag rows", "seconds", "source / error"):
+    columns = ("id", "status", "as_of", "persons", "tag rows", "stored MB", "seconds")
+    for column in (*columns, "source / error"):
         table.add_column(column)
     with Session(engine) as session:
         for r in list_runs(session=session, last=last):
@@ -145,6 +146,7 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
                 f"{r.as_of:%Y-%m-%d %H:%M}",
                 f"{r.persons:,}",
                 f"{r.tag_rows:,}",
+                f"{r.stored_bytes / 1e6:.1f}" if r.status == "committed" else "",
                 f"{seconds:.1f}",
                 r.error or r.source,
             )

@@ -25,25 +25,7 @@ def shop_run(engine: Engine) -> int:
 
 @pytest.fixture
 async def client(store_url: str, shop_run: int) -> AsyncIterator[httpx.AsyncClient]:
-    # No audience index: its build would run beside the requests these tests watch.
-    # tests/api/test_audiences.py serves with and without it.
-    settings = Settings(database_url=store_url, audience_index="off")
-    async with client_for(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture(params=["wait", "off"], ids=["bitmap", "sql"])
-def index_mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
-    return mode
-
-
-@pytest.fixture
-async def indexed_client(
-    store_url: str, shop_run: int, index_mode: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API over the standard shop, once with its bitmap index and once without."""
-    settings = Settings(database_url=store_url, audience_index=index_mode)
+    settings = Settings(database_url=store_url)
     async with client_for(create_app(settings)) as client:
         yield client
 
@@ -51,7 +33,7 @@ async def indexed_client(
 @pytest.fixture
 async def empty_client(store_url: str, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a store that has no committed run yet."""
-    settings = Settings(database_url=store_url, audience_index="off")
+    settings = Settings(database_url=store_url)
     async with client_for(create_app(settings)) as client:
         yield client
 
@@ -71,6 +53,6 @@ async def basket_client(
         (shop / f"{name}.csv").write_text(text.strip() + "\n")
     params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
     run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789", basket=params))
-    settings = Settings(database_url=store_url, audience_index="off")
+    settings = Settings(database_url=store_url)
     async with client_for(create_app(settings)) as client:
         yield client

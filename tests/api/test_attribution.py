@@ -119,7 +119,7 @@ async def test_an_audience_keeps_its_own_persons_touches_and_orders(
 async def test_an_operator_sees_ranges_and_no_small_audience(
     client: httpx.AsyncClient, store_url: str, engine: Engine
 ) -> None:
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    settings = Settings(database_url=store_url, min_audience=2)
     async with client_as(settings, engine, role="operator") as operator:
         body = await graphql(operator, ATTRIBUTION, model="MARKOV", level="CHANNEL")
         credits = body["data"]["attribution"]["credits"]
@@ -160,7 +160,7 @@ async def test_an_operator_cannot_difference_one_buyers_credit_out_of_two_audien
     (shop / "orders.csv").write_text(WIDE_ORDERS)
     (shop / "touches.csv").write_text(WIDE_TOUCHES)
     run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789"))
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=5)
+    settings = Settings(database_url=store_url, min_audience=5)
     for role, refused in (("operator", True), ("analyst", False)):
         async with client_as(settings, engine, role=role) as client:
             padding = await graphql(

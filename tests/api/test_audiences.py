@@ -71,14 +71,6 @@ ALL_SAVED = "query { audiences { name version } }"
 DELETE = "mutation ($name: String!) { deleteAudience(name: $name) }"
 
 
-@pytest.fixture
-def client(indexed_client: httpx.AsyncClient) -> httpx.AsyncClient:
-    return indexed_client  # every test here: answered by the bitmap index, and by SQL
-
-
-def _evaluator(index_mode: str) -> str:
-    return "BITMAP" if index_mode == "wait" else "SQL"
-
 
 def _message(body: dict[str, Any]) -> str:
     message: str = body["errors"][0]["message"]
@@ -86,7 +78,7 @@ def _message(body: dict[str, Any]) -> str:
 
 
 async def test_count_share_and_evaluator(
-    client: httpx.AsyncClient, shop_run: int, index_mode: str
+    client: httpx.AsyncClient, shop_run: int
 ) -> None:
     expression = "preferred_category:baby AND NOT lifecycle:churn_risk"
     body = await graphql(client, AUDIENCE, e=expression)
@@ -94,7 +86,7 @@ async def test_count_share_and_evaluator(
         "data": {
             "audience": {
                 "expression": expression,
-                "evaluator": _evaluator(index_mode),
+                "evaluator": "BITMAP",
                 "count": 2,
                 "share": 0.5,
                 "run": {"id": str(shop_run)},
@@ -191,7 +183,7 @@ async def test_breakdown_by_an_unknown_key_names_the_closest(
     )
 
 
-async def test_overlap_of_two_audiences(client: httpx.AsyncClient, index_mode: str) -> None:
+async def test_overlap_of_two_audiences(client: httpx.AsyncClient) -> None:
     body = await graphql(client, OVERLAP, a="gender:female", b="preferred_category:outdoor")
     assert body == {
         "data": {
@@ -203,7 +195,7 @@ async def test_overlap_of_two_audiences(client: httpx.AsyncClient, index_mode: s
                 "onlyA": 1,
                 "onlyB": 1,
                 "jaccard": 1 / 3,
-                "evaluator": _evaluator(index_mode),
+                "evaluator": "BITMAP",
             }
         }
     }
@@ -297,7 +289,7 @@ async def test_save_edit_and_read_a_saved_audience(
 
 
 async def test_a_saved_audience_records_its_size_on_each_run(
-    client: httpx.AsyncClient, engine: Engine, shop_run: int, index_mode: str
+    client: httpx.AsyncClient, engine: Engine, shop_run: int
 ) -> None:
     await graphql(client, SAVE, name="women", e="gender:female")
     next_run = commit_run(
@@ -306,7 +298,7 @@ async def test_a_saved_audience_records_its_size_on_each_run(
     body = await graphql(client, SAVED, name="women")
     assert body["data"]["savedAudience"]["audience"] == {
         "count": 3,
-        "evaluator": _evaluator(index_mode),
+        "evaluator": "BITMAP",
     }
     # Sibling fields resolve concurrently: the size recorded by `audience` shows from the
     # next read on.
@@ -345,22 +337,6 @@ async def test_a_new_run_is_counted_without_a_restart(
     body = await graphql(client, AUDIENCE, e="gender:female")
     assert body["data"]["audience"]["count"] == 1
     assert body["data"]["audience"]["run"] == {"id": str(new_run)}
-
-
-async def test_sql_answers_until_the_background_index_is_built(
-    store_url: str, engine: Engine, shop_run: int
-) -> None:
-    settings = Settings(database_url=store_url, audience_index="background")
-    async with client_for(create_app(settings)) as client:
-        seen = []
-        for _ in range(200):  # the build of four persons takes milliseconds; bounded anyway
-            body = await graphql(client, AUDIENCE, e="gender:female")
-            seen.append((body["data"]["audience"]["evaluator"], body["data"]["audience"]["count"]))
-            if seen[-1][0] == "BITMAP":
-                break
-            await asyncio.sleep(0.01)
-    assert seen[-1] == ("BITMAP", 2)
-    assert set(seen[:-1]) <= {("SQL", 2)}
 
 
 async def test_audience_names_with_a_nul_byte_are_unknown(client: httpx.AsyncClient) -> None:

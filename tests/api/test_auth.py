@@ -27,7 +27,7 @@ SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { sa
 
 @pytest.fixture
 def settings(store_url: str, shop_run: int) -> Settings:
-    return Settings(database_url=store_url, audience_index="off")
+    return Settings(database_url=store_url)
 
 
 @pytest.fixture

@@ -230,7 +230,7 @@ async def test_an_audience_without_shared_baskets_has_no_rules(
 async def test_an_operator_may_not_mine_a_small_audience(
     basket_client: httpx.AsyncClient, store_url: str, engine: Engine
 ) -> None:
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    settings = Settings(database_url=store_url, min_audience=2)
     async with client_as(settings, engine, role="operator") as operator:
         # u3 alone is under the minimum of 2; frequency >= 2 (u1, u2, u4) leaves only u3 out.
         for audience in ("frequency = 1", "frequency >= 2"):

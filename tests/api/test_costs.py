@@ -12,14 +12,16 @@ import pytest
 
 from api.app import create_app
 from api.costs import HeavyLane
-from store import audience_sql
+from store import outcomes
 from store.settings import Settings
 from tests.api.client import client_for
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
 
-COUNT = {"query": '{ audience(expression: "gender:female") { count } }'}
+# Heavy work: a segment's conversion is counted over the run's outcomes, off the event loop.
+SEGMENTS = {"query": '{ segmentPerformance(key: "gender", days: 7) { days values { value } } }'}
+SEGMENTS_ANSWER = {"data": {"segmentPerformance": {"days": 7, "values": []}}}
 HEALTH = {"query": "{ health { status } }"}
 BLOCKED_SECONDS = 30  # a bound so that a broken test cannot hang the suite, not a timing
 
@@ -46,10 +48,11 @@ async def test_a_key_past_its_heavy_work_gets_429_with_retry_after(
         return result, 60.0  # as if it took a minute: the default budget is 30 s a minute
 
     monkeypatch.setattr(HeavyLane, "run", a_minute_each)
-    settings = Settings(database_url=store_url, audience_index="off")
+    _no_outcomes(monkeypatch)
+    settings = Settings(database_url=store_url)
     async with client_for(create_app(settings)) as client:
-        first = await client.post("/graphql", json=COUNT)
-        assert first.json() == {"data": {"audience": {"count": 2}}}
+        first = await client.post("/graphql", json=SEGMENTS)
+        assert first.json() == SEGMENTS_ANSWER
         second = await client.post("/graphql", json=HEALTH)
     assert second.status_code == 429
     assert second.headers["retry-after"] == "60"  # 30 s in debt, back at 0.5 s a second
@@ -62,17 +65,17 @@ async def test_cheap_questions_do_not_queue_behind_expensive_ones(
     store_url: str, shop_run: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    count = audience_sql.count
 
-    def held(**kwargs: Any) -> int:
+    def held(**kwargs: Any) -> list[outcomes.SegmentConversion]:
         release.wait(BLOCKED_SECONDS)
-        return count(**kwargs)
+        return []
 
-    monkeypatch.setattr(audience_sql, "count", held)
-    settings = Settings(database_url=store_url, audience_index="off")  # audiences in SQL
+    _no_outcomes(monkeypatch)
+    monkeypatch.setattr(outcomes, "segment_conversion", held)
+    settings = Settings(database_url=store_url)
     async with client_for(create_app(settings)) as client:
         # More expensive requests than the worker's in-flight slots (4), all held.
-        expensive = [asyncio.create_task(client.post("/graphql", json=COUNT)) for _ in range(6)]
+        expensive = [asyncio.create_task(client.post("/graphql", json=SEGMENTS)) for _ in range(6)]
         await asyncio.sleep(0)
         try:
             cheap = await asyncio.wait_for(
@@ -83,4 +86,11 @@ async def test_cheap_questions_do_not_queue_behind_expensive_ones(
         finally:
             release.set()
         answers = await asyncio.gather(*expensive)
-    assert [a.json() for a in answers] == [{"data": {"audience": {"count": 2}}}] * 6
+    assert [a.json() for a in answers] == [SEGMENTS_ANSWER] * 6
+
+
+def _no_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The standard shop's data ends at its as_of: count its segments as if it went on, with
+    nobody converting."""
+    monkeypatch.setattr(outcomes, "covered_days", lambda **_: 30)
+    monkeypatch.setattr(outcomes, "segment_conversion", lambda **_: [])

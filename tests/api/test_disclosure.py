@@ -96,7 +96,7 @@ def test_a_share_of_a_hidden_total_is_hidden_too() -> None:
 
 @pytest.fixture
 def settings(store_url: str, shop_run: int) -> Settings:
-    return Settings(database_url=store_url, audience_index="off", min_audience=2)
+    return Settings(database_url=store_url, min_audience=2)
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ async def test_an_operator_sees_small_personas_as_ranges_without_counts_in_words
     key, _ = keys.create(engine=engine, role="operator", name="ops")
     sizes = {}
     for minimum in (1, 2):
-        settings = Settings(database_url=store_url, audience_index="off", min_audience=minimum)
+        settings = Settings(database_url=store_url, min_audience=minimum)
         async with client_for(create_app(settings), key=key) as client:
             sizes[minimum] = (await graphql(client, PERSONAS))["data"]["personas"]
     assert sizes[1][0] == {

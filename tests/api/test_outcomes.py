@@ -123,7 +123,7 @@ async def test_compare_audiences_with_a_two_proportion_test(client: httpx.AsyncC
 async def test_an_operator_gets_ranges_and_no_comparison_of_small_audiences(
     client: httpx.AsyncClient, store_url: str, engine: Engine
 ) -> None:
-    settings = Settings(database_url=store_url, audience_index="off", min_audience=2)
+    settings = Settings(database_url=store_url, min_audience=2)
     async with client_as(settings, engine, role="operator") as operator:
         body = await graphql(operator, SEGMENTS_RANGES, key="lifecycle", days=30)
         # 6 persons, one a value: every count is under 2, so no value is even named.

@@ -108,7 +108,7 @@ def first_run(engine: Engine, tmp_path: Path) -> int:
 
 @pytest.fixture
 async def admin(store_url: str, engine: Engine, first_run: int) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(database_url=store_url, id_key=ID_KEY, audience_index="wait")
+    settings = Settings(database_url=store_url, id_key=ID_KEY)
     async with client_as(settings, engine, role="admin", name="dpo") as client:
         yield client
 
@@ -209,7 +209,7 @@ async def test_a_person_listed_while_a_run_worked_is_forgotten_in_it(
 
 
 async def test_only_an_admin_forgets(store_url: str, engine: Engine, first_run: int) -> None:
-    settings = Settings(database_url=store_url, id_key=ID_KEY, audience_index="off")
+    settings = Settings(database_url=store_url, id_key=ID_KEY)
     async with client_as(settings, engine, role="analyst", name="crm") as analyst:
         ann = await person_of(analyst, "ann")
         body = await graphql(analyst, FORGET, id=ann)

@@ -99,7 +99,7 @@ def test_raw_identifiers_never_leave_the_identity_table(
 def _served(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Every query's response, and the server's log, from a real `portrait serve`."""
     log_path = tmp_path / "serve.log"
-    with serving({**env, "PORTRAIT_AUDIENCE_INDEX": "wait"}, log_path) as url:
+    with serving({**env}, log_path) as url:
         responses = {
             f"response {n}": httpx.post(f"{url}/graphql", json={"query": q}, timeout=30).text
             for n, q in enumerate(QUERIES)

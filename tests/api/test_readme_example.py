@@ -47,7 +47,7 @@ async def test_readme_audience_example_answers_as_documented(client: httpx.Async
             "audience": {
                 "count": 2,
                 "share": 0.5,
-                "evaluator": "SQL",
+                "evaluator": "BITMAP",
                 "breakdown": [{"value": "25_34", "count": 2, "share": 1.0}],
                 "members": {
                     "totalCount": 2,

@@ -77,7 +77,7 @@ MATRIX: list[tuple[str, str, str, Any]] = [
         '  tagDistribution(key: "gender") { ... on TagDistribution { persons } } '
         "  personas { name } runs { persons } tags(kind: DEMOGRAPHIC) { key } }",
         {
-            "audience": {"evaluator": "SQL"},
+            "audience": {"evaluator": "BITMAP"},
             "tagDistribution": {"persons": 4},
             "personas": [],
             "runs": [{"persons": 4}],
@@ -118,7 +118,7 @@ async def test_role_by_field(
     document: str,
     data: Any,
 ) -> None:
-    settings = Settings(database_url=store_url, audience_index="off")
+    settings = Settings(database_url=store_url)
     async with client_as(settings, engine, role=role) as client:
         await graphql(client, SAVE)  # a saved audience for the saved paths
         body = await graphql(client, document)

@@ -23,7 +23,7 @@ SAVED = 'query { savedAudience(name: "women") { expression version } }'
 
 @pytest.fixture
 def settings(store_url: str, shop_run: int) -> Settings:
-    return Settings(database_url=store_url, audience_index="off")
+    return Settings(database_url=store_url)
 
 
 async def test_an_operator_may_not_change_an_analysts_audience(

@@ -44,7 +44,6 @@ async def _client(
     settings = Settings(
         database_url=store_url,
         id_key="test-id-key-0123456789",
-        audience_index="off",
         source_root=None if root is None else str(root),
     )
     async with client_as(settings, engine, role=role) as client:

@@ -37,7 +37,7 @@ def store_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(store_url: str, shop_run: int) -> Settings:
-    return Settings(database_url=store_url, audience_index="off")
+    return Settings(database_url=store_url)
 
 
 @contextmanager

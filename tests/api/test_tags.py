@@ -10,10 +10,6 @@ from tests.api.client import graphql
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def client(indexed_client: httpx.AsyncClient) -> httpx.AsyncClient:
-    return indexed_client  # distributions come from the bitmap index once it is built
-
 
 CATALOG = """
 query ($kind: TagKind) { tags(kind: $kind) { key kind description source valueType values } }

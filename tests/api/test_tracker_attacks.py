@@ -117,8 +117,8 @@ def shop(engine: Engine) -> int:
 
 
 @pytest.fixture
-def settings(store_url: str, shop: int, index_mode: str) -> Settings:
-    return Settings(database_url=store_url, audience_index=index_mode, min_audience=5)
+def settings(store_url: str, shop: int) -> Settings:
+    return Settings(database_url=store_url, min_audience=5)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     engine = make_engine(store_url)
     commit_shop(engine)
     engine.dispose()
-    env = {**os.environ, "PORTRAIT_DATABASE_URL": store_url, "PORTRAIT_AUDIENCE_INDEX": "off"}
+    env = {**os.environ, "PORTRAIT_DATABASE_URL": store_url}
     with serving(env, tmp_path / "serve.log") as url:
         yield url
 

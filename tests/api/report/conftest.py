@@ -72,7 +72,6 @@ def report_server(
         **os.environ,
         "PORTRAIT_DATABASE_URL": report_shop.url,
         "PORTRAIT_ID_KEY": ID_KEY,
-        "PORTRAIT_AUDIENCE_INDEX": "off",
     }
     log = tmp_path_factory.mktemp("report-serve") / "serve.log"
     with serving(env, log) as url:
