@@ -41,6 +41,7 @@ from store.api_queries import (
     TagDefinitionRow,
 )
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store.errors import InputError
 from store.keys import KeyRow, PersonRead
 from store.persona_queries import Persona
 from store.settings import Settings
@@ -129,6 +130,7 @@ class Context:
         self.key_cache = key_cache
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
+        self._loaders: dict[int | None, Loaders] = {}
 
     @property
     def actor(self) -> str:
@@ -140,9 +142,9 @@ class Context:
         live: for the mutations that change who may do what, or what the store holds."""
         auth.require_live(self.key, role, what=what, connection=self.connection)
 
-    def read_persons(self, person_ids: list[str], *, query: str) -> None:
-        if self.run is not None:
-            self.reads += [PersonRead(self.run.id, p, query) for p in person_ids]
+    def read_persons(self, person_ids: list[str], *, query: str, run_id: int) -> None:
+        """Note persons read (of run `run_id`) for the audit log."""
+        self.reads += [PersonRead(run_id, p, query) for p in person_ids]
 
     @cached_property
     def connection(self) -> Connection:
@@ -151,8 +153,29 @@ class Context:
 
     @cached_property
     def run(self) -> RunRow | None:
-        """The committed run this request reads; None on an empty store."""
+        """The committed run this request reads (the current one unless a field's `run`
+        argument chose a kept one: `at_run`); None on an empty store."""
         return api_queries.current_run(connection=self.connection)
+
+    def at_run(self, run_id: strawberry.ID | None) -> RunRow | None:
+        """The run a field's `run` argument names (None: the run this request reads), made the
+        run this request reads: one response never mixes two runs, so a request that has read
+        another one already is refused."""
+        if run_id is None:
+            return self.run
+        try:
+            wanted = int(str(run_id))
+        except ValueError:
+            raise InputError(f"run {str(run_id)!r} is not a run id (a whole number)") from None
+        row = api_queries.kept_run(connection=self.connection, run_id=wanted)
+        read = self.__dict__.get("run")
+        if "run" in self.__dict__ and (read is None or read.id != row.id):
+            raise InputError(
+                f"this request reads run {read.id if read else 'none'} already; a request reads"
+                f" one run: ask for run {row.id} in a request of its own"
+            )
+        self.__dict__["run"] = row
+        return row
 
     @property
     def run_id(self) -> int | None:
@@ -179,7 +202,14 @@ class Context:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(connection=self.connection, run_id=self.run_id)
+        return self.loaders_at(self.run_id)
+
+    def loaders_at(self, run_id: int | None) -> Loaders:
+        """The request's loaders of one run (the run it reads, or another for a diff)."""
+        found = self._loaders.get(run_id)
+        if found is None:
+            found = self._loaders[run_id] = Loaders(connection=self.connection, run_id=run_id)
+        return found
 
     @property
     def audits(self) -> bool:

@@ -50,7 +50,7 @@ def create_views(connection: Connection) -> None:
     if dialect not in _PROFILE_TAGS:
         return
     existing = set(
-        connection.dialect.get_view_names(connection)  # type: ignore[attr-defined]
+        connection.dialect.get_view_names(connection)
     )
     for name, sql in (
         ("tag_counts", _TAG_COUNTS),

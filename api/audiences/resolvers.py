@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import strawberry
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -14,9 +15,12 @@ from store import saved_audiences
 from store.errors import Forbidden, InputError, NotFound
 
 
-async def audience(info: Info, *, expression: ParsedExpression) -> Audience:
-    selection, run = await selections.select(info, expression)
-    return Audience.of(selection, run=run, expression=expression)
+async def audience(
+    info: Info, *, expression: ParsedExpression, run: strawberry.ID | None = None
+) -> Audience:
+    info.context.at_run(run)
+    selection, run_row = await selections.select(info, expression)
+    return Audience.of(selection, run=run_row, expression=expression)
 
 
 async def overlap(info: Info, *, a: ParsedExpression, b: ParsedExpression) -> Overlap:

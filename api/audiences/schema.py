@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from api.audiences import resolvers
+from api.audiences import diffs, resolvers
+from api.audiences.diffs import AudienceDiff
 from api.audiences.scalars import TagExpression
 from api.audiences.types import Audience, Overlap, SavedAudience
 from api.context import Info
@@ -14,12 +17,29 @@ from api.context import Info
 class AudienceQueries:
     @strawberry.field(
         description=(
-            "The persons of the current run a tag expression selects: count, share, "
-            "breakdown by another key and member pages."
+            "The persons of the current run (or of a kept `run`) a tag expression selects: "
+            "count, share, breakdown by another key and member pages."
         )
     )
-    async def audience(self, info: Info, expression: TagExpression) -> Audience:
-        return await resolvers.audience(info, expression=expression)
+    async def audience(
+        self, info: Info, expression: TagExpression, run: strawberry.ID | None = None
+    ) -> Audience:
+        return await resolvers.audience(info, expression=expression, run=run)
+
+    @strawberry.field(
+        description=(
+            "Who entered, left and stayed in the audience of an expression from one kept run "
+            "(`from`) to another (`to`), with pages of who entered and who left."
+        )
+    )
+    async def audience_diff(
+        self,
+        info: Info,
+        expression: TagExpression,
+        from_: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        to: strawberry.ID,
+    ) -> AudienceDiff:
+        return await diffs.audience_diff(info, expression=expression, from_run=from_, to_run=to)
 
     @strawberry.field(description="Sizes of a, b, both and either, on the current run.")
     async def overlap(

@@ -321,11 +321,19 @@ class AudienceVersion:
         )
 
 
-@strawberry.type(description="A saved audience's size on one run.")
+@strawberry.type(
+    description=(
+        "A saved audience's size on one run, and who entered and left it since the committed "
+        "run before (recorded when the run was committed; null when there was none, or for a "
+        "role that may not see them exactly)."
+    )
+)
 class AudienceSize:
     row: strawberry.Private[AudienceSizeRow]
     persons: int | None = strawberry.field(description=HIDDEN.format("persons"))
     persons_range: CountRange
+    entered: int | None
+    left: int | None
     version: int = strawberry.field(description="The version of the expression evaluated.")
     evaluated_at: datetime
 
@@ -338,10 +346,14 @@ class AudienceSize:
     def from_counted(
         cls, row: AudienceSizeRow, counted: Counted, *, disclosure: Disclosure
     ) -> AudienceSize:
+        # Who came and went are counts of few persons, and their sets are not kept: shown
+        # to roles that see counts exactly only.
         return cls(
             row=row,
             persons=row.persons if disclosure.reveals(counted) else None,
             persons_range=disclosure.range_of(counted),
+            entered=row.entered if disclosure.exact else None,
+            left=row.left if disclosure.exact else None,
             version=row.version,
             evaluated_at=row.evaluated_at,
         )

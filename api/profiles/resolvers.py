@@ -8,7 +8,7 @@ from api import auth
 from api.context import Info
 from api.profiles import selection
 from api.profiles.types import Profile
-from store.api_queries import PersonRow
+from store.api_queries import PersonRow, RunRow
 from store.errors import InputError
 
 MAX_PROFILES = 100
@@ -16,11 +16,16 @@ NUL = "\x00"
 
 
 async def profile(
-    info: Info, *, person_id: strawberry.ID | None, user_id: str | None
+    info: Info,
+    *,
+    person_id: strawberry.ID | None,
+    user_id: str | None,
+    run: strawberry.ID | None = None,
 ) -> Profile | None:
     auth.require(info.context.key, "analyst", what="profile")
     if (person_id is None) == (user_id is None):
         raise InputError("profile takes exactly one of personId or userId")
+    info.context.at_run(run)
     loaders = info.context.loaders
     if NUL in str(person_id or user_id):  # no id holds one, and PostgreSQL text cannot
         return None
@@ -45,7 +50,11 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
 
 
 async def profiles_of(
-    info: Info, rows: list[PersonRow | None], *, below: tuple[str, ...] = ()
+    info: Info,
+    rows: list[PersonRow | None],
+    *,
+    below: tuple[str, ...] = (),
+    run: RunRow | None = None,
 ) -> list[Profile | None]:
     """Profiles of the persons found, with their tags read in one batch; each one read is
     noted for the audit log.
@@ -54,18 +63,17 @@ async def profiles_of(
     `below` under the current field) show are read. One person's tags cost less to read whole
     than the selection costs to look through (~60 us).
     """
-    run = info.context.run
+    run = info.context.run if run is None else run
     found_ids = [row.person_id for row in rows if row is not None]
-    info.context.read_persons(found_ids, query=_query_label(info))
     found = [row.person_idx for row in rows if row is not None]
     if run is None or not found:
         return [None] * len(rows)
+    info.context.read_persons(found_ids, query=_query_label(info), run_id=run.id)
     tag_keys = selection.profile_tag_keys(info.selected_fields, *below) if len(found) > 1 else None
     wanted = [(person_idx, tag_keys) for person_idx in found]
-    tags = dict(
-        zip(found, await info.context.loaders.tags_of_person.load_many(wanted), strict=True)
-    )
-    kinds = info.context.tag_kinds
+    loaders = info.context.loaders_at(run.id)
+    tags = dict(zip(found, await loaders.tags_of_person.load_many(wanted), strict=True))
+    kinds = info.context.kinds.of(run, connection=info.context.connection)
     return [
         None
         if row is None

@@ -14,13 +14,18 @@ class ProfileQueries:
     @strawberry.field(
         description=(
             "One person by exactly one of personId (pseudonymous) or userId (the shop's own "
-            "user id); null if the current run does not know them."
+            "user id), as of the current run or a kept `run`; null if that run does not know "
+            "them."
         )
     )
     async def profile(
-        self, info: Info, person_id: strawberry.ID | None = None, user_id: str | None = None
+        self,
+        info: Info,
+        person_id: strawberry.ID | None = None,
+        user_id: str | None = None,
+        run: strawberry.ID | None = None,
     ) -> Profile | None:
-        return await resolvers.profile(info, person_id=person_id, user_id=user_id)
+        return await resolvers.profile(info, person_id=person_id, user_id=user_id, run=run)
 
     @strawberry.field(
         description="Up to 100 persons by personId, in the order asked; null for unknown ids."

@@ -14,6 +14,7 @@ from api.context import Info
 from api.personas.types import Persona
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
+from store import api_queries
 from store.api_queries import PersonRow, PersonTagRow, RunRow
 from store.errors import InputError
 
@@ -58,6 +59,14 @@ def _timestamp(value: Any) -> datetime | None:
         return None
     # The store keeps timestamps in UTC; a value without an offset is UTC.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@strawberry.type(description="A person's value of one key on one kept run.")
+class HistoryEntry:
+    run: strawberry.ID = strawberry.field(description="The run's id.")
+    as_of: datetime
+    value: str | None
+    score: float | None
 
 
 @strawberry.type(description="What the shop knows about a person; any field may be null.")
@@ -187,6 +196,13 @@ class Profile:
     async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
         if not 0 <= first <= MAX_RECOMMENDATIONS:
             raise InputError(f"first must be between 0 and {MAX_RECOMMENDATIONS}, got {first}")
+        run = info.context.run
+        if run is None or run.id != self.run_row.id:  # a person who left, in a diff
+            raise InputError(
+                f"this profile is of run {self.run_row.id} and the request reads run "
+                f"{run.id if run else 'none'}: ask profile(..., run: {self.run_row.id}) for its "
+                "recommendations"
+            )
         rows = await info.context.loaders.recommendations_of_person.load(self.row.person_idx)
         return await recommendations_of(info, rows[:first])
 
@@ -206,6 +222,22 @@ class Profile:
     def scores(self) -> Scores:
         scored = {tag.key: tag.score for tag in self.tag_rows if tag.key in SCORE_KEYS}
         return Scores(**{key: scored.get(key) for key in SCORE_KEYS})
+
+    @strawberry.field(
+        description=(
+            "The person's values of one key on every kept run that has the person, oldest "
+            "first (a null value: the run had them without the key)."
+        )
+    )
+    def history(self, info: Info, key: str) -> list[HistoryEntry]:
+        rows = api_queries.history(
+            connection=info.context.connection, person_idx=self.row.person_idx, key=key
+        )
+        return [
+            HistoryEntry(run=strawberry.ID(str(row.run_id)), as_of=row.as_of, value=v, score=s)
+            for row in rows
+            for v, s in (row.values or [(None, None)])
+        ]
 
     @strawberry.field(description="The run this profile comes from.")
     def run(self) -> Run:
