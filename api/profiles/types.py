@@ -233,10 +233,11 @@ class Profile:
         rows = api_queries.history(
             connection=info.context.connection, person_idx=self.row.person_idx, key=key
         )
+        none: list[tuple[str | None, float | None]] = [(None, None)]
         return [
             HistoryEntry(run=strawberry.ID(str(row.run_id)), as_of=row.as_of, value=v, score=s)
             for row in rows
-            for v, s in (row.values or [(None, None)])
+            for v, s in (row.values or none)
         ]
 
     @strawberry.field(description="The run this profile comes from.")
