@@ -20,15 +20,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from store import suppressions
+from store.audience_index import load_index
 from store.models import (
-    FeatureRow,
-    Person,
     PersonIdentifier,
-    PersonTag,
+    Profile,
     QuarantineRow,
     Run,
     RunReport,
     Suppression,
+    TagBitmap,
     table_of,
 )
 from store.settings import Settings
@@ -91,6 +91,23 @@ def count(engine: Engine, model: type, run_id: int) -> int:
         return int(connection.execute(statement).scalar_one())
 
 
+def memberships(engine: Engine, run_id: int) -> dict[tuple[str, str | None], int]:
+    """Persons in each of a run's stored bitmaps (by key and value)."""
+    table = table_of(TagBitmap)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table.c.key, table.c.value, table.c.persons).where(table.c.run_id == run_id)
+        )
+        return {(key, value): n for key, value, n in rows}
+
+
+def identifiers(engine: Engine) -> list[str]:
+    table = table_of(PersonIdentifier)
+    with engine.connect() as connection:
+        found = connection.execute(select(table.c.identifier).order_by(table.c.identifier))
+        return list(found.scalars())
+
+
 def quarantined(engine: Engine, run_id: int) -> list[tuple[str, str]]:
     """(order id, user id) of the run's quarantined rows."""
     table = table_of(QuarantineRow)
@@ -124,7 +141,16 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
     assert await graphql(admin, COUNT) == {"data": {"audience": {"count": 3}}}
     ann = await person_of(admin, "ann")
     assert ann is not None
-    before = {model: count(engine, model, first_run) for model in (PersonTag, FeatureRow)}
+    with engine.connect() as connection:
+        number = connection.execute(
+            select(table_of(Profile).c.person_idx).where(table_of(Profile).c.person_id == ann)
+        ).scalar_one()
+        index = load_index(connection=connection, run_id=first_run)
+    held = {
+        (k, v) for k, by_value in index.values.items() for v, b in by_value.items() if number in b
+    }
+    held |= {(k, None) for k, b in index.keys.items() if number in b}
+    before = memberships(engine, first_run)
     body = await graphql(admin, FORGET, id=ann)
     # ann, dev-a and phone-1 listed; her bad order o5 deleted from the quarantine.
     assert body == {
@@ -143,10 +169,17 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
         ).scalar_one()
         listed = list(connection.execute(select(table_of(Suppression).c.digest)).scalars())
     assert persons == 2
-    assert count(engine, Person, first_run) == 2
-    assert count(engine, PersonIdentifier, first_run) == 3  # bob, dev-b, cy
-    assert count(engine, PersonTag, first_run) < before[PersonTag]
-    assert count(engine, FeatureRow, first_run) == before[FeatureRow] - 1
+    assert count(engine, Profile, first_run) == 2
+    assert identifiers(engine) == ["bob", "cy", "dev-b"]
+    # Every bitmap that held her holds one person fewer; no other changed.
+    assert memberships(engine, first_run) == {
+        place: n - (place in held) for place, n in before.items()
+    }
+    with engine.connect() as connection:
+        index = load_index(connection=connection, run_id=first_run)
+    assert number not in index.everyone
+    assert all(number not in b for by_value in index.values.values() for b in by_value.values())
+    assert all(number not in s.persons for s in index.scores.values())
     assert quarantined(engine, first_run) == [("o6", "zed")]
     assert sorted(listed) == sorted(
         suppressions.identifier_digest(kind, value, key=ID_KEY)
@@ -170,14 +203,10 @@ async def test_later_runs_leave_the_forgotten_person_out(
     run_id = tag(engine, later)
     # ann2 is new, but linked to the listed phone; the bad row names the listed old account.
     assert [await person_of(admin, u) for u in ("ann2", "ann")] == [None, None]
-    assert count(engine, Person, run_id) == 2
-    with engine.connect() as connection:
-        identifiers = connection.execute(
-            select(table_of(PersonIdentifier).c.identifier)
-            .where(table_of(PersonIdentifier).c.run_id == run_id)
-            .order_by(table_of(PersonIdentifier).c.identifier)
-        ).scalars()
-        assert list(identifiers) == ["bob", "cy"]
+    assert count(engine, Profile, run_id) == 2
+    # The run met only Bob's and Cy's identifiers (Bob's device went with the first run's data
+    # only, and is still his there).
+    assert identifiers(engine) == ["bob", "cy", "dev-b"]
     assert quarantined(engine, run_id) == [("o9", "bob")]
     # The quality report counts o8 as quarantined; the run's report says where it went.
     reports = table_of(RunReport)
@@ -205,7 +234,7 @@ async def test_a_person_listed_while_a_run_worked_is_forgotten_in_it(
         engine=engine, run_id=first_run, known=frozenset(), id_key=ID_KEY
     )
     assert late == 1
-    assert count(engine, Person, first_run) == 2  # Ann and Cy
+    assert count(engine, Profile, first_run) == 2  # Ann and Cy
 
 
 async def test_only_an_admin_forgets(store_url: str, engine: Engine, first_run: int) -> None:
