@@ -7,8 +7,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import auth
 from api.audiences import selections
+from api.audiences.saved import SavedAudience
 from api.audiences.scalars import ParsedExpression
-from api.audiences.types import MAX_PAGE, Audience, Overlap, SavedAudience, answer
+from api.audiences.types import MAX_PAGE, Audience, Overlap, answer
 from api.context import Info
 from store import saved_audiences
 from store.errors import Forbidden, InputError, NotFound

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from api.audiences import resolvers
+from api.audiences.saved import SavedAudience
 from api.audiences.scalars import TagExpression
-from api.audiences.types import Audience, Overlap, SavedAudience
+from api.audiences.types import Audience, Overlap
 from api.context import Info
 
 
