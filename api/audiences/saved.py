@@ -1,9 +1,10 @@
 """GraphQL types of saved audiences: an expression kept by name, its history and its size on
-each run it was evaluated on."""
+each run it was evaluated on; the answers of saveAudience and deleteAudience."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -13,6 +14,7 @@ from api.audiences.types import Audience
 from api.context import Info
 from api.costs import heavy
 from api.counts import HIDDEN, Counted, CountRange, Disclosure
+from api.errors import InvalidInputError, MutationError, NotFoundError
 from api.runs.types import Run
 from store.api_queries import RunRow
 from store.audiences import SqlSelection
@@ -124,3 +126,31 @@ class SavedAudience:
         selection, run = await selections.select_saved(info, self.row)
         expression = ParsedExpression(self.row.expression, selection.expression)
         return Audience.of(selection, run=run, expression=expression)
+
+
+@strawberry.type(description="The audience as saved; its size on the current run is recorded.")
+class SaveAudienceSuccess:
+    saved_audience: SavedAudience
+
+
+@strawberry.type(description="The audience is deleted; its history stays (audience_changes).")
+class DeleteAudienceSuccess:
+    name: str
+
+
+@strawberry.type(
+    description="The audience was made by another key, and this key's role does not rank above "
+    "its maker's: a key changes its own audiences and those of lower roles (an admin any)."
+)
+class NotAudienceOwnerError(MutationError):
+    pass
+
+
+SaveAudienceResult = Annotated[
+    SaveAudienceSuccess | InvalidInputError | NotFoundError | NotAudienceOwnerError,
+    strawberry.union("SaveAudienceResult"),
+]
+DeleteAudienceResult = Annotated[
+    DeleteAudienceSuccess | NotFoundError | NotAudienceOwnerError,
+    strawberry.union("DeleteAudienceResult"),
+]

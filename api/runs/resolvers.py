@@ -7,8 +7,10 @@ from datetime import date
 import strawberry
 
 from api.context import Info
+from api.errors import InvalidInputError
 from api.ids import id_number
-from api.runs.types import Health, Run
+from api.runs.starter import RunInProgress
+from api.runs.types import Health, Run, RunInProgressError, StartRunResult, StartRunSuccess
 from store import api_queries
 from store.errors import InputError, NotFound
 
@@ -40,10 +42,15 @@ def health(info: Info) -> Health:
     return Health(status="ok", run_id=None if run_id is None else strawberry.ID(str(run_id)))
 
 
-async def start_run(info: Info, *, source: str, as_of: date | None) -> Run:
+async def start_run(info: Info, *, source: str, as_of: date | None) -> StartRunResult:
     info.context.require_live("admin", what="startRun")
-    run_id = await info.context.starter.start(source=source, as_of=as_of)
+    try:
+        run_id = await info.context.starter.start(source=source, as_of=as_of)
+    except RunInProgress as error:
+        return RunInProgressError(message=str(error), field=None)
+    except InputError as error:
+        return InvalidInputError.of(error, field="source")
     row = await info.context.loaders.run_by_id.load(run_id)
     if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it
         raise NotFound(f"run {run_id} is not in the store")
-    return Run.from_row(row)
+    return StartRunSuccess(run=Run.from_row(row))

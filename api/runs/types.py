@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from api import auth
 from api.basket.types import BasketReport
 from api.context import Info
+from api.errors import InvalidInputError, MutationError
 from store.api_queries import RunReportRow, RunRow
 
 
@@ -165,3 +166,18 @@ class Health:
     run_id: strawberry.ID | None = strawberry.field(
         description="The committed run being served; null on an empty store."
     )
+
+
+@strawberry.type(description="The run, recorded as RUNNING; follow it with run(id).")
+class StartRunSuccess:
+    run: Run
+
+
+@strawberry.type(description="A run is working (one at a time); the message names it.")
+class RunInProgressError(MutationError):
+    pass
+
+
+StartRunResult = Annotated[
+    StartRunSuccess | InvalidInputError | RunInProgressError, strawberry.union("StartRunResult")
+]
