@@ -15,6 +15,7 @@ from api.context import Info
 from api.costs import heavy
 from api.counts import HIDDEN, Counted, CountRange, Disclosure
 from api.errors import InvalidInputError, MutationError, NotFoundError
+from api.runs.loaders import RunLoaders
 from api.runs.types import Run
 from store.api_queries import RunRow
 from store.audiences import SqlSelection
@@ -49,7 +50,7 @@ class AudienceSize:
 
     @strawberry.field(description="The run; null if the store no longer holds it.")
     async def run(self, info: Info) -> Run | None:
-        row = await info.context.loaders.run_by_id.load(self.row.run_id)
+        row = await info.context.loaders(RunLoaders).run_by_id.load(self.row.run_id)
         return None if row is None else Run.from_row(row)
 
     @classmethod
@@ -97,7 +98,9 @@ class SavedAudience:
     @strawberry.field(description="Its size on each run it was evaluated on, oldest first.")
     async def sizes(self, info: Info) -> list[AudienceSize]:
         rows = await selections.saved_sizes(info, self.name)
-        runs = await info.context.loaders.run_by_id.load_many([row.run_id for row in rows])
+        runs = await info.context.loaders(RunLoaders).run_by_id.load_many(
+            [row.run_id for row in rows]
+        )
         versions = await selections.saved_versions(info, self.name)
         trees = {version.version: parse(version.expression) for version in versions}
         disclosure, engine = info.context.disclosure, info.context.engine

@@ -15,6 +15,7 @@ from api.context import Info
 from api.costs import heavy
 from api.counts import Counted
 from api.tags.bands import Band, bands_over
+from api.tags.loaders import TagLoaders
 from store import audience_sql, saved_audiences
 from store.api_queries import RunRow
 from store.audiences import BitmapSelection, Selection, SqlSelection
@@ -33,7 +34,7 @@ def require_run(info: Info) -> RunRow:
 
 
 async def run_vocabulary(info: Info, run: RunRow) -> dict[str, KeyVocabulary]:
-    definitions = await info.context.loaders.catalog.load(run.id)
+    definitions = await info.context.loaders(TagLoaders).catalog.load(run.id)
     return vocabulary(definitions.values())
 
 
@@ -63,7 +64,7 @@ async def select_checked(info: Info, run: RunRow, tree: Expression) -> Selection
 
 
 async def is_number_key(info: Info, run: RunRow, key: str) -> bool:
-    definition = (await info.context.loaders.catalog.load(run.id)).get(key)
+    definition = (await info.context.loaders(TagLoaders).catalog.load(run.id)).get(key)
     return definition is not None and definition.value_type == "number"
 
 

@@ -21,6 +21,7 @@ from api.context import Info
 from api.costs import heavy
 from api.counts import HIDDEN, Counted, CountRange, Disclosure
 from api.ids import id_number
+from api.profiles.loaders import ProfileLoaders
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
@@ -207,7 +208,7 @@ class Audience:
         page = await answer(
             self.selection, lambda: self.selection.members(after=start, first=first + 1)
         )
-        rows = await info.context.loaders.person_by_idx.load_many(page[:first])
+        rows = await info.context.loaders(ProfileLoaders).person_by_idx.load_many(page[:first])
         profiles = await profiles_of(info, rows, below=("edges", "node"))
         edges = [
             ProfileEdge(cursor=cursor_of(self.run_row.id, idx), node=profile)

@@ -9,8 +9,10 @@ from typing import Any
 
 import strawberry
 
+from api.basket.loaders import BasketLoaders
 from api.basket.types import Recommendation, recommendations_of
 from api.context import Info
+from api.personas.loaders import PersonaLoaders
 from api.personas.types import Persona
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
@@ -187,7 +189,9 @@ class Profile:
     async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
         if not 0 <= first <= MAX_RECOMMENDATIONS:
             raise InputError(f"first must be between 0 and {MAX_RECOMMENDATIONS}, got {first}")
-        rows = await info.context.loaders.recommendations_of_person.load(self.row.person_idx)
+        rows = await info.context.loaders(BasketLoaders).recommendations_of_person.load(
+            self.row.person_idx
+        )
         return await recommendations_of(info, rows[:first])
 
     @strawberry.field(description="The person's K-Means persona; null for non-buyers.")
@@ -195,7 +199,8 @@ class Profile:
         name = next(iter(_values_of(self.tag_rows, PERSONA)), None)
         if name is None:
             return None
-        record = (await info.context.loaders.personas.load(self.run_row.id)).get(name)
+        personas = await info.context.loaders(PersonaLoaders).personas.load(self.run_row.id)
+        record = personas.get(name)
         return (
             None
             if record is None

@@ -9,6 +9,7 @@ import strawberry
 from api.context import Info
 from api.errors import InvalidInputError
 from api.ids import id_number
+from api.runs.loaders import RunLoaders
 from api.runs.starter import RunInProgress
 from api.runs.types import Health, Run, RunInProgressError, StartRunResult, StartRunSuccess
 from store import api_queries
@@ -28,7 +29,7 @@ async def run(info: Info, *, run_id: strawberry.ID) -> Run | None:
     number = id_number(str(run_id))
     if number is None:
         raise InputError(f"run id {str(run_id)!r} is not a run number such as '12'")
-    row = await info.context.loaders.run_by_id.load(number)
+    row = await info.context.loaders(RunLoaders).run_by_id.load(number)
     return None if row is None else Run.from_row(row)
 
 
@@ -50,7 +51,7 @@ async def start_run(info: Info, *, source: str, as_of: date | None) -> StartRunR
         return RunInProgressError(message=str(error), field=None)
     except InputError as error:
         return InvalidInputError.of(error, field="source")
-    row = await info.context.loaders.run_by_id.load(run_id)
+    row = await info.context.loaders(RunLoaders).run_by_id.load(run_id)
     if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it
         raise NotFound(f"run {run_id} is not in the store")
     return StartRunSuccess(run=Run.from_row(row))
