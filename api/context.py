@@ -1,5 +1,8 @@
 """The per-request context: the store connection, the run this request reads, its DataLoaders.
 
+Each domain owns its loaders (`api.profiles.loaders.ProfileLoaders`, ...); the context makes a
+domain's on first use and keeps them for the request, so it imports no domain's loaders.
+
 A request reads the store through one connection (checking one out of the pool costs more
 than a point query) and reads the current run once, on first use; every loader filters by that
 run's id, so one response never mixes two runs, and a run committed meanwhile is served from
@@ -11,100 +14,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import Protocol, TypeVar, cast
 
 import strawberry
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
-from strawberry.dataloader import DataLoader
 
 from api import auth
 from api.audiences.indexes import AudienceIndexes
 from api.auth import KeyCache
-from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
 from api.ledger import AnswerLedger
-from api.personas import loaders as persona_loaders
-from api.profiles import loaders as profile_loaders
-from api.runs import loaders as run_loaders
 from api.runs.starter import RunStarter
-from api.tags import loaders as tag_loaders
 from api.tags.kinds import TagKinds
 from api.tags.types import TagKind
 from store import api_queries, keys
-from store.api_queries import (
-    PersonRow,
-    PersonTagRow,
-    RunReportRow,
-    RunRow,
-    TagDefinitionRow,
-)
-from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store.api_queries import RunRow
 from store.errors import InputError
 from store.keys import KeyRow, PersonRead
-from store.persona_queries import Persona
 from store.settings import Settings
 
 ANONYMOUS = "anonymous"
+L_co = TypeVar("L_co", covariant=True)
+T = TypeVar("T")
 
 
-class Loaders:
-    """DataLoaders of one request, each created on first use (most queries need one or two)."""
+class LoaderFamily(Protocol[L_co]):
+    """A domain's DataLoaders (`api.<domain>.loaders`), made for one request from its store
+    connection and the run it reads."""
 
-    def __init__(self, *, connection: Connection, run_id: int | None) -> None:
-        self._connection = connection
-        self._run_id = run_id
-
-    @cached_property
-    def person_by_id(self) -> DataLoader[str, PersonRow | None]:
-        return profile_loaders.person_by_id(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def person_by_idx(self) -> DataLoader[int, PersonRow | None]:
-        return profile_loaders.person_by_idx(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
-        return profile_loaders.person_by_user_id(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def tags_of_person(self) -> DataLoader[profile_loaders.TagsWanted, list[PersonTagRow]]:
-        return profile_loaders.tags_of_person(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def catalog(self) -> DataLoader[int, dict[str, TagDefinitionRow]]:
-        return tag_loaders.catalog(connection=self._connection)
-
-    @cached_property
-    def item_rule(self) -> DataLoader[int, RuleRow | None]:
-        return basket_loaders.item_rules_by_rank(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def item(self) -> DataLoader[str, ItemRow | None]:
-        return basket_loaders.item(connection=self._connection, run_id=self._run_id)
-
-    @cached_property
-    def recommendations_of_person(self) -> DataLoader[int, list[RecommendationRow]]:
-        return basket_loaders.recommendations_of_person(
-            connection=self._connection, run_id=self._run_id
-        )
-
-    @cached_property
-    def basket_report(self) -> DataLoader[int, dict[str, Any] | None]:
-        return basket_loaders.basket_report(connection=self._connection)
-
-    @cached_property
-    def personas(self) -> DataLoader[int, dict[str, Persona]]:
-        return persona_loaders.personas(connection=self._connection)
-
-    @cached_property
-    def run_by_id(self) -> DataLoader[int, RunRow | None]:
-        return run_loaders.run_by_id(connection=self._connection)
-
-    @cached_property
-    def run_report(self) -> DataLoader[int, RunReportRow | None]:
-        return run_loaders.run_report(connection=self._connection)
+    def __call__(self, *, connection: Connection, run_id: int | None) -> L_co: ...
 
 
 class Context:
@@ -130,7 +70,7 @@ class Context:
         self.key_cache = key_cache
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
-        self._loaders: dict[int | None, Loaders] = {}
+        self._loaders: dict[object, object] = {}  # by family and run
 
     @property
     def actor(self) -> str:
@@ -200,16 +140,15 @@ class Context:
             run_id=0 if self.run is None else self.run.id,
         )
 
-    @cached_property
-    def loaders(self) -> Loaders:
-        return self.loaders_at(self.run_id)
-
-    def loaders_at(self, run_id: int | None) -> Loaders:
-        """The request's loaders of one run (the run it reads, or another for a diff)."""
-        found = self._loaders.get(run_id)
+    def loaders(self, family: LoaderFamily[T], *, run_id: int | None = None) -> T:
+        """This request's loaders of one domain (`loaders(ProfileLoaders).person_by_id`), made
+        on first use: a batch and its cache span the request, and no longer. They read the run
+        this request reads, or `run_id` (the earlier run of a diff)."""
+        run = self.run_id if run_id is None else run_id
+        found = self._loaders.get((family, run))
         if found is None:
-            found = self._loaders[run_id] = Loaders(connection=self.connection, run_id=run_id)
-        return found
+            found = self._loaders[family, run] = family(connection=self.connection, run_id=run)
+        return cast(T, found)
 
     @property
     def audits(self) -> bool:

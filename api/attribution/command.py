@@ -65,7 +65,13 @@ def attribution(
 
 def _print_holdouts(rows: list[dict[Any, Any]], model: str) -> None:
     table = Table(
-        "campaign", "contacted", "held out", "lift", "95% interval", "caused", f"{model} credit",
+        "campaign",
+        "contacted",
+        "held out",
+        "lift",
+        "95% interval",
+        "caused",
+        f"{model} credit",
         title="holdouts: what each campaign caused",
     )
     for row in rows:

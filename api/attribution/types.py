@@ -104,9 +104,7 @@ class AttributionError:
     message: str
 
 
-AttributionResult = Annotated[
-    Attribution | AttributionError, strawberry.union("AttributionResult")
-]
+AttributionResult = Annotated[Attribution | AttributionError, strawberry.union("AttributionResult")]
 
 
 def _number(value: Any) -> float | None:

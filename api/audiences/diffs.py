@@ -27,6 +27,7 @@ from api.audiences.types import (
 )
 from api.context import Info
 from api.counts import Counted, CountRange, Disclosure
+from api.profiles.loaders import ProfileLoaders
 from api.profiles.resolvers import profiles_of
 from api.runs.types import Run
 from store.api_queries import RunRow
@@ -140,7 +141,8 @@ async def _members(
         raise InputError(f"first must be between 0 and {MAX_PAGE}, got {first}")
     start = position_after(after, run.id)
     page = members_page(persons, after=start, first=first + 1)
-    rows = await info.context.loaders_at(run.id).person_by_idx.load_many(page[:first])
+    loaders = info.context.loaders(ProfileLoaders, run_id=run.id)
+    rows = await loaders.person_by_idx.load_many(page[:first])
     profiles = await profiles_of(info, rows, below=("edges", "node"), run=run)
     edges = [
         ProfileEdge(cursor=cursor_of(run.id, idx), node=profile)

@@ -8,11 +8,21 @@ from starlette.concurrency import run_in_threadpool
 
 from api import auth
 from api.audiences import selections
+from api.audiences.saved import (
+    DeleteAudienceResult,
+    DeleteAudienceSuccess,
+    NotAudienceOwnerError,
+    SaveAudienceResult,
+    SaveAudienceSuccess,
+    SavedAudience,
+)
 from api.audiences.scalars import ParsedExpression
-from api.audiences.types import MAX_PAGE, Audience, Overlap, SavedAudience, answer
+from api.audiences.types import MAX_PAGE, Audience, Overlap, answer
 from api.context import Info
+from api.errors import InvalidInputError, NotFoundError
 from store import saved_audiences
-from store.errors import Forbidden, InputError, NotFound
+from store.errors import ExpressionError, InputError, NotFound
+from store.saved_audiences import SavedAudienceRow
 
 
 async def audience(
@@ -44,41 +54,53 @@ def all_saved(info: Info, *, first: int) -> list[SavedAudience]:
     return [SavedAudience.from_row(row) for row in rows[:first]]
 
 
-async def save(info: Info, *, name: str, expression: ParsedExpression) -> SavedAudience:
+async def save(info: Info, *, name: str, expression: ParsedExpression) -> SaveAudienceResult:
     """Check the expression on the current run, save it, and record its size there."""
-    saved_audiences.check_name(name)
-    await selections.select(info, expression)  # a typo is refused, not saved
+    try:
+        saved_audiences.check_name(name)
+    except InputError as error:
+        return InvalidInputError.of(error, field="name")
+    try:
+        await selections.select(info, expression)  # a typo is refused, not saved
+    except ExpressionError as error:
+        return InvalidInputError.of(error, field="expression")
+    except NotFound as error:  # no committed run yet
+        return NotFoundError.of(error, field=None)
     engine, actor = info.context.engine, _actor(info)
 
-    def write() -> saved_audiences.SavedAudienceRow:
+    def write() -> SavedAudienceRow | NotAudienceOwnerError:
         with engine.begin() as connection:
-            if saved_audiences.get(connection=connection, name=name) is not None:
-                _may_change(info, connection, name, what="saveAudience")
+            refused = _refusal(info, connection, name)
+            if refused is not None:
+                return refused
             return saved_audiences.save(
                 connection=connection, name=name, expression=expression.text, by=actor
             )
 
-    row = await run_in_threadpool(write)
-    await selections.select_saved(info, row)
-    return SavedAudience.from_row(row)
+    written = await run_in_threadpool(write)
+    if isinstance(written, NotAudienceOwnerError):
+        return written
+    await selections.select_saved(info, written)
+    return SaveAudienceSuccess(saved_audience=SavedAudience.from_row(written))
 
 
-async def delete(info: Info, *, name: str) -> bool:
-    if not saved_audiences.NAME.fullmatch(name):
-        return False
+async def delete(info: Info, *, name: str) -> DeleteAudienceResult:
+    if not saved_audiences.NAME.fullmatch(name):  # no audience has it (nor may PostgreSQL)
+        return NotFoundError(message=f"there is no saved audience named {name!r}", field="name")
     engine, actor = info.context.engine, _actor(info)
 
-    def remove() -> None:
+    def remove() -> NotAudienceOwnerError | None:
         with engine.begin() as connection:
-            if saved_audiences.get(connection=connection, name=name) is not None:
-                _may_change(info, connection, name, what="deleteAudience")
-            saved_audiences.delete_saved(connection=connection, name=name, by=actor)
+            refused = _refusal(info, connection, name)
+            if refused is None:
+                saved_audiences.delete_saved(connection=connection, name=name, by=actor)
+            return refused
 
     try:
-        await run_in_threadpool(remove)
-    except NotFound:
-        return False
-    return True
+        refused = await run_in_threadpool(remove)
+    except NotFound as error:
+        return NotFoundError.of(error, field="name")
+    return DeleteAudienceSuccess(name=name) if refused is None else refused
 
 
 def _actor(info: Info) -> saved_audiences.Actor:
@@ -88,20 +110,24 @@ def _actor(info: Info) -> saved_audiences.Actor:
     return saved_audiences.Actor(key.name, key.id, key.role)
 
 
-def _may_change(info: Info, connection: Connection, name: str, *, what: str) -> None:
-    """Forbidden unless the caller made the audience or its role ranks above its maker's (an
-    audience whose maker was not recorded counts as an analyst's); admins change any."""
+def _refusal(info: Info, connection: Connection, name: str) -> NotAudienceOwnerError | None:
+    """Why the caller may not change the audience, unless it made it or its role ranks above
+    its maker's (an audience whose maker was not recorded counts as an analyst's); admins
+    change any, and anyone may make a new one."""
     key = info.context.key
     if key is None or key.role == "admin":
-        return
+        return None
+    if saved_audiences.get(connection=connection, name=name) is None:
+        return None
     maker = saved_audiences.owner(connection=connection, name=name)
     if maker is not None and maker.key_id == key.id:
-        return
+        return None
     maker_role = "analyst" if maker is None or maker.role is None else maker.role
     if auth.RANK[key.role] > auth.RANK[maker_role]:
-        return
+        return None
     made_by = "an unrecorded key" if maker is None else f"{maker.name} ({maker_role})"
-    raise Forbidden(
-        f"{what}: audience {name!r} was made by {made_by}; this key ({key.name}) is "
-        f"{key.role} and may change only its own audiences and those of lower roles"
+    return NotAudienceOwnerError(
+        message=f"audience {name!r} was made by {made_by}; this key ({key.name}) is "
+        f"{key.role} and may change only its own audiences and those of lower roles",
+        field="name",
     )

@@ -8,8 +8,9 @@ import strawberry
 
 from api.audiences import diffs, resolvers
 from api.audiences.diffs import AudienceDiff
+from api.audiences.saved import DeleteAudienceResult, SaveAudienceResult, SavedAudience
 from api.audiences.scalars import TagExpression
-from api.audiences.types import Audience, Overlap, SavedAudience
+from api.audiences.types import Audience, Overlap
 from api.context import Info
 
 
@@ -64,14 +65,15 @@ class AudienceMutations:
     @strawberry.mutation(
         description=(
             "Save an expression under a name, or edit it (the earlier expression is kept in "
-            "its history). The expression must hold on the current run."
+            "its history). The expression must hold on the current run; a key changes only "
+            "its own audiences and those of lower roles."
         )
     )
     async def save_audience(
         self, info: Info, name: str, expression: TagExpression
-    ) -> SavedAudience:
+    ) -> SaveAudienceResult:
         return await resolvers.save(info, name=name, expression=expression)
 
-    @strawberry.mutation(description="Delete a saved audience; false if there was none.")
-    async def delete_audience(self, info: Info, name: str) -> bool:
+    @strawberry.mutation(description="Delete a saved audience (its history is kept).")
+    async def delete_audience(self, info: Info, name: str) -> DeleteAudienceResult:
         return await resolvers.delete(info, name=name)

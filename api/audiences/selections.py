@@ -12,6 +12,7 @@ from api.audiences.scalars import ParsedExpression
 from api.context import Info
 from api.counts import Counted
 from api.tags.bands import Band, bands_over
+from api.tags.loaders import TagLoaders
 from store import saved_audiences
 from store.api_queries import RunRow
 from store.audiences import BitmapSelection, Selection
@@ -30,7 +31,7 @@ def require_run(info: Info) -> RunRow:
 
 
 async def run_vocabulary(info: Info, run: RunRow) -> dict[str, KeyVocabulary]:
-    definitions = await info.context.loaders.catalog.load(run.id)
+    definitions = await info.context.loaders(TagLoaders).catalog.load(run.id)
     return vocabulary(definitions.values())
 
 
@@ -57,7 +58,7 @@ async def select_checked(info: Info, run: RunRow, tree: Expression) -> Selection
 
 
 async def is_number_key(info: Info, run: RunRow, key: str) -> bool:
-    definition = (await info.context.loaders.catalog.load(run.id)).get(key)
+    definition = (await info.context.loaders(TagLoaders).catalog.load(run.id)).get(key)
     return definition is not None and definition.value_type == "number"
 
 

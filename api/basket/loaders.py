@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,7 +13,7 @@ from store import basket_queries
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
 
 
-def item_rules_by_rank(
+def _item_rules_by_rank(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[int, RuleRow | None]:
     """The run's item-level rules by rank (what a recommendation names as its reason)."""
@@ -29,7 +30,7 @@ def item_rules_by_rank(
     return DataLoader(load_fn=load)
 
 
-def item(*, connection: Connection, run_id: int | None) -> DataLoader[str, ItemRow | None]:
+def _item(*, connection: Connection, run_id: int | None) -> DataLoader[str, ItemRow | None]:
     """Name and category of items by id; None for an item the run does not describe."""
 
     async def load(item_ids: list[str]) -> list[ItemRow | None]:
@@ -42,7 +43,7 @@ def item(*, connection: Connection, run_id: int | None) -> DataLoader[str, ItemR
     return DataLoader(load_fn=load)
 
 
-def recommendations_of_person(
+def _recommendations_of_person(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[int, list[RecommendationRow]]:
     """Each person's recommendations, best first."""
@@ -60,7 +61,7 @@ def recommendations_of_person(
     return DataLoader(load_fn=load)
 
 
-def basket_report(*, connection: Connection) -> DataLoader[int, dict[str, Any] | None]:
+def _basket_report(*, connection: Connection) -> DataLoader[int, dict[str, Any] | None]:
     """The basket section of runs' reports, by run id."""
 
     async def load(run_ids: list[int]) -> list[dict[str, Any] | None]:
@@ -70,3 +71,28 @@ def basket_report(*, connection: Connection) -> DataLoader[int, dict[str, Any] |
         ]
 
     return DataLoader(load_fn=load)
+
+
+class BasketLoaders:
+    """The DataLoaders of basket rules, items and recommendations for one request, each made
+    on first use."""
+
+    def __init__(self, *, connection: Connection, run_id: int | None) -> None:
+        self._connection = connection
+        self._run_id = run_id
+
+    @cached_property
+    def item_rule(self) -> DataLoader[int, RuleRow | None]:
+        return _item_rules_by_rank(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def item(self) -> DataLoader[str, ItemRow | None]:
+        return _item(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def recommendations_of_person(self) -> DataLoader[int, list[RecommendationRow]]:
+        return _recommendations_of_person(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def basket_report(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _basket_report(connection=self._connection)

@@ -11,6 +11,7 @@ from api.basket.types import AssociationRule, BasketLevel, rules_of
 from api.context import Info
 from api.costs import heavy
 from api.counts import Counted
+from api.runs.loaders import RunLoaders
 from store import basket_queries
 from store.basket_queries import RuleRow
 from store.errors import Forbidden, InputError
@@ -59,7 +60,7 @@ async def _segment_rules(
     # through an operator's ledger like any count (api.ledger).
     counted = Counted(count, ("audience", selection.expression), selection.bitmap)
     await answer(selection, lambda: info.context.disclosure.shown(counted))
-    report = await info.context.loaders.run_report.load(run.id)
+    report = await info.context.loaders(RunLoaders).run_report.load(run.id)
     params = (report.params if report else {}).get("basket")
     return await heavy(
         partial(

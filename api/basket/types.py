@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from api.basket.loaders import BasketLoaders
 from api.context import Info
 from store.basket_queries import ItemRow, RecommendationRow, RuleRow
 
@@ -41,7 +42,7 @@ async def entries(info: Info, ids: list[str], level: BasketLevel) -> dict[str, B
     """BasketEntry by id, item names and categories read in one batch."""
     if level is BasketLevel.CATEGORY:
         return {i: BasketEntry.of(i, level=level, item=None) for i in ids}
-    rows = await info.context.loaders.item.load_many(ids)
+    rows = await info.context.loaders(BasketLoaders).item.load_many(ids)
     return {i: BasketEntry.of(i, level=level, item=row) for i, row in zip(ids, rows, strict=True)}
 
 
@@ -98,7 +99,9 @@ class Recommendation:
 
 
 async def recommendations_of(info: Info, rows: list[RecommendationRow]) -> list[Recommendation]:
-    rules = await info.context.loaders.item_rule.load_many([row.rule_rank for row in rows])
+    rules = await info.context.loaders(BasketLoaders).item_rule.load_many(
+        [row.rule_rank for row in rows]
+    )
     found = [rule for rule in rules if rule is not None]
     explained = {rule.rank: rule for rule in await rules_of(info, found, BasketLevel.ITEM)}
     named = await entries(info, [row.item_id for row in rows], BasketLevel.ITEM)

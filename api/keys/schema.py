@@ -6,7 +6,7 @@ import strawberry
 
 from api.context import Info
 from api.keys import resolvers
-from api.keys.types import ApiKey, ApiKeyRole, NewApiKey
+from api.keys.types import ApiKey, ApiKeyRole, CreateApiKeyResult, RevokeApiKeyResult
 
 
 @strawberry.type
@@ -22,12 +22,12 @@ class KeyMutations:
         description="Create a key of a role; the answer holds the key, shown this once (admin "
         "only)."
     )
-    async def create_api_key(self, info: Info, role: ApiKeyRole, name: str) -> NewApiKey:
+    async def create_api_key(self, info: Info, role: ApiKeyRole, name: str) -> CreateApiKeyResult:
         return await resolvers.create(info, role=role.value, name=name)
 
     @strawberry.mutation(
         description="Revoke a key: requests with it get 401 within PORTRAIT_KEY_CACHE_SECONDS "
         "(admin only)."
     )
-    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKey:
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
         return await resolvers.revoke(info, key_id=str(id))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
+from api.errors import InvalidInputError, NotFoundError
 from store.keys import KeyRow
 
 
@@ -42,6 +44,19 @@ class ApiKey:
 
 
 @strawberry.type(description="A new key: `key` is shown this once; the store keeps its hash.")
-class NewApiKey:
+class CreateApiKeySuccess:
     key: str
     api_key: ApiKey
+
+
+@strawberry.type(description="The key, revoked.")
+class RevokeApiKeySuccess:
+    api_key: ApiKey
+
+
+CreateApiKeyResult = Annotated[
+    CreateApiKeySuccess | InvalidInputError, strawberry.union("CreateApiKeyResult")
+]
+RevokeApiKeyResult = Annotated[
+    RevokeApiKeySuccess | NotFoundError, strawberry.union("RevokeApiKeyResult")
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
@@ -9,7 +11,7 @@ from store import persona_queries
 from store.persona_queries import Persona
 
 
-def personas(*, connection: Connection) -> DataLoader[int, dict[str, Persona]]:
+def _personas(*, connection: Connection) -> DataLoader[int, dict[str, Persona]]:
     """Each run's personas by name, largest first."""
 
     async def load(run_ids: list[int]) -> list[dict[str, Persona]]:
@@ -19,3 +21,14 @@ def personas(*, connection: Connection) -> DataLoader[int, dict[str, Persona]]:
         ]
 
     return DataLoader(load_fn=load)
+
+
+class PersonaLoaders:
+    """The DataLoaders of personas for one request, each made on first use."""
+
+    def __init__(self, *, connection: Connection, run_id: int | None) -> None:
+        self._connection = connection  # keyed by run id: any run's, not only the request's
+
+    @cached_property
+    def personas(self) -> DataLoader[int, dict[str, Persona]]:
+        return _personas(connection=self._connection)

@@ -10,6 +10,7 @@ from api.audiences import selections
 from api.context import Info
 from api.counts import Counted
 from api.ids import id_number
+from api.personas.loaders import PersonaLoaders
 from api.personas.types import PERSONA_KEY, DriftType, Persona, questions_of
 from store import drift
 from store.api_queries import RunRow
@@ -20,7 +21,8 @@ from store.persona_queries import Persona as PersonaRecord
 async def personas(info: Info) -> list[Persona]:
     if info.context.run is None:
         return []
-    found = list((await info.context.loaders.personas.load(info.context.run.id)).values())
+    by_name = await info.context.loaders(PersonaLoaders).personas.load(info.context.run.id)
+    found = list(by_name.values())
     refused = await _refused(info, info.context.run, found)
     disclosure = info.context.disclosure
     return [Persona.from_record(r, disclosure=disclosure, refused=refused) for r in found]
@@ -29,7 +31,7 @@ async def personas(info: Info) -> list[Persona]:
 async def persona(info: Info, *, persona_id: strawberry.ID) -> Persona | None:
     if info.context.run is None:
         return None
-    found = await info.context.loaders.personas.load(info.context.run.id)
+    found = await info.context.loaders(PersonaLoaders).personas.load(info.context.run.id)
     record = next((r for r in found.values() if str(r.persona_id) == str(persona_id)), None)
     if record is None:
         return None

@@ -5,16 +5,17 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Info
-from api.privacy.types import ForgottenPerson
+from api.errors import NotFoundError
+from api.privacy.types import ForgetPersonResult, ForgetPersonSuccess
 from store import suppressions
-from store.errors import NotFound
 
 
-async def forget_person(info: Info, *, person_id: str) -> ForgottenPerson:
+async def forget_person(info: Info, *, person_id: str) -> ForgetPersonResult:
     info.context.require_live("admin", what="forgetPerson")
     context = info.context
+    unknown = NotFoundError(message=f"no run holds person {person_id!r}", field="personId")
     if "\x00" in person_id:  # no person has it (and PostgreSQL text cannot hold it)
-        raise NotFound(f"no run holds person {person_id!r}")
+        return unknown
     forgotten = await run_in_threadpool(
         suppressions.forget,
         engine=context.engine,
@@ -22,6 +23,4 @@ async def forget_person(info: Info, *, person_id: str) -> ForgottenPerson:
         id_key=context.settings.id_key,
         by=context.actor,
     )
-    if forgotten is None:
-        raise NotFound(f"no run holds person {person_id!r}")
-    return ForgottenPerson.of(forgotten)
+    return unknown if forgotten is None else ForgetPersonSuccess.of(forgotten)

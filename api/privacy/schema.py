@@ -6,7 +6,7 @@ import strawberry
 
 from api.context import Info
 from api.privacy import resolvers
-from api.privacy.types import ForgottenPerson
+from api.privacy.types import ForgetPersonResult
 
 
 @strawberry.type
@@ -14,9 +14,8 @@ class PrivacyMutations:
     @strawberry.mutation(
         description=(
             "Remove a person from every run and put their identifiers on the suppression list, "
-            "so that later runs do not derive them again (admin only). An unknown person is "
-            "an error."
+            "so that later runs do not derive them again (admin only)."
         )
     )
-    async def forget_person(self, info: Info, person_id: strawberry.ID) -> ForgottenPerson:
+    async def forget_person(self, info: Info, person_id: strawberry.ID) -> ForgetPersonResult:
         return await resolvers.forget_person(info, person_id=str(person_id))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
+from api.errors import NotFoundError
 from store.suppressions import Forgotten
 
 
 @strawberry.type(description="What forgetting a person removed.")
-class ForgottenPerson:
+class ForgetPersonSuccess:
     person_id: strawberry.ID
     runs: int = strawberry.field(description="Runs the person was removed from.")
     identifiers: int = strawberry.field(
@@ -20,10 +23,15 @@ class ForgottenPerson:
     )
 
     @classmethod
-    def of(cls, forgotten: Forgotten) -> ForgottenPerson:
+    def of(cls, forgotten: Forgotten) -> ForgetPersonSuccess:
         return cls(
             person_id=strawberry.ID(forgotten.person_id),
             runs=forgotten.runs,
             identifiers=forgotten.identifiers,
             quarantined_rows=forgotten.quarantined_rows,
         )
+
+
+ForgetPersonResult = Annotated[
+    ForgetPersonSuccess | NotFoundError, strawberry.union("ForgetPersonResult")
+]

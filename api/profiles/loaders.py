@@ -7,6 +7,7 @@ request's connection: a hop to a worker thread would cost more than the query it
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cached_property
 
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
@@ -15,7 +16,7 @@ from store import api_queries
 from store.api_queries import PersonRow, PersonTagRow
 
 
-def person_by_id(
+def _person_by_id(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[str, PersonRow | None]:
     """Persons by their pseudonymous person id; None for ids the run does not know."""
@@ -32,7 +33,7 @@ def person_by_id(
     return DataLoader(load_fn=load)
 
 
-def person_by_idx(
+def _person_by_idx(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[int, PersonRow | None]:
     """Persons by their position in the run (audience members); None for positions beyond it."""
@@ -49,7 +50,7 @@ def person_by_idx(
     return DataLoader(load_fn=load)
 
 
-def person_by_user_id(
+def _person_by_user_id(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[str, PersonRow | None]:
     """Persons by the shop's own user id; None for ids the run does not know."""
@@ -70,7 +71,7 @@ def person_by_user_id(
 TagsWanted = tuple[int, frozenset[str] | None]
 
 
-def tags_of_person(
+def _tags_of_person(
     *, connection: Connection, run_id: int | None
 ) -> DataLoader[TagsWanted, list[PersonTagRow]]:
     """Each person's tags, all or of some keys (by key, then score, highest first); one query
@@ -91,3 +92,27 @@ def tags_of_person(
         return [found[w] for w in wanted]
 
     return DataLoader(load_fn=load)
+
+
+class ProfileLoaders:
+    """The DataLoaders of persons and their tags for one request, each made on first use."""
+
+    def __init__(self, *, connection: Connection, run_id: int | None) -> None:
+        self._connection = connection
+        self._run_id = run_id
+
+    @cached_property
+    def person_by_id(self) -> DataLoader[str, PersonRow | None]:
+        return _person_by_id(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def person_by_idx(self) -> DataLoader[int, PersonRow | None]:
+        return _person_by_idx(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
+        return _person_by_user_id(connection=self._connection, run_id=self._run_id)
+
+    @cached_property
+    def tags_of_person(self) -> DataLoader[TagsWanted, list[PersonTagRow]]:
+        return _tags_of_person(connection=self._connection, run_id=self._run_id)

@@ -7,6 +7,7 @@ import strawberry
 from api import auth
 from api.context import Info
 from api.profiles import selection
+from api.profiles.loaders import ProfileLoaders
 from api.profiles.types import Profile
 from store.api_queries import PersonRow, RunRow
 from store.errors import InputError
@@ -26,7 +27,7 @@ async def profile(
     if (person_id is None) == (user_id is None):
         raise InputError("profile takes exactly one of personId or userId")
     info.context.at_run(run)
-    loaders = info.context.loaders
+    loaders = info.context.loaders(ProfileLoaders)
     if NUL in str(person_id or user_id):  # no id holds one, and PostgreSQL text cannot
         return None
     if person_id is not None:
@@ -43,7 +44,9 @@ async def profiles(info: Info, *, person_ids: list[strawberry.ID]) -> list[Profi
             f"profiles takes at most {MAX_PROFILES} ids, got {len(person_ids)}; split the batch"
         )
     wanted = [str(i) for i in person_ids]
-    found = await info.context.loaders.person_by_id.load_many([i for i in wanted if NUL not in i])
+    found = await info.context.loaders(ProfileLoaders).person_by_id.load_many(
+        [i for i in wanted if NUL not in i]
+    )
     by_id = {row.person_id: row for row in found if row is not None}
     rows = [by_id.get(i) for i in wanted]
     return await profiles_of(info, rows)
@@ -71,7 +74,7 @@ async def profiles_of(
     info.context.read_persons(found_ids, query=_query_label(info), run_id=run.id)
     tag_keys = selection.profile_tag_keys(info.selected_fields, *below) if len(found) > 1 else None
     wanted = [(person_idx, tag_keys) for person_idx in found]
-    loaders = info.context.loaders_at(run.id)
+    loaders = info.context.loaders(ProfileLoaders, run_id=run.id)
     tags = dict(zip(found, await loaders.tags_of_person.load_many(wanted), strict=True))
     kinds = info.context.kinds.of(run, connection=info.context.connection)
     return [

@@ -9,8 +9,10 @@ from typing import Any
 
 import strawberry
 
+from api.basket.loaders import BasketLoaders
 from api.basket.types import Recommendation, recommendations_of
 from api.context import Info
+from api.personas.loaders import PersonaLoaders
 from api.personas.types import Persona
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
@@ -203,7 +205,9 @@ class Profile:
                 f"{run.id if run else 'none'}: ask profile(..., run: {self.run_row.id}) for its "
                 "recommendations"
             )
-        rows = await info.context.loaders.recommendations_of_person.load(self.row.person_idx)
+        rows = await info.context.loaders(BasketLoaders).recommendations_of_person.load(
+            self.row.person_idx
+        )
         return await recommendations_of(info, rows[:first])
 
     @strawberry.field(description="The person's K-Means persona; null for non-buyers.")
@@ -211,7 +215,8 @@ class Profile:
         name = next(iter(_values_of(self.tag_rows, PERSONA)), None)
         if name is None:
             return None
-        record = (await info.context.loaders.personas.load(self.run_row.id)).get(name)
+        personas = await info.context.loaders(PersonaLoaders).personas.load(self.run_row.id)
+        record = personas.get(name)
         return (
             None
             if record is None

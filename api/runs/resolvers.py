@@ -7,8 +7,11 @@ from datetime import date
 import strawberry
 
 from api.context import Info
+from api.errors import InvalidInputError
 from api.ids import id_number
-from api.runs.types import Health, Run
+from api.runs.loaders import RunLoaders
+from api.runs.starter import RunInProgress
+from api.runs.types import Health, Run, RunInProgressError, StartRunResult, StartRunSuccess
 from store import api_queries
 from store.errors import InputError, NotFound
 
@@ -26,7 +29,7 @@ async def run(info: Info, *, run_id: strawberry.ID) -> Run | None:
     number = id_number(str(run_id))
     if number is None:
         raise InputError(f"run id {str(run_id)!r} is not a run number such as '12'")
-    row = await info.context.loaders.run_by_id.load(number)
+    row = await info.context.loaders(RunLoaders).run_by_id.load(number)
     return None if row is None else Run.from_row(row)
 
 
@@ -40,10 +43,15 @@ def health(info: Info) -> Health:
     return Health(status="ok", run_id=None if run_id is None else strawberry.ID(str(run_id)))
 
 
-async def start_run(info: Info, *, source: str, as_of: date | None) -> Run:
+async def start_run(info: Info, *, source: str, as_of: date | None) -> StartRunResult:
     info.context.require_live("admin", what="startRun")
-    run_id = await info.context.starter.start(source=source, as_of=as_of)
-    row = await info.context.loaders.run_by_id.load(run_id)
+    try:
+        run_id = await info.context.starter.start(source=source, as_of=as_of)
+    except RunInProgress as error:
+        return RunInProgressError(message=str(error), field=None)
+    except InputError as error:
+        return InvalidInputError.of(error, field="source")
+    row = await info.context.loaders(RunLoaders).run_by_id.load(run_id)
     if row is None:  # recorded a moment ago: only a store emptied meanwhile could lose it
         raise NotFound(f"run {run_id} is not in the store")
-    return Run.from_row(row)
+    return StartRunSuccess(run=Run.from_row(row))

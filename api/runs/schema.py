@@ -9,7 +9,7 @@ import strawberry
 
 from api.context import Info
 from api.runs import resolvers
-from api.runs.types import Health, Run
+from api.runs.types import Health, Run, StartRunResult
 
 DEFAULT_RUNS = 10
 
@@ -43,7 +43,7 @@ class RunMutations:
         description=(
             "Start a tagging run on a folder under the server's source root (admin only). "
             "Answers once the run is recorded as RUNNING; follow it with run(id). One run at a "
-            "time: while one is working this is an error that names it."
+            "time: while one is working the answer is a RunInProgressError that names it."
         )
     )
     async def start_run(
@@ -51,5 +51,5 @@ class RunMutations:
         info: Info,
         source: Annotated[str, strawberry.argument(description=SOURCE)],
         as_of: Annotated[date | None, strawberry.argument(description=AS_OF)] = None,
-    ) -> Run:
+    ) -> StartRunResult:
         return await resolvers.start_run(info, source=source, as_of=as_of)

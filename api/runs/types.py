@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api import auth
+from api.basket.loaders import BasketLoaders
 from api.basket.types import BasketReport
 from api.context import Info
+from api.errors import InvalidInputError, MutationError
+from api.runs.loaders import RunLoaders
 from store.api_queries import RunReportRow, RunRow
 
 
@@ -114,7 +117,7 @@ class Run:
         return info.context.run_id == self.row.id
 
     async def _report(self, info: Info) -> RunReportRow:
-        report = await info.context.loaders.run_report.load(self.row.id)
+        report = await info.context.loaders(RunLoaders).run_report.load(self.row.id)
         return report or RunReportRow(id=self.row.id, params={}, quality={}, timings={})
 
     @strawberry.field(description="Per input source: rows read, kept, and dropped by reason.")
@@ -132,7 +135,7 @@ class Run:
 
     @strawberry.field(description="What the basket stage mined; null for runs before it existed.")
     async def basket(self, info: Info) -> BasketReport | None:
-        report = await info.context.loaders.basket_report.load(self.row.id)
+        report = await info.context.loaders(BasketLoaders).basket_report.load(self.row.id)
         return None if report is None else BasketReport.from_report(report)
 
     @strawberry.field(
@@ -165,3 +168,18 @@ class Health:
     run_id: strawberry.ID | None = strawberry.field(
         description="The committed run being served; null on an empty store."
     )
+
+
+@strawberry.type(description="The run, recorded as RUNNING; follow it with run(id).")
+class StartRunSuccess:
+    run: Run
+
+
+@strawberry.type(description="A run is working (one at a time); the message names it.")
+class RunInProgressError(MutationError):
+    pass
+
+
+StartRunResult = Annotated[
+    StartRunSuccess | InvalidInputError | RunInProgressError, strawberry.union("StartRunResult")
+]

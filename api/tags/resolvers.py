@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from api.audiences import selections
 from api.context import Info
 from api.counts import Counted, Disclosure
+from api.tags.loaders import TagLoaders
 from api.tags.types import (
     TagDefinition,
     TagDistribution,
@@ -30,7 +31,7 @@ MAX_TOP_VALUES = 100  # every list of the API stops at 100
 async def catalog(info: Info, *, kind: TagKind | None) -> list[TagDefinition]:
     if info.context.run_id is None:
         return []
-    rows = (await info.context.loaders.catalog.load(info.context.run_id)).values()
+    rows = (await info.context.loaders(TagLoaders).catalog.load(info.context.run_id)).values()
     definitions = [TagDefinition.from_row(row) for row in rows]
     return [d for d in definitions if kind is None or d.kind is kind]
 
@@ -42,7 +43,7 @@ async def distribution(info: Info, *, key: str, top: int) -> TagDistributionResu
     if run is None:
         message = "the store has no committed run yet; run `portrait run --source DIR` first"
         return UnknownTagKey(key=key, message=message, closest=[])
-    definitions = await info.context.loaders.catalog.load(run.id)
+    definitions = await info.context.loaders(TagLoaders).catalog.load(run.id)
     definition = definitions.get(key)
     if definition is None:
         return _unknown_key(key, known=list(definitions), run_id=run.id)

@@ -7,7 +7,6 @@ digital 0.3), 2 Cy (new, nothing else), 3 Dee (female, active, baby 1.0).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -52,9 +51,15 @@ LITERAL_AUDIENCE = 'query { audience(expression: "gender:female AND (") { count 
 SAVE = """
 mutation ($name: String!, $e: TagExpression!) {
   saveAudience(name: $name, expression: $e) {
-    name expression version savedBy createdBy
-    history { version expression savedBy }
-    sizes { persons version run { id } }
+    __typename
+    ... on SaveAudienceSuccess {
+      savedAudience {
+        name expression version savedBy createdBy
+        history { version expression savedBy }
+        sizes { persons version run { id } }
+      }
+    }
+    ... on MutationError { message field }
   }
 }
 """
@@ -68,7 +73,20 @@ query ($name: String!) {
 }
 """
 ALL_SAVED = "query { audiences { name version } }"
-DELETE = "mutation ($name: String!) { deleteAudience(name: $name) }"
+DELETE = """
+mutation ($name: String!) {
+  deleteAudience(name: $name) {
+    __typename
+    ... on DeleteAudienceSuccess { name }
+    ... on MutationError { message field }
+  }
+}
+"""
+NO_WOMEN = {
+    "__typename": "NotFoundError",
+    "message": "there is no saved audience named 'women'",
+    "field": "name",
+}
 
 
 
@@ -251,21 +269,26 @@ async def test_save_edit_and_read_a_saved_audience(
     assert saved == {
         "data": {
             "saveAudience": {
-                "name": "young mums",
-                "expression": "gender:female",
-                "version": 1,
-                "savedBy": "anonymous",
-                "createdBy": "anonymous",
-                "history": [{"version": 1, "expression": "gender:female", "savedBy": "anonymous"}],
-                "sizes": [{"persons": 2, "version": 1, "run": {"id": str(shop_run)}}],
+                "__typename": "SaveAudienceSuccess",
+                "savedAudience": {
+                    "name": "young mums",
+                    "expression": "gender:female",
+                    "version": 1,
+                    "savedBy": "anonymous",
+                    "createdBy": "anonymous",
+                    "history": [
+                        {"version": 1, "expression": "gender:female", "savedBy": "anonymous"}
+                    ],
+                    "sizes": [{"persons": 2, "version": 1, "run": {"id": str(shop_run)}}],
+                },
             }
         }
     }
     edited = await graphql(
         client, SAVE, name="young mums", e="gender:female AND preferred_category:baby"
     )
-    assert edited["data"]["saveAudience"]["version"] == 2
-    assert edited["data"]["saveAudience"]["history"] == [
+    assert edited["data"]["saveAudience"]["savedAudience"]["version"] == 2
+    assert edited["data"]["saveAudience"]["savedAudience"]["history"] == [
         {
             "version": 2,
             "expression": "gender:female AND preferred_category:baby",
@@ -274,7 +297,7 @@ async def test_save_edit_and_read_a_saved_audience(
         {"version": 1, "expression": "gender:female", "savedBy": "anonymous"},
     ]
     # The size on this run was recorded for version 1 and stays as it was.
-    assert edited["data"]["saveAudience"]["sizes"] == [
+    assert edited["data"]["saveAudience"]["savedAudience"]["sizes"] == [
         {"persons": 2, "version": 1, "run": {"id": str(shop_run)}}
     ]
     await graphql(client, SAVE, name="bargains", e="bargain_hunter:yes")
@@ -311,21 +334,48 @@ async def test_a_saved_audience_records_its_size_on_each_run(
 
 async def test_saving_refuses_typos_and_bad_names(client: httpx.AsyncClient) -> None:
     body = await graphql(client, SAVE, name="vip", e="gendr:female")
-    assert _message(body).split("\n")[0] == (
+    refused = body["data"]["saveAudience"]
+    assert (refused["__typename"], refused["field"]) == ("InvalidInputError", "expression")
+    assert refused["message"].split("\n")[0] == (
         "unknown tag key 'gendr'; did you mean gender, age_band? (at position 0)"
     )
     body = await graphql(client, SAVE, name="  ", e="gender:female")
-    assert _message(body) == (
-        "audience name '  ' must be 1-100 letters, digits, spaces, '_', '.' or '-', "
-        "starting with a letter, digit or '_'"
-    )
+    assert body == {
+        "data": {
+            "saveAudience": {
+                "__typename": "InvalidInputError",
+                "message": "audience name '  ' must be 1-100 letters, digits, spaces, '_', '.' "
+                "or '-', starting with a letter, digit or '_'",
+                "field": "name",
+            }
+        }
+    }
     assert await graphql(client, ALL_SAVED) == {"data": {"audiences": []}}
+
+
+async def test_saving_on_an_empty_store_says_there_is_no_run(
+    store_url: str, engine: Engine
+) -> None:
+    async with client_for(create_app(Settings(database_url=store_url))) as client:
+        body = await graphql(client, SAVE, name="women", e="gender:female")
+    assert body == {
+        "data": {
+            "saveAudience": {
+                "__typename": "NotFoundError",
+                "message": "the store has no committed run yet; run `portrait run --source DIR` "
+                "first",
+                "field": None,
+            }
+        }
+    }
 
 
 async def test_delete_a_saved_audience(client: httpx.AsyncClient) -> None:
     await graphql(client, SAVE, name="women", e="gender:female")
-    assert await graphql(client, DELETE, name="women") == {"data": {"deleteAudience": True}}
-    assert await graphql(client, DELETE, name="women") == {"data": {"deleteAudience": False}}
+    assert await graphql(client, DELETE, name="women") == {
+        "data": {"deleteAudience": {"__typename": "DeleteAudienceSuccess", "name": "women"}}
+    }
+    assert await graphql(client, DELETE, name="women") == {"data": {"deleteAudience": NO_WOMEN}}
     assert await graphql(client, SAVED, name="women") == {"data": {"savedAudience": None}}
 
 
@@ -341,4 +391,12 @@ async def test_a_new_run_is_counted_without_a_restart(
 
 async def test_audience_names_with_a_nul_byte_are_unknown(client: httpx.AsyncClient) -> None:
     assert await graphql(client, SAVED, name="women\x00") == {"data": {"savedAudience": None}}
-    assert await graphql(client, DELETE, name="women\x00") == {"data": {"deleteAudience": False}}
+    assert await graphql(client, DELETE, name="women\x00") == {
+        "data": {
+            "deleteAudience": {
+                "__typename": "NotFoundError",
+                "message": "there is no saved audience named 'women\\x00'",
+                "field": "name",
+            }
+        }
+    }

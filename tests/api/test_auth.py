@@ -22,7 +22,13 @@ HEALTH = "{ health { status } }"
 PROFILE = 'query Card { profile(userId: "u-1001") { personId lifecycle } }'
 COUNT = 'query { audience(expression: "gender:female") { count } }'
 MEMBERS = 'query { audience(expression: "gender:female") { members { totalCount } } }'
-SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { savedBy } }'
+SAVE = """
+mutation {
+  saveAudience(name: "women", expression: "gender:female") {
+    ... on SaveAudienceSuccess { savedAudience { savedBy } }
+  }
+}
+"""
 
 
 @pytest.fixture
@@ -80,7 +86,9 @@ async def test_an_operator_sees_aggregates_only(settings: Settings, engine: Engi
         assert body["errors"][0]["message"] == (
             "audience members needs the analyst role; this key (operator-team) is operator"
         )
-        assert await graphql(client, SAVE) == {"data": {"saveAudience": {"savedBy": name}}}
+        assert await graphql(client, SAVE) == {
+            "data": {"saveAudience": {"savedAudience": {"savedBy": name}}}
+        }
 
 
 async def test_an_analysts_person_reads_are_audited(
@@ -158,7 +166,7 @@ async def test_a_revoked_admin_key_cannot_mint_a_replacement(
             assert response.status_code == 200
         revoke = {"query": REVOKE, "variables": {"id": "1"}}
         response = await second.post("/graphql", json=revoke, headers=as_ops)
-        assert response.json()["data"]["revokeApiKey"]["name"] == "root"
+        assert response.json()["data"]["revokeApiKey"]["apiKey"]["name"] == "root"
         # The worker that revoked it refuses it at once.
         response = await second.post("/graphql", json={"query": HEALTH}, headers=as_root)
         assert response.status_code == 401
@@ -191,11 +199,29 @@ async def test_graphiql_loads_without_a_key_but_get_queries_still_do_not_run(
 
 
 KEYS = "{ apiKeys { id role name createdBy revokedAt } }"
-CREATE = (
-    'mutation ($r: ApiKeyRole!) { createApiKey(role: $r, name: "crm") { key apiKey { id role } } }'
-)
-NAMED = "mutation ($name: String!) { createApiKey(role: OPERATOR, name: $name) { key } }"
-REVOKE = "mutation ($id: ID!) { revokeApiKey(id: $id) { id name revokedAt } }"
+CREATE = """
+mutation ($r: ApiKeyRole!) {
+  createApiKey(role: $r, name: "crm") { ... on CreateApiKeySuccess { key apiKey { id role } } }
+}
+"""
+NAMED = """
+mutation ($name: String!) {
+  createApiKey(role: OPERATOR, name: $name) {
+    __typename
+    ... on CreateApiKeySuccess { key }
+    ... on MutationError { message field }
+  }
+}
+"""
+REVOKE = """
+mutation ($id: ID!) {
+  revokeApiKey(id: $id) {
+    __typename
+    ... on RevokeApiKeySuccess { apiKey { id name revokedAt } }
+    ... on MutationError { message field }
+  }
+}
+"""
 
 
 async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: Engine) -> None:
@@ -215,7 +241,7 @@ async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: En
                 "apiKeys needs the admin role; this key (crm) is analyst"
             )
             revoked = await graphql(admin, REVOKE, id="2")
-            assert revoked["data"]["revokeApiKey"]["name"] == "crm"
+            assert revoked["data"]["revokeApiKey"]["apiKey"]["name"] == "crm"
             assert (await crm.post("/graphql", json={"query": HEALTH})).status_code == 401
         listed = (await graphql(admin, KEYS))["data"]["apiKeys"]
         assert [
@@ -224,12 +250,23 @@ async def test_an_admin_manages_keys_over_the_api(settings: Settings, engine: En
             ("1", "ADMIN", "root", "command line", True),
             ("2", "ANALYST", "crm", "root", False),
         ]
-        again = await graphql(admin, REVOKE, id="2")
-        assert again["errors"][0]["message"] == "there is no live key with id 2"
-        nonsense = await graphql(admin, REVOKE, id="two")
-        assert nonsense["errors"][0]["message"] == "there is no live key with id 'two'"
+        for key_id, shown in (("2", "2"), ("two", "'two'")):
+            assert await graphql(admin, REVOKE, id=key_id) == {
+                "data": {
+                    "revokeApiKey": {
+                        "__typename": "NotFoundError",
+                        "message": f"there is no live key with id {shown}",
+                        "field": "id",
+                    }
+                }
+            }
         for name in ("", " ", "x" * 101):
-            body = await graphql(admin, NAMED, name=name)
-            assert body["errors"][0]["message"] == (
-                "name must be 1 to 100 characters (who or what the key is for)"
-            )
+            assert await graphql(admin, NAMED, name=name) == {
+                "data": {
+                    "createApiKey": {
+                        "__typename": "InvalidInputError",
+                        "message": "name must be 1 to 100 characters (who or what the key is for)",
+                        "field": "name",
+                    }
+                }
+            }

@@ -67,7 +67,13 @@ LATER_IDENTITIES = """id_a,id_b,kind_a,kind_b
 ann2,phone-1,user_id,phone_hash
 """
 FORGET = """
-mutation ($id: ID!) { forgetPerson(personId: $id) { personId runs identifiers quarantinedRows } }
+mutation ($id: ID!) {
+  forgetPerson(personId: $id) {
+    __typename
+    ... on ForgetPersonSuccess { personId runs identifiers quarantinedRows }
+    ... on MutationError { message field }
+  }
+}
 """
 PROFILE = "query ($u: String) { profile(userId: $u) { personId } }"
 COUNT = '{ audience(expression: "frequency >= 1") { count } }'
@@ -155,7 +161,13 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
     # ann, dev-a and phone-1 listed; her bad order o5 deleted from the quarantine.
     assert body == {
         "data": {
-            "forgetPerson": {"personId": ann, "runs": 1, "identifiers": 3, "quarantinedRows": 1}
+            "forgetPerson": {
+                "__typename": "ForgetPersonSuccess",
+                "personId": ann,
+                "runs": 1,
+                "identifiers": 3,
+                "quarantinedRows": 1,
+            }
         }
     }
     assert [await person_of(admin, u) for u in ("ann", "bob")] == [
@@ -190,8 +202,15 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
         {"s2:"},
         [False, False, False],
     )
-    again = await graphql(admin, FORGET, id=ann)
-    assert again["errors"][0]["message"] == f"no run holds person {ann!r}"
+    assert await graphql(admin, FORGET, id=ann) == {
+        "data": {
+            "forgetPerson": {
+                "__typename": "NotFoundError",
+                "message": f"no run holds person {ann!r}",
+                "field": "personId",
+            }
+        }
+    }
 
 
 async def test_later_runs_leave_the_forgotten_person_out(

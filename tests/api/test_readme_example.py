@@ -1,4 +1,5 @@
-"""The README's GraphQL example runs as printed, against the hand-made shop."""
+"""The README's GraphQL examples run as printed, against the hand-made shop; its mutations
+are valid against the schema."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from graphql import parse, validate
 
+from api.schema import schema
 from tests.api.client import graphql
 
 pytestmark = pytest.mark.anyio
@@ -93,3 +96,26 @@ async def test_readme_basket_example_answers_as_documented(
             "because": {"antecedents": [{"name": "Diapers"}], "confidence": 0.5, "lift": 4 / 3},
         }
     ]
+
+
+def _mutations() -> list[str]:
+    """The README's mutations: inline (`mutation { ... }`, maybe over lines) and indented."""
+    inline = re.findall(r"`(mutation \{.*?)`", README, flags=re.DOTALL)
+    indented = re.findall(r"\n    (mutation \{\n.*?\n    \})\n", README, flags=re.DOTALL)
+    return [*inline, *indented]
+
+
+def test_readme_mutations_are_valid_against_the_schema() -> None:
+    mutations = _mutations()
+    fields = [re.match(r"mutation \{\s*(\w+)", mutation) for mutation in mutations]
+    assert sorted(found.group(1) for found in fields if found) == [
+        "createApiKey",
+        "deleteAudience",
+        "forgetPerson",
+        "startRun",
+    ]
+    errors = {
+        mutation: [error.message for error in validate(schema._schema, parse(mutation))]
+        for mutation in mutations
+    }
+    assert errors == {mutation: [] for mutation in mutations}

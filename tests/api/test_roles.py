@@ -23,7 +23,7 @@ ROLES = ("operator", "analyst", "admin")
 # The fields whose type is a person or a page of persons. ProfileEdge.node is reached only
 # through Audience.members (ProfileEdge is in a ProfileConnection, which only members returns).
 PERSON_FIELDS = {"Query.profile", "Query.profiles", "Audience.members", "ProfileEdge.node"}
-SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { name } }'
+SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { __typename } }'
 # (what the guard calls it, the role it needs, the document, the data of an allowed call)
 MATRIX: list[tuple[str, str, str, Any]] = [
     (
@@ -59,14 +59,15 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     (
         "audience members",
         "analyst",
-        'mutation { saveAudience(name: "men", expression: "gender:male") '
-        "{ audience { members { totalCount } } } }",
-        {"saveAudience": {"audience": {"members": {"totalCount": 1}}}},
+        'mutation { saveAudience(name: "men", expression: "gender:male") { '
+        "... on SaveAudienceSuccess { savedAudience { audience { members { totalCount } } } } } }",
+        {"saveAudience": {"savedAudience": {"audience": {"members": {"totalCount": 1}}}}},
     ),
     (
         "forgetPerson",
         "admin",
-        'mutation { forgetPerson(personId: "p-cy") { personId runs } }',
+        'mutation { forgetPerson(personId: "p-cy") '
+        "{ ... on ForgetPersonSuccess { personId runs } } }",
         {"forgetPerson": {"personId": "p-cy", "runs": 1}},
     ),
     # Aggregates: every role.

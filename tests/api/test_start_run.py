@@ -1,4 +1,4 @@
-"""startRun: an admin starts `portrait run` on a folder under PORTRAIT_SOURCE_ROOT from the API;
+"""startRun: an admin starts a tagging run on a folder under PORTRAIT_SOURCE_ROOT from the API;
 the run is its own process, followed with run(id)."""
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from tests.factories import AS_OF
 
 pytestmark = pytest.mark.anyio
 
-START = "mutation ($s: String!) { startRun(source: $s) { id status source } }"
+START = """
+mutation ($s: String!) {
+  startRun(source: $s) {
+    __typename
+    ... on StartRunSuccess { run { id status source } }
+    ... on MutationError { message field }
+  }
+}
+"""
 RUN = "query ($id: ID!) { run(id: $id) { status persons error } }"
 FINISH_SECONDS = 180  # a bound so that a broken run cannot hang the suite, not a timing
 
@@ -70,13 +78,12 @@ async def test_an_admin_starts_a_run_and_one_at_a_time(
     admin: httpx.AsyncClient, root: Path
 ) -> None:
     body = await graphql(admin, START, s="june")
-    started = body["data"]["startRun"]
+    started = body["data"]["startRun"]["run"]
     assert (started["status"], started["source"]) == ("RUNNING", str(root / "june"))
     # While it works, a second start names it (process id and time vary).
-    again = await graphql(admin, START, s="june")
-    assert again["errors"][0]["message"].startswith(
-        f"run {started['id']} is still running (process "
-    )
+    again = (await graphql(admin, START, s="june"))["data"]["startRun"]
+    assert (again["__typename"], again["field"]) == ("RunInProgressError", None)
+    assert again["message"].startswith(f"run {started['id']} is still running (process ")
     # Ann, Bob and Cy (Zed's only order is bad).
     assert await finished(admin, started["id"]) == {
         "status": "COMMITTED",
@@ -85,21 +92,51 @@ async def test_an_admin_starts_a_run_and_one_at_a_time(
     }
 
 
+START_AS_OF = """
+mutation ($s: String!, $day: Date!) {
+  startRun(source: $s, asOf: $day) { ... on StartRunSuccess { run { id } } }
+}
+"""
+AS_OF_RUN = "query ($id: ID!) { run(id: $id) { status asOf persons } }"
+
+
+async def test_the_as_of_day_reaches_the_run_whole(admin: httpx.AsyncClient) -> None:
+    body = await graphql(admin, START_AS_OF, s="june", day="2026-06-05")
+    run_id = body["data"]["startRun"]["run"]["id"]
+    await finished(admin, run_id)
+    # Ann's first order and Bob's (10:00 on the day itself); Cy's comes on the 7th.
+    assert await graphql(admin, AS_OF_RUN, id=run_id) == {
+        "data": {
+            "run": {
+                "status": "COMMITTED",
+                "asOf": "2026-06-05T23:59:59.999999+00:00",
+                "persons": 2,
+            }
+        }
+    }
+
+
 async def test_a_run_that_fails_records_why(admin: httpx.AsyncClient) -> None:
-    started = (await graphql(admin, START, s="broken"))["data"]["startRun"]
+    started = (await graphql(admin, START, s="broken"))["data"]["startRun"]["run"]
     run = await finished(admin, started["id"])
     assert run["status"] == "FAILED"
     assert "missing required column 'user_id'" in run["error"]
 
 
-async def test_a_process_that_cannot_start_says_why(
-    admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PORTRAIT_MIN_AUDIENCE", "many")  # the run's settings refuse it
-    body = await graphql(admin, START, s="june")
-    assert body["errors"][0]["message"] == (
-        "the run did not start: error: PORTRAIT_MIN_AUDIENCE 'many' is not a whole number"
-    )
+async def test_a_run_that_cannot_begin_says_why(admin: httpx.AsyncClient, root: Path) -> None:
+    # The run's process reads the shop's settings before it records the run.
+    (root / "june" / "shop.toml").write_text('[shop]\ncolour = "blue"\n')
+    assert await graphql(admin, START, s="june") == {
+        "data": {
+            "startRun": {
+                "__typename": "InvalidInputError",
+                "message": f"the run did not start: {root / 'june' / 'shop.toml'}: [shop] has "
+                "unknown settings ['colour'] (timezone, encoding, non_merchandise)",
+                "field": "source",
+            }
+        }
+    }
+    assert (await graphql(admin, "{ runs { id } }"))["data"] == {"runs": []}
 
 
 @pytest.mark.parametrize(
@@ -115,26 +152,31 @@ async def test_a_process_that_cannot_start_says_why(
 async def test_only_folders_inside_the_source_root(
     admin: httpx.AsyncClient, source: str, message: str
 ) -> None:
-    body = await graphql(admin, START, s=source)
-    assert [e["message"] for e in body["errors"]] == [message]
+    assert await graphql(admin, START, s=source) == {
+        "data": {
+            "startRun": {"__typename": "InvalidInputError", "message": message, "field": "source"}
+        }
+    }
 
 
 async def test_a_folder_without_orders_is_refused_at_once(
     admin: httpx.AsyncClient, root: Path
 ) -> None:
-    body = await graphql(admin, START, s="empty")
-    assert body["errors"][0]["message"].startswith(f"{root / 'empty'}: no orders file")
+    refused = (await graphql(admin, START, s="empty"))["data"]["startRun"]
+    assert (refused["__typename"], refused["field"]) == ("InvalidInputError", "source")
+    assert refused["message"].startswith(f"{root / 'empty'}: no orders file")
 
 
 async def test_without_a_source_root_the_server_starts_no_runs(
     store_url: str, engine: Engine
 ) -> None:
     async for admin in _client(store_url, engine, "admin", None):
-        body = await graphql(admin, START, s="june")
-        assert body["errors"][0]["message"] == (
-            "this server starts no runs: set PORTRAIT_SOURCE_ROOT to the folder whose "
-            "subfolders hold the shops' sources"
-        )
+        assert (await graphql(admin, START, s="june"))["data"]["startRun"] == {
+            "__typename": "InvalidInputError",
+            "message": "this server starts no runs: set PORTRAIT_SOURCE_ROOT to the folder "
+            "whose subfolders hold the shops' sources",
+            "field": "source",
+        }
 
 
 @pytest.mark.parametrize("role", ["operator", "analyst"])
@@ -156,11 +198,12 @@ async def test_a_file_linked_from_outside_the_source_root_is_refused(
     secret.write_text("secret_token=do-not-show\n")
     (root / "leaky").mkdir()
     (root / "leaky" / "orders.csv").symlink_to(secret)
-    body = await graphql(admin, START, s="leaky")
-    assert [e["message"] for e in body["errors"]] == [
-        "source 'leaky': orders.csv leads outside the source root (a symbolic link); copy the "
-        "file into the folder instead"
-    ]
+    assert (await graphql(admin, START, s="leaky"))["data"]["startRun"] == {
+        "__typename": "InvalidInputError",
+        "message": "source 'leaky': orders.csv leads outside the source root (a symbolic "
+        "link); copy the file into the folder instead",
+        "field": "source",
+    }
     assert (await graphql(admin, "{ runs { id } }"))["data"] == {"runs": []}
 
 

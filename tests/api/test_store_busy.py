@@ -25,7 +25,13 @@ from tests.api.client import client_for, graphql
 pytestmark = pytest.mark.anyio
 
 PROFILE = 'query Card { profile(userId: "u-1001") { personId lifecycle } }'
-SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { name } }'
+SAVE = """
+mutation {
+  saveAudience(name: "women", expression: "gender:female") {
+    ... on SaveAudienceSuccess { savedAudience { name } }
+  }
+}
+"""
 HEALTH = "{ health { status } }"
 
 
@@ -87,7 +93,9 @@ async def test_a_write_that_outwaits_the_busy_timeout_says_why(
             # The server keeps serving, and the audience is saved once the lock is gone.
             assert await graphql(client, HEALTH) == {"data": {"health": {"status": "ok"}}}
     async with client_for(app) as client:
-        assert await graphql(client, SAVE) == {"data": {"saveAudience": {"name": "women"}}}
+        assert await graphql(client, SAVE) == {
+            "data": {"saveAudience": {"savedAudience": {"name": "women"}}}
+        }
 
 
 def test_a_write_outside_the_api_gets_the_same_error(

@@ -267,7 +267,9 @@ async def test_compare_audiences_does_not_tell_the_targets_next_order_day(
 
 SAVE = """
 mutation ($name: String!, $e: TagExpression!) {
-  saveAudience(name: $name, expression: $e) { sizes { persons } }
+  saveAudience(name: $name, expression: $e) {
+    ... on SaveAudienceSuccess { savedAudience { sizes { persons } } }
+  }
 }
 """
 
@@ -277,6 +279,6 @@ async def test_a_saved_audiences_sizes_are_answers_like_any_other(
 ) -> None:
     assert await count(operator, P) == (20, None)
     body = await graphql(operator, SAVE, name="padded", e=f"{P} OR ({T})")
-    assert body["data"]["saveAudience"] == {"sizes": [{"persons": None}]}
+    assert body["data"]["saveAudience"] == {"savedAudience": {"sizes": [{"persons": None}]}}
     body = await graphql(analyst, SAVE, name="padded_too", e=f"{P} OR ({T})")
-    assert body["data"]["saveAudience"] == {"sizes": [{"persons": 21}]}
+    assert body["data"]["saveAudience"] == {"savedAudience": {"sizes": [{"persons": 21}]}}

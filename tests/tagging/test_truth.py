@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from store import basket_queries
 from store.db import make_engine
-from store.models import PersonIdentifier, QuarantineRow
+from store.models import PersonIdentifier, Profile, QuarantineRow
 from store.queries import export_tags
 from tagging.generator import generate_shop
 from tagging.run import RunOptions, RunResult, run_tagging
@@ -104,6 +104,8 @@ def test_identities_are_unified_as_planted(shop: Path, tagged) -> None:
                 select(
                     PersonIdentifier.kind, PersonIdentifier.identifier, PersonIdentifier.person_idx
                 )
+                .join(Profile, col(Profile.person_idx) == col(PersonIdentifier.person_idx))
+                .where(Profile.run_id == result.run_id)
             ).all(),
             columns=["kind", "identifier", "person_idx"],
         )
