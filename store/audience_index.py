@@ -181,7 +181,7 @@ class AudienceIndex:
         if not by_value:
             return None
         counts = sorted(
-            ((value, len(members)) for value, members in by_value.items()),
+            ((value, len(members)) for value, members in by_value.items() if members),
             key=lambda pair: (-pair[1], pair[0]),
         )
         return TagValueCounts(

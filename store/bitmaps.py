@@ -228,7 +228,12 @@ def value_counts(*, connection: Connection, run_id: int, key: str) -> list[tuple
     """(value, persons) of `key`, most persons first, ties by value."""
     statement = (
         select(_bitmaps.c.value, _bitmaps.c.persons)
-        .where(_bitmaps.c.run_id == run_id, _bitmaps.c.key == key, _bitmaps.c.value.is_not(None))
+        .where(
+            _bitmaps.c.run_id == run_id,
+            _bitmaps.c.key == key,
+            _bitmaps.c.value.is_not(None),
+            _bitmaps.c.persons > 0,  # a value only forgotten persons had
+        )
         .order_by(_bitmaps.c.persons.desc(), _bitmaps.c.value)
     )
     return [(value, int(n)) for value, n in connection.execute(statement)]

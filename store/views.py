@@ -10,6 +10,8 @@ The same names and columns on SQLite and PostgreSQL; README ("SQL") has example 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import DDL, Connection, event
 from sqlmodel import SQLModel
 
@@ -61,6 +63,13 @@ def create_views(connection: Connection) -> None:
             connection.exec_driver_sql(sql)
 
 
-# The views go before the tables they read when the tables are dropped (tests drop them all).
+def _after_create(_metadata: object, connection: Connection, **kw: Any) -> None:
+    """After `create_all` of the store's tables (not of the audit file alone)."""
+    if any(table.name == "profiles" for table in kw.get("tables") or ()):
+        create_views(connection)
+
+
+# The views come with the tables, and go before the tables they read are dropped.
+event.listen(SQLModel.metadata, "after_create", _after_create)
 for _name in VIEWS:
     event.listen(SQLModel.metadata, "before_drop", DDL(f"DROP VIEW IF EXISTS {_name}"))

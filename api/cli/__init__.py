@@ -17,6 +17,7 @@ for command in (
     runs.runs,
     reads.show,
     reads.audience,
+    reads.diff,
     reads.rules,
     reads.personas,
     reads.drift,

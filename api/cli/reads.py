@@ -100,6 +100,46 @@ def audience(
         _print_members(engine, run.id, selection.members(after=None, first=members), count)
 
 
+def diff(
+    expression: str = typer.Argument(..., help='A tag expression, e.g. "rfm_segment:high_value".'),
+    from_run: int = typer.Option(..., "--from", help="The earlier kept run's id."),
+    to_run: int | None = typer.Option(
+        None, "--to", help="The later kept run's id (default: the current run)."
+    ),
+    members: int = typer.Option(10, help="How many of those who entered and left to list."),
+) -> None:
+    """Who entered and who left an audience between two kept runs."""
+    from store import api_queries
+    from store.audience_index import AudienceDiff, load_index
+    from store.expressions import check, parse, vocabulary
+
+    _, engine = open_store()
+    try:
+        with engine.connect() as connection:
+            runs = [kept_run(connection, from_run), kept_run(connection, to_run)]
+            tree = parse(expression)
+            for run in runs:
+                definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+                check(tree, vocabulary(definitions), expression)
+            before, after = (load_index(connection=connection, run_id=r.id) for r in runs)
+    except PortraitError as error:
+        raise fail(error) from error
+    found = AudienceDiff(before.evaluate(tree), after.evaluate(tree))
+    earlier, later = runs
+    console.print(
+        f"{expression}: run {earlier.id} [bold]{len(found.before):,}[/] -> run {later.id} "
+        f"[bold]{len(found.after):,}[/] persons; entered {len(found.entered):,}, "
+        f"left {len(found.left):,}, stayed {found.stayed:,}"
+    )
+    if members > 0:
+        for label, persons, run in (
+            ("entered", found.entered, later),
+            ("left", found.left, earlier),
+        ):
+            if persons:
+                _print_members(engine, run.id, list(persons[:members]), len(persons), label)
+
+
 def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> None:
     table = Table(key, "persons", "share of audience")
     for value, n in counts:
@@ -107,7 +147,9 @@ def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> Non
     console.print(table)
 
 
-def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: int) -> None:
+def _print_members(
+    engine: Engine, run_id: int, person_idxs: list[int], total: int, label: str = "members"
+) -> None:
     from store import api_queries
 
     with engine.connect() as connection:
@@ -122,7 +164,8 @@ def _print_members(engine: Engine, run_id: int, person_idxs: list[int], total: i
     for tag in tags:
         if tag.key in shown:
             values.setdefault((tag.person_idx, tag.key), []).append(tag.value)
-    table = Table("person_id", *shown, title=f"first {len(persons)} of {total:,} members")
+    title = f"first {len(persons)} of {total:,} {label} (run {run_id})"
+    table = Table("person_id", *shown, title=title)
     for person in sorted(persons, key=lambda p: p.person_idx):
         cells = [", ".join(values.get((person.person_idx, key), [])) for key in shown]
         table.add_row(person.person_id, *cells)

@@ -40,7 +40,8 @@ async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerf
 
     found, covered = await heavy(measure)  # scans the orders: off the event loop
     disclosure = info.context.disclosure
-    if disclosure.exact:
+    # A number key's amounts are counted in bands, for every role (no bitmap per amount).
+    if disclosure.exact and not await selections.is_number_key(info, run, key):
         values = [_exact_conversion(s) for s in found]
     else:
         values = await _operator_conversions(info, run, key, days, found)

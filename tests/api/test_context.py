@@ -34,7 +34,7 @@ class Recorded:
 def _context(engine: Engine, settings: Settings) -> Context:
     return Context(
         engine=engine,
-        indexes=AudienceIndexes(engine=engine, mode="off"),
+        indexes=AudienceIndexes(engine=engine),
         segments=SegmentRules(engine=engine),
         settings=settings,
         starter=RunStarter(settings=settings, engine=engine),

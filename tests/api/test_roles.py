@@ -22,7 +22,14 @@ pytestmark = pytest.mark.anyio
 ROLES = ("operator", "analyst", "admin")
 # The fields whose type is a person or a page of persons. ProfileEdge.node is reached only
 # through Audience.members (ProfileEdge is in a ProfileConnection, which only members returns).
-PERSON_FIELDS = {"Query.profile", "Query.profiles", "Audience.members", "ProfileEdge.node"}
+PERSON_FIELDS = {
+    "Query.profile",
+    "Query.profiles",
+    "Audience.members",
+    "ProfileEdge.node",
+    "AudienceDiff.enteredMembers",
+    "AudienceDiff.leftMembers",
+}
 SAVE = 'mutation { saveAudience(name: "women", expression: "gender:female") { __typename } }'
 # (what the guard calls it, the role it needs, the document, the data of an allowed call)
 MATRIX: list[tuple[str, str, str, Any]] = [
@@ -64,6 +71,26 @@ MATRIX: list[tuple[str, str, str, Any]] = [
         {"saveAudience": {"savedAudience": {"audience": {"members": {"totalCount": 1}}}}},
     ),
     (
+        "audience members",
+        "analyst",
+        '{ audienceDiff(expression: "gender:male", from: "1", to: "1") { '
+        "enteredMembers { totalCount } } }",
+        {"audienceDiff": {"enteredMembers": {"totalCount": 0}}},
+    ),
+    (
+        "audience members",
+        "analyst",
+        '{ audienceDiff(expression: "gender:male", from: "1", to: "1") { '
+        "leftMembers { totalCount } } }",
+        {"audienceDiff": {"leftMembers": {"totalCount": 0}}},
+    ),
+    (
+        "profile",
+        "analyst",
+        '{ profile(userId: "u-1001", run: "1") { history(key: "lifecycle") { run value } } }',
+        {"profile": {"history": [{"run": "1", "value": "active"}]}},
+    ),
+    (
         "forgetPerson",
         "admin",
         'mutation { forgetPerson(personId: "p-cy") '
@@ -74,11 +101,13 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     (
         "",
         "operator",
-        '{ audience(expression: "gender:female") { evaluator } '
+        '{ audience(expression: "gender:female", run: "1") { evaluator } '
         '  tagDistribution(key: "gender") { ... on TagDistribution { persons } } '
+        '  audienceDiff(expression: "gender:male", from: "1", to: "1") { to { id } } '
         "  personas { name } runs { persons } tags(kind: DEMOGRAPHIC) { key } }",
         {
             "audience": {"evaluator": "BITMAP"},
+            "audienceDiff": {"to": {"id": "1"}},
             "tagDistribution": {"persons": 4},
             "personas": [],
             "runs": [{"persons": 4}],
