@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from store import api_queries
 from store.audience_index import AudienceIndex, load_index
 from store.errors import ExpressionError, InputError, NotFound
 from store.expressions import check, parse, vocabulary
@@ -312,3 +313,30 @@ def _previous_index(conn: Connection, run_id: int) -> AudienceIndex | None:
         .limit(1)
     ).scalar_one_or_none()
     return None if previous is None else load_index(connection=conn, run_id=int(previous))
+
+
+def measure_all(*, engine: Engine, run_id: int) -> dict[str, int | str]:
+    """Count every saved audience on a committed run and record the sizes not recorded yet
+    (an audience saved after the run was committed); each size, or why it was not counted."""
+    with engine.connect() as connection:
+        saved = all_saved(connection=connection)
+        known = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run_id))
+        index = load_index(connection=connection, run_id=run_id) if saved else None
+    measured: dict[str, int | str] = {}
+    for audience in saved:
+        try:
+            expression = parse(audience.expression)
+            check(expression, known, audience.expression)
+        except ExpressionError as error:
+            measured[audience.name] = str(error).split("\n")[0]
+            continue
+        assert index is not None
+        measured[audience.name] = persons = len(index.evaluate(expression))
+        record_size(
+            engine=engine,
+            name=audience.name,
+            run_id=run_id,
+            version=audience.version,
+            persons=persons,
+        )
+    return measured

@@ -13,7 +13,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.profiles.types import SCORE_KEYS
 from store import queries
 from tests.api.client import graphql
 

@@ -79,7 +79,7 @@ def lifecycle_counts(shop: ReportShop) -> dict[str, int]:
         ).scalar_one()
     counts = _counts(
         shop,
-        "SELECT value, count(*) FROM person_tags WHERE run_id = :run AND key = 'lifecycle' "
+        "SELECT value, count(*) FROM profile_tags WHERE run_id = :run AND key = 'lifecycle' "
         "GROUP BY value",
     )
     return {value: 0 for value in json.loads(listed)} | counts
@@ -115,14 +115,14 @@ def test_the_charts_show_the_store_numbers(
     assert {row["value"]: row["count"] for row in lifecycle} == lifecycle_counts(report_shop)
     cells = _counts(
         report_shop,
-        "SELECT r.value, f.value, count(*) FROM person_tags r JOIN person_tags f "
+        "SELECT r.value, f.value, count(*) FROM profile_tags r JOIN profile_tags f "
         "ON f.run_id = r.run_id AND f.person_idx = r.person_idx AND f.key = 'rfm_f' "
         "WHERE r.run_id = :run AND r.key = 'rfm_r' GROUP BY r.value, f.value",
     )
     assert {(str(row["r"]), str(row["f"])): row["count"] for row in rfm} == cells
     mix = _counts(
         report_shop,
-        "SELECT p.value, s.value, count(*) FROM person_tags p JOIN person_tags s "
+        "SELECT p.value, s.value, count(*) FROM profile_tags p JOIN profile_tags s "
         "ON s.run_id = p.run_id AND s.person_idx = p.person_idx AND s.key = 'rfm_segment' "
         "WHERE p.run_id = :run AND p.key = 'persona' GROUP BY p.value, s.value",
     )
