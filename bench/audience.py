@@ -1,13 +1,15 @@
-"""Count audiences over a million persons: the bitmap index against SQL on SQLite. Prints JSON.
+"""Count and diff audiences over a million persons on the stored bitmaps. Prints JSON.
 
     python bench/audience.py                     # 1,000,000 persons (store built once, cached)
-    python bench/audience.py --persons 100000 --expressions 200 --sql-expressions 50
+    python bench/audience.py --persons 100000 --expressions 200
 
-The store is synthetic (`audience_store`): ~300 tag values, ~22 tags a person. Expressions are
-random ANDs and ORs of 3-6 terms (key:value, IN lists, comparisons on scores and numbers,
-NOTs), drawn with a fixed seed. A count is what a request does in process: parse, check
-against the run's vocabulary, evaluate, count. The SQL path runs on a subset of the same
-expressions (it takes seconds on some), so its percentiles are over fewer samples.
+The store is synthetic (`audience_store`): ~300 tag values, ~22 tags a person, two runs of the
+same persons with tags drawn twice. Expressions are random ANDs and ORs of 3-6 terms (key:value,
+IN lists, comparisons on scores and numbers, NOTs), drawn with a fixed seed. A count is what a
+request does in process: parse, check against the run's vocabulary, evaluate, count; a diff
+evaluates on both runs' indexes and counts who entered and left. Reported: the index's load
+time (the API loads it at start, and a kept run's on first use), counts and diffs with both
+indexes in memory, and a diff whose earlier run has to be loaded first.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ import json
 import random
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from audience_store import NUMBER_KEYS, build_audience_store, tag_values
+from audience_store import NUMBER_KEYS, WRITES, build_audience_store, tag_values
 
-from store import api_queries, audience_sql
-from store.audience_index import AudienceIndex, build_index, members_page
+from store import api_queries
+from store.audience_index import AudienceIndex, audience_diff, load_index, members_page
 from store.db import make_engine
 from store.expressions import KeyVocabulary, check, parse, vocabulary
 
@@ -82,56 +83,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--expressions", type=int, default=200)
-    parser.add_argument("--sql-expressions", type=int, default=40)
+    parser.add_argument("--cold-diffs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="write the store again")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    path = CACHE / f"persons-{args.persons}.db"
+    path = CACHE / f"v2-persons-{args.persons}.db"
     url = build_audience_store(path, persons=args.persons, seed=args.seed, rebuild=args.rebuild)
     store_s = time.perf_counter() - started
     engine = make_engine(url)
     with engine.connect() as connection:
-        run = api_queries.current_run(connection=connection)
-        assert run is not None
-        words = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run.id))
+        runs = sorted(api_queries.last_runs(connection=connection, last=2), key=lambda r: r.id)
+        earlier, later = runs
+        words = vocabulary(api_queries.tag_definitions(connection=connection, run_id=later.id))
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        index = build_index(connection=connection, run_id=run.id)
+        index = load_index(connection=connection, run_id=later.id)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-        rng = random.Random(args.seed)
-        texts = [random_expression(rng, words) for _ in range(args.expressions)]
-        for text in texts[:20]:  # warm caches and the parser
-            _count(index, words, text)
-        count_ms, page_ms, counts = [], [], []
-        for text in texts:
+        cold = []
+        for _ in range(args.cold_diffs):
             begin = time.perf_counter()
-            counts.append(_count(index, words, text))
-            count_ms.append((time.perf_counter() - begin) * 1000)
-            begin = time.perf_counter()
-            members_page(index.evaluate(parse(text)), after=None, first=100)
-            page_ms.append((time.perf_counter() - begin) * 1000)
-
-        sql_ms = []
-        for text, expected in zip(texts[: args.sql_expressions], counts, strict=False):
-            begin = time.perf_counter()
-            found = audience_sql.count(connection=connection, run_id=run.id, expression=parse(text))
-            sql_ms.append((time.perf_counter() - begin) * 1000)
-            if found != expected:
-                sys.exit(f"bitmap and SQL disagree on {text!r}: {expected} != {found}")
+            before = load_index(connection=connection, run_id=earlier.id)
+            len(audience_diff(before, index, parse("lifecycle:active")).entered)
+            cold.append((time.perf_counter() - begin) * 1000)
     engine.dispose()
+
+    rng = random.Random(args.seed)
+    texts = [random_expression(rng, words) for _ in range(args.expressions)]
+    for text in texts[:20]:  # warm caches, the parser and the score indexes' chunk unions
+        _count(index, words, text)
+        _count(before, words, text)
+    count_ms, page_ms, diff_ms, counts, moved = [], [], [], [], []
+    for text in texts:
+        begin = time.perf_counter()
+        counts.append(_count(index, words, text))
+        count_ms.append((time.perf_counter() - begin) * 1000)
+        begin = time.perf_counter()
+        members_page(index.evaluate(parse(text)), after=None, first=100)
+        page_ms.append((time.perf_counter() - begin) * 1000)
+        begin = time.perf_counter()
+        expression = parse(text)
+        check(expression, words, text)
+        diff = audience_diff(before, index, expression)
+        moved.append(len(diff.entered) + len(diff.left))
+        diff_ms.append((time.perf_counter() - begin) * 1000)
 
     count_p50, count_p99 = _percentiles(count_ms)
     page_p50, page_p99 = _percentiles(page_ms)
-    sql_p50, sql_p99 = _percentiles(sql_ms)
-    subset_p50 = _percentiles(count_ms[: len(sql_ms)])[0]
+    diff_p50, diff_p99 = _percentiles(diff_ms)
+    cold_p50, cold_max = _percentiles(cold)[0], round(max(cold), 1)
     result: dict[str, Any] = {
         "persons": index.persons,
-        "tag_rows": run.tag_rows,
+        "tag_rows": later.tag_rows,
         "tag_values": tag_values(),
         "store_s": round(store_s, 1),
-        "index_build_s": index.build_seconds,
+        "write_s": WRITES,  # each run's commit, when this call wrote the store
+        "stored_mb_per_run": round(later.stored_bytes / 1e6, 1),
+        "index_load_s": index.build_seconds,
         "index_mb": round(index.nbytes() / 1e6, 1),
         "index_rss_growth_mb": round((rss_after - rss_before) / 1e3, 1),
         "expressions": len(texts),
@@ -140,10 +148,11 @@ def main() -> None:
         "count_p99_ms": count_p99,
         "page_p50_ms": page_p50,
         "page_p99_ms": page_p99,
-        "sql_expressions": len(sql_ms),
-        "sql_count_p50_ms": sql_p50,
-        "sql_count_p99_ms": sql_p99,
-        "sql_over_bitmap_p50": round(sql_p50 / subset_p50, 1) if subset_p50 else None,
+        "diff_p50_ms": diff_p50,
+        "diff_p99_ms": diff_p99,
+        "median_entered_plus_left": int(statistics.median(moved)),
+        "diff_loading_earlier_run_p50_ms": round(cold_p50, 1),
+        "diff_loading_earlier_run_max_ms": cold_max,
         "example_expression": texts[0],
     }
     print(json.dumps(result, indent=2))

@@ -5,6 +5,7 @@ a person, skewed like a shop's (a few brands and cities hold most people), writt
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from store import queries
 from store.bulk import Batches
 from store.db import make_engine
+from store.errors import InputError
 from store.snapshot import Snapshot, begin_run, commit_snapshot
 
 
@@ -152,24 +154,36 @@ def synthetic_snapshot(n: int, seed: int) -> Snapshot:
 
 
 def build_audience_store(path: Path, *, persons: int, seed: int, rebuild: bool) -> str:
-    """The SQLite store at `path`, written unless it already holds a committed run."""
+    """The SQLite store at `path` with two committed runs of the same persons (tags drawn with
+    `seed`, then `seed + 1`), written unless it already holds them."""
     url = f"sqlite:///{path}"
     if not rebuild and path.exists():
-        engine = make_engine(url)
         try:
-            with Session(engine) as session:
-                if queries.current_run(session=session) is not None:
-                    return url
-        finally:
-            engine.dispose()
+            engine = make_engine(url)
+        except InputError:  # a store of the layout before tag store v2
+            engine = None
+        if engine is not None:
+            try:
+                with Session(engine) as session:
+                    if len(queries.list_runs(session=session)) >= 2:
+                        return url
+            finally:
+                engine.dispose()
     for stale in path.parent.glob(f"{path.name}*"):  # the store and its -wal, -shm
         stale.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     try:
-        as_of = datetime(2026, 6, 30, tzinfo=UTC)
-        run_id = begin_run(engine=engine, source="bench:audience", as_of=as_of, params={})
-        commit_snapshot(engine=engine, run_id=run_id, snapshot=synthetic_snapshot(persons, seed))
+        for day, drawn in ((29, seed), (30, seed + 1)):
+            as_of = datetime(2026, 6, day, tzinfo=UTC)
+            run_id = begin_run(engine=engine, source="bench:audience", as_of=as_of, params={})
+            snapshot = synthetic_snapshot(persons, drawn)
+            started = time.perf_counter()
+            commit_snapshot(engine=engine, run_id=run_id, snapshot=snapshot)
+            WRITES.append(round(time.perf_counter() - started, 2))
     finally:
         engine.dispose()
     return url
+
+
+WRITES: list[float] = []  # seconds each commit of this process took
