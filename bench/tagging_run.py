@@ -43,8 +43,15 @@ def shop(cache: Path, users: int) -> tuple[Path, float | None]:
 
 
 def measure(
-    folder: Path, users: int, generated_s: float | None, duckdb_memory: str | None
+    folder: Path,
+    users: int,
+    generated_s: float | None,
+    duckdb_memory: str | None,
+    database_url: str | None = None,
 ) -> dict[str, object]:
+    from sqlmodel import SQLModel
+
+    from store import api_queries
     from store.db import make_engine
     from tagging.run import RunOptions, run_tagging
 
@@ -52,11 +59,20 @@ def measure(
     if duckdb_memory is not None:
         options = replace(options, duckdb_memory_limit=duckdb_memory)
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        engine = make_engine(database_url or f"sqlite:///{tmp}/bench.db")
+        if database_url:  # an empty store, as the temporary SQLite file is
+            SQLModel.metadata.drop_all(engine)
+            SQLModel.metadata.create_all(engine)
         started, cpu = time.perf_counter(), _cpu_seconds()
         result = run_tagging(engine=engine, options=options)
         total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        with engine.connect() as connection:
+            (run,) = api_queries.runs_by_id(connection=connection, run_ids=[result.run_id])
+        engine.dispose()
     return {
+        "store": engine.dialect.name,
+        # What the run's rows take in the store (profiles, bitmaps, scores, files).
+        "stored_mb": round(run.stored_bytes / 1e6, 1),
         "users": users,
         "persons": result.persons,
         "events": result.quality.get("events", {}).get("read", 0),
@@ -83,6 +99,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
     parser.add_argument("--duckdb-memory", help="DuckDB's memory limit, e.g. 6GB")
     parser.add_argument(
+        "--database-url",
+        help="the store (default: a fresh SQLite file); a PostgreSQL database is emptied first",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="runs per size, then a summary of them"
     )
     parser.add_argument("--step", choices=["generate", "run"], help=argparse.SUPPRESS)
@@ -93,7 +113,9 @@ def main() -> None:
         return
     if args.step == "run":
         folder = args.cache / f"shop-{args.users}"
-        measured = measure(folder, args.users, args.generated_s, args.duckdb_memory)
+        measured = measure(
+            folder, args.users, args.generated_s, args.duckdb_memory, args.database_url
+        )
         print(json.dumps(measured), flush=True)
         return
     for users in [args.users] if args.users else SIZES:
@@ -104,6 +126,8 @@ def main() -> None:
         extra = [] if generated == "null" else ["--generated-s", generated]
         if args.duckdb_memory:
             extra += ["--duckdb-memory", args.duckdb_memory]
+        if args.database_url:
+            extra += ["--database-url", args.database_url]
         runs = []
         for _ in range(args.repeat):
             # stdout only: the child's errors still reach the terminal.
@@ -128,6 +152,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "total_s": spread([r["total_s"] for r in runs]),
         "cpu_s": spread([r["cpu_s"] for r in runs]),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "write_s": spread([r["stages"]["write"] for r in runs]),
         "stages_median": {
             stage: round(statistics.median(r["stages"][stage] for r in runs), 3)
             for stage in runs[0]["stages"]

@@ -60,12 +60,14 @@ class RunReportRow(NamedTuple):
 
 
 class PersonRow(NamedTuple):
-    """A person with their feature vector (None if the run computed none for them)."""
+    """A person with their feature vector (None if the run computed none for them) and their
+    tags as stored (`tags_of`): one read gives a whole profile."""
 
     person_idx: int
     person_id: str
     attributes: dict[str, Any]
     features: dict[str, Any] | None
+    tags: str = "[]"
 
 
 class PersonTagRow(NamedTuple):
@@ -98,6 +100,7 @@ _PERSON_COLUMNS = [
     _profiles.c.person_id,
     _profiles.c.attributes,
     _profiles.c.features,
+    _profiles.c.tags,
 ]
 
 _CURRENT_RUN = (
@@ -198,10 +201,19 @@ def persons_by_identifier(
 
 
 def _person(row: Sequence[Any], feature_names: list[str]) -> PersonRow:
-    person_idx, person_id, attributes, features = row
+    person_idx, person_id, attributes, features, tags = row
     return PersonRow(
-        person_idx, person_id, orjson.loads(attributes), features_of(features, feature_names)
+        person_idx, person_id, orjson.loads(attributes), features_of(features, feature_names), tags
     )
+
+
+def tags_of(
+    *, connection: Connection, run_id: int, person: PersonRow, keys: Collection[str] | None = None
+) -> list[PersonTagRow]:
+    """A person's tags as read with them (of the `keys` only, if given), by key, then score
+    (highest first)."""
+    codes = tag_codes(connection, run_id)
+    return [PersonTagRow(*row) for row in decode(codes, person.person_idx, person.tags, keys)]
 
 
 def tags_of_persons(

@@ -6,14 +6,13 @@ request's connection: a hop to a worker thread would cost more than the query it
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import cached_property
 
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
 from store import api_queries
-from store.api_queries import PersonRow, PersonTagRow
+from store.api_queries import PersonRow
 
 
 def _person_by_id(
@@ -67,35 +66,9 @@ def _person_by_user_id(
     return DataLoader(load_fn=load)
 
 
-# A person and the tag keys wanted (None: all of them).
-TagsWanted = tuple[int, frozenset[str] | None]
-
-
-def _tags_of_person(
-    *, connection: Connection, run_id: int | None
-) -> DataLoader[TagsWanted, list[PersonTagRow]]:
-    """Each person's tags, all or of some keys (by key, then score, highest first); one query
-    per set of keys in a batch (a request has one)."""
-
-    async def load(wanted: list[TagsWanted]) -> list[list[PersonTagRow]]:
-        found: defaultdict[TagsWanted, list[PersonTagRow]] = defaultdict(list)
-        if run_id is not None:
-            for keys in dict.fromkeys(keys for _, keys in wanted):
-                rows = api_queries.tags_of_persons(
-                    connection=connection,
-                    run_id=run_id,
-                    person_idxs=[person_idx for person_idx, k in wanted if k == keys],
-                    keys=keys,
-                )
-                for row in rows:
-                    found[row.person_idx, keys].append(row)
-        return [found[w] for w in wanted]
-
-    return DataLoader(load_fn=load)
-
-
 class ProfileLoaders:
-    """The DataLoaders of persons and their tags for one request, each made on first use."""
+    """The DataLoaders of persons (their profile rows, tags included) for one request, each
+    made on first use."""
 
     def __init__(self, *, connection: Connection, run_id: int | None) -> None:
         self._connection = connection
@@ -113,6 +86,3 @@ class ProfileLoaders:
     def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
         return _person_by_user_id(connection=self._connection, run_id=self._run_id)
 
-    @cached_property
-    def tags_of_person(self) -> DataLoader[TagsWanted, list[PersonTagRow]]:
-        return _tags_of_person(connection=self._connection, run_id=self._run_id)

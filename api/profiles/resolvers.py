@@ -9,6 +9,7 @@ from api.context import Info
 from api.profiles import selection
 from api.profiles.loaders import ProfileLoaders
 from api.profiles.types import Profile
+from store import api_queries
 from store.api_queries import PersonRow, RunRow
 from store.errors import InputError
 
@@ -72,11 +73,17 @@ async def profiles_of(
     if run is None or not found:
         return [None] * len(rows)
     info.context.read_persons(found_ids, query=_query_label(info), run_id=run.id)
+    # The tags came with each profile's row: only those the selected fields show are decoded.
     tag_keys = selection.profile_tag_keys(info.selected_fields, *below) if len(found) > 1 else None
-    wanted = [(person_idx, tag_keys) for person_idx in found]
-    loaders = info.context.loaders(ProfileLoaders, run_id=run.id)
-    tags = dict(zip(found, await loaders.tags_of_person.load_many(wanted), strict=True))
-    kinds = info.context.kinds.of(run, connection=info.context.connection)
+    connection = info.context.connection
+    tags = {
+        row.person_idx: api_queries.tags_of(
+            connection=connection, run_id=run.id, person=row, keys=tag_keys
+        )
+        for row in rows
+        if row is not None
+    }
+    kinds = info.context.kinds.of(run, connection=connection)
     return [
         None
         if row is None

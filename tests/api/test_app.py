@@ -150,7 +150,7 @@ async def test_unexpected_errors_are_masked_and_logged_without_the_query(
     def broken(**_: object) -> list[api_queries.PersonTagRow]:
         raise RuntimeError("disk /var/lib/secret is on fire")
 
-    monkeypatch.setattr(api_queries, "tags_of_persons", broken)
+    monkeypatch.setattr(api_queries, "tags_of", broken)
     with caplog.at_level(logging.ERROR):
         response = await client.post("/graphql", json={"query": PROFILE_TAGS})
         named = {"query": NAMED_PROFILE, "variables": {"user": "u-1002"}}
