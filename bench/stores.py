@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from store import queries
+from store import api_queries, queries
+from store.audience_index import load_index
 from store.db import make_engine
+from store.errors import InputError
 from store.pseudonym import person_id_for
 from store.snapshot import Snapshot, begin_run, commit_snapshot
 
@@ -142,6 +144,8 @@ def _definitions() -> list[dict[str, Any]]:
 
 def build_synthetic_store(path: Path, *, persons: int, seed: int, rebuild: bool) -> str:
     url = f"sqlite:///{path}"
+    if not rebuild and path.exists() and not _has_committed_run(url):
+        rebuild = True
     if rebuild or not _has_committed_run(url):
         for stale in path.parent.glob(f"{path.name}*"):  # the store and its -wal, -shm
             stale.unlink()
@@ -160,6 +164,8 @@ def build_generated_store(directory: Path, *, users: int, seed: int, rebuild: bo
         shutil.rmtree(directory, ignore_errors=True)
     elif _has_committed_run(url):
         return url
+    else:
+        shutil.rmtree(directory, ignore_errors=True)  # a store of an earlier layout, say
     directory.mkdir(parents=True, exist_ok=True)
     shop = directory / "shop"
     env = {**os.environ, "PORTRAIT_DATABASE_URL": url}
@@ -175,7 +181,10 @@ def build_generated_store(directory: Path, *, users: int, seed: int, rebuild: bo
 def _has_committed_run(url: str) -> bool:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return False
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except InputError:  # a store of the layout before tag store v2: built again
+        return False
     try:
         with Session(engine) as session:
             return queries.current_run(session=session) is not None
@@ -201,11 +210,13 @@ def sample_person_ids(url: str, *, n: int, seed: int) -> tuple[int, int, list[st
     """(run id, persons in the run, `n` random person ids of the current run)."""
     engine = make_engine(url)
     try:
-        with Session(engine) as session:
-            run = queries.require_current_run(session=session)
-            assert run.id is not None
-            idxs = random.Random(seed).sample(range(run.persons), min(n, run.persons))
-            rows = queries.persons_by_idx(session=session, run_id=run.id, person_idxs=idxs)
+        with engine.connect() as connection:
+            run = api_queries.kept_run(connection=connection, run_id=None)
+            everyone = load_index(connection=connection, run_id=run.id).everyone
+            numbers = random.Random(seed).sample(list(everyone), min(n, len(everyone)))
+            rows = api_queries.persons_by_idx(
+                connection=connection, run_id=run.id, person_idxs=numbers
+            )
             return run.id, run.persons, [row.person_id for row in rows]
     finally:
         engine.dispose()

@@ -12,10 +12,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import Connection, select
 
@@ -51,70 +51,75 @@ class Layout:
 
 def lay_out(tags: Rows, numbers: np.ndarray, *, number_keys: set[str]) -> Layout:
     """The layout of a run's tag rows (person_idx dense, key, value, score), with each dense
-    person_idx replaced by its number (`numbers[dense]`)."""
-    con = duckdb.connect(config={"threads": 2})
-    try:
-        con.register("raw", _table(tags))
-        con.register("num", pa.table({"dense": np.arange(len(numbers)), "number": numbers}))
-        con.register("number_keys", pa.table({"key": pa.array(sorted(number_keys), pa.string())}))
-        for statement in (_TAGS, _CODES, _CODED):
-            con.execute(statement)
-        codes = [Code(int(c), k, v) for c, k, v in con.execute(_CODE_ROWS).fetchall()]
-        members = _members(con, codes)
-        scores = _scores(con)
-        profile_tags = con.execute(_PROFILE_TAGS).to_arrow_table()
-        rows = int(con.execute("SELECT count(*) FROM tc").fetchone()[0])  # type: ignore[index]
-    finally:
-        con.close()
-    return Layout(codes, members, scores, profile_tags, rows)
+    person_idx replaced by its number (`numbers[dense]`).
+
+    Codes come from Arrow's dictionary encoding of (key, value), so that grouping is over
+    integers: numpy sorts the rows by code once for the bitmaps and by score within each key,
+    and DuckDB writes each person's JSON (26M rows of a million persons, on both cores).
+    """
+    table = _table(tags)
+    keys, values = table.column("key"), table.column("value")
+    numeric = pc.is_in(keys, value_set=pa.array(sorted(number_keys), pa.string()))
+    label = pc.if_else(numeric, keys, pc.binary_join_element_wise(keys, values, SEPARATOR))
+    encoded = pc.dictionary_encode(label).combine_chunks()
+    codes, code_of = _codes(encoded.dictionary.to_pylist(), number_keys)
+    code = code_of[encoded.indices.to_numpy(zero_copy_only=False)]
+    person = numbers[table.column("person_idx").to_numpy()]
+    score = table.column("score").to_numpy(zero_copy_only=False)
+    members = _members(codes, code, person)
+    scores = _scores(codes, code, person, score)
+    text = pc.if_else(numeric, values, pa.scalar(None, pa.string()))
+    profile_tags = _profile_tags(code, person, table.column("score"), text)
+    return Layout(codes, members, scores, profile_tags, len(code))
 
 
-_TAGS = """
-CREATE TABLE t AS
-SELECT r.key,
-       CASE WHEN k.key IS NULL THEN r.value END AS value,
-       CASE WHEN k.key IS NOT NULL THEN r.value END AS text,
-       n.number AS person,
-       r.score
-FROM raw r
-JOIN num n ON n.dense = r.person_idx
-LEFT JOIN number_keys k ON k.key = r.key
-"""
-# Codes in key order, each key's own row (value NULL) before its values.
-_CODES = """
-CREATE TABLE codes AS
-SELECT key, value, (row_number() OVER (ORDER BY key, value NULLS FIRST))::INTEGER AS code
-FROM (SELECT DISTINCT key, value FROM t UNION SELECT DISTINCT key, NULL FROM t)
-"""
-# Each tag row with its code. The value test is a plain equality (hashed): IS NOT DISTINCT FROM
-# made DuckDB compare every pair (1.8 s against 0.3 s for 546k rows).
-_CODED = """
-CREATE TABLE tc AS
-SELECT c.code, t.person, t.score, t.text
-FROM t JOIN codes c
-  ON c.key = t.key AND coalesce(c.value, '') = coalesce(t.value, '')
- AND (c.value IS NULL) = (t.value IS NULL)
-"""
-_CODE_ROWS = "SELECT code, key, value FROM codes ORDER BY code"
-_VALUE_MEMBERS = "SELECT code, list(person ORDER BY person) AS persons FROM tc GROUP BY code"
-_SCORES = """
-SELECT c.key, list(tc.person ORDER BY tc.score, tc.person) AS persons,
-       list(tc.score ORDER BY tc.score, tc.person) AS scores
-FROM tc JOIN codes c ON c.code = tc.code
-WHERE tc.score IS NOT NULL GROUP BY c.key
-"""
-# A profile's tags as JSON text, written by hand: DuckDB's text of a double reads back as the
-# same double, and a number key's text is quoted by to_json. Entries come in no set order.
-_PROFILE_TAGS = """
-SELECT person,
-       '[' || string_agg(
-           '[' || code::VARCHAR
-           || CASE WHEN score IS NOT NULL OR text IS NOT NULL
-                   THEN ',' || coalesce(score::VARCHAR, 'null') ELSE '' END
-           || CASE WHEN text IS NOT NULL THEN ',' || to_json(text)::VARCHAR ELSE '' END
-           || ']', ',') || ']' AS tags
-FROM tc GROUP BY person
-"""
+SEPARATOR = "\x1f"  # between a key and its value in a code's label (no key holds it)
+
+
+def _profile_tags(
+    code: np.ndarray, person: np.ndarray, score: pa.ChunkedArray, text: pa.ChunkedArray
+) -> pa.Table:
+    """person, tags: each person's tags as JSON text (`store.models.Profile`), written by
+    Arrow's kernels over all rows at once: a double's text reads back as the same double.
+    Entries come in code order."""
+    order = np.lexsort((code, person))
+    take = pa.array(order)
+    score, text = score.take(take), text.take(take)
+    head = pc.binary_join_element_wise("[", pc.cast(pa.array(code[order]), pa.string()), "")
+    scored = pc.or_(pc.is_valid(score), pc.is_valid(text))
+    score_text = pc.coalesce(pc.cast(score, pa.string()), "null")
+    middle = pc.if_else(scored, pc.binary_join_element_wise(",", score_text, ""), "")
+    quoted = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    tail = pc.if_else(
+        pc.is_valid(text), pc.binary_join_element_wise(',"', pc.fill_null(quoted, ""), '"', ""), ""
+    )
+    # Large strings: a million persons' entries pass 2 GB of offsets' reach in no case, but
+    # their joined text may come near it.
+    entries = pc.binary_join_element_wise(head, middle, tail, "]", "")
+    entries = pc.cast(entries, pa.large_string()).combine_chunks()
+    persons = person[order]
+    starts, _ = _runs(persons)
+    offsets = pa.array(np.r_[starts, len(persons)], pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, entries)
+    comma, bracket, close, none = (pa.scalar(t, pa.large_string()) for t in (",", "[", "]", ""))
+    joined = pc.binary_join_element_wise(bracket, pc.binary_join(lists, comma), close, none)
+    return pa.table({"person": persons[starts], "tags": joined})
+
+
+def _codes(labels: list[str], number_keys: set[str]) -> tuple[list[Code], np.ndarray]:
+    """Codes in (key, value) order, each key's own row (value None) before its values; and
+    the code of each dictionary label."""
+    pairs: list[tuple[str, str | None]] = []
+    for label in labels:
+        key, _, value = label.partition(SEPARATOR)
+        pairs.append((key, None) if key in number_keys else (key, value))
+    everything = sorted(
+        set(pairs) | {(key, None) for key, _ in pairs},
+        key=lambda p: (p[0], p[1] is not None, p[1] or ""),
+    )
+    numbered = {pair: n for n, pair in enumerate(everything, start=1)}
+    codes = [Code(numbered[pair], *pair) for pair in everything]
+    return codes, np.array([numbered[pair] for pair in pairs], dtype=np.int32)
 
 
 def _table(rows: Rows) -> pa.Table:
@@ -141,33 +146,47 @@ def _record_batches(rows: Rows) -> Iterator[pa.RecordBatch]:
             yield frame
 
 
-def _members(con: duckdb.DuckDBPyConnection, codes: list[Code]) -> dict[int, BitMap]:
-    table = con.execute(_VALUE_MEMBERS).to_arrow_table()
-    found = {}
-    lists = table.column("persons").combine_chunks()
-    flat = lists.flatten().to_numpy().astype(np.uint32)
-    offsets = lists.offsets.to_numpy()
-    for i, code in enumerate(table.column("code").to_pylist()):
-        found[int(code)] = BitMap(flat[offsets[i] : offsets[i + 1]])
-    # A key's own row: every person with any of its values (a number key has only that row).
+def _members(codes: list[Code], code: np.ndarray, person: np.ndarray) -> dict[int, BitMap]:
+    """Each code's persons; a key's own row holds every person with any of its values."""
+    order = np.argsort(code, kind="stable")
+    ordered, persons = code[order], person[order].astype(np.uint32)
+    starts, ends = _runs(ordered)
+    found = {int(ordered[a]): BitMap(persons[a:b]) for a, b in zip(starts, ends, strict=True)}
     by_key: dict[str, list[BitMap]] = {}
     for c in codes:
-        if c.value is not None:
+        if c.value is not None and c.code in found:
             by_key.setdefault(c.key, []).append(found[c.code])
     for c in codes:
-        if c.value is None and c.code not in found:
+        if c.code not in found:
             found[c.code] = BitMap.union(BitMap(), *by_key.get(c.key, []))
     return found
 
 
-def _scores(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    table = con.execute(_SCORES).to_arrow_table()
-    found = {}
-    for i, key in enumerate(table.column("key").to_pylist()):
-        persons = table.column("persons")[i].values.to_numpy().astype(np.uint32)
-        scores = table.column("scores")[i].values.to_numpy().astype(np.float64)
-        found[str(key)] = (persons, scores)
-    return found
+def _scores(
+    codes: list[Code], code: np.ndarray, person: np.ndarray, score: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each key's scored rows: persons (uint32) and scores, ordered by score, then person."""
+    key_of = np.empty(max((c.code for c in codes), default=0) + 1, dtype=np.int32)
+    names = sorted({c.key for c in codes})
+    position = {name: i for i, name in enumerate(names)}
+    for c in codes:
+        key_of[c.code] = position[c.key]
+    scored = ~np.isnan(score)
+    keys, persons, values = key_of[code[scored]], person[scored], score[scored]
+    order = np.lexsort((persons, values, keys))
+    keys, persons, values = keys[order], persons[order].astype(np.uint32), values[order]
+    starts, ends = _runs(keys)
+    return {
+        names[int(keys[a])]: (persons[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)
+    }
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal values of a sorted array starts and ends."""
+    if not len(ordered):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return starts, np.r_[starts[1:], len(ordered)]
 
 
 def pack(array: np.ndarray) -> bytes:

@@ -173,7 +173,8 @@ def decode(
         key, value = codes[entry[0]]
         if keys is not None and key not in keys:
             continue
-        score = entry[1] if len(entry) > 1 else None
+        # A whole score is written as an integer (3): read back as the float it was.
+        score = float(entry[1]) if len(entry) > 1 and entry[1] is not None else None
         text = entry[2] if len(entry) > 2 else value
         rows.append(TagRow(person_idx, key, "" if text is None else text, score))
     rows.sort(key=_tag_order)
