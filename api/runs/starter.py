@@ -100,7 +100,12 @@ class RunStarter:
                 raise RunInProgress(str(error)) from None
             after = connection.execute(select(func.max(_runs.c.id))).scalar() or 0
         self._reap()
-        options = RunOptions(source=folder, id_key=self._settings.id_key, as_of=as_of)
+        options = RunOptions(
+            source=folder,
+            id_key=self._settings.id_key,
+            as_of=as_of,
+            keep_runs=self._settings.keep_runs,
+        )
         errors, sent = SPAWN.Pipe(duplex=False)
         process = SPAWN.Process(
             target=run_apart, args=(self._settings.database_url, options, sent), name="run"
