@@ -10,9 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from graphql import parse, validate
+from sqlalchemy.engine import Engine
 
 from api.schema import schema
+from store import saved_audiences
 from tests.api.client import graphql
+from tests.factories import commit_shop
 
 pytestmark = pytest.mark.anyio
 
@@ -21,8 +24,8 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 
 def _examples() -> list[str]:
     found = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
-    assert len(found) == 5, (
-        "README should hold profile, audience, basket, persona and attribution examples"
+    assert len(found) == 6, (
+        "README should hold profile, audience, diff, basket, persona and attribution examples"
     )
     # the example names a user of the demo shop; ask for one of the hand-made shop's instead
     return [re.sub(r"#[^\n]*", "", example).replace("U1000760", "u-1002") for example in found]
@@ -50,7 +53,6 @@ async def test_readme_audience_example_answers_as_documented(client: httpx.Async
             "audience": {
                 "count": 2,
                 "share": 0.5,
-                "evaluator": "BITMAP",
                 "breakdown": [{"value": "25_34", "count": 2, "share": 1.0}],
                 "members": {
                     "totalCount": 2,
@@ -72,6 +74,28 @@ async def test_readme_audience_example_answers_as_documented(client: httpx.Async
     }
 
 
+async def test_readme_diff_example_answers_as_documented(
+    client: httpx.AsyncClient, engine: Engine, shop_run: int
+) -> None:
+    with engine.begin() as connection:
+        saved_audiences.save(
+            connection=connection, name="vip", expression="rfm_segment:high_value", by="crm"
+        )
+    later = commit_shop(engine)  # the same shop again: the saved audience is measured on it
+    example = _examples()[2].replace('"3"', f'"{shop_run}"').replace('"5"', f'"{later}"')
+    body = await graphql(client, example)
+    sizes = body["data"]["savedAudience"]["sizes"]
+    assert [(s["run"]["id"], s["persons"], s["entered"], s["left"]) for s in sizes] == [
+        (str(later), 1, 0, 0)
+    ]
+    assert body["data"]["audienceDiff"] == {
+        "entered": 0,
+        "left": 0,
+        "stayed": 1,
+        "leftMembers": {"edges": []},
+    }
+
+
 def _cursor(person_idx: int) -> str:
     return base64.urlsafe_b64encode(f"member:1:{person_idx}".encode()).decode()
 
@@ -79,7 +103,7 @@ def _cursor(person_idx: int) -> str:
 async def test_readme_basket_example_answers_as_documented(
     basket_client: httpx.AsyncClient,
 ) -> None:
-    example = _examples()[2].replace("u-1002", "u3").replace('"I123"', '"A"')
+    example = _examples()[3].replace("u-1002", "u3").replace('"I123"', '"A"')
     body = await graphql(basket_client, example)
     assert "errors" not in body, body
     data = body["data"]
