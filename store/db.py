@@ -95,7 +95,7 @@ def make_engine(url: str) -> Engine:
 
 
 # Tables only the layout before tag store v2 had (one row per tag, persons numbered per run).
-OLD_LAYOUT = ("person_tags", "persons", "features")
+OLD_LAYOUT = ("person_tags", "persons", "features", "quarantine")
 
 
 def refuse_old_layout(connection: Connection) -> None:

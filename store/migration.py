@@ -41,7 +41,7 @@ def migrate(url: str) -> Migrated:
 
 def _old_tables(connection: Connection) -> list[str]:
     tables = set(inspect(connection).get_table_names())
-    old = [t for t in OLD_LAYOUT if t in tables]
+    old = [t for t in OLD_LAYOUT if t in tables]  # the quarantine was a table then
     if old and "person_identifiers" in tables:
         columns = {c["name"] for c in inspect(connection).get_columns("person_identifiers")}
         if "run_id" in columns:  # identifiers were kept per run then

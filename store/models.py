@@ -156,24 +156,6 @@ class RunMembers(SQLModel, table=True):
     members: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class QuarantineRow(SQLModel, table=True):
-    """A source row that was not used, with the reason; nothing is dropped silently."""
-
-    __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_run_reason", "run_id", "source", "reason"),)
-
-    # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    )
-    run_id: int = Field(foreign_key="runs.id")
-    source: str
-    row_number: int
-    reason: str
-    raw: str = Field(sa_column=Column(Text, nullable=False))
-
-
 class SavedAudience(SQLModel, table=True):
     """An audience saved by name: its current expression, and who saved it when."""
 

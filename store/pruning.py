@@ -16,7 +16,6 @@ from store.models import (
     Outcome,
     PersonaRow,
     Profile,
-    QuarantineRow,
     Recommendation,
     Run,
     RunFile,
@@ -42,8 +41,7 @@ PER_RUN: list[Table] = [
         CatalogItem,
         PersonaRow,
         DriftRow,
-        QuarantineRow,
-        RunFile,
+            RunFile,
         RunReport,
         TagDefinition,
     )

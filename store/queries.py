@@ -11,9 +11,9 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from store import bitmaps
+from store import bitmaps, quarantine
 from store.errors import NotFound
-from store.models import PersonIdentifier, Profile, QuarantineRow, Run, table_of
+from store.models import PersonIdentifier, Profile, Run, table_of
 from store.profiles import decode, features_of, run_dictionary, tag_codes
 
 _profiles = table_of(Profile)
@@ -45,14 +45,7 @@ def get_run(*, session: Session, run_id: int) -> Run | None:
 
 def quarantine_counts(*, session: Session, run_id: int) -> list[tuple[str, str, int]]:
     """(source, reason, rows) quarantined by one run."""
-    rows = func.count(col(QuarantineRow.id))
-    statement = (
-        select(QuarantineRow.source, QuarantineRow.reason, rows)
-        .where(QuarantineRow.run_id == run_id)
-        .group_by(col(QuarantineRow.source), col(QuarantineRow.reason))
-        .order_by(col(QuarantineRow.source), col(QuarantineRow.reason))
-    )
-    return [(s, r, int(n)) for s, r, n in session.exec(statement).all()]
+    return quarantine.counts(connection=session.connection(), run_id=run_id)
 
 
 def tag_distribution(*, connection: Connection, run_id: int, key: str) -> list[tuple[str, int]]:

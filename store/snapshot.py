@@ -23,7 +23,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 
-from store import bitmaps, bulk, numbering, profiles, pruning, saved_audiences
+from store import bitmaps, bulk, numbering, profiles, pruning, quarantine, saved_audiences
 from store.audience_index import AudienceIndex, from_layout
 from store.bulk import Rows
 from store.db import refresh_statistics
@@ -33,7 +33,6 @@ from store.models import (
     CatalogItem,
     Outcome,
     PersonaRow,
-    QuarantineRow,
     Recommendation,
     Run,
     RunFile,
@@ -211,7 +210,7 @@ def commit_snapshot(
         parts.lap("profiles")
         stored += _write_bitmaps(conn, run_id, layout)
         parts.lap("bitmaps")
-        bulk.insert_rows(conn, table_of(QuarantineRow), run_id, snapshot.quarantine)
+        snapshot.files = {**snapshot.files, quarantine.FILE: quarantine.packed(snapshot.quarantine)}
         bulk.insert_rows(conn, table_of(AssociationRule), run_id, snapshot.rules)
         bulk.insert_rows(
             conn, table_of(Recommendation), run_id, _renumbered(snapshot.recommendations, numbers)

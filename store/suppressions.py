@@ -9,7 +9,6 @@ derived again from the same account or device, even when it links to new ones.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -19,16 +18,16 @@ import orjson
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyroaring import BitMap
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from store import quarantine
 from store.bitmaps import pack, unpack
 from store.models import (
     Outcome,
     PersonIdentifier,
     PersonNumber,
     Profile,
-    QuarantineRow,
     Recommendation,
     Run,
     RunFile,
@@ -46,7 +45,6 @@ _numbers = table_of(PersonNumber)
 _bitmaps = table_of(TagBitmap)
 _members = table_of(RunMembers)
 _suppressions = table_of(Suppression)
-_quarantine = table_of(QuarantineRow)
 _runs = table_of(Run)
 _files = table_of(RunFile)
 # Every table with a row per person of a run, the profiles last.
@@ -116,7 +114,9 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
         names = [identifier for _, identifier in found]
         quarantined = 0
         for run_id, number, tags in places:
-            quarantined += _delete_quarantined(connection, run_id, names)
+            quarantined += quarantine.drop_naming(
+                connection=connection, run_id=run_id, identifiers=names
+            )
             _drop_baskets(connection, run_id, number)
             _drop_from_bitmaps(connection, run_id, number, tags)
             for table in PER_PERSON:
@@ -176,20 +176,6 @@ def _list(connection: Connection, new: Iterable[str], *, by: str) -> None:
     rows = [{"digest": d, "forgotten_at": now, "forgotten_by": by} for d in sorted(new)]
     if rows:
         connection.execute(insert(_suppressions), rows)
-
-
-def _delete_quarantined(connection: Connection, run_id: int, identifiers: list[str]) -> int:
-    """Quarantined rows keep their raw values as JSON: delete those naming an identifier."""
-    if not identifiers:
-        return 0
-    needles = [json.dumps(identifier, ensure_ascii=False) for identifier in identifiers]
-    done = connection.execute(
-        delete(_quarantine).where(
-            _quarantine.c.run_id == run_id,
-            or_(*(_quarantine.c.raw.contains(needle, autoescape=True) for needle in needles)),
-        )
-    )
-    return int(done.rowcount)
 
 
 def _drop_baskets(connection: Connection, run_id: int, person_idx: int) -> None:

@@ -19,12 +19,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from store import suppressions
+from store import quarantine, suppressions
 from store.audience_index import load_index
 from store.models import (
     PersonIdentifier,
     Profile,
-    QuarantineRow,
     Run,
     RunReport,
     Suppression,
@@ -116,12 +115,9 @@ def identifiers(engine: Engine) -> list[str]:
 
 def quarantined(engine: Engine, run_id: int) -> list[tuple[str, str]]:
     """(order id, user id) of the run's quarantined rows."""
-    table = table_of(QuarantineRow)
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(table.c.raw).where(table.c.run_id == run_id).order_by(table.c.row_number)
-        )
-        return [(json.loads(raw)["order_id"], json.loads(raw)["user_id"]) for (raw,) in rows]
+        rows = quarantine.rows(connection=connection, run_id=run_id).sort_values("row_number")
+    return [(json.loads(raw)["order_id"], json.loads(raw)["user_id"]) for raw in rows.raw]
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
-from store.models import QuarantineRow
+from store import quarantine
 from store.queries import export_tags
 from tagging.ingest import connect
 from tagging.parsing import parse_timestamp
@@ -78,9 +77,9 @@ def cleaned(shop_dir, engine: Engine) -> tuple[Engine, int, dict]:
 
 def test_every_dropped_row_is_quarantined_with_its_reason(cleaned) -> None:
     engine, run_id, _ = cleaned
-    with Session(engine) as session:
-        rows = session.exec(select(QuarantineRow).where(QuarantineRow.run_id == run_id)).all()
-    found = sorted((r.source, r.row_number, r.reason) for r in rows)
+    with engine.connect() as connection:
+        rows = quarantine.rows(connection=connection, run_id=run_id)
+    found = sorted(zip(rows.source, rows.row_number, rows.reason, strict=True))
     assert found == [
         ("order_items", 2, "bad_quantity"),
         ("order_items", 3, "unknown_order"),
@@ -92,7 +91,7 @@ def test_every_dropped_row_is_quarantined_with_its_reason(cleaned) -> None:
         ("orders", 8, "bad_amount"),
         ("users", 3, "duplicate_user_id"),
     ]
-    raw = next(json.loads(r.raw) for r in rows if r.reason == "negative_amount")
+    raw = next(json.loads(r.raw) for r in rows.itertuples() if r.reason == "negative_amount")
     assert raw == {
         "order_id": "o5",
         "user_id": "u2",

@@ -11,9 +11,9 @@ from sklearn.metrics import adjusted_rand_score
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from store import basket_queries
+from store import basket_queries, quarantine
 from store.db import make_engine
-from store.models import PersonIdentifier, Profile, QuarantineRow
+from store.models import PersonIdentifier, Profile
 from store.queries import export_tags
 from tagging.generator import generate_shop
 from tagging.run import RunOptions, RunResult, run_tagging
@@ -47,13 +47,9 @@ def personas(shop: Path) -> pd.DataFrame:
 
 
 def _quarantined(engine: Engine, run_id: int, source: str) -> pd.DataFrame:
-    with Session(engine) as session:
-        rows = session.exec(
-            select(QuarantineRow.row_number, QuarantineRow.reason).where(
-                QuarantineRow.run_id == run_id, QuarantineRow.source == source
-            )
-        ).all()
-    return pd.DataFrame(rows, columns=["row_number", "reason"])
+    with engine.connect() as connection:
+        rows = quarantine.rows(connection=connection, run_id=run_id)
+    return rows[rows.source == source][["row_number", "reason"]].reset_index(drop=True)
 
 
 def test_bot_filter_catches_planted_bots_and_spares_people(shop: Path, tagged) -> None:
