@@ -93,6 +93,10 @@ class Cleaning:
             after_as_of=self.typed(good.filter(good._later)),
         )
 
+    def unreadable(self, rows: ir.Table) -> dict[str, int]:
+        """Per "column: reason", the rows whose optional value is there but unreadable."""
+        return unreadable(self.source, rows)
+
 
 def _with_repeats(table: ir.Table, key: str) -> ir.Table:
     """`table` with `_dup`: true for every row of a key but its first in file order.
@@ -111,10 +115,17 @@ def _with_repeats(table: ir.Table, key: str) -> ir.Table:
 
 
 def _quarantined(rows: ir.Table, raw_columns: Sequence[str], source: str) -> ir.Table:
-    raw = ibis.struct({c: rows[c] for c in raw_columns if c != ROW}).cast("json").cast("string")
     return rows.select(
-        source=ibis.literal(source), row_number=rows[ROW], reason=rows._reason, raw=raw
+        source=ibis.literal(source),
+        row_number=rows[ROW],
+        reason=rows._reason,
+        raw=_raw_text(rows, raw_columns),
     )
+
+
+def _raw_text(rows: ir.Table, raw_columns: Sequence[str]) -> ir.StringValue:
+    """A row's text columns as one JSON object, as its quarantined row keeps them."""
+    return ibis.struct({c: rows[c] for c in raw_columns if c != ROW}).cast("json").cast("string")
 
 
 def _marks(
@@ -277,12 +288,17 @@ def clean_touches(raw: ir.Table, *, as_of: datetime) -> Cleaning:
     return Cleaning("touches", _marks(t, reason, t._ts > as_of, _ts=t._ts, _kind=t._kind), typed)
 
 
+# The events' columns cleaning and later stages read, kept as the file is read; the rest of an
+# event's text (user agent, query, session, ip, ...) is read again only for quarantined rows.
+EVENT_COLUMNS = ("user_id", "device_id", "event_type", "item_id", "category", "brand")
+EVENT_COLUMNS += ("platform", "os")
+
+
 def check_events(raw: ir.Table) -> ir.Table:
-    """The events' text columns with each event's parsed `_ts`, `_reason` for a bad row (NULL
-    when fine) and `_crawler`: what cleaning needs before as_of is known (the latest `_ts` is
-    as_of when the run is not given one). Worked out as the file is read (`read_source`'s
-    checks), so the text is not read again for them; `checked_events` is what cleaning reads.
-    """
+    """What is kept of each event as the file is read (`read_source`'s checks): the columns
+    later stages read, the parsed `_ts`, `_reason` for a bad row (NULL when fine), `_crawler`,
+    the duplicate key `_event_id`, a flag per unreadable optional value, and `_raw` (the row's
+    text as JSON) for a bad row only. What needs as_of (repeats, bots) is `clean_events`."""
     # Parsed in a projection of its own (a view, which ibis does not merge into the next
     # select): written into both the reason's CASE and the output, every timestamp was parsed
     # twice (1.2 s of CPU at 100k).
@@ -294,24 +310,51 @@ def check_events(raw: ir.Table) -> ir.Table:
         (bad_money(t.price), "bad_price"),
         else_=KEPT,
     )
-    # The pattern on every event: matching each distinct agent once and joining the result
-    # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
-    return t.mutate(
-        _reason=reason, _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False)
-    )
-
-
-def checked_events(checked: ir.Table) -> ir.Table:
-    """Every event's `_row`, `_reason`, `_ts`, `_actor`, `_event_id` and `_crawler`, from the
-    source's rows with `check_events`' columns."""
-    return checked.select(
-        ROW,
-        "_reason",
+    flags = {
+        f"_unreadable_{column}": _unreadable(t[column], parse)
+        for column, (_reason, parse) in OPTIONAL_VALUES["events"].items()
+    }
+    return t.select(
+        *EVENT_COLUMNS,
         "_ts",
-        "_crawler",
-        _actor=checked.device_id.fill_null("user:" + checked.user_id),
-        _event_id=checked.event_id,
+        _event_id=t.event_id,
+        _reason=reason,
+        # The pattern on every event: matching each distinct agent once and joining the result
+        # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
+        _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
+        _raw=ibis.ifelse(reason.notnull(), _raw_text(t, raw.columns), ibis.null("string")),
+        **flags,
     )
+
+
+@dataclass(frozen=True)
+class EventCleaning(Cleaning):
+    """The events' marks are only the rows that as_of condemns (repeated ids, bots): every
+    other check was made as the file was read (`check_events`, the `checked` rows)."""
+
+    checked: ir.Table
+    as_of: datetime
+
+    def split(self, marks: ir.Table, rows: ir.Table) -> Step:
+        """The three parts, from the materialised late `marks` and the file's text `rows`
+        (read again, only for the rows `marks` names)."""
+        checked = self.checked
+        good = checked.filter(checked._reason.isnull())
+        later = good._ts > self.as_of  # a good row's _ts is never NULL
+        bad = checked.filter(checked._reason.notnull())
+        early = bad.select(
+            source=ibis.literal(self.source), row_number=bad[ROW], reason=bad._reason, raw=bad._raw
+        )
+        late = rows.join(marks, ROW)
+        return Step(
+            # A view: later joins would otherwise extend the anti-join's chain.
+            kept=self.typed(good.filter(~later).anti_join(marks, ROW).view()),
+            quarantined=early.union(_quarantined(late, rows.columns, self.source)),
+            after_as_of=self.typed(good.filter(later)),
+        )
+
+    def unreadable(self, rows: ir.Table) -> dict[str, int]:
+        return unreadable(self.source, self.checked)
 
 
 def clean_events(
@@ -320,60 +363,66 @@ def clean_events(
     as_of: datetime,
     bot_events_per_minute: int,
     event_types: dict[str, str] = EVENT_TYPES,
-) -> Cleaning:
-    """Bad rows, then repeated event ids, then every event of an actor judged to be a bot.
+) -> EventCleaning:
+    """Repeated event ids, then every event of an actor judged to be a bot, among the events
+    `check_events` found good and on or before as_of.
 
-    `checked` is `checked_events` of the source. Event types are read in `event_types`'
+    `checked` is the `checked_events` view. Event types are read in `event_types`'
     spellings (`加购` -> `add_to_cart`); others are kept lower-cased.
     """
-    first = checked.mutate(_later=(checked._ts > as_of).fill_null(False))
-    judged = first._reason.isnull() & ~first._later & first._event_id.notnull()
+    good = checked.filter(checked._reason.isnull() & (checked._ts <= as_of))
+    t = good.select(
+        ROW,
+        "_ts",
+        "_crawler",
+        "_event_id",
+        _actor=good.device_id.fill_null("user:" + good.user_id),
+    )
     # Each repeated event id's first row, by a grouping (a row_number() window sorted every
     # row); only the few repeated ids are joined back, so the join's hash table stays small.
-    ids = first.filter(judged).group_by("_event_id").agg(_first=first[ROW].min(), _n=ibis._.count())
+    keyed = t.filter(t._event_id.notnull())
+    ids = keyed.group_by("_event_id").agg(_first=keyed[ROW].min(), _n=ibis._.count())
     firsts = ids.filter(ids._n > 1).drop("_n")
-    marked = first.left_join(firsts, "_event_id")
-    repeat = judged & (marked[ROW] != marked._first).fill_null(False)
-    reason = ibis.ifelse(repeat, "duplicate_event_id", marked._reason)
-    deduped = marked.select(*(reason.name(c) if c == "_reason" else c for c in first.columns))
-    # Not materialised: the bot checks read it within the one query that makes the marks.
-    marks = _drop_bots(deduped, bot_events_per_minute).drop("_event_id", "_crawler")
-    return Cleaning("events", marks, partial(_typed_events, event_types=event_types))
+    marked = t.left_join(firsts, "_event_id")
+    repeat = (marked[ROW] != marked._first).fill_null(False)
+    deduped = marked.select(ROW, "_ts", "_crawler", "_actor", _repeat=repeat)
+    marks = _bots(deduped, bot_events_per_minute)
+    return EventCleaning(
+        "events",
+        marks.filter(marks._reason.notnull()),
+        partial(_typed_events, event_types=event_types),
+        checked=checked,
+        as_of=as_of,
+    )
 
 
-def _drop_bots(t: ir.Table, per_minute: int) -> ir.Table:
-    in_scope = t._reason.isnull() & ~t._later
-    people = t.filter(in_scope)
+def _bots(t: ir.Table, per_minute: int) -> ir.Table:
+    """`_row` and `_reason` of every event: a repeat, an event of a bot, or NULL."""
+    people = t.filter(~t._repeat)
     by_agent = people.filter(people._crawler)._actor
     minutes = people.group_by([people._actor, people._ts.truncate("m")]).agg(n=ibis._.count())
     by_rate = minutes.filter(minutes.n > per_minute)._actor
     reason = ibis.cases(
-        (in_scope & t._actor.isin(by_agent), "bot_user_agent"),
-        (in_scope & t._actor.isin(by_rate), "bot_rate"),
-        else_=t._reason,
+        (t._repeat, "duplicate_event_id"),
+        (t._actor.isin(by_agent), "bot_user_agent"),
+        (t._actor.isin(by_rate), "bot_rate"),
+        else_=KEPT,
     )
-    return t.mutate(_reason=reason)
+    return t.select(ROW, _reason=reason)
 
 
 def _typed_events(good: ir.Table, *, event_types: dict[str, str]) -> ir.Table:
     return good.select(
-        "event_id",
-        "user_id",
-        "device_id",
-        "item_id",
-        "category",
-        "brand",
-        "platform",
-        "os",
-        "device_model",
-        "session_id",
-        "user_agent",
-        "query",
+        *(c for c in EVENT_COLUMNS if c != "event_type"),
         event_type=in_vocabulary(good.event_type, event_types),
         ts=good._ts,
-        price=parse_money(good.price),
-        dwell_ms=parse_money(good.dwell_ms),
     )
+
+
+def _unreadable(
+    text: ir.StringValue, parse: Callable[[ir.StringValue], ir.Value]
+) -> ir.BooleanValue:
+    return text.notnull() & parse(text).isnull()
 
 
 def unreadable(source: str, rows: ir.Table) -> dict[str, int]:
@@ -382,12 +431,13 @@ def unreadable(source: str, rows: ir.Table) -> dict[str, int]:
     checks = OPTIONAL_VALUES.get(source, {})
     if not checks:
         return {}
-    counts = rows.aggregate(
-        **{
-            column: (rows[column].notnull() & parse(rows[column]).isnull()).sum()
-            for column, (_reason, parse) in checks.items()
-        }
-    )
+    flags = {
+        column: rows[f"_unreadable_{column}"]
+        if f"_unreadable_{column}" in rows.columns
+        else _unreadable(rows[column], parse)
+        for column, (_reason, parse) in checks.items()
+    }
+    counts = rows.aggregate(**{column: flag.sum() for column, flag in flags.items()})
     found = counts.to_pyarrow().to_pylist()[0]
     return {
         f"{column}: {reason}": int(found[column] or 0)

@@ -115,10 +115,20 @@ WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
 @dataclass(frozen=True)
 class Source:
-    """One source as read: its rows (text columns and `_row`) and its file's encoding."""
+    """One source as read: its rows (text columns and `_row`) and its file's encoding.
+
+    A source read with checks keeps only the checked rows (`checked`); its `table` then reads
+    the file again at each query, for the few rows whose text is wanted (quarantined rows).
+    """
 
     table: ir.Table
     encoding: str | None  # None for Parquet and workbooks, which say their own
+    checked: ir.Table | None = None
+
+    @property
+    def rows(self) -> ir.Table:
+        """What was kept of each row read: the checked rows, else the text rows."""
+        return self.table if self.checked is None else self.checked
 
 
 # DuckDB spills past this; Python holds up to ~2.4 GB more at a run's peak (1M users: 7.0 GB
@@ -214,9 +224,10 @@ def read_source(
     workbooks are first copied into `workdir` as UTF-8 CSV. Empty strings become NULL and
     identifiers are trimmed; absent optional columns are NULL; other columns are not kept.
 
-    `checks` adds columns worked out from each row's text as the file is read (the events'
-    parsed timestamps, say): a later query would read the text again. The view
-    `checked_<name>` shows them with `_row` and the text columns.
+    `checks` makes the columns kept of each row as the file is read (the events' parsed
+    timestamps and reasons, say): they are materialised as the view `checked_<name>` (with
+    `_row`), and the text is not; `source_<name>` then reads the file again, numbering its rows
+    in file order, for whatever needs a row's text (its quarantined rows).
     """
     spec = CONTRACT[name]
     work = workdir or Path(tempfile.mkdtemp(prefix="portrait-read-"))
@@ -233,13 +244,12 @@ def read_source(
     by_column = {column: named[position] for column, position in matched.items()}
     rows = f"SELECT {_select_list(spec, by_column)} FROM {reader}"
     table = f"source_{name}_rows"
-    checked = None
-    if checks is not None:
-        checked = checks(ibis.table({column: "string" for column in spec.columns}, name="_file"))
+    listed = ", ".join(spec.columns)
     try:
-        if checked is None:
+        if checks is None:
             con.raw_sql(f"CREATE OR REPLACE TABLE {table} AS {rows}")
         else:
+            checked = checks(ibis.table({column: "string" for column in spec.columns}, "_file"))
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
             select = ibis.to_sql(checked, dialect="duckdb")
@@ -249,15 +259,15 @@ def read_source(
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
     # row's position in the file: numbering the rows with row_number() OVER () instead is a
     # window over the whole file that took as long as parsing it.
-    listed = ", ".join(spec.columns)
-    con.raw_sql(
-        f"CREATE OR REPLACE VIEW source_{name} AS SELECT rowid + 1 AS {ROW}, {listed} FROM {table}"
-    )
-    if checked is not None:
-        con.raw_sql(
-            f"CREATE OR REPLACE VIEW checked_{name} AS SELECT rowid + 1 AS {ROW}, * FROM {table}"
-        )
-    return Source(con.table(f"source_{name}"), used)
+    numbered = f"SELECT rowid + 1 AS {ROW}, * FROM {table}"
+    if checks is None:
+        con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS {numbered}")
+        return Source(con.table(f"source_{name}"), used)
+    con.raw_sql(f"CREATE OR REPLACE VIEW checked_{name} AS {numbered}")
+    # Read only for a few rows, once: the same file in the same order, numbered as it is read.
+    again = f"SELECT row_number() OVER () AS {ROW}, {listed} FROM ({rows})"
+    con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS {again}")
+    return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"))
 
 
 def _readable(path: Path, workdir: Path, encoding: str | None) -> tuple[Path, str | None]:

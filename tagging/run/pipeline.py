@@ -105,7 +105,7 @@ class Pipeline:
     def execute(self, paths: dict[str, Path]) -> Snapshot:
         with self.stage("ingest") as notes:
             sources = {name: self._read(name, path) for name, path in paths.items()}
-            raw = {name: source.table for name, source in sources.items()}
+            raw = {name: source.rows for name, source in sources.items()}
             notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
         with self.stage("clean") as notes:
             as_of = self._as_of(raw, paths["orders"])
@@ -295,7 +295,7 @@ class Pipeline:
             steps["touches"] = self._settle(clean.clean_touches(raw["touches"], as_of=as_of))
         if "events" in raw:
             events = clean.clean_events(
-                clean.checked_events(self.con.table("checked_events")),
+                self.con.table("checked_events"),
                 as_of=as_of,
                 bot_events_per_minute=self.options.bot_events_per_minute,
                 event_types=self.shop.vocabulary("event_type"),
@@ -321,7 +321,7 @@ class Pipeline:
             kept=self.keep(f"clean_{source}", step.kept) if keep_rows else step.kept,
             quarantined=self.keep(f"quarantined_{source}", step.quarantined),
             after_as_of=self.keep(f"later_{source}", step.after_as_of),
-            unreadable=clean.unreadable(source, rows),
+            unreadable=cleaning.unreadable(rows),
         )
 
     def _drop_spent(self, *tables: str) -> None:
