@@ -290,8 +290,8 @@ def clean_touches(raw: ir.Table, *, as_of: datetime) -> Cleaning:
 
 # The events' columns cleaning and later stages read, kept as the file is read; the rest of an
 # event's text (user agent, query, session, ip, ...) is read again only for quarantined rows.
-EVENT_COLUMNS = ("user_id", "device_id", "event_type", "item_id", "category", "brand")
-EVENT_COLUMNS += ("platform", "os")
+EVENT_COLUMNS: tuple[str, ...] = ("user_id", "device_id", "event_type", "item_id", "category")
+EVENT_COLUMNS += ("brand", "platform", "os")
 
 
 def check_events(raw: ir.Table) -> ir.Table:
