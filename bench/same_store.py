@@ -45,7 +45,7 @@ def build(code: Path, shop: Path, database: Path, as_of: str) -> None:
     """One store of `shop`, made by the code in `code` (in a process of its own)."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, "-c", RUN, str(shop), str(database), as_of]
-    subprocess.run(command, check=True, env=env, cwd=code)
+    subprocess.run(command, check=True, env=env, cwd=code, stdout=subprocess.DEVNULL)
 
 
 def rows(database: Path, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:

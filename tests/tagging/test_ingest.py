@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from store.errors import InputError
 from store.queries import current_run, list_runs
-from tagging import clean
+from tagging.clean.events import check_events
 from tagging.ingest import CONTRACT, connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY, write_csv
@@ -159,7 +159,7 @@ def test_checks_are_kept_as_the_file_is_read_and_its_text_read_again_only_when_a
     )
     con = connect()
     try:
-        source = read_source(con, "events", path, checks=clean.check_events)
+        source = read_source(con, "events", path, checks=check_events)
         assert source.checked is not None
         checked = source.checked.order_by("_row").to_pyarrow().to_pylist()
         text = source.table.order_by("_row").to_pyarrow().to_pylist()
