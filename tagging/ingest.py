@@ -124,6 +124,8 @@ class Source:
     table: ir.Table
     encoding: str | None  # None for Parquet and workbooks, which say their own
     checked: ir.Table | None = None
+    # With checks: the text of the rows a materialised table of `_row`s names, read again.
+    text_of: Callable[[ir.Table], ir.Table] | None = None
 
     @property
     def rows(self) -> ir.Table:
@@ -227,7 +229,7 @@ def read_source(
     `checks` makes the columns kept of each row as the file is read (the events' parsed
     timestamps and reasons, say): they are materialised as the view `checked_<name>` (with
     `_row`), and the text is not; `source_<name>` then reads the file again, numbering its rows
-    in file order, for whatever needs a row's text (its quarantined rows).
+    in file order, and `Source.text_of` reads it again for a few rows (quarantined ones).
     """
     spec = CONTRACT[name]
     work = workdir or Path(tempfile.mkdtemp(prefix="portrait-read-"))
@@ -242,9 +244,9 @@ def read_source(
     matched = match_columns(path, headers, spec.columns, mapping=columns)
     _check_columns(spec, path, headers, matched)
     by_column = {column: named[position] for column, position in matched.items()}
-    rows = f"SELECT {_select_list(spec, by_column)} FROM {reader}"
+    select = _select_list(spec, by_column)
+    rows = f"SELECT {select} FROM {reader}"
     table = f"source_{name}_rows"
-    listed = ", ".join(spec.columns)
     try:
         if checks is None:
             con.raw_sql(f"CREATE OR REPLACE TABLE {table} AS {rows}")
@@ -252,8 +254,8 @@ def read_source(
             checked = checks(ibis.table({column: "string" for column in spec.columns}, "_file"))
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
-            select = ibis.to_sql(checked, dialect="duckdb")
-            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {select}")
+            checking = ibis.to_sql(checked, dialect="duckdb")
+            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {checking}")
     except Exception as error:
         raise _not_format(path, error) from error
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
@@ -264,10 +266,19 @@ def read_source(
         con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS {numbered}")
         return Source(con.table(f"source_{name}"), used)
     con.raw_sql(f"CREATE OR REPLACE VIEW checked_{name} AS {numbered}")
-    # Read only for a few rows, once: the same file in the same order, numbered as it is read.
-    again = f"SELECT row_number() OVER () AS {ROW}, {listed} FROM ({rows})"
-    con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS {again}")
-    return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"))
+    # The same file in the same order, numbered as it is read (a streaming window).
+    again = f"SELECT row_number() OVER () AS {ROW}, * FROM {reader}"
+    con.raw_sql(f"CREATE OR REPLACE VIEW file_{name} AS {again}")
+    con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS SELECT {ROW}, {select} FROM file_{name}")
+
+    def text_of(numbers: ir.Table) -> ir.Table:
+        # Joined before the text is made the contract's (trimmed, NULL for empty): made for
+        # every row and then joined, it took twice the CPU of the join alone.
+        joined = f"file_{name} JOIN {numbers.get_name()} USING ({ROW})"
+        con.raw_sql(f"CREATE OR REPLACE VIEW text_{name} AS SELECT {ROW}, {select} FROM {joined}")
+        return con.table(f"text_{name}")
+
+    return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"), text_of)
 
 
 def _readable(path: Path, workdir: Path, encoding: str | None) -> tuple[Path, str | None]:

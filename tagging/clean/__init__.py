@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-import ibis.expr.types as ir
-
 from tagging.clean import events, sources
 from tagging.clean.marks import Cleaning, Step
 from tagging.identity import Materialise
@@ -34,7 +32,7 @@ def clean_sources(
     raw = {name: source.rows for name, source in read.items()}
 
     def settle(cleaning: Cleaning, *, keep_rows: bool = True) -> Step:
-        return _settle(cleaning, read[cleaning.source].table, materialise, keep_rows=keep_rows)
+        return _settle(cleaning, read[cleaning.source], materialise, keep_rows=keep_rows)
 
     steps: dict[str, Step] = {}
     if "users" in raw:
@@ -67,7 +65,7 @@ def clean_sources(
 
 
 def _settle(
-    cleaning: Cleaning, rows: ir.Table, materialise: Materialise, *, keep_rows: bool
+    cleaning: Cleaning, source: Source, materialise: Materialise, *, keep_rows: bool
 ) -> Step:
     """Materialise the marked rows once, then every part later stages read, so that the
     source's text rows can go once cleaning is done.
@@ -75,12 +73,14 @@ def _settle(
     Without `keep_rows` the kept rows stay a query over the source and its marks, read once
     more by whoever materialises them (events: with their persons).
     """
-    source = cleaning.source
-    marks = materialise(f"marks_{source}", cleaning.marks)
+    name = cleaning.source
+    marks = materialise(f"marks_{name}", cleaning.marks)
+    # A checked source's marks name the few rows whose text is wanted (tagging.clean.events).
+    rows = source.table if source.text_of is None else source.text_of(marks)
     step = cleaning.split(marks, rows)
     return Step(
-        kept=materialise(f"clean_{source}", step.kept) if keep_rows else step.kept,
-        quarantined=materialise(f"quarantined_{source}", step.quarantined),
-        after_as_of=materialise(f"later_{source}", step.after_as_of),
+        kept=materialise(f"clean_{name}", step.kept) if keep_rows else step.kept,
+        quarantined=materialise(f"quarantined_{name}", step.quarantined),
+        after_as_of=materialise(f"later_{name}", step.after_as_of),
         unreadable=cleaning.unreadable(rows),
     )

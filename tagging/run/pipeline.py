@@ -357,7 +357,8 @@ class Pipeline:
     def _drop_source(self, name: str) -> None:
         """A source's text rows and marks, once nothing reads them again."""
         self.con.drop_view(f"source_{name}")
-        self.con.drop_view(f"checked_{name}", force=True)
+        for view in (f"checked_{name}", f"text_{name}", f"file_{name}"):
+            self.con.drop_view(view, force=True)
         for table in (f"source_{name}_rows", f"marks_{name}"):
             self.con.drop_table(table)
 
