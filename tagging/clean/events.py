@@ -66,6 +66,8 @@ def check_events(raw: ir.Table) -> ir.Table:
         for column, (_reason, parse) in OPTIONAL_VALUES["events"].items()
     }
     return t.select(
+        # A caller's own row numbers pass through (a file's rows are numbered as they are kept).
+        *([ROW] if ROW in raw.columns else []),
         *EVENT_COLUMNS,
         "_ts",
         _event_id=t.event_id,
