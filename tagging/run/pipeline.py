@@ -1,5 +1,7 @@
-"""The stages of one tagging run over one DuckDB connection: ingest, clean, identity,
-features, tags; `tagging.run.runner` wraps them with the store's run bookkeeping."""
+"""The stages of one tagging run over one DuckDB connection: ingest, clean, identity, features,
+(attribute), basket, tags, models, personas, collect. `Pipeline.execute` lists them; each
+stage's work is in the module of its concept, and `tagging.run.runner` wraps them with the
+store's run bookkeeping."""
 
 from __future__ import annotations
 
