@@ -271,7 +271,7 @@ def main() -> None:
             sys.exit(f"worker at min support {min_support} failed:\n{done.stderr}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
-    from tagging.basket import HMINE_MAX_ENTRIES  # here: each worker measures its own imports
+    from tagging.itemsets import HMINE_MAX_ENTRIES  # here: each worker measures its own imports
 
     output = {
         "baskets": args.baskets,

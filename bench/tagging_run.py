@@ -12,6 +12,15 @@ With --repeat N each size runs N times, each in a fresh process, and after the N
 one summary object: min, median and max of total_s and cpu_s, the highest peak_rss_mb and the
 median of each stage. This machine's speed moves by 10-20% from run to run, so one run is a
 sample, not a measurement.
+
+Each run's `budgets` puts the stages, grouped as issue 23 budgets them for 1M users, beside
+their budget (seconds; write is the tag store's): ingest + clean 40, identity 10, features +
+tags 40, basket 15, write 20, the rest 25.
+
+With --peer, each run is followed (in a process of its own) by the same files read by plain
+DuckDB, which the run's total is put in proportion to (`peer`): the whole events and orders
+files read as text, counting rows and distinct users (`read_s`), then RFM per user and each
+user's top three event categories straight from the CSVs (`rfm_top3_s`).
 """
 
 from __future__ import annotations
@@ -29,6 +38,40 @@ from pathlib import Path
 from typing import Any
 
 SIZES = (100_000, 1_000_000)
+# Seconds per group of stages for 1M users (issue 23); stages not named are "rest".
+BUDGETS = {
+    "ingest+clean": (("ingest", "clean"), 40),
+    "identity": (("identity",), 10),
+    "features+tags": (("features", "tags"), 40),
+    "basket": (("basket",), 15),
+    "write": (("write",), 20),
+}
+REST_BUDGET = 25
+PEER_READ = """
+SELECT count(*) AS rows, count(DISTINCT user_id) AS users
+FROM read_csv('{file}', all_varchar = true)
+"""
+# The peer's timestamps: ISO 8601 text, else epoch seconds or milliseconds (the generator's).
+PEER_TS = """CASE
+    WHEN regexp_matches(ts, '^\\d{{12,13}}$') THEN to_timestamp(ts::BIGINT / 1000)
+    WHEN regexp_matches(ts, '^\\d{{9,10}}$') THEN to_timestamp(ts::BIGINT)
+    ELSE try_cast(ts AS TIMESTAMPTZ) END"""
+PEER_RFM_TOP3 = """
+CREATE OR REPLACE TEMP TABLE peer AS
+WITH rfm AS (
+    SELECT user_id, max({ts}) AS last_order, count(*) AS orders,
+        sum(try_cast(amount AS DOUBLE)) AS spent
+    FROM read_csv('{orders}', all_varchar = true) GROUP BY user_id
+), counted AS (
+    SELECT user_id, category, count(*) AS n
+    FROM read_csv('{events}', all_varchar = true)
+    WHERE user_id IS NOT NULL AND category IS NOT NULL GROUP BY ALL
+), top3 AS (
+    SELECT user_id, list(category ORDER BY n DESC, category)[1:3] AS categories
+    FROM counted GROUP BY user_id
+)
+SELECT * FROM rfm FULL JOIN top3 USING (user_id)
+"""
 
 
 def shop(cache: Path, users: int) -> tuple[Path, float | None]:
@@ -79,12 +122,51 @@ def measure(
         "orders": result.quality["orders"]["read"],
         "tag_rows": result.tag_rows,
         "stages": result.timings,
+        "budgets": budgets(result.timings),
         "total_s": round(total, 2),
         # Both cores' work: steadier than total_s when something else shares the machine.
         "cpu_s": round(cpu, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "generated_s": generated_s,
         "duckdb_memory_limit": options.duckdb_memory_limit,
+    }
+
+
+def budgets(stages: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The stages' seconds per budgeted group, beside the group's budget at 1M users."""
+    named = {stage for group, _ in BUDGETS.values() for stage in group}
+    found = {
+        name: {"s": round(sum(stages.get(s, 0.0) for s in group), 2), "budget_1m_s": budget}
+        for name, (group, budget) in BUDGETS.items()
+    }
+    rest = sum(seconds for stage, seconds in stages.items() if stage not in named)
+    found["rest"] = {"s": round(rest, 2), "budget_1m_s": REST_BUDGET}
+    return found
+
+
+def peer(folder: Path, duckdb_memory: str) -> dict[str, float]:
+    """Plain DuckDB on the same files: the read pass, then RFM and top-3 categories."""
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": duckdb_memory})
+    events, orders = folder / "events.csv", folder / "orders.csv"
+    started = time.perf_counter()
+    counts = {
+        name: con.execute(PEER_READ.format(file=path)).fetchone()
+        for name, path in (("events", events), ("orders", orders))
+    }
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    con.execute(PEER_RFM_TOP3.format(ts=PEER_TS, orders=orders, events=events))
+    (users,) = con.execute("SELECT count(*) FROM peer").fetchone() or (0,)
+    rfm = time.perf_counter() - started
+    return {
+        "read_s": round(read, 2),
+        "rfm_top3_s": round(rfm, 2),
+        "total_s": round(read + rfm, 2),
+        "events": counts["events"][0] if counts["events"] else 0,
+        "orders": counts["orders"][0] if counts["orders"] else 0,
+        "users": users,
     }
 
 
@@ -105,11 +187,18 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per size, then a summary of them"
     )
-    parser.add_argument("--step", choices=["generate", "run"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--peer", action="store_true", help="also time plain DuckDB on the same files"
+    )
+    parser.add_argument("--step", choices=["generate", "run", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--generated-s", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "generate":
         print(json.dumps(shop(args.cache, args.users)[1]))
+        return
+    if args.step == "peer":
+        folder = args.cache / f"shop-{args.users}"
+        print(json.dumps(peer(folder, args.duckdb_memory or "5GB")), flush=True)
         return
     if args.step == "run":
         folder = args.cache / f"shop-{args.users}"
@@ -134,10 +223,24 @@ def main() -> None:
             done = subprocess.run(
                 [*child, "--step", "run", *extra], check=True, stdout=subprocess.PIPE, text=True
             )
-            print(done.stdout.strip(), flush=True)
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            if args.peer:
+                measured["peer"] = _peer(child, extra, measured["total_s"])
+            print(json.dumps(measured), flush=True)
+            runs.append(measured)
         if args.repeat > 1:
             print(json.dumps(summary(runs)), flush=True)
+
+
+def _peer(child: list[str], extra: list[str], total_s: float) -> dict[str, Any]:
+    """The peer pass in a process of its own, and the run's total as a multiple of it."""
+    done = subprocess.run(
+        [*child, "--step", "peer", *extra], check=True, stdout=subprocess.PIPE, text=True
+    )
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    found["ratio"] = round(total_s / found["total_s"], 1)
+    found["ratio_to_read"] = round(total_s / found["read_s"], 1)
+    return found
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,6 +256,11 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_s": spread([r["cpu_s"] for r in runs]),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "write_s": spread([r["stages"]["write"] for r in runs]),
+        **({"peer_ratio": spread([r["peer"]["ratio"] for r in runs])} if "peer" in runs[0] else {}),
+        "budgets_median": {
+            group: round(statistics.median(r["budgets"][group]["s"] for r in runs), 2)
+            for group in runs[0]["budgets"]
+        },
         "stages_median": {
             stage: round(statistics.median(r["stages"][stage] for r in runs), 3)
             for stage in runs[0]["stages"]

@@ -254,9 +254,7 @@ def resolve(
     canonical = _names(nodes, components.heads)
     persons, person_of = _pseudonymous_persons(components, canonical, id_key=id_key)
     members = np.flatnonzero(person_of >= 0)
-    return Resolution(
-        persons, nodes, pd.DataFrame({"node": members, PERSON: person_of[members]})
-    )
+    return Resolution(persons, nodes, pd.DataFrame({"node": members, PERSON: person_of[members]}))
 
 
 def _names(nodes: ir.Table, heads: Nodes) -> list[str]:

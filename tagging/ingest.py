@@ -115,10 +115,22 @@ WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
 @dataclass(frozen=True)
 class Source:
-    """One source as read: its rows (text columns and `_row`) and its file's encoding."""
+    """One source as read: its rows (text columns and `_row`) and its file's encoding.
+
+    A source read with checks keeps only the checked rows (`checked`); its `table` then reads
+    the file again at each query, for the few rows whose text is wanted (quarantined rows).
+    """
 
     table: ir.Table
     encoding: str | None  # None for Parquet and workbooks, which say their own
+    checked: ir.Table | None = None
+    # With checks: the text of the rows a materialised table of `_row`s names, read again.
+    text_of: Callable[[ir.Table], ir.Table] | None = None
+
+    @property
+    def rows(self) -> ir.Table:
+        """What was kept of each row read: the checked rows, else the text rows."""
+        return self.table if self.checked is None else self.checked
 
 
 # DuckDB spills past this; Python holds up to ~2.4 GB more at a run's peak (1M users: 7.0 GB
@@ -214,9 +226,10 @@ def read_source(
     workbooks are first copied into `workdir` as UTF-8 CSV. Empty strings become NULL and
     identifiers are trimmed; absent optional columns are NULL; other columns are not kept.
 
-    `checks` adds columns worked out from each row's text as the file is read (the events'
-    parsed timestamps, say): a later query would read the text again. The view
-    `checked_<name>` shows them with `_row` and the text columns.
+    `checks` makes the columns kept of each row as the file is read (the events' parsed
+    timestamps and reasons, say): they are materialised as the view `checked_<name>` (with
+    `_row`), and the text is not; `source_<name>` then reads the file again, numbering its rows
+    in file order, and `Source.text_of` reads it again for a few rows (quarantined ones).
     """
     spec = CONTRACT[name]
     work = workdir or Path(tempfile.mkdtemp(prefix="portrait-read-"))
@@ -231,33 +244,41 @@ def read_source(
     matched = match_columns(path, headers, spec.columns, mapping=columns)
     _check_columns(spec, path, headers, matched)
     by_column = {column: named[position] for column, position in matched.items()}
-    rows = f"SELECT {_select_list(spec, by_column)} FROM {reader}"
+    select = _select_list(spec, by_column)
+    rows = f"SELECT {select} FROM {reader}"
     table = f"source_{name}_rows"
-    checked = None
-    if checks is not None:
-        checked = checks(ibis.table({column: "string" for column in spec.columns}, name="_file"))
     try:
-        if checked is None:
+        if checks is None:
             con.raw_sql(f"CREATE OR REPLACE TABLE {table} AS {rows}")
         else:
+            checked = checks(ibis.table({column: "string" for column in spec.columns}, "_file"))
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
-            select = ibis.to_sql(checked, dialect="duckdb")
-            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {select}")
+            checking = ibis.to_sql(checked, dialect="duckdb")
+            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {checking}")
     except Exception as error:
         raise _not_format(path, error) from error
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
     # row's position in the file: numbering the rows with row_number() OVER () instead is a
     # window over the whole file that took as long as parsing it.
-    listed = ", ".join(spec.columns)
-    con.raw_sql(
-        f"CREATE OR REPLACE VIEW source_{name} AS SELECT rowid + 1 AS {ROW}, {listed} FROM {table}"
-    )
-    if checked is not None:
-        con.raw_sql(
-            f"CREATE OR REPLACE VIEW checked_{name} AS SELECT rowid + 1 AS {ROW}, * FROM {table}"
-        )
-    return Source(con.table(f"source_{name}"), used)
+    numbered = f"SELECT rowid + 1 AS {ROW}, * FROM {table}"
+    if checks is None:
+        con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS {numbered}")
+        return Source(con.table(f"source_{name}"), used)
+    con.raw_sql(f"CREATE OR REPLACE VIEW checked_{name} AS {numbered}")
+    # The same file in the same order, numbered as it is read (a streaming window).
+    again = f"SELECT row_number() OVER () AS {ROW}, * FROM {reader}"
+    con.raw_sql(f"CREATE OR REPLACE VIEW file_{name} AS {again}")
+    con.raw_sql(f"CREATE OR REPLACE VIEW source_{name} AS SELECT {ROW}, {select} FROM file_{name}")
+
+    def text_of(numbers: ir.Table) -> ir.Table:
+        # Joined before the text is made the contract's (trimmed, NULL for empty): made for
+        # every row and then joined, it took twice the CPU of the join alone.
+        joined = f"file_{name} JOIN {numbers.get_name()} USING ({ROW})"
+        con.raw_sql(f"CREATE OR REPLACE VIEW text_{name} AS SELECT {ROW}, {select} FROM {joined}")
+        return con.table(f"text_{name}")
+
+    return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"), text_of)
 
 
 def _readable(path: Path, workdir: Path, encoding: str | None) -> tuple[Path, str | None]:

@@ -9,13 +9,16 @@ keeps the best rule that proposed it, as the reason shown to the user.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tagging.basket import BasketParams, P
+from tagging.basket import BasketParams, Mined, basket_pairs, mine_rules
+from tagging.identity import PERSON as P
 from tagging.identity import Materialise
 
 
@@ -117,3 +120,34 @@ def _best(fired: ir.Table, keep: int) -> ir.Table:
         + 1
     )
     return ranked.filter(ranked["rank"] <= keep).select(P, "rank", "entry", "score", "rule")
+
+
+def mine_and_recommend(
+    items: ir.Table,
+    orders: ir.Table,
+    params: BasketParams,
+    *,
+    materialise: Materialise,
+    spent: Callable[..., None],
+) -> Mined:
+    """The run's basket stage: rules at item and category level, and what they propose to
+    each person. `spent` drops the tables made on the way once no later query reads them."""
+    # The pairs are kept: counting reads them three times (baskets, entries, candidates).
+    sets = {
+        level: mine_rules(
+            materialise(f"basket_pairs_{level}", basket_pairs(items, column)), params, level=level
+        )
+        for level, column in (("item", "item_id"), ("category", "category"))
+    }
+    spent(*(f"basket_pairs_{level}" for level in sets))
+    recommended = recommend(items, orders, sets["item"].rules, params)
+    next_category = likely_next(
+        items, orders, sets["category"].rules, params, materialise=materialise
+    )
+    mined = Mined(
+        sets=sets,
+        recommendations=materialise("recommendations", recommended.order_by([P, "rank"])),
+        next_category=materialise("likely_next_category", next_category),
+    )
+    spent("recent_categories", "fired_category_rules")
+    return mined

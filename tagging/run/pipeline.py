@@ -1,5 +1,7 @@
-"""The stages of one tagging run over one DuckDB connection: ingest, clean, identity,
-features, tags; `tagging.run.runner` wraps them with the store's run bookkeeping."""
+"""The stages of one tagging run over one DuckDB connection: ingest, clean, identity, features,
+(attribute), basket, tags, models, personas, collect. `Pipeline.execute` lists them; each
+stage's work is in the module of its concept, and `tagging.run.runner` wraps them with the
+store's run bookkeeping."""
 
 from __future__ import annotations
 
@@ -17,34 +19,31 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from threadpoolctl import threadpool_limits
 
 from store.basket_queries import BASKETS_FILE
 from store.bulk import row_count
 from store.snapshot import Snapshot
-from tagging import basket, clean, features, forgetting, identity, models, personas, tags
+from tagging import basket, clean, features, forgetting, identity, models, personas, persons, tags
 from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
-from tagging.identity import DEVICE_ID, USER_ID
+from tagging.clean.events import check_events
 from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
 from tagging.parsing import parse_timestamp
-from tagging.recommend import likely_next, recommend
+from tagging.recommend import mine_and_recommend
 from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
+from tagging.run.stages import Attributed, Cleaned, Featured, Tagged
 from tagging.shop import Shop
 
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
-# The event columns later stages read (features, models, tags): p_events holds only these,
-# not the file's identifiers, user agents, queries or sessions (most of its size).
-EVENT_COLUMNS_READ = ("event_type", "ts", "item_id", "category", "brand", "platform", "os")
 # What each source's rows get as its file is read (tagging.ingest.read_source's checks).
-CHECKS = {"events": clean.check_events}
+CHECKS = {"events": check_events}
 
 
 class Pipeline:
@@ -103,148 +102,226 @@ class Pipeline:
         self._spill.cleanup()
 
     def execute(self, paths: dict[str, Path]) -> Snapshot:
+        """The stages in order; each reads what the ones before it left."""
         with self.stage("ingest") as notes:
-            sources = {name: self._read(name, path) for name, path in paths.items()}
-            raw = {name: source.table for name, source in sources.items()}
-            notes.append(", ".join(f"{n} {self.count(t):,}" for n, t in raw.items()))
+            sources = self._ingest(paths, notes)
         with self.stage("clean") as notes:
-            as_of = self._as_of(raw, paths["orders"])
-            steps = self._clean(raw, as_of)
-            quality.require_orders(paths["orders"], raw["orders"], steps["orders"], as_of=as_of)
-            data_quality = quality.quality_report(raw, steps, sources, count=self.count)
-            notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in data_quality.items()))
-            for name in raw.keys() - {"events"}:
-                self._drop_source(name)
+            cleaned = self._clean(sources, paths["orders"], notes)
         with self.stage("identity") as notes:
-            persons, identifiers = self._identity(steps)
-            notes.append(f"{len(persons):,} persons from {self.count(identifiers):,} identifiers")
-            if self.forgotten is not None and len(self.forgotten):
-                notes.append(f"{self.forgotten[P].nunique():,} forgotten left out")
+            found = self._identity(cleaned.steps, notes)
         with self.stage("features") as notes:
-            person_tables = self._attach_persons(steps, identifiers, len(persons))
-            # Clustering and fitting the models need no queries once their frames are read:
-            # they run one after the other on the other core while the features, the basket
-            # rules and the tags are worked out here, and are collected for the models and
-            # personas stages. The models' frames need only the orders and events, so they
-            # are read first, here, and the worker starts on them at once: read on the worker,
-            # the fitting overlapped the tag queries and raised a large run's peak memory.
-            modelling = self._pool.submit(
-                _on_one_thread,
-                models.fit_and_score,
-                # Handed straight to the worker, which lets go of the frames once it has fitted.
-                models.training_data(
-                    person_tables["orders"],
-                    person_tables.get("events"),
-                    as_of=as_of,
-                    params=self.options.models,
-                ),
-                self.options.models,
-            )
-            wide = self.keep("features", features.person_features(person_tables, as_of=as_of))
-            buyers = personas.buying_features(wide, person_tables["items"], self.persona_params)
-            clustering = self._pool.submit(
-                _on_one_thread, personas.cluster, buyers, self.persona_params
-            )
-            # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
-            baskets = self._pool.submit(self._baskets_file)
-            if "users" in person_tables:
-                # Each person's primary account with its age: read by demographic tags and by
-                # person attributes, so worked out once.
-                people = features.people(person_tables["users"], wide)
-                person_tables["people"] = self.keep("people", people)
-            notes.append(f"{len(wide.columns) - 1} features")
-            outcomes, covered = models.outcomes(
-                steps["orders"].after_as_of,
-                steps["events"].after_as_of if "events" in steps else None,
-                self.con.table("identity"),
-                as_of=as_of,
-            )
-        attributed: dict[str, dict[str, Any]] = {}
-        kept_files: dict[str, bytes] = {}
-        touched: tuple[pd.DataFrame, pd.DataFrame] | None = None  # touches, orders
-        if "touches" in person_tables:
-            # Without a touches file there are no paths that end in nothing, and the orders'
-            # own channels alone give each order to itself.
-            with self.stage("attribute") as notes:
-                touched = attribution.touch_frames(
-                    person_tables["touches"],
-                    person_tables["orders"],
-                    order_touches=self.shop.order_touches,
-                )
-                attributed["attribution"] = attribution.run_report(
-                    *touched, self.options.attribution
-                )
-                kept_files[attribution.ATTRIBUTION_FILE] = attribution.kept_file(*touched)
-                notes.append(f"{len(touched[0]):,} touches")
+            featured = self._features(cleaned, found, notes)
+        attributed = self._attribute(featured.tables)
         with self.stage("basket") as notes:
-            mined = self._basket(person_tables)
-            notes.append(mined.summary())
+            mined = self._basket(featured.tables, notes)
         with self.stage("tags") as notes:
-            parts = tags.base_tags(
-                wide,
-                person_tables,
-                lifecycle=self.options.lifecycle,
-                rules=self.rules,
-                catalog=str(self.options.catalog),
-            )
-            base = self.keep("tags_base", ibis.union(*parts, mined.tags()))
-            if "events" in person_tables:
-                self._drop_spent("p_events")  # the events' last readers were these tags
+            base = self._tags(featured, mined)
         with self.stage("models") as notes:
-            scores, model_report = modelling.result()
-            scored = self.keep("scores", memtable(scores))
-            notes.append(models.summary(model_report))
+            scored, model_report = self._models(featured, notes)
         with self.stage("personas") as notes:
-            persona_rows, persona_tags, persona_report = personas.named(
-                buyers,
-                clustering.result(),
-                base,
-                materialise=self.keep,
-                params=self.persona_params,
-            )
-            notes.append(f"{len(persona_rows)} personas")
-            if touched is not None and len(persona_rows):
-                members = persona_tags.select(P, persona=persona_tags.value)
-                attributed["attribution"]["personas"] = attribution.by_persona(
-                    *touched, members.to_pyarrow().to_pandas(), self.options.attribution
-                )
-            # Sorted as the store clusters them; streamed to the store, never held in pandas.
-            every = ibis.union(base, *tags.score_tags(scored), persona_tags)
-            tag_table = self.keep("tags", every.order_by(TAG_ORDER))
-            self._drop_spent("tags_base")
-            tag_rows = collect.batches(self.con, tag_table)
-            notes.append(f"{tag_rows.count:,} tag rows")
+            tagged = self._personas(featured, base, scored, attributed, notes)
         with self.stage("collect") as notes:
-            quarantine, self.withheld = collect.quarantine(
-                self.con, steps, self.options, self.forgotten
+            reports = {"basket": mined.report(), "models": model_report, **tagged.reports}
+            return self._collect(cleaned, found, featured, mined, tagged, reports, notes)
+
+    def _ingest(self, paths: dict[str, Path], notes: list[str]) -> dict[str, Source]:
+        sources = {name: self._read(name, path) for name, path in paths.items()}
+        notes.append(", ".join(f"{n} {self.count(s.rows):,}" for n, s in sources.items()))
+        return sources
+
+    def _clean(self, sources: dict[str, Source], orders: Path, notes: list[str]) -> Cleaned:
+        raw = {name: source.rows for name, source in sources.items()}
+        as_of = self._as_of(raw, orders)
+        steps = clean.clean_sources(
+            sources,
+            as_of=as_of,
+            shop=self.shop,
+            bot_events_per_minute=self.options.bot_events_per_minute,
+            materialise=self.keep,
+        )
+        quality.require_orders(orders, raw["orders"], steps["orders"], as_of=as_of)
+        data_quality = quality.quality_report(raw, steps, sources, count=self.count)
+        notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in data_quality.items()))
+        for name in raw.keys() - {"events"}:
+            self._drop_source(name)
+        return Cleaned(as_of, steps, data_quality)
+
+    def _identity(self, steps: dict[str, clean.Step], notes: list[str]) -> persons.Persons:
+        found = persons.identify(
+            steps,
+            id_key=self.options.id_key,
+            suppressed=self.options.suppressed,
+            materialise=self.keep,
+        )
+        self.con.drop_table(identity.NODES_TABLE)
+        self.con.drop_table("actors", force=True)
+        self.forgotten = found.forgotten
+        notes.append(
+            f"{len(found.persons):,} persons from {self.count(found.identifiers):,} identifiers"
+        )
+        if self.forgotten is not None and len(self.forgotten):
+            notes.append(f"{self.forgotten[P].nunique():,} forgotten left out")
+        return found
+
+    def _features(self, cleaned: Cleaned, found: persons.Persons, notes: list[str]) -> Featured:
+        tables = persons.attach(cleaned.steps, found, materialise=self.keep)
+        # p_events and the other p_ tables hold the kept rows from here on; a source is read
+        # there, or in its quarantined and later rows (products, small, stay for the catalog).
+        if "events" in tables:
+            self._drop_source("events")
+        self._drop_spent(*(f"clean_{n}" for n in cleaned.steps.keys() - {"products", "events"}))
+        as_of = cleaned.as_of
+        # Clustering and fitting the models need no queries once their frames are read:
+        # they run one after the other on the other core while the features, the basket
+        # rules and the tags are worked out here, and are collected for the models and
+        # personas stages. The models' frames need only the orders and events, so they
+        # are read first, here, and the worker starts on them at once: read on the worker,
+        # the fitting overlapped the tag queries and raised a large run's peak memory.
+        params = self.options.models
+        frames = models.training_data(
+            tables["orders"], tables.get("events"), as_of=as_of, params=params
+        )
+        # Handed straight to the worker, which lets go of the frames once it has fitted.
+        modelling = self._pool.submit(_on_one_thread, models.fit_and_score, frames, params)
+        wide = self.keep("features", features.person_features(tables, as_of=as_of))
+        buyers = personas.buying_features(wide, tables["items"], self.persona_params)
+        clustering = self._pool.submit(
+            _on_one_thread, personas.cluster, buyers, self.persona_params
+        )
+        # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
+        baskets = self._pool.submit(self._baskets_file)
+        if "users" in tables:
+            # Each person's primary account with its age: read by demographic tags and by
+            # person attributes, so worked out once.
+            tables["people"] = self.keep("people", features.people(tables["users"], wide))
+        notes.append(f"{len(wide.columns) - 1} features")
+        steps = cleaned.steps
+        outcomes = models.outcomes(
+            steps["orders"].after_as_of,
+            steps["events"].after_as_of if "events" in steps else None,
+            self.con.table("identity"),
+            as_of=as_of,
+        )
+        return Featured(tables, wide, buyers, modelling, clustering, baskets, outcomes)
+
+    def _attribute(self, tables: dict[str, ir.Table]) -> Attributed | None:
+        """Without a touches file there are no paths that end in nothing, and the orders' own
+        channels alone give each order to itself: no attribution."""
+        if "touches" not in tables:
+            return None
+        with self.stage("attribute") as notes:
+            touched = attribution.touch_frames(
+                tables["touches"], tables["orders"], order_touches=self.shop.order_touches
             )
-            products = steps["products"].kept if "products" in steps else None
-            snapshot = Snapshot(
-                persons=collect.person_rows(self.con, persons, person_tables.get("people")),
-                identifiers=collect.batches(self.con, identifiers),
-                tags=tag_rows,
-                features=collect.feature_rows(self.con, wide),
-                definitions=tags.definitions(tag_table, self.rules),
-                quarantine=quarantine,
-                quality=data_quality,
-                reports={
-                    "basket": mined.report(),
-                    "models": model_report,
-                    "personas": persona_report,
-                    "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
-                    **attributed,
-                    **forgetting.report(self.forgotten, self.withheld),
-                },
-                outcomes=outcomes,
-                personas=persona_rows,
-                files={BASKETS_FILE: baskets.result(), **kept_files},
-                rules=mined.rule_rows(),
-                recommendations=collect.batches(self.con, mined.recommendations),
-                items=collect.catalog_items(products, person_tables["items"], mined),
-                timings=self.timings,
-                as_of=as_of.replace(tzinfo=ZoneInfo(self.shop.timezone)).astimezone(UTC),
-            )
-            notes.append(f"{row_count(snapshot.quarantine):,} rows quarantined")
+            report = attribution.run_report(*touched, self.options.attribution)
+            notes.append(f"{len(touched[0]):,} touches")
+            return Attributed(touched, report, attribution.kept_file(*touched))
+
+    def _basket(self, tables: dict[str, ir.Table], notes: list[str]) -> Mined:
+        mined = mine_and_recommend(
+            tables["items"],
+            tables["orders"],
+            self.options.basket,
+            materialise=self.keep,
+            spent=self._drop_spent,
+        )
+        notes.append(mined.summary())
+        return mined
+
+    def _tags(self, featured: Featured, mined: Mined) -> ir.Table:
+        parts = tags.base_tags(
+            featured.wide,
+            featured.tables,
+            lifecycle=self.options.lifecycle,
+            rules=self.rules,
+            catalog=str(self.options.catalog),
+        )
+        base = self.keep("tags_base", ibis.union(*parts, mined.tags()))
+        if "events" in featured.tables:
+            self._drop_spent("p_events")  # the events' last readers were these tags
+        return base
+
+    def _models(self, featured: Featured, notes: list[str]) -> tuple[ir.Table, dict[str, Any]]:
+        scores, model_report = featured.modelling.result()
+        notes.append(models.summary(model_report))
+        return self.keep("scores", memtable(scores)), model_report
+
+    def _personas(
+        self,
+        featured: Featured,
+        base: ir.Table,
+        scored: ir.Table,
+        attributed: Attributed | None,
+        notes: list[str],
+    ) -> Tagged:
+        persona_rows, persona_tags, persona_report = personas.named(
+            featured.buyers,
+            featured.clustering.result(),
+            base,
+            materialise=self.keep,
+            params=self.persona_params,
+        )
+        notes.append(f"{len(persona_rows)} personas")
+        reports: dict[str, dict[str, Any]] = {"personas": persona_report}
+        files: dict[str, bytes] = {}
+        if attributed is not None:
+            reports["attribution"] = attributed.report
+            files[attribution.ATTRIBUTION_FILE] = attributed.file
+            if len(persona_rows):
+                members = persona_tags.select(P, persona=persona_tags.value)
+                attributed.report["personas"] = attribution.by_persona(
+                    *attributed.touched,
+                    members.to_pyarrow().to_pandas(),
+                    self.options.attribution,
+                )
+        # Sorted as the store clusters them; streamed to the store, never held in pandas.
+        every = ibis.union(base, *tags.score_tags(scored), persona_tags)
+        tag_table = self.keep("tags", every.order_by(TAG_ORDER))
+        self._drop_spent("tags_base")
+        rows = collect.batches(self.con, tag_table)
+        notes.append(f"{rows.count:,} tag rows")
+        return Tagged(tag_table, rows, persona_rows, reports, files)
+
+    def _collect(
+        self,
+        cleaned: Cleaned,
+        found: persons.Persons,
+        featured: Featured,
+        mined: Mined,
+        tagged: Tagged,
+        reports: dict[str, dict[str, Any]],
+        notes: list[str],
+    ) -> Snapshot:
+        steps = cleaned.steps
+        quarantine, self.withheld = collect.quarantine(
+            self.con, steps, self.options, self.forgotten
+        )
+        products = steps["products"].kept if "products" in steps else None
+        outcomes, covered = featured.outcomes
+        files = {BASKETS_FILE: featured.baskets.result(), **tagged.files}
+        snapshot = Snapshot(
+            persons=collect.person_rows(self.con, found.persons, featured.tables.get("people")),
+            identifiers=collect.batches(self.con, found.identifiers),
+            tags=tagged.rows,
+            features=collect.feature_rows(self.con, featured.wide),
+            definitions=tags.definitions(tagged.table, self.rules),
+            quarantine=quarantine,
+            quality=cleaned.quality,
+            reports={
+                **reports,
+                "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
+                **forgetting.report(self.forgotten, self.withheld),
+            },
+            outcomes=outcomes,
+            personas=tagged.persona_rows,
+            files=files,
+            rules=mined.rule_rows(),
+            recommendations=collect.batches(self.con, mined.recommendations),
+            items=collect.catalog_items(products, featured.tables["items"], mined),
+            timings=self.timings,
+            as_of=cleaned.as_of.replace(tzinfo=ZoneInfo(self.shop.timezone)).astimezone(UTC),
+        )
+        notes.append(f"{row_count(snapshot.quarantine):,} rows quarantined")
         return snapshot
 
     def _read(self, name: str, path: Path) -> Source:
@@ -266,63 +343,12 @@ class Pipeline:
             return end_of_day(self.options.as_of)
         latest = [parse_timestamp(raw["orders"].ts).max()]
         if "events" in raw:
-            latest.append(self.con.table("checked_events")._ts.max())
+            latest.append(raw["events"]._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]
         found = [v for v in values if v is not None]
         if not found:
             raise quality.no_timestamps(orders, raw["orders"])
         return max(found)
-
-    def _clean(self, raw: dict[str, ir.Table], as_of: datetime) -> dict[str, clean.Step]:
-        steps: dict[str, clean.Step] = {}
-        if "users" in raw:
-            users = clean.clean_users(
-                raw["users"], as_of=as_of, genders=self.shop.vocabulary("gender")
-            )
-            steps["users"] = self._settle(users)
-        steps["orders"] = self._settle(clean.clean_orders(raw["orders"], as_of=as_of))
-        if "order_items" in raw:
-            steps["order_items"] = self._settle(
-                clean.clean_order_items(
-                    raw["order_items"], orders_raw=raw["orders"], orders=steps["orders"]
-                )
-            )
-        if "products" in raw:
-            steps["products"] = self._settle(clean.clean_products(raw["products"]))
-        if "identities" in raw:
-            steps["identities"] = self._settle(clean.clean_identities(raw["identities"]))
-        if "touches" in raw:
-            steps["touches"] = self._settle(clean.clean_touches(raw["touches"], as_of=as_of))
-        if "events" in raw:
-            events = clean.clean_events(
-                clean.checked_events(self.con.table("checked_events")),
-                as_of=as_of,
-                bot_events_per_minute=self.options.bot_events_per_minute,
-                event_types=self.shop.vocabulary("event_type"),
-            )
-            # The kept events are read for a column or two by the quality report and identity,
-            # then once whole with their persons (p_events): a typed copy of every event in
-            # between took as much time and memory as p_events.
-            steps["events"] = self._settle(events, keep_rows=False)
-        return steps
-
-    def _settle(self, cleaning: clean.Cleaning, *, keep_rows: bool = True) -> clean.Step:
-        """Materialise the marked rows once, then every part later stages read, so that the
-        source's text rows can go once cleaning is done (`_drop_source`).
-
-        Without `keep_rows` the kept rows stay a join of the source with its marks, read once
-        more by whoever materialises them (events: `_attach_persons`, with their persons).
-        """
-        source = cleaning.source
-        marks = self.keep(f"marks_{source}", cleaning.marks)
-        rows = self.con.table(f"source_{source}")
-        step = cleaning.split(marks, rows)
-        return clean.Step(
-            kept=self.keep(f"clean_{source}", step.kept) if keep_rows else step.kept,
-            quarantined=self.keep(f"quarantined_{source}", step.quarantined),
-            after_as_of=self.keep(f"later_{source}", step.after_as_of),
-            unreadable=clean.unreadable(source, rows),
-        )
 
     def _drop_spent(self, *tables: str) -> None:
         """Tables no later query reads. At 1M users DuckDB works near its memory limit from the
@@ -333,121 +359,10 @@ class Pipeline:
     def _drop_source(self, name: str) -> None:
         """A source's text rows and marks, once nothing reads them again."""
         self.con.drop_view(f"source_{name}")
-        self.con.drop_view(f"checked_{name}", force=True)
+        for view in (f"checked_{name}", f"text_{name}", f"file_{name}"):
+            self.con.drop_view(view, force=True)
         for table in (f"source_{name}_rows", f"marks_{name}"):
             self.con.drop_table(table)
-
-    def _identity(self, steps: dict[str, clean.Step]) -> tuple[pd.DataFrame, ir.Table]:
-        """Number every identifier, link those seen together, one person per component.
-
-        Returns the persons and the `identity` table (kind, identifier, person_idx).
-        """
-        actors = None
-        if "events" in steps:
-            # Each (user_id, device_id) the events name, once: the kept events are not
-            # materialised, and three queries (users, devices, pairs) would each read them all.
-            events = steps["events"].kept
-            actors = self.keep("actors", events.select("user_id", "device_id").distinct())
-        kept = {name: step.kept for name, step in steps.items()}
-        mentions, links = identity.mentions_and_links(kept, actors)
-        found = identity.resolve(
-            ibis.union(*mentions),
-            ibis.union(*links) if links else None,
-            materialise=self.keep,
-            id_key=self.options.id_key,
-        )
-        if self.options.suppressed:
-            found = self._without_suppressed(found)
-        # In the store's key order, which its load is fastest in.
-        table = self.keep(
-            "identity", found.identifiers().drop("node").order_by(["kind", "identifier"])
-        )
-        self.con.drop_table(identity.NODES_TABLE)
-        self.con.drop_table("actors", force=True)
-        return found.persons, table
-
-    def _without_suppressed(self, found: identity.Resolution) -> identity.Resolution:
-        """`found` without the forgotten persons (`self.forgotten`): every identifier is read
-        and hashed, which only a suppression list needs."""
-        identifiers = found.identifiers().to_pyarrow().to_pandas()
-        persons, kept, self.forgotten = forgetting.without_suppressed(
-            found.persons, identifiers, listed=self.options.suppressed, id_key=self.options.id_key
-        )
-        return replace(found, persons=persons, members=kept[["node", P]])
-
-    def _attach_persons(
-        self, steps: dict[str, clean.Step], ids: ir.Table, n_persons: int
-    ) -> dict[str, ir.Table]:
-        users = ids.filter(ids.kind == USER_ID).select(_uid=ids.identifier, _p_user=ids.person_idx)
-        devices = ids.filter(ids.kind == DEVICE_ID).select(
-            _did=ids.identifier, _p_device=ids.person_idx
-        )
-        out: dict[str, ir.Table] = {
-            "persons": self.keep(
-                "persons", ibis.memtable(pa.table({P: pa.array(range(n_persons), pa.int64())}))
-            )
-        }
-        orders = steps["orders"].kept
-        orders = orders.join(users, orders.user_id == users._uid).rename({P: "_p_user"})
-        out["orders"] = self.keep("p_orders", orders.drop("_uid"))
-        if "users" in steps:
-            u = steps["users"].kept
-            u = u.join(users, u.user_id == users._uid).rename({P: "_p_user"})
-            out["users"] = self.keep("p_users", u.drop("_uid"))
-        if "events" in steps:
-            e = steps["events"].kept
-            e = e.left_join(users, e.user_id == users._uid).left_join(
-                devices, e.device_id == devices._did
-            )
-            e = e.mutate(**{P: e._p_user.fill_null(e._p_device)})
-            e = e.filter(e[P].notnull())  # a forgotten person's events (the rest have one)
-            out["events"] = self.keep("p_events", e.select(P, *EVENT_COLUMNS_READ))
-            # p_events holds the kept events from here on; the file's text rows are not read
-            # again, and would otherwise stay in memory.
-            self._drop_source("events")
-        if "touches" in steps:
-            t = steps["touches"].kept
-            t = t.left_join(users, t.user_id == users._uid).left_join(
-                devices, t.device_id == devices._did
-            )
-            t = t.mutate(**{P: t._p_user.fill_null(t._p_device)})
-            t = t.filter(t[P].notnull())  # a forgotten person's touches
-            out["touches"] = self.keep("p_touches", t.select(*attribution.TOUCH_COLUMNS))
-        items = features.person_items(
-            steps["order_items"].kept if "order_items" in steps else None,
-            out["orders"],
-            products=steps["products"].kept if "products" in steps else None,
-        )
-        out["items"] = self.keep("p_items", items)
-        # The kept rows live on in the p_ tables; from here on a source is read there, or in
-        # its quarantined and later rows (products, small, stay for the catalog's names).
-        self._drop_spent(*(f"clean_{name}" for name in steps.keys() - {"products", "events"}))
-        return out
-
-    def _basket(self, t: dict[str, ir.Table]) -> Mined:
-        """Rules at item and category level, and what they recommend to each person."""
-        params = self.options.basket
-        # The pairs are kept: counting reads them three times (baskets, entries, candidates).
-        sets = {
-            level: basket.mine_rules(
-                self.keep(f"basket_pairs_{level}", basket.basket_pairs(t["items"], column)),
-                params,
-                level=level,
-            )
-            for level, column in (("item", "item_id"), ("category", "category"))
-        }
-        self._drop_spent(*(f"basket_pairs_{level}" for level in sets))
-        recommended = recommend(t["items"], t["orders"], sets["item"].rules, params)
-        next_category = likely_next(
-            t["items"], t["orders"], sets["category"].rules, params, materialise=self.keep
-        )
-        mined = Mined(
-            sets=sets,
-            recommendations=self.keep("recommendations", recommended.order_by([P, "rank"])),
-            next_category=self.keep("likely_next_category", next_category),
-        )
-        self._drop_spent("recent_categories", "fired_category_rules")
-        return mined
 
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""

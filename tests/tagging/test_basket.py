@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from store import basket_queries
 from store.basket_queries import ItemRow, RecommendationRow
 from store.queries import export_tags
-from tagging import basket
+from tagging import basket, itemsets
 from tagging.basket import BasketParams, mine_rules
 from tagging.ingest import connect
 from tagging.run import RunOptions, run_tagging
@@ -35,14 +35,14 @@ PAIRS = pd.DataFrame(
 def miner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each test of mining runs with either of mlxtend's miners finding the itemsets."""
     limit = 0 if request.param == "fpgrowth" else 1_000
-    monkeypatch.setattr(basket, "HMINE_MAX_ENTRIES", limit)
-    assert basket._miner(4).__name__ == request.param
+    monkeypatch.setattr(itemsets, "HMINE_MAX_ENTRIES", limit)
+    assert itemsets.miner(4).__name__ == request.param
     return str(request.param)
 
 
 def test_few_entries_are_mined_by_hmine_many_by_fpgrowth() -> None:
-    assert basket._miner(basket.HMINE_MAX_ENTRIES).__name__ == "hmine"
-    assert basket._miner(basket.HMINE_MAX_ENTRIES + 1).__name__ == "fpgrowth"
+    assert itemsets.miner(itemsets.HMINE_MAX_ENTRIES).__name__ == "hmine"
+    assert itemsets.miner(itemsets.HMINE_MAX_ENTRIES + 1).__name__ == "fpgrowth"
 
 
 @pytest.mark.usefixtures("miner")

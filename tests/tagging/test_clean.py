@@ -181,6 +181,32 @@ def test_duplicates_and_bots_are_quarantined_and_people_kept(shop_dir, engine: E
     assert result.persons == 1  # the bots' devices never become persons
 
 
+def test_repeats_and_bots_keep_their_own_text_read_again_from_the_file(
+    shop_dir, engine: Engine
+) -> None:
+    """The text of an event quarantined once as_of is known (a repeat, a bot) is not kept as
+    the file is read: it is read again, and must be its own row's, under its own number."""
+    rows = _human_rows()[:2] + _agent_bot_rows()[:1] + _human_rows()[1:2]
+    folder = shop_dir(
+        orders="order_id,user_id,ts,amount\no1,u1,1780000100,10", events=_events(rows)
+    )
+    run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
+    with Session(engine) as session:
+        found = session.exec(select(QuarantineRow).where(QuarantineRow.source == "events")).all()
+    quarantined = {r.row_number: (r.reason, json.loads(r.raw)) for r in found}
+    assert {n: reason for n, (reason, _raw) in quarantined.items()} == {
+        3: "bot_user_agent",
+        4: "duplicate_event_id",
+    }
+    header = EVENTS_HEADER.split(",")
+    assert {k: v for k, v in quarantined[3][1].items() if v is not None} == {
+        k: v for k, v in zip(header, _agent_bot_rows()[0].split(","), strict=True) if v
+    }
+    assert {k: v for k, v in quarantined[4][1].items() if v is not None} == {
+        k: v for k, v in zip(header, _human_rows()[1].split(","), strict=True) if v
+    }
+
+
 def test_a_busy_but_human_minute_is_not_a_bot(shop_dir, engine: Engine) -> None:
     """20 events in one minute is the most a person is assumed to send (the threshold)."""
     rows = [f"b{i},u1,dev-b,click,{1780000020 + 2 * i},i1,baby,Mozilla/5.0" for i in range(20)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from store.errors import InputError
 from store.queries import current_run, list_runs
-from tagging import clean
+from tagging.clean.events import check_events
 from tagging.ingest import CONTRACT, connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY, write_csv
@@ -141,12 +142,12 @@ def test_ids_lose_stray_spaces_and_other_text_keeps_them(tmp_path: Path) -> None
     ]
 
 
-def test_checks_are_worked_out_as_the_file_is_read_and_kept_apart_from_its_text(
+def test_checks_are_kept_as_the_file_is_read_and_its_text_read_again_only_when_asked(
     tmp_path: Path,
 ) -> None:
-    """The events' checks come with the rows read (naive UTC times, as every later query
-    compares them); the source's own view still shows only the contract's text, which is what
-    a quarantined row keeps."""
+    """The events' checks are what is kept of each row read (naive UTC times, as every later
+    query compares them), with a bad row's text as JSON; the source's own view reads the file
+    again, numbered as the checks are, showing only the contract's text."""
     path = write_csv(
         tmp_path,
         "events",
@@ -158,20 +159,37 @@ def test_checks_are_worked_out_as_the_file_is_read_and_kept_apart_from_its_text(
     )
     con = connect()
     try:
-        source = read_source(con, "events", path, checks=clean.check_events).table
-        columns = source.columns
-        checked = clean.checked_events(con.table("checked_events")).to_pyarrow().to_pylist()
+        source = read_source(con, "events", path, checks=check_events)
+        assert source.checked is not None
+        checked = source.checked.order_by("_row").to_pyarrow().to_pylist()
+        text = source.table.order_by("_row").to_pyarrow().to_pylist()
+        columns = source.table.columns
     finally:
         con.disconnect()
     assert list(columns) == ["_row", *CONTRACT["events"].columns]
     instant = datetime(2026, 5, 28, 20, 26, 40)  # 1780000000 s after the epoch, UTC
-    assert [(r["_row"], r["_reason"], r["_ts"], r["_actor"], r["_crawler"]) for r in checked] == [
-        (1, None, instant, "d1", False),
-        (2, "missing_identity", instant, None, False),
-        (3, "bad_timestamp", None, "user:u3", False),
-        (4, None, instant, "d4", True),
+    assert [(r["_row"], r["_reason"], r["_ts"], r["_crawler"]) for r in checked] == [
+        (1, None, instant, False),
+        (2, "missing_identity", instant, False),
+        (3, "bad_timestamp", None, False),
+        (4, None, instant, True),
     ]
     assert [r["_event_id"] for r in checked] == ["e1", "e2", "e3", "e4"]
+    assert [r["_raw"] is None for r in checked] == [True, False, False, True]
+    assert json.loads(checked[2]["_raw"]) == {
+        **dict.fromkeys(CONTRACT["events"].columns),
+        "event_type": "view",
+        "ts": "not-a-time",
+        "user_id": "u3",
+        "event_id": "e3",
+        "user_agent": "Mozilla/5.0",
+    }
+    assert [(r["_row"], r["event_id"], r["ts"]) for r in text] == [
+        (1, "e1", "1780000000"),
+        (2, "e2", "1780000000"),
+        (3, "e3", "not-a-time"),
+        (4, "e4", "1780000000000"),
+    ]
 
 
 def test_events_file_broken_past_the_sniffed_rows_is_named(
