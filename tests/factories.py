@@ -220,6 +220,7 @@ def commit_run(
     source: str = "tests/shop",
     params: dict[str, Any] | None = None,
     personas: pd.DataFrame | None = None,
+    keep_runs: int = 30,
 ) -> int:
     """Write one committed run holding exactly `persons`; returns its id."""
     run_id = begin_run(engine=engine, source=source, as_of=as_of, params=params or {})
@@ -233,6 +234,7 @@ def commit_run(
             timings=timings or {},
             personas=personas,
         ),
+        keep_runs=keep_runs,
     )
     return run_id
 

@@ -25,6 +25,9 @@ class RunStatus(Enum):
     RUNNING = "running"
     COMMITTED = "committed"
     FAILED = "failed"
+    PRUNED = strawberry.enum_value(
+        "pruned", description="Committed, then pruned: beyond PORTRAIT_KEEP_RUNS, its tags gone."
+    )
 
 
 @strawberry.type(description="Rows of one source that a run dropped for one reason.")
@@ -78,6 +81,10 @@ class Run:
     finished_at: datetime | None
     persons: int
     tag_rows: int
+    stored_bytes: float = strawberry.field(
+        description="What the run's rows take in the store (profiles, bitmaps, files); 0 once "
+        "pruned. A Float: a run may pass what an Int holds."
+    )
 
     @classmethod
     def from_row(cls, row: RunRow) -> Run:
@@ -90,6 +97,7 @@ class Run:
             finished_at=row.finished_at,
             persons=row.persons,
             tag_rows=row.tag_rows,
+            stored_bytes=float(row.stored_bytes),
         )
 
     @strawberry.field(

@@ -190,10 +190,13 @@ def test_repeats_and_bots_keep_their_own_text_read_again_from_the_file(
     folder = shop_dir(
         orders="order_id,user_id,ts,amount\no1,u1,1780000100,10", events=_events(rows)
     )
-    run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY))
-    with Session(engine) as session:
-        found = session.exec(select(QuarantineRow).where(QuarantineRow.source == "events")).all()
-    quarantined = {r.row_number: (r.reason, json.loads(r.raw)) for r in found}
+    run_id = run_tagging(engine=engine, options=RunOptions(source=folder, id_key=ID_KEY)).run_id
+    with engine.connect() as connection:
+        found = quarantine.rows(connection=connection, run_id=run_id)
+    events = found[found.source == "events"]
+    quarantined = {
+        r.row_number: (r.reason, json.loads(r.raw)) for r in events.itertuples(index=False)
+    }
     assert {n: reason for n, (reason, _raw) in quarantined.items()} == {
         3: "bot_user_agent",
         4: "duplicate_event_id",
