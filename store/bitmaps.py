@@ -82,7 +82,12 @@ def _profile_tags(
     """person, tags: each person's tags as JSON text (`store.models.Profile`), written by
     Arrow's kernels over all rows at once: a double's text reads back as the same double.
     Entries come in code order."""
-    order = np.lexsort((code, person))
+    # By person, then code. The engine hands the rows over in (key, value) order, which is
+    # code order: then one stable sort by person does (lexsort's two keys took 3x as long).
+    by_code = np.argsort(code, kind="stable") if np.any(code[1:] < code[:-1]) else None
+    order = np.argsort(person if by_code is None else person[by_code], kind="stable")
+    if by_code is not None:
+        order = by_code[order]
     take = pa.array(order)
     score, text = score.take(take), text.take(take)
     head = pc.binary_join_element_wise("[", pc.cast(pa.array(code[order]), pa.string()), "")

@@ -262,7 +262,7 @@ def test_a_run_killed_in_any_stage_leaves_the_previous_run_serving(
                 raw.execute(
                     f"SELECT count(*) FROM {table} WHERE run_id > ?", (previous.run_id,)
                 ).fetchone()[0]
-                for table in ("profiles", "tag_bitmaps", "run_members", "quarantine")
+                for table in ("profiles", "tag_bitmaps", "run_members", "run_files")
             ]
             assert written == [0, 0, 0, 0], stage
     later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
