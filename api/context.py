@@ -25,6 +25,7 @@ from api.basket import loaders as basket_loaders
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
 from api.ledger import AnswerLedger
+from api.live.service import Live
 from api.personas import loaders as persona_loaders
 from api.profiles import loaders as profile_loaders
 from api.runs import loaders as run_loaders
@@ -118,6 +119,7 @@ class Context:
         kinds: TagKinds,
         ledger: AnswerLedger,
         key_cache: KeyCache,
+        live: Live,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
@@ -127,6 +129,7 @@ class Context:
         self.kinds = kinds
         self.ledger = ledger
         self.key_cache = key_cache
+        self.live = live
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
 

@@ -6,7 +6,7 @@ import asyncio
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -14,11 +14,13 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from api import costs
 from api.auth import authenticate
 from api.context import Context
+from api.live.websocket import SubscriptionsOnly
 from api.playground import assets as playground
 
 # One worker is one thread: more operations in flight add no throughput, only interleaving
@@ -35,6 +37,8 @@ MAX_ADMITTED = 12
 
 
 class PortraitGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SubscriptionsOnly
+
     def __init__(
         self,
         schema: BaseSchema,
@@ -43,14 +47,15 @@ class PortraitGraphQL(GraphQL[Context, None]):
         require_keys: bool,
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
-        # Queries only: no subscription protocols, so no websocket holds a connection open.
+        # Subscriptions over graphql-transport-ws (subscriptions only: api.live.websocket) and
+        # SSE; they hold no store connection while they wait (api.live.resolvers).
         # Queries only over POST: a GET query can be triggered cross-site and cached by proxies
         # (the GraphiQL page itself is still served on GET).
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphql_ide else None,
             allow_queries_via_get=False,
-            subscription_protocols=(),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._admitted = asyncio.Semaphore(MAX_ADMITTED)
@@ -74,6 +79,7 @@ class PortraitGraphQL(GraphQL[Context, None]):
             kinds=state.kinds,
             ledger=state.ledger,
             key_cache=state.keys,
+            live=state.live,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
@@ -81,7 +87,14 @@ class PortraitGraphQL(GraphQL[Context, None]):
             return context
         # The cache reads the store on its own short connection: the request's one is only
         # closed by execute_operation, which a request failing before it never reaches.
-        context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
+        try:
+            context.key = authenticate(
+                request, cache=state.keys, require_keys=self._require_keys
+            )
+        except HTTPException as refused:
+            if isinstance(request, WebSocket):  # refused at the handshake, with the reason
+                raise WebSocketException(4403, reason=refused.detail) from None
+            raise
         key_id = 0 if context.key is None else context.key.id
         retry = state.lane.retry_after(key_id)
         if retry:
