@@ -15,10 +15,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, Table, Text, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    Table,
+    Text,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
@@ -43,7 +54,8 @@ class LiveEvent(SQLModel, table=True):
     user_id: str | None = None
     device_id: str | None = None
     event_type: str
-    ts: datetime  # the shop's wall clock, as in a run
+    # The shop's wall clock, as in a run: a naive timestamp.
+    ts: datetime = Field(sa_column=Column(DateTime, nullable=False))
     item_id: str | None = None
     category: str | None = None
     brand: str | None = None
@@ -66,7 +78,8 @@ class LiveOrder(SQLModel, table=True):
     received_at: datetime
     order_id: str = Field(unique=True)
     user_id: str
-    ts: datetime  # the shop's wall clock, as in a run
+    # The shop's wall clock, as in a run: a naive timestamp.
+    ts: datetime = Field(sa_column=Column(DateTime, nullable=False))
     amount: float
     discount: float = 0.0
     coupon_code: str | None = None
@@ -98,7 +111,7 @@ class MembershipChange(SQLModel, table=True):
     audience: str
     person_id: str
     change: str  # entered | left
-    at: datetime  # UTC
+    at: datetime
     why: str  # the tag key whose change moved the person
 
 
@@ -137,7 +150,7 @@ def append(
 ) -> Stored:
     """Store events, orders and quarantined rows in the caller's transaction; an event or order
     whose id is stored already is quarantined (`duplicate_event_id`, `duplicate_order_id`)."""
-    at = _naive_utc(received_at)
+    at = received_at
     _in_sequence(connection, APPENDS_LOCK)
     new_events = _insert_new(connection, _events, "event_id", events, at)
     new_orders = _insert_new(connection, _orders, "order_id", orders, at)
@@ -205,14 +218,6 @@ def _naive(value: datetime) -> datetime:
     """The shop's wall clock as given (cleaning gives naive times; an aware one is kept as
     written)."""
     return value.replace(tzinfo=None)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class EventRow(NamedTuple):
@@ -321,8 +326,8 @@ class ChangeRow(NamedTuple):
 
 
 def append_changes(*, connection: Connection, changes: Iterable[NewChange]) -> None:
-    """Append membership changes in the caller's transaction (`at` is stored as UTC)."""
-    rows = [{**change._asdict(), "at": _naive_utc(change.at)} for change in changes]
+    """Append membership changes in the caller's transaction (`at` with its time zone)."""
+    rows = [change._asdict() for change in changes]
     bad = [row["change"] for row in rows if row["change"] not in (ENTERED, LEFT)]
     if bad:
         raise ValueError(f"a membership change is {ENTERED!r} or {LEFT!r}, got {bad[0]!r}")
@@ -342,7 +347,7 @@ def changes_after(
     if audience is not None:
         statement = statement.where(_changes.c.audience == audience)
     rows = connection.execute(statement.order_by(_changes.c.id).limit(limit))
-    return [ChangeRow(*row)._replace(at=_aware(row.at)) for row in rows]
+    return [ChangeRow(*row) for row in rows]
 
 
 def last_change_id(*, connection: Connection) -> int:

@@ -90,7 +90,7 @@ def register(
         "secret": "whsec_" + secrets.token_urlsafe(32),
         "key_id": key_id,
         "created_by": created_by,
-        "created_at": datetime.now(UTC).replace(tzinfo=None),
+        "created_at": datetime.now(UTC),
         "delivered_through": start_after,
     }
     result = connection.execute(insert(_webhooks).values(**values))
@@ -118,7 +118,7 @@ def remove(*, connection: Connection, webhook_id: int) -> None:
     done = connection.execute(
         update(_webhooks)
         .where(_webhooks.c.id == webhook_id, _webhooks.c.removed_at.is_(None))
-        .values(removed_at=datetime.now(UTC).replace(tzinfo=None))
+        .values(removed_at=datetime.now(UTC))
     )
     if done.rowcount != 1:
         raise NotFound(f"there is no webhook with id {webhook_id}")
@@ -140,7 +140,7 @@ def record_attempt(*, connection: Connection, attempt: Attempt) -> None:
     """Log one attempt in the caller's transaction; a delivered one moves the webhook's
     `delivered_through` to its last change."""
     connection.execute(
-        insert(_deliveries).values(**attempt._asdict(), **{"at": _naive_utc(attempt.at)})
+        insert(_deliveries).values(**attempt._asdict())
     )
     if attempt.delivered:
         connection.execute(
@@ -163,8 +163,4 @@ def attempts(*, connection: Connection, webhook_id: int, limit: int = 100) -> li
         .limit(limit)
     )
     rows = reversed(connection.execute(statement).all())
-    return [Attempt(*row)._replace(at=row.at.replace(tzinfo=UTC)) for row in rows]
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return [Attempt(*row) for row in rows]

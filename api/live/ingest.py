@@ -66,7 +66,7 @@ class Ingest:
         posted, rejected = read_posted(items)
         rejected = [r for r in rejected if r.position not in {u.position for u in unreadable}]
         kept, quarantined = self._cleaner.clean(posted)
-        rejected += [*unreadable, *quarantined]
+        rejected = sorted([*rejected, *unreadable, *quarantined], key=lambda r: r.position)
         with live.durable(self._engine) as connection:
             stored = live.append(
                 connection=connection,
