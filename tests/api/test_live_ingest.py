@@ -21,15 +21,38 @@ from tests.api.client import client_as, client_for
 
 pytestmark = pytest.mark.anyio
 
-GOOD_VIEW = {"event_id": "e-1", "userId": " u-1001 ", "event_type": "加购", "ts": "2026-06-30 10:00:00", "price": "¥12.50"}
+GOOD_VIEW = {
+    "event_id": "e-1",
+    "userId": " u-1001 ",
+    "event_type": "加购",
+    "ts": "2026-06-30 10:00:00",
+    "price": "¥12.50",
+}
 MIXED: list[Any] = [
     GOOD_VIEW,
     {"event_id": "e-2", "user_id": "u-1001", "event_type": "view", "ts": "yesterday"},
     {"event_id": "e-1", "user_id": "u-1002", "event_type": "view", "ts": 1782813600},
-    {"device_id": "d-9", "event_type": "view", "ts": "2026-06-30T10:00:00+08:00", "user_agent": "Googlebot/2.1"},
+    {
+        "device_id": "d-9",
+        "event_type": "view",
+        "ts": "2026-06-30T10:00:00+08:00",
+        "user_agent": "Googlebot/2.1",
+    },
     {"event_id": "e-3", "event_type": "view", "ts": "2026-06-30 10:00:00"},
-    {"source": "orders", "order_id": "o-1", "user_id": "u-1001", "ts": "2026/06/30 10:05", "amount": 99.5},
-    {"source": "orders", "order_id": "o-2", "user_id": "u-1001", "ts": "2026/06/30 10:05", "amount": "-1"},
+    {
+        "source": "orders",
+        "order_id": "o-1",
+        "user_id": "u-1001",
+        "ts": "2026/06/30 10:05",
+        "amount": 99.5,
+    },
+    {
+        "source": "orders",
+        "order_id": "o-2",
+        "user_id": "u-1001",
+        "ts": "2026/06/30 10:05",
+        "amount": "-1",
+    },
     {"source": "refunds", "order_id": "o-1"},
     "not an object",
     {"user_id": ["u-1"], "event_type": "view", "ts": "2026-06-30"},
@@ -66,7 +89,13 @@ async def test_a_mixed_batch_keeps_the_good_events_and_names_each_bad_ones_field
     events, orders = table_of(LiveEvent), table_of(LiveOrder)
     with engine.connect() as connection:
         stored_events = connection.execute(
-            select(events.c.event_id, events.c.user_id, events.c.event_type, events.c.ts, events.c.price)
+            select(
+                events.c.event_id,
+                events.c.user_id,
+                events.c.event_type,
+                events.c.ts,
+                events.c.price,
+            )
         ).all()
         stored_orders = connection.execute(
             select(orders.c.order_id, orders.c.user_id, orders.c.ts, orders.c.amount)
@@ -87,7 +116,13 @@ async def test_a_mixed_batch_keeps_the_good_events_and_names_each_bad_ones_field
 async def test_an_event_sent_again_is_acknowledged_as_a_duplicate_and_stored_once(
     store_url: str, engine: Engine, shop_run: int
 ) -> None:
-    order = {"source": "orders", "order_id": "o-1", "user_id": "u-1", "ts": "2026-06-30", "amount": 5}
+    order = {
+        "source": "orders",
+        "order_id": "o-1",
+        "user_id": "u-1",
+        "ts": "2026-06-30",
+        "amount": 5,
+    }
     async with client_as(_settings(store_url), engine, role="ingest") as client:
         first = await client.post("/events", json=[GOOD_VIEW, order])
         again = await client.post("/events", json=[GOOD_VIEW, order])
@@ -111,7 +146,12 @@ async def test_an_event_sent_again_is_acknowledged_as_a_duplicate_and_stored_onc
 async def test_json_lines_are_read_line_by_line_and_a_broken_line_is_its_own_error(
     store_url: str, engine: Engine, shop_run: int
 ) -> None:
-    second = {"event_id": "e-2", "device_id": "d-1", "event_type": "click", "ts": "2026-06-30 11:00"}
+    second = {
+        "event_id": "e-2",
+        "device_id": "d-1",
+        "event_type": "click",
+        "ts": "2026-06-30 11:00",
+    }
     body = orjson.dumps(GOOD_VIEW) + b"\n{not json\n\n" + orjson.dumps(second) + b"\n"
     async with client_as(_settings(store_url), engine, role="ingest") as client:
         response = await client.post(
