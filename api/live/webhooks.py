@@ -175,15 +175,20 @@ class WebhookSender:
         return response.status_code, f"the endpoint answered {response.status_code}"
 
     def _record(self, webhook: WebhookRow, changes: list[ChangeRow], attempt: Attempt) -> None:
+        if attempt.delivered:
+            self._audit(webhook, changes)
         with self._engine.begin() as connection:
             webhooks.record_attempt(connection=connection, attempt=attempt)
-            key = None
-            if attempt.delivered and webhook.key_id is not None:
-                key = keys.live_by_id(connection=connection, key_id=webhook.key_id)
+
+    def _audit(self, webhook: WebhookRow, changes: list[ChangeRow]) -> None:
+        """The endpoint read these persons with the registering key's rights: audited so, before
+        the delivery is recorded (a crash in between audits a read once more, never less)."""
+        if webhook.key_id is None:
+            return
+        with self._engine.connect() as connection:
+            key = keys.live_by_id(connection=connection, key_id=webhook.key_id)
             run = api_queries.current_run(connection=connection)
         if key is not None:
-            # The endpoint read these persons with the registering key's rights: audited so.
-            query = f"webhook {webhook.id}"
             run_id = 0 if run is None else run.id
-            reads = [PersonRead(run_id, c.person_id, query) for c in changes]
+            reads = [PersonRead(run_id, c.person_id, f"webhook {webhook.id}") for c in changes]
             keys.audit(engine=self._engine, key=key, reads=reads)
