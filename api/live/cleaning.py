@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import ibis
-import ibis.expr.types as ir
 import orjson
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from tagging.clean import Cleaning, check_events, checked_events, clean_events, clean_orders
+from tagging.clean import check_events, checked_events, clean_events, clean_orders
 from tagging.columns import normalised
 from tagging.ingest import CONTRACT, ROW, connect
 
@@ -118,12 +117,44 @@ def _fields(
     return fields, None
 
 
+class _Queries(NamedTuple):
+    """A source's cleaning as SQL over the tables `posted_<source>` (the posted rows as text)
+    and `posted_<source>_marks` (what the first query gives)."""
+
+    marks: str
+    typed: str
+
+
+def _queries(source: str, *, bot_events_per_minute: int) -> _Queries:
+    """Compiled once: compiling the expressions took three quarters of a request's cleaning."""
+    columns = CONTRACT[source].columns
+    raw = ibis.table(
+        ibis.schema({ROW: "int64"} | dict.fromkeys(columns, "string")), f"posted_{source}"
+    )
+    if source == "orders":
+        cleaning = clean_orders(raw, as_of=AS_OF)
+    else:
+        checked = checked_events(check_events(raw))
+        cleaning = clean_events(checked, as_of=AS_OF, bot_events_per_minute=bot_events_per_minute)
+    marks = ibis.table(cleaning.marks.schema(), f"posted_{source}_marks")
+    joined = raw.join(marks, ROW)
+    # Sorted before typing, and a projection keeps that order: typed rows carry no `_row`.
+    typed = cleaning.typed(joined.filter(joined._reason.isnull()).order_by(ROW))
+    return _Queries(
+        marks=ibis.to_sql(cleaning.marks, dialect="duckdb"),
+        typed=ibis.to_sql(typed, dialect="duckdb"),
+    )
+
+
 class Cleaner:
     """One DuckDB connection in the shop's time zone, used by one batch at a time."""
 
     def __init__(self, *, zone: str, bot_events_per_minute: int) -> None:
         self._con: DuckDBBackend = connect(memory_limit=DUCKDB_MEMORY, zone=zone)
-        self._bots = bot_events_per_minute
+        self._queries = {
+            source: _queries(source, bot_events_per_minute=bot_events_per_minute)
+            for source in SOURCES
+        }
         self._lock = threading.Lock()
 
     def clean(self, posted: Sequence[Posted]) -> tuple[list[Kept], list[Rejected]]:
@@ -146,33 +177,26 @@ class Cleaner:
         text = {ROW: [p.position + 1 for p in rows]} | {
             c: [p.fields[c] for p in rows] for c in columns
         }
-        raw = ibis.memtable(pa.table(text, schema=_text_schema(columns)))
-        cleaning = self._cleaning(source, raw)
-        marks = self._con.to_pyarrow(cleaning.marks.select(ROW, "_reason"))
+        duck = self._con.con
+        queries = self._queries[source]
+        duck.register(f"posted_{source}", pa.table(text, schema=_text_schema(columns)))
+        try:
+            marks = duck.execute(queries.marks).arrow().read_all()
+            duck.register(f"posted_{source}_marks", marks)
+            values = duck.execute(queries.typed).arrow().read_all().to_pylist()
+        finally:
+            duck.unregister(f"posted_{source}")
+            duck.unregister(f"posted_{source}_marks")
         reasons = dict(zip(marks[ROW].to_pylist(), marks["_reason"].to_pylist(), strict=True))
         by_row = {p.position + 1: p for p in rows}
         rejected = [
             _rejected(by_row[row], reason) for row, reason in sorted(reasons.items()) if reason
         ]
         good = sorted(row for row, reason in reasons.items() if reason is None)
-        if not good:
-            return [], rejected
-        marked = ibis.memtable(self._con.to_pyarrow(cleaning.marks))
-        joined = raw.join(marked, ROW)
-        # Sorted before typing, and a projection keeps that order: typed rows carry no `_row`.
-        typed = cleaning.typed(joined.filter(joined._reason.isnull()).order_by(ROW))
-        values = self._con.to_pyarrow(typed).to_pylist()
         if len(values) != len(good):
             raise RuntimeError(f"{source}: {len(good)} rows kept but {len(values)} typed")
-        return [
-            Kept(row - 1, source, value) for row, value in zip(good, values, strict=True)
-        ], rejected
-
-    def _cleaning(self, source: str, raw: ir.Table) -> Cleaning:
-        if source == "orders":
-            return clean_orders(raw, as_of=AS_OF)
-        checked = checked_events(check_events(raw))
-        return clean_events(checked, as_of=AS_OF, bot_events_per_minute=self._bots)
+        kept = [Kept(row - 1, source, value) for row, value in zip(good, values, strict=True)]
+        return kept, rejected
 
     def close(self) -> None:
         self._con.disconnect()
