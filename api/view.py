@@ -88,11 +88,9 @@ class PortraitGraphQL(GraphQL[Context, None]):
         # The cache reads the store on its own short connection: the request's one is only
         # closed by execute_operation, which a request failing before it never reaches.
         try:
-            context.key = authenticate(
-                request, cache=state.keys, require_keys=self._require_keys
-            )
+            context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
         except HTTPException as refused:
-            if isinstance(request, WebSocket):  # refused at the handshake, with the reason
+            if isinstance(request, WebSocket):  # closed with 4403 and the reason
                 raise WebSocketException(4403, reason=refused.detail) from None
             raise
         key_id = 0 if context.key is None else context.key.id

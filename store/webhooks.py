@@ -139,9 +139,7 @@ class Attempt(NamedTuple):
 def record_attempt(*, connection: Connection, attempt: Attempt) -> None:
     """Log one attempt in the caller's transaction; a delivered one moves the webhook's
     `delivered_through` to its last change."""
-    connection.execute(
-        insert(_deliveries).values(**attempt._asdict())
-    )
+    connection.execute(insert(_deliveries).values(**attempt._asdict()))
     if attempt.delivered:
         connection.execute(
             update(_webhooks)

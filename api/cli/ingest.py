@@ -64,7 +64,7 @@ def _chunks(source: str) -> Iterator[tuple[int, bytes, str]]:
 
 
 def _opened(source: str) -> IO[bytes]:
-    return sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
+    return sys.stdin.buffer if source == "-" else Path(source).open("rb")
 
 
 def _print_error(number: int, error: dict[str, Any]) -> None:

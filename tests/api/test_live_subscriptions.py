@@ -85,7 +85,7 @@ def _next(socket: ClientConnection) -> Any:
 def test_an_analyst_gets_each_change_from_the_log_then_as_it_is_appended(
     server: str, engine: Engine
 ) -> None:
-    key, row = keys.create(engine=engine, role="analyst", name="crm")
+    key, _ = keys.create(engine=engine, role="analyst", name="crm")
     _append(engine, _change("p-ann", "entered", datetime(2026, 7, 1, 9, 0, tzinfo=UTC)))
 
     with _subscribed(server, key, {"audience": "women", "after": "0"}) as socket:

@@ -33,14 +33,17 @@ REGISTER = """
 mutation Register($url: String!) {
   registerWebhook(savedAudienceId: "women", url: $url) {
     __typename
-    ... on WebhookRegistered { secret webhook { id savedAudienceId url createdBy deliveredThrough } }
+    ... on WebhookRegistered {
+      secret webhook { id savedAudienceId url createdBy deliveredThrough }
+    }
     ... on WebhookError { message }
   }
 }
 """
 DELIVERIES = """
 { webhooks(savedAudienceId: "women") {
-    id deliveredThrough deliveries { firstChange lastChange changes attempt statusCode error delivered }
+    id deliveredThrough
+    deliveries { firstChange lastChange changes attempt statusCode error delivered }
 } }
 """
 WAIT_SECONDS = 20
@@ -270,7 +273,8 @@ async def test_a_dead_endpoint_blocks_neither_ingest_nor_another_webhook(
         (
             "analyst",
             "https://user:pw@example.com/",
-            "url 'https://user:pw@example.com/' must not hold a user name or password (the signature authenticates)",
+            "url 'https://user:pw@example.com/' must not hold a user name or password "
+            "(the signature authenticates)",
         ),
     ],
 )
