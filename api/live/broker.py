@@ -26,6 +26,7 @@ class FellBehind(PortraitError):
 class Subscription:
     def __init__(self, audience: str, max_queued: int) -> None:
         self.audience = audience
+        self._max_queued = max_queued
         self._queue: asyncio.Queue[Sequence[ChangeRow]] = asyncio.Queue(max_queued)
         self._overflowed = False
 
@@ -39,7 +40,7 @@ class Subscription:
         """The next batch of this audience's changes (waits for one)."""
         if self._overflowed and self._queue.empty():
             raise FellBehind(
-                f"the subscription to {self.audience!r} fell {MAX_QUEUED} batches behind; "
+                f"the subscription to {self.audience!r} fell {self._max_queued} batches behind; "
                 "subscribe again with `after` set to the id of the last change received"
             )
         return await self._queue.get()
