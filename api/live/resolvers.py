@@ -79,9 +79,12 @@ def _last_change(engine: Engine) -> int:
 
 
 def _audit(context: Context, changes: Sequence[ChangeRow]) -> None:
+    """Audit the persons about to be sent, once the store says the key is still live (a
+    subscription outlives the key cache)."""
     if context.key is None:
         return
     with context.engine.connect() as connection:
+        auth.require_live(context.key, "analyst", what="audienceChanges", connection=connection)
         run = api_queries.current_run(connection=connection)
     run_id = 0 if run is None else run.id
     reads = [PersonRead(run_id, c.person_id, "audienceChanges") for c in changes]

@@ -113,11 +113,13 @@ class WebhookSender:
         while True:
             await grown.wait()
             grown.clear()
-            while True:
-                pending = await run_in_threadpool(self._pending, webhook_id)
-                if pending is None:
-                    break
-                await self._until_delivered(*pending)
+            try:
+                while pending := await run_in_threadpool(self._pending, webhook_id):
+                    await self._until_delivered(*pending)
+            except Exception:  # the store, most likely: this webhook tries again, alone
+                log.exception("webhook %s: delivery stopped; trying again", webhook_id)
+                await asyncio.sleep(self._first_retry)
+                grown.set()
 
     def _pending(self, webhook_id: int) -> tuple[WebhookRow, list[ChangeRow]] | None:
         with self._engine.connect() as connection:

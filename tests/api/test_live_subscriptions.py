@@ -232,3 +232,18 @@ def test_an_unknown_audience_is_an_error_naming_it(server: str, engine: Engine) 
         answer = json.loads(socket.recv(WAIT_SECONDS))
     assert answer["type"] == "next"
     assert answer["payload"]["errors"][0]["message"] == "there is no saved audience named 'men'"
+
+
+def test_a_subscription_ends_when_its_key_is_revoked(server: str, engine: Engine) -> None:
+    key, row = keys.create(engine=engine, role="analyst", name="crm")
+    _append(engine, _change("p-ann", "entered", datetime(2026, 7, 1, 9, 0, tzinfo=UTC)))
+
+    with _subscribed(server, key, {"audience": "women", "after": "0"}) as socket:
+        assert _next(socket)["personId"] == "p-ann"
+        keys.revoke(engine=engine, key_id=row.id)
+        _append(engine, _change("p-dee", "left", datetime(2026, 7, 1, 9, 5, tzinfo=UTC)))
+        ended = json.loads(socket.recv(WAIT_SECONDS))
+
+    assert ended["type"] == "next"
+    assert ended["payload"]["errors"][0]["message"] == "audienceChanges: this key (crm) was revoked"
+    assert [a.person_id for a in keys.audit_entries(engine=engine, limit=10)] == ["p-ann"]
