@@ -105,7 +105,19 @@ def authenticate(
 ) -> KeyRow | None:
     """The caller's live key; None on an open development store; 401 otherwise. An ingest key
     gets 403 unless the request is `posting_events`: it may read nothing."""
-    header = request.headers.get("authorization", "")
+    return authenticate_header(
+        request.headers.get("authorization", ""),
+        cache=cache,
+        require_keys=require_keys,
+        posting_events=posting_events,
+    )
+
+
+def authenticate_header(
+    header: str, *, cache: KeyCache, require_keys: bool, posting_events: bool = False
+) -> KeyRow | None:
+    """As `authenticate`, from the value of an Authorization header (a browser's WebSocket
+    sends it in its first message instead: api.view)."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() == "bearer" and key.strip():
         if not KEY_SHAPE.fullmatch(key.strip()):

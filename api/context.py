@@ -132,6 +132,9 @@ class Context:
         self.live = live
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
+        # A WebSocket without an Authorization header: its key is in its first message.
+        self.awaiting_key = False
+        self.connection_params: dict[str, object] | None = None
 
     @property
     def actor(self) -> str:

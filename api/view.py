@@ -11,16 +11,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from api import costs
-from api.auth import authenticate
+from api.auth import authenticate, authenticate_header
 from api.context import Context
-from api.live.websocket import SubscriptionsOnly
+from api.live.websocket import SubscriptionsOnly, TextFrames
 from api.playground import assets as playground
 
 # One worker is one thread: more operations in flight add no throughput, only interleaving
@@ -38,6 +40,7 @@ MAX_ADMITTED = 12
 
 class PortraitGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SubscriptionsOnly
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self,
@@ -85,6 +88,10 @@ class PortraitGraphQL(GraphQL[Context, None]):
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
             # see allow_queries_via_get): a browser cannot send the key to load the page.
             return context
+        if isinstance(request, WebSocket) and "authorization" not in request.headers:
+            # A browser cannot set a WebSocket's headers: its key comes in the first message.
+            context.awaiting_key = True
+            return context
         # The cache reads the store on its own short connection: the request's one is only
         # closed by execute_operation, which a request failing before it never reaches.
         try:
@@ -104,6 +111,21 @@ class PortraitGraphQL(GraphQL[Context, None]):
             )
         costs.current.set(costs.RequestWork(lane=state.lane, key_id=key_id))
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """The key of a WebSocket that sent no Authorization header, from its connection_init
+        payload (`{"Authorization": "Bearer KEY"}`: GraphiQL sends its Headers tab there)."""
+        if context.awaiting_key:
+            params = context.connection_params or {}
+            header = params.get("Authorization", params.get("authorization", ""))
+            try:
+                context.key = authenticate_header(
+                    str(header), cache=context.key_cache, require_keys=self._require_keys
+                )
+            except HTTPException as refused:
+                raise ConnectionRejectionError({"message": refused.detail}) from None
+            context.awaiting_key = False
+        return UNSET
 
     async def execute_operation(
         self,

@@ -7,7 +7,13 @@ read over a WebSocket would go unaudited.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import orjson
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -38,3 +44,14 @@ def _is_subscription(message: SubscribeMessage) -> bool:
     except GraphQLError:
         return True  # strawberry answers the syntax error itself
     return operation is None or operation.operation == OperationType.SUBSCRIPTION
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """Messages as text frames: the view's JSON is orjson's bytes, which strawberry would send
+    as binary frames, and a browser's graphql-ws client reads those as no message at all."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as gone:
+            raise WebSocketDisconnected from gone

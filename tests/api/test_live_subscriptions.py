@@ -247,3 +247,36 @@ def test_a_subscription_ends_when_its_key_is_revoked(server: str, engine: Engine
     assert ended["type"] == "next"
     assert ended["payload"]["errors"][0]["message"] == "audienceChanges: this key (crm) was revoked"
     assert [a.person_id for a in keys.audit_entries(engine=engine, limit=10)] == ["p-ann"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "closed"),
+    [
+        (None, None),
+        ("Bearer pk_" + "x" * 43, (4403, "Forbidden")),
+        ("", (4403, "Forbidden")),
+    ],
+    ids=["its-key", "an-unknown-key", "no-key"],
+)
+def test_a_browser_sends_its_key_in_the_first_message(
+    server: str, engine: Engine, sent: str | None, closed: tuple[int, str] | None
+) -> None:
+    key, _ = keys.create(engine=engine, role="analyst", name="crm")
+    _append(engine, _change("p-ann", "entered", datetime(2026, 7, 1, 9, 0, tzinfo=UTC)))
+    header = f"Bearer {key}" if sent is None else sent
+    with connect(
+        server.replace("http://", "ws://") + "/graphql",
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+    ) as socket:
+        socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": header}}))
+        if closed is not None:
+            with pytest.raises(ConnectionClosedError) as refused:
+                socket.recv(WAIT_SECONDS)
+            assert refused.value.rcvd is not None
+            assert (refused.value.rcvd.code, refused.value.rcvd.reason) == closed
+            return
+        assert json.loads(socket.recv(WAIT_SECONDS)) == {"type": "connection_ack"}
+        payload = {"query": CHANGES, "variables": {"audience": "women", "after": "0"}}
+        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        assert _next(socket)["personId"] == "p-ann"
+    assert [a.key_name for a in keys.audit_entries(engine=engine, limit=10)] == ["crm"]
