@@ -5,7 +5,7 @@ files at /playground/static (development only, as GraphiQL)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from sqlalchemy.engine import Engine
@@ -81,23 +81,27 @@ def create_app(
                 connection.commit()
         if run is not None:
             indexes.warm(run.id, run.persons)
+        live_parts = AsyncExitStack()
+        live = await live_parts.enter_async_context(
+            running(engine=engine, settings=settings, incremental=incremental)
+        )
         try:
-            async with running(engine=engine, settings=settings, incremental=incremental) as live:
-                yield {
-                    "engine": engine,
-                    "indexes": indexes,
-                    "segments": SegmentRules(engine=engine),
-                    "settings": settings,
-                    "starter": RunStarter(settings=settings, engine=engine),
-                    "kinds": TagKinds(),
-                    "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
-                    "lane": lane,
-                    "ledger": AnswerLedger(
-                        minimum=settings.min_audience, max_answers=settings.operator_answers
-                    ),
-                    "live": live,
-                }
+            yield {
+                "engine": engine,
+                "indexes": indexes,
+                "segments": SegmentRules(engine=engine),
+                "settings": settings,
+                "starter": RunStarter(settings=settings, engine=engine),
+                "kinds": TagKinds(),
+                "keys": KeyCache(engine=engine, seconds=settings.key_cache_seconds),
+                "lane": lane,
+                "ledger": AnswerLedger(
+                    minimum=settings.min_audience, max_answers=settings.operator_answers
+                ),
+                "live": live,
+            }
         finally:
+            await live_parts.aclose()
             await indexes.close()
             await lane.close()
             engine.dispose()
