@@ -119,8 +119,6 @@ _events = table_of(LiveEvent)
 _orders = table_of(LiveOrder)
 _quarantine = table_of(LiveQuarantine)
 _changes = table_of(MembershipChange)
-EVENT_COLUMNS = tuple(c.name for c in _events.columns if c.name not in ("seq", "received_at"))
-ORDER_COLUMNS = tuple(c.name for c in _orders.columns if c.name not in ("seq", "received_at"))
 
 
 class Quarantined(NamedTuple):

@@ -16,7 +16,6 @@ from api.cli.console import console, fail, open_store
 from store.errors import InputError
 
 CHUNK = 500
-JSON_LINES = "application/x-ndjson"
 
 
 def ingest(
@@ -59,7 +58,7 @@ def _chunks(source: str) -> Iterator[tuple[int, bytes, str]]:
     with _opened(source) as lines:
         offset = 0
         while chunk := [line for line in islice(lines, CHUNK) if line.strip()]:
-            yield offset, b"".join(chunk), JSON_LINES
+            yield offset, b"".join(chunk), "application/x-ndjson"
             offset += len(chunk)
 
 
