@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from api.context import Info
-from api.live import resolvers
+from api.live import resolvers, subscriptions
 from api.live.types import AudienceChangeUpdate, RegisterWebhookResult, RemoveWebhookResult, Webhook
 
 
@@ -22,7 +22,7 @@ class LiveSubscriptions:
     async def audience_changes(
         self, info: Info, saved_audience_id: str, after: strawberry.ID | None = None
     ) -> AsyncGenerator[AudienceChangeUpdate, None]:
-        async for update in resolvers.audience_changes(
+        async for update in subscriptions.audience_changes(
             info, saved_audience_id=saved_audience_id, after=after
         ):
             yield update
