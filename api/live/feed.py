@@ -21,8 +21,8 @@ from contextlib import suppress
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from api.live.background import on_thread
 from api.live.broker import ChangeBroker
 from api.live.webhooks import WebhookSender
 from store import live
@@ -91,7 +91,7 @@ class LiveFeed:
             if self._incremental is None:
                 continue  # nothing computes tags yet: the events wait for the next run
             try:
-                while await run_in_threadpool(self._one_batch):
+                while await on_thread(self._one_batch):
                     pass
             except Exception:
                 log.exception("a live micro-batch failed (events after %s)", self._events_seq)
@@ -132,7 +132,7 @@ class LiveFeed:
                 log.exception("publishing changes after id %s failed; retried", self._published)
 
     async def _publish_some(self) -> bool:
-        changes = await run_in_threadpool(self._read_log)
+        changes = await on_thread(self._read_log)
         if not changes:
             return False
         self._broker.publish(changes)

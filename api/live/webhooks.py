@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from api.live.background import on_thread
 from store import api_queries, keys, live, webhooks
 from store.keys import PersonRead
 from store.live import ChangeRow
@@ -86,7 +86,7 @@ class WebhookSender:
         """Keep one delivery task per active webhook, until cancelled."""
         try:
             while True:
-                found = await run_in_threadpool(self._active)
+                found = await on_thread(self._active)
                 for webhook in found:
                     if webhook.id not in self._tasks:
                         self._grown[webhook.id] = asyncio.Event()
@@ -114,7 +114,7 @@ class WebhookSender:
             await grown.wait()
             grown.clear()
             try:
-                while pending := await run_in_threadpool(self._pending, webhook_id):
+                while pending := await on_thread(self._pending, webhook_id):
                     await self._until_delivered(*pending)
             except Exception:  # the store, most likely: this webhook tries again, alone
                 log.exception("webhook %s: delivery stopped; trying again", webhook_id)
@@ -160,7 +160,7 @@ class WebhookSender:
                 error,
                 delivered,
             )
-            await run_in_threadpool(self._record, webhook, changes, logged)
+            await on_thread(self._record, webhook, changes, logged)
             if delivered:
                 return
             await asyncio.sleep(min(self._first_retry * 2 ** (attempt - 1), MAX_RETRY_SECONDS))
