@@ -68,3 +68,15 @@ def test_a_webhooks_acknowledged_position_only_moves_forward(engine: Engine) -> 
         (2, 3, True),
     ]
     assert hook.secret.startswith("whsec_") and len(hook.secret) == 6 + 43
+
+
+def test_a_durable_transaction_on_sqlite_syncs_fully_and_gives_its_connection_back_as_it_was(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's commit is durable as it comes")
+    with live.durable(engine) as connection:
+        inside = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    with engine.connect() as connection:
+        after = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (inside, after) == (2, 1)  # FULL, then NORMAL again (store.db's setting)
