@@ -243,6 +243,9 @@ async def test_profiles_answer_in_the_order_asked_with_null_for_unknown_ids(
     assert body == {"data": {"profiles": [dee, None, cy, dee]}}
 
 
+LIVE_TABLES = {"webhooks", "audience_membership_changes", "live_events", "live_orders"}
+
+
 @contextmanager
 def statements(parameters: list[Any] | None = None) -> Iterator[list[str]]:
     """The SQL statements any engine sends while the block runs (and their parameters)."""
@@ -271,10 +274,13 @@ async def test_profiles_read_the_run_persons_and_tags_in_one_round_trip_each(
     assert [p["personId"] for p in body["data"]["profiles"]] == ["p-ann", "p-bob", "p-cy", "p-dee"]
     assert [p["personId"] for p in again["data"]["profiles"]] == ["p-ann", "p-bob"]
     read_from = [re.findall(r"\bFROM\s+(\w+)", statement)[0] for statement in sent]
+    # The live path's background tasks (api.live) read their own tables on their own clock.
+    requests = [table for table in read_from[:first] if table not in LIVE_TABLES]
+    again_requests = [table for table in read_from[first:] if table not in LIVE_TABLES]
     # api_keys: is this an open development store, or must the caller show a key? (The
     # answer is kept for a moment.) The run's tag kinds are read once per worker.
-    assert read_from[:first] == ["api_keys", "runs", "persons", "person_tags", "tag_definitions"]
-    assert read_from[first:] == ["runs", "persons", "person_tags"]
+    assert requests == ["api_keys", "runs", "persons", "person_tags", "tag_definitions"]
+    assert again_requests == ["runs", "persons", "person_tags"]
 
 
 async def test_profiles_refuse_more_than_100_ids(client: httpx.AsyncClient) -> None:
