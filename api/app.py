@@ -1,10 +1,11 @@
-"""The Starlette application: GraphQL at /graphql, liveness at /healthz, the persona report at
-/report, and GraphiQL's own files at /playground/static (development only, as GraphiQL)."""
+"""The Starlette application: GraphQL at /graphql (subscriptions over WebSocket and SSE too),
+events in at /events, liveness at /healthz, the persona report at /report, and GraphiQL's own
+files at /playground/static (development only, as GraphiQL)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from sqlalchemy.engine import Engine
@@ -13,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from api.audiences.indexes import AudienceIndexes
 from api.auth import KeyCache
@@ -21,6 +22,9 @@ from api.basket.segments import SegmentRules
 from api.costs import HeavyLane
 from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
+from api.live import routes as live_routes
+from api.live.feed import Incremental
+from api.live.service import Live, running
 from api.playground import assets as playground
 from api.report import access as report
 from api.runs.starter import RunStarter
@@ -42,6 +46,7 @@ class State(TypedDict):
     keys: KeyCache
     ledger: AnswerLedger
     lane: HeavyLane
+    live: Live
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -54,8 +59,12 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "run_id": None if run is None else run.id})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The API over the store `settings` names; the engine lives as long as the app runs."""
+def create_app(
+    settings: Settings | None = None, *, incremental: Incremental | None = None
+) -> Starlette:
+    """The API over the store `settings` names; the engine lives as long as the app runs.
+    `incremental` updates tags from live events (api.live.feed); without it events are stored
+    and wait for the next run."""
     settings = Settings.from_env() if settings is None else settings
 
     @asynccontextmanager
@@ -72,6 +81,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 connection.commit()
         if run is not None:
             indexes.warm(run.id, run.persons)
+        live_parts = AsyncExitStack()
+        live = await live_parts.enter_async_context(
+            running(engine=engine, settings=settings, incremental=incremental)
+        )
         try:
             yield {
                 "engine": engine,
@@ -85,8 +98,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "ledger": AnswerLedger(
                     minimum=settings.min_audience, max_answers=settings.operator_answers
                 ),
+                "live": live,
             }
         finally:
+            await live_parts.aclose()
             await indexes.close()
             await lane.close()
             engine.dispose()
@@ -99,7 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
+            *live_routes.routes(),
             *report.routes(),
             *([] if production else playground_files),
         ],

@@ -2,7 +2,8 @@
 
 operator: aggregates only (counts, distributions, personas, rules, drift);
 analyst: individual persons too, each read written to the audit log;
-admin: everything.
+admin: everything;
+ingest: posting events (POST /events) and nothing else: every other path refuses its keys.
 
 A development store where no key was ever made serves everyone (so `portrait demo` works as it
 comes); once a key was made (even if revoked since), or outside development, every request
@@ -28,6 +29,8 @@ from store.errors import Forbidden
 from store.keys import KeyRow
 
 RANK = {role: rank for rank, role in enumerate(keys.ROLES)}
+INGEST = "ingest"
+INGEST_ONLY = "it may post events (POST /events) and read nothing"
 NOT_A_KEY = "the API key is not a Portrait key (pk_ and 43 letters, digits, - or _)"
 NEEDS_KEY = "send an API key: `Authorization: Bearer KEY` (portrait keys create --role ROLE)"
 
@@ -94,10 +97,27 @@ class KeyCache:
 
 
 def authenticate(
-    request: Request | WebSocket, *, cache: KeyCache, require_keys: bool
+    request: Request | WebSocket,
+    *,
+    cache: KeyCache,
+    require_keys: bool,
+    posting_events: bool = False,
 ) -> KeyRow | None:
-    """The caller's live key; None on an open development store; 401 otherwise."""
-    header = request.headers.get("authorization", "")
+    """The caller's live key; None on an open development store; 401 otherwise. An ingest key
+    gets 403 unless the request is `posting_events`: it may read nothing."""
+    return authenticate_header(
+        request.headers.get("authorization", ""),
+        cache=cache,
+        require_keys=require_keys,
+        posting_events=posting_events,
+    )
+
+
+def authenticate_header(
+    header: str, *, cache: KeyCache, require_keys: bool, posting_events: bool = False
+) -> KeyRow | None:
+    """As `authenticate`, from the value of an Authorization header (a browser's WebSocket
+    sends it in its first message instead: api.view)."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() == "bearer" and key.strip():
         if not KEY_SHAPE.fullmatch(key.strip()):
@@ -105,6 +125,8 @@ def authenticate(
         found = cache.find(key.strip())
         if found is None:
             raise _unauthorized("the API key is unknown or revoked")
+        if found.role == INGEST and not posting_events:
+            raise HTTPException(403, detail=f"this key ({found.name}) is {INGEST}: {INGEST_ONLY}")
         return found
     if header:
         raise _unauthorized("the Authorization header must be `Bearer KEY`")

@@ -26,6 +26,7 @@ from api.auth import KeyCache
 from api.basket.segments import SegmentRules
 from api.counts import Disclosure
 from api.ledger import AnswerLedger
+from api.live.service import Live
 from api.runs.starter import RunStarter
 from api.tags.kinds import TagKinds
 from api.tags.types import TagKind
@@ -59,6 +60,7 @@ class Context:
         kinds: TagKinds,
         ledger: AnswerLedger,
         key_cache: KeyCache,
+        live: Live,
     ) -> None:
         self.engine = engine
         self.indexes = indexes
@@ -68,9 +70,13 @@ class Context:
         self.kinds = kinds
         self.ledger = ledger
         self.key_cache = key_cache
+        self.live = live
         self.key: KeyRow | None = None  # None: an open development store (api.auth)
         self.reads: list[PersonRead] = []  # persons this request read, for the audit log
         self._loaders: dict[object, object] = {}  # by family and run
+        # A WebSocket without an Authorization header: its key is in its first message.
+        self.awaiting_key = False
+        self.connection_params: dict[str, object] | None = None
 
     @property
     def actor(self) -> str:

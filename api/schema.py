@@ -13,6 +13,7 @@ from api.audiences.schema import AudienceMutations, AudienceQueries
 from api.basket.schema import BasketQueries
 from api.execution import PortraitSchema, extensions
 from api.keys.schema import KeyMutations, KeyQueries
+from api.live.schema import LiveMutations, LiveQueries, LiveSubscriptions
 from api.outcomes.schema import OutcomeQueries
 from api.personas.schema import PersonaQueries
 from api.privacy.schema import PrivacyMutations
@@ -32,11 +33,13 @@ Query = merge_types(
         TagQueries,
         RunQueries,
         KeyQueries,
+        LiveQueries,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (AudienceMutations, PrivacyMutations, RunMutations, KeyMutations)
+    "Mutation", (AudienceMutations, PrivacyMutations, RunMutations, KeyMutations, LiveMutations)
 )
+Subscription = merge_types("Subscription", (LiveSubscriptions,))
 SCALARS: dict[object, ScalarDefinition] = {TagExpression: TAG_EXPRESSION}
 
 
@@ -45,6 +48,7 @@ def build_schema(*, production: bool = False) -> PortraitSchema:
     return PortraitSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions(production=production),
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -6,19 +6,23 @@ import asyncio
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from api import costs
-from api.auth import authenticate
+from api.auth import authenticate, authenticate_header
 from api.context import Context
+from api.live.websocket import SubscriptionsOnly, TextFrames
 from api.playground import assets as playground
 
 # One worker is one thread: more operations in flight add no throughput, only interleaving
@@ -35,6 +39,9 @@ MAX_ADMITTED = 12
 
 
 class PortraitGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SubscriptionsOnly
+    websocket_adapter_class = TextFrames
+
     def __init__(
         self,
         schema: BaseSchema,
@@ -43,14 +50,15 @@ class PortraitGraphQL(GraphQL[Context, None]):
         require_keys: bool,
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
-        # Queries only: no subscription protocols, so no websocket holds a connection open.
+        # Subscriptions over graphql-transport-ws (subscriptions only: api.live.websocket) and
+        # SSE; they hold no store connection while they wait (api.live.resolvers).
         # Queries only over POST: a GET query can be triggered cross-site and cached by proxies
         # (the GraphiQL page itself is still served on GET).
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphql_ide else None,
             allow_queries_via_get=False,
-            subscription_protocols=(),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._admitted = asyncio.Semaphore(MAX_ADMITTED)
@@ -74,14 +82,24 @@ class PortraitGraphQL(GraphQL[Context, None]):
             kinds=state.kinds,
             ledger=state.ledger,
             key_cache=state.keys,
+            live=state.live,
         )
         if request.scope.get("method") == "GET":
             # GET only serves the GraphiQL page (queries by GET are refused before they run,
             # see allow_queries_via_get): a browser cannot send the key to load the page.
             return context
+        if isinstance(request, WebSocket) and "authorization" not in request.headers:
+            # A browser cannot set a WebSocket's headers: its key comes in the first message.
+            context.awaiting_key = True
+            return context
         # The cache reads the store on its own short connection: the request's one is only
         # closed by execute_operation, which a request failing before it never reaches.
-        context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
+        try:
+            context.key = authenticate(request, cache=state.keys, require_keys=self._require_keys)
+        except HTTPException as refused:
+            if isinstance(request, WebSocket):  # closed with 4403 and the reason
+                raise WebSocketException(4403, reason=refused.detail) from None
+            raise
         key_id = 0 if context.key is None else context.key.id
         retry = state.lane.retry_after(key_id)
         if retry:
@@ -93,6 +111,21 @@ class PortraitGraphQL(GraphQL[Context, None]):
             )
         costs.current.set(costs.RequestWork(lane=state.lane, key_id=key_id))
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """The key of a WebSocket that sent no Authorization header, from its connection_init
+        payload (`{"Authorization": "Bearer KEY"}`: GraphiQL sends its Headers tab there)."""
+        if context.awaiting_key:
+            params = context.connection_params or {}
+            header = params.get("Authorization", params.get("authorization", ""))
+            try:
+                context.key = authenticate_header(
+                    str(header), cache=context.key_cache, require_keys=self._require_keys
+                )
+            except HTTPException as refused:
+                raise ConnectionRejectionError({"message": refused.detail}) from None
+            context.awaiting_key = False
+        return UNSET
 
     async def execute_operation(
         self,

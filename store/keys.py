@@ -2,7 +2,7 @@
 
 A key is `pk_` and 32 random bytes (URL-safe base64); the store keeps its SHA-256 only, so a
 copy of the store does not hand out access. Roles: operator (aggregates), analyst (persons
-too, every read audited), admin (everything).
+too, every read audited), admin (everything); ingest posts events and reads nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from store.db import audit_engine
 from store.errors import InputError, NotFound
 from store.models import ApiKey, ApiKeyEvent, AuditEntry, table_of
 
-ROLES = ("operator", "analyst", "admin")
+# `ingest` ranks below every reader: it may post events (POST /events) and read nothing.
+ROLES = ("ingest", "operator", "analyst", "admin")
 COMMAND_LINE = "command line"
 _keys = table_of(ApiKey)
 _events = table_of(ApiKeyEvent)

@@ -37,6 +37,10 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 10.0
     connections_per_client: int = 16
+    # The live path: events a key may post a minute (POST /events), and a failed webhook
+    # delivery's first wait before it is tried again (then doubled each time, up to 5 min).
+    ingest_events_per_minute: int = 120_000
+    webhook_retry_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -61,6 +65,10 @@ class Settings:
             header_timeout_seconds=_seconds(env, "PORTRAIT_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_seconds(env, "PORTRAIT_BODY_TIMEOUT_SECONDS", 10.0),
             connections_per_client=_positive_int(env, "PORTRAIT_CONNECTIONS_PER_CLIENT", 16),
+            ingest_events_per_minute=_positive_int(
+                env, "PORTRAIT_INGEST_EVENTS_PER_MINUTE", 120_000
+            ),
+            webhook_retry_seconds=_seconds(env, "PORTRAIT_WEBHOOK_RETRY_SECONDS", 1.0),
         )
         settings.check()
         return settings

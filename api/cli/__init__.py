@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.attribution import command as attribution_command
-from api.cli import admin, reads, runs
+from api.cli import admin, ingest, reads, runs
 from api.report.export import report
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -33,6 +33,7 @@ for command in (
     reads.export,
     runs.demo,
     admin.serve,
+    ingest.ingest,
     admin.schema,
 ):
     app.command()(command)

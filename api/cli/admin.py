@@ -33,7 +33,9 @@ def forget(
 
 @keys_app.command("create")
 def create_key(
-    role: str = typer.Option(..., help="operator, analyst or admin."),
+    role: str = typer.Option(
+        ..., help="operator, analyst, admin, or ingest (posts events, reads nothing)."
+    ),
     name: str = typer.Option("", help="Who or what the key is for (shown in the audit log)."),
 ) -> None:
     """Create a key and print it once: the store keeps only its hash."""

@@ -14,6 +14,7 @@ from store.keys import KeyRow
 
 @strawberry.enum(description="What a key may read: see the README's Access section.")
 class ApiKeyRole(Enum):
+    INGEST = "ingest"
     OPERATOR = "operator"
     ANALYST = "analyst"
     ADMIN = "admin"

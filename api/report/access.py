@@ -77,7 +77,7 @@ async def report_page(request: Request) -> Response:
         key = reader(request, cache=state.keys, require_keys=state.settings.is_production)
     except NeedsKey as needed:
         return _ask_for_key(lang, wrong=needed.wrong)
-    if key is not None and key.role == "operator":
+    if key is not None and key.role in ("operator", "ingest"):  # an ingest key reads nothing
         # The page's counts do not pass through the operator's answer ledger (api.ledger): an
         # operator could subtract an API answer built around one of them and single a person
         # out. Until they do, operators read aggregates through the API only.

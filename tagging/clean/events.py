@@ -165,8 +165,17 @@ def _bots(t: ir.Table, per_minute: int) -> ir.Table:
 
 
 def _typed_events(good: ir.Table, *, event_types: dict[str, str]) -> ir.Table:
+    return typed_events(good, event_types=event_types)
+
+
+def typed_events(
+    good: ir.Table, *, event_types: dict[str, str] = EVENT_TYPES, with_event_id: bool = False
+) -> ir.Table:
+    """Checked events as later stages read them; `with_event_id` keeps the id too (the live
+    path finds repeats of events posted later by it; a run has found its repeats by then)."""
     return good.select(
         *(c for c in EVENT_COLUMNS if c != "event_type"),
         event_type=in_vocabulary(good.event_type, event_types),
         ts=good._ts,
+        **({"event_id": good._event_id} if with_event_id else {}),
     )

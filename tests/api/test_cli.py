@@ -239,7 +239,7 @@ def test_keys_are_shown_once_and_stored_as_hashes(portrait: CliRunner, tmp_path:
     again = portrait.invoke(app, ["keys", "revoke", "1"])
     assert (again.exit_code, again.output) == (2, "error: there is no live key with id 1\n")
     bad = portrait.invoke(app, ["keys", "create", "--role", "boss"])
-    assert bad.output == "error: role 'boss' is not one of operator, analyst, admin\n"
+    assert bad.output == "error: role 'boss' is not one of ingest, operator, analyst, admin\n"
 
 
 def test_the_audit_log_is_listed_newest_first_from_its_own_file(

@@ -242,6 +242,9 @@ async def test_profiles_answer_in_the_order_asked_with_null_for_unknown_ids(
     assert body == {"data": {"profiles": [dee, None, cy, dee]}}
 
 
+LIVE_TABLES = {"webhooks", "audience_membership_changes", "live_events", "live_orders"}
+
+
 @contextmanager
 def statements(parameters: list[Any] | None = None) -> Iterator[list[str]]:
     """The SQL statements any engine sends while the block runs (and their parameters)."""
@@ -269,11 +272,13 @@ async def test_profiles_read_the_run_persons_and_tags_in_one_round_trip_each(
 
     assert [p["personId"] for p in body["data"]["profiles"]] == ["p-ann", "p-bob", "p-cy", "p-dee"]
     assert [p["personId"] for p in again["data"]["profiles"]] == ["p-ann", "p-bob"]
-    # Leaving out the audience index's load, which the app starts on a thread of its own.
+    # Leaving out the audience index's load, which the app starts on a thread of its own, and
+    # the live path's background tasks (api.live), which read their own tables on their clock.
     read_from = [
-        (i < first, re.findall(r"\bFROM\s+(\w+)", statement)[0])
+        (i < first, table)
         for i, statement in enumerate(sent)
         if "members" not in statement
+        and (table := re.findall(r"\bFROM\s+(\w+)", statement)[0]) not in LIVE_TABLES
     ]
     # api_keys: is this an open development store, or must the caller show a key? (The
     # answer is kept for a moment.) The run's tag codes and feature names (tag_bitmaps, runs)

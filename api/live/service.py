@@ -1,0 +1,49 @@
+"""The live path's parts for the app's lifespan: ingest, the event budget, the change broker,
+the webhook sender and the feed that links them (`api.live.feed`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from api.live.broker import ChangeBroker
+from api.live.feed import Incremental, LiveFeed
+from api.live.ingest import EventBudget, Ingest
+from api.live.webhooks import WebhookSender
+from store.settings import Settings
+
+
+@dataclass(frozen=True)
+class Live:
+    ingest: Ingest
+    budget: EventBudget
+    broker: ChangeBroker
+    sender: WebhookSender
+    feed: LiveFeed
+
+
+@asynccontextmanager
+async def running(
+    *, engine: Engine, settings: Settings, incremental: Incremental | None
+) -> AsyncIterator[Live]:
+    """The live path's parts, with the feed and the webhook sender running in the background."""
+    broker = ChangeBroker()
+    sender = WebhookSender(engine=engine, first_retry_seconds=settings.webhook_retry_seconds)
+    feed = LiveFeed(engine=engine, broker=broker, sender=sender, incremental=incremental)
+    ingest = await run_in_threadpool(lambda: Ingest(engine=engine, on_stored=feed.stored))
+    budget = EventBudget(per_minute=settings.ingest_events_per_minute)
+    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
+    try:
+        yield Live(ingest=ingest, budget=budget, broker=broker, sender=sender, feed=feed)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        ingest.close()
