@@ -167,17 +167,32 @@ def decode(
     tags: str,
     keys: Collection[str] | None = None,
 ) -> list[TagRow]:
-    """A profile's tags, ordered by key, then score (highest first, unscored last), then value."""
-    rows = []
+    """A profile's tags, ordered by key, then score (highest first, unscored last), then value.
+
+    Entries are written in code order, and codes in (key, value) order, so only the values of
+    a key with several need sorting (by score).
+    """
+    rows: list[TagRow] = []
+    runs: list[int] = []  # where a key with several values starts
     for entry in orjson.loads(tags):
         key, value = codes[entry[0]]
         if keys is not None and key not in keys:
             continue
-        # A whole score is written as an integer (3): read back as the float it was.
-        score = float(entry[1]) if len(entry) > 1 and entry[1] is not None else None
-        text = entry[2] if len(entry) > 2 else value
-        rows.append(TagRow(person_idx, key, "" if text is None else text, score))
-    rows.sort(key=_tag_order)
+        if len(entry) > 1:
+            # A whole score is written as an integer (3): read back as the float it was.
+            score = None if entry[1] is None else float(entry[1])
+            if len(entry) > 2:
+                value = entry[2]
+        else:
+            score = None
+        if rows and rows[-1].key == key and (not runs or rows[runs[-1]].key != key):
+            runs.append(len(rows) - 1)
+        rows.append(TagRow(person_idx, key, "" if value is None else value, score))
+    for start in runs:
+        stop = start + 1
+        while stop < len(rows) and rows[stop].key == rows[start].key:
+            stop += 1
+        rows[start:stop] = sorted(rows[start:stop], key=_tag_order)
     return rows
 
 
