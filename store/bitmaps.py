@@ -45,9 +45,6 @@ class Layout:
     tag_rows: int
     everyone: BitMap = field(default_factory=BitMap)
 
-    def by_key(self) -> dict[str, Code]:
-        return {c.key: c for c in self.codes if c.value is None}
-
 
 def lay_out(tags: Rows, numbers: np.ndarray, *, number_keys: set[str]) -> Layout:
     """The layout of a run's tag rows (person_idx dense, key, value, score), with each dense

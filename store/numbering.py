@@ -208,7 +208,3 @@ def _record_identifiers(
         )
     frame = fresh[["kind", "identifier", "number"]].rename(columns={"number": "person_idx"})
     bulk.insert_rows(conn, _identifiers, None, frame)
-
-
-def count_registered(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(_numbers)).scalar_one())

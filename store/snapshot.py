@@ -4,6 +4,10 @@ A run row is committed first with status `running`, so that operators can see it
 the run produced is then written in one transaction that ends by flipping the run to
 `committed`; until that commit readers keep seeing the previous committed run, and a run that
 fails or is killed never becomes current.
+
+The commit numbers the run's persons (`store.numbering`), lays its tags out as bitmaps and
+profile rows (`store.bitmaps`, `store.profiles`), records every saved audience's size with who
+entered and left it, and prunes the runs beyond the kept ones (`store.pruning`).
 """
 
 from __future__ import annotations
