@@ -169,7 +169,7 @@ async def test_drift_flags_the_key_that_moved(
 async def test_readme_persona_example_answers_as_documented(
     client: httpx.AsyncClient, runs: tuple[int, int]
 ) -> None:
-    example = _examples()[3].replace("u-1002", "u-ann")
+    example = _examples()[4].replace("u-1002", "u-ann")
     body = await graphql(client, example)
     assert "errors" not in body, body
     assert [p["name"] for p in body["data"]["personas"]] == ["evening_baby", "night_owls"]

@@ -69,11 +69,19 @@ def test_graphiql_shows_a_person_entering_an_audience_as_it_happens(
             SUBSCRIPTION,
         )
         page.get_by_text("Headers", exact=True).click()
+        # The tab's editor is drawn after the click: set the key once it is there, and check
+        # that it took (sent without it, the subscription is refused).
+        headers = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+        page.wait_for_selector(headers, timeout=30_000)
         page.evaluate(
             "(text) => document.querySelector("
             "'.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror'"
             ").CodeMirror.setValue(text)",
             f'{{"Authorization": "Bearer {key}"}}',
+        )
+        page.wait_for_function(
+            f"document.querySelector('{headers}').CodeMirror.getValue().includes('{key}')",
+            timeout=30_000,
         )
         page.click(".graphiql-execute-button")
         page.wait_for_function(f"{RESPONSE}.includes('p-ann')", timeout=30_000)
