@@ -87,8 +87,8 @@ def test_graphiql_shows_a_person_entering_an_audience_as_it_happens(
         # Known bug, not yet found (see the session note): in some runs (1 in 8 in one batch,
         # 6 in 10 in another) the server answers the first change with a null (an "Unexpected
         # error." in GraphiQL's result pane, "Cannot return null for non-nullable field
-        # Subscription.audienceChanges" in its log). Started once more, the subscription replays the log from `after` and the test
-        # goes on; a second failure fails it.
+        # Subscription.audienceChanges" in its log). Started once more, the subscription
+        # replays the log from `after` and the test goes on; a second failure fails it.
         page.wait_for_function(
             f"{RESPONSE}.includes('p-ann') || {RESPONSE}.includes('Unexpected error')",
             timeout=30_000,
