@@ -14,8 +14,11 @@ from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
-from store import live, models, webhooks  # noqa: F401  (register the tables on SQLModel.metadata)
+# Imported to register their tables on SQLModel.metadata.
+from store import models  # noqa: F401
 from store.errors import InputError, StoreBusy
+from store.live import log as live  # noqa: F401
+from store.live import webhooks  # noqa: F401
 from store.models import AuditEntry, table_of
 from store.views import create_views
 

@@ -83,7 +83,7 @@ class PersonNumber(SQLModel, table=True):
     `retired_into` is empty). When identity resolution merges persons, the merged person keeps
     the lowest of their numbers and the others are retired into it; when it splits one, the
     part holding the canonical identifier (the same person_id) keeps the number and the other
-    parts get new ones (`store.numbering`). A forgotten person's row loses its person_id.
+    parts get new ones (`store.profiles.numbering`). A forgotten person's row loses its person_id.
     """
 
     __tablename__ = "person_numbers"

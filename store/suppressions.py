@@ -21,8 +21,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
-from store import quarantine
-from store.bitmaps import pack, unpack
+from store.audiences.bitmaps import pack, unpack
 from store.models import (
     Outcome,
     PersonIdentifier,
@@ -36,8 +35,9 @@ from store.models import (
     TagBitmap,
     table_of,
 )
-from store.profiles import tag_codes
-from store.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
+from store.profiles.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
+from store.profiles.rows import tag_codes
+from store.runs import quarantine
 
 _profiles = table_of(Profile)
 _identifiers = table_of(PersonIdentifier)

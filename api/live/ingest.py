@@ -19,8 +19,8 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from api.live.cleaning import Cleaner, Kept, Rejected, not_json, read_posted
-from store import live
-from store.live import Quarantined, Stored
+from store.live import log as live
+from store.live.log import Quarantined, Stored
 
 JSON_LINES = (
     "application/x-ndjson",

@@ -10,8 +10,9 @@ from sqlalchemy import Connection
 
 from api.counts import Disclosure
 from api.report.counts import Count
-from store import persona_queries, report_queries
-from store.api_queries import RunRow
+from store import personas as persona_queries
+from store import report as report_queries
+from store.runs.reads import RunRow
 
 PERSONA_KEY = "persona"
 # The keys each persona is described by, and how many values of each the page lists.

@@ -17,7 +17,7 @@ from api.basket.types import BasketReport
 from api.context import Info
 from api.errors import InvalidInputError, MutationError
 from api.runs.loaders import RunLoaders
-from store.api_queries import RunReportRow, RunRow
+from store.runs.reads import RunReportRow, RunRow
 
 
 @strawberry.enum(description="Where a run is in its life.")

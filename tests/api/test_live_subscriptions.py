@@ -19,8 +19,10 @@ from sqlalchemy.engine import Engine
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
-from store import keys, live, saved_audiences
-from store.live import NewChange
+from store import keys
+from store.audiences import saved as saved_audiences
+from store.live import log as live
+from store.live.log import NewChange
 from tests.api.test_serve import serving
 
 CHANGES = """

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from store import quarantine, suppressions
-from store.audience_index import load_index
+from store import suppressions
+from store.audiences.index import load_index
 from store.models import (
     PersonIdentifier,
     Profile,
@@ -30,6 +30,7 @@ from store.models import (
     TagBitmap,
     table_of,
 )
+from store.runs import quarantine
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_as, graphql

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import keys, live, saved_audiences
+from store import keys
+from store.audiences import saved as saved_audiences
 from store.db import make_engine
-from store.live import NewChange
+from store.live import log as live
+from store.live.log import NewChange
 from tests.api.browser import chromium, screenshot, watched_page
 from tests.api.test_serve import serving
 from tests.factories import commit_shop

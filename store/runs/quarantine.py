@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, select, update
 
-from store.bulk import Batches, Rows
 from store.models import RunFile, table_of
+from store.snapshot.bulk import Batches, Rows
 
 FILE = "quarantine.parquet"
 SCHEMA = pa.schema(
