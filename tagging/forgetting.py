@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from store.pseudonym import identifier_digest
+from store.profiles.pseudonym import identifier_digest
 from tagging.identity import DEVICE_ID, PERSON, USER_ID, Materialise, normalised_kind
 
 # The identifier fields of a quarantined row's raw JSON, by source.

@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store import drift, suppressions
-from store.bulk import row_count
-from store.drift import DriftReport
-from store.snapshot import begin_run, commit_snapshot, fail_run
+from store import suppressions
+from store.runs import drift
+from store.runs.drift import DriftReport
+from store.snapshot.bulk import row_count
+from store.snapshot.write import begin_run, commit_snapshot, fail_run
 from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.run.options import RunOptions
