@@ -91,7 +91,7 @@ def create_app(database_url: str) -> Starlette:
             "lifecycle": first.get("lifecycle"),
             "run": {
                 "id": str(run.id),
-                "asOf": run.as_of.isoformat(),
+                "asOf": None if run.as_of is None else run.as_of.isoformat(),
                 "committedAt": None if run.finished_at is None else run.finished_at.isoformat(),
             },
         }

@@ -26,7 +26,9 @@ class Run(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(index=True)  # running | committed | failed
-    as_of: datetime
+    # The data's last moment used, written once by the commit: null while the run reads its
+    # data (and for a run that failed before it knew).
+    as_of: datetime | None = None
     started_at: datetime
     finished_at: datetime | None = None
     source: str

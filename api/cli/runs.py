@@ -144,7 +144,7 @@ def runs(last: int = typer.Option(10, help="How many runs to list, newest first.
         table.add_row(
             str(r.id),
             r.status,
-            f"{r.as_of:%Y-%m-%d %H:%M}",
+            "" if r.as_of is None else f"{r.as_of:%Y-%m-%d %H:%M}",
             f"{r.persons:,}",
             f"{r.tag_rows:,}",
             f"{r.stored_bytes / 1e6:.1f}" if r.status == "committed" else "",

@@ -23,7 +23,7 @@ class RunRow(NamedTuple):
 
     id: int
     status: str
-    as_of: datetime
+    as_of: datetime | None  # null until the run commits
     started_at: datetime
     finished_at: datetime | None
     source: str

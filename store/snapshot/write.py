@@ -85,8 +85,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str, Any]) -> int:
+def begin_run(
+    *, engine: Engine, source: str, params: dict[str, Any], as_of: datetime | None = None
+) -> int:
     """Record a run as `running` and return its id; runs of dead processes are marked failed.
+    `as_of` is for runs whose as-of is known before their data is read; a tagging run's is
+    written by its commit (`Snapshot.as_of`).
 
     One run at a time: while another run's process is alive, this raises InputError naming it.
     The check and the insert hold the store's write lock, so two runs started together cannot

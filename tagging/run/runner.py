@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -51,9 +51,7 @@ def run_tagging(
         listed = suppressions.digests(connection=connection)
     options = replace(options, suppressed=options.suppressed | listed)
     params = {**options.params(), "shop": shop.as_dict()}
-    run_id = begin_run(
-        engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=params
-    )
+    run_id = begin_run(engine=engine, source=str(options.source), params=params)
     try:
         with Pipeline(options, rules, shop, progress) as pipeline:
             snapshot = pipeline.execute(paths)

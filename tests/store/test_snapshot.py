@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.audiences import bitmaps
+from store.db import make_engine, unchecked_engine
 from store.errors import InputError
 from store.models import PersonIdentifier, PersonNumber, Run, table_of
 from store.profiles import reads as profile_reads
 from store.profiles.export import export_features, export_tags
 from store.runs import quarantine
-from store.runs.reads import current_run, kept_run, last_runs, run_reports
+from store.runs.reads import current_run, kept_run, last_runs, run_reports, runs_by_id
 from store.snapshot import bulk
 from store.snapshot.bulk import Batches
 from store.snapshot.write import Snapshot, begin_run, commit_snapshot, fail_run
@@ -313,3 +314,52 @@ def test_rows_made_ahead_on_a_thread_that_fail_fail_the_write(store_engine: Engi
         ["p-aaa", 12.5],
         ["p-bbb", -1],
     ]
+
+
+def test_a_runs_as_of_is_written_once_by_its_commit(store_engine: Engine) -> None:
+    running = begin_run(engine=store_engine, source="hand-made", params={})
+    with store_engine.connect() as connection:
+        (row,) = runs_by_id(connection=connection, run_ids=[running])
+    assert (row.status, row.as_of) == ("running", None)  # the data has not said yet
+    commit_snapshot(engine=store_engine, run_id=running, snapshot=_snapshot())
+    failed = begin_run(engine=store_engine, source="bad", params={})
+    fail_run(engine=store_engine, run_id=failed, error="InputError: no orders file")
+    with store_engine.connect() as connection:
+        rows = runs_by_id(connection=connection, run_ids=[running, failed])
+    as_of = {r.id: (r.status, r.as_of and r.as_of.replace(tzinfo=UTC)) for r in rows}
+    assert as_of == {running: ("committed", AS_OF), failed: ("failed", None)}
+
+
+def test_a_store_from_before_keeps_working_without_its_as_of_constraint(
+    store_engine: Engine,
+) -> None:
+    """Stores made when `runs.as_of` was NOT NULL get the constraint dropped when opened."""
+    url = store_engine.url.render_as_string(hide_password=False)
+    with store_engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA writable_schema = ON")
+            connection.exec_driver_sql(
+                "UPDATE sqlite_schema SET sql = replace(sql, 'as_of DATETIME,',"
+                " 'as_of DATETIME NOT NULL,') WHERE name = 'runs'"
+            )
+            connection.exec_driver_sql("PRAGMA writable_schema = OFF")
+        else:
+            connection.exec_driver_sql("ALTER TABLE runs ALTER COLUMN as_of SET NOT NULL")
+    store_engine.dispose()
+    before = unchecked_engine(url)
+    with before.connect() as connection:
+        nullable = {c["name"]: c["nullable"] for c in inspect(connection).get_columns("runs")}
+    before.dispose()
+    assert nullable["as_of"] is False  # the store as it was
+
+    reopened = make_engine(url)
+    try:
+        run_id = begin_run(engine=reopened, source="after", params={})
+        with reopened.connect() as connection:
+            (row,) = runs_by_id(connection=connection, run_ids=[run_id])
+            if connection.dialect.name == "sqlite":
+                check = connection.exec_driver_sql("PRAGMA integrity_check").scalar_one()
+                assert check == "ok"
+        assert (row.status, row.as_of) == ("running", None)
+    finally:
+        reopened.dispose()
