@@ -224,6 +224,13 @@ LIVE = [
     {"source": "orders", "order_id": "l6", "user_id": "ann", "ts": "2026-06-20", "amount": -9},
 ]
 
+LIVE_AGAIN = [
+    {"event_id": "l7", "user_id": "ann", "event_type": "view", "ts": "2026-06-21 10:00:00"},
+    {"event_id": "l8", "device_id": "dev-a", "event_type": "view", "ts": "2026-06-21 10:01:00"},
+    {"event_id": "l9", "user_id": "bob", "event_type": "view", "ts": "2026-06-21 10:02:00"},
+    {"source": "orders", "order_id": "l10", "user_id": "ann", "ts": "2026-06-21", "amount": -1},
+]
+
 
 async def test_forgetting_erases_the_person_from_the_live_path(
     store_url: str, engine: Engine, admin: httpx.AsyncClient
@@ -244,8 +251,21 @@ async def test_forgetting_erases_the_person_from_the_live_path(
         )
 
     body = await graphql(admin, FORGET, id=ann)
+    # Posted again afterwards: refused by her account and by her device, kept nowhere.
+    async with client_as(settings, engine, role="ingest") as ingest:
+        again = await ingest.post("/events", json=LIVE_AGAIN)
 
     assert body["data"]["forgetPerson"]["__typename"] == "ForgetPersonSuccess"
+    assert again.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "quarantined": 3,
+        "errors": [
+            {"index": 0, "source": "events", "reason": "forgotten", "field": "user_id"},
+            {"index": 1, "source": "events", "reason": "forgotten", "field": "device_id"},
+            {"index": 3, "source": "orders", "reason": "forgotten", "field": "user_id"},
+        ],
+    }
     with engine.connect() as connection:
         stored = {
             name: [tuple(row) for row in connection.execute(text(f"SELECT * FROM {name}"))]
@@ -262,7 +282,7 @@ async def test_forgetting_erases_the_person_from_the_live_path(
         for value in row
         if isinstance(value, str) and any(i in value for i in ("ann", "dev-a", str(ann)))
     ] == []
-    assert [(e.event_id, e.user_id) for e in events] == [("l3", "bob")]
+    assert [(e.event_id, e.user_id) for e in events] == [("l3", "bob"), ("l9", "bob")]
     assert (orders, [(c.person_id, c.why) for c in changes]) == ([], [(bob, "lifecycle")])
     assert [json.loads(row[-1])["event_id"] for row in stored["live_quarantine"]] == ["l4"]
 
