@@ -96,7 +96,11 @@ class EventCleaning(Cleaning):
         later = good._ts > self.as_of  # a good row's _ts is never NULL
         bad = checked.filter(checked._reason.notnull())
         early = bad.select(
-            source=ibis.literal(self.source), row_number=bad[ROW], reason=bad._reason, raw=bad._raw
+            source=ibis.literal(self.source),
+            row_number=bad[ROW],
+            reason=bad._reason,
+            raw=bad._raw,
+            order_user_id=ibis.null("string"),
         )
         late = rows.join(marks, ROW)
         return Step(

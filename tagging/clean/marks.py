@@ -4,9 +4,9 @@ Each source is *marked* once: a narrow table with every row's `_row`, `_reason` 
 used; NULL when it is fine), `_later` (it falls after `as_of`) and the few values derived on the
 way (the parsed timestamp). The caller materialises the marks, and `Cleaning.split` joins them
 back to the source rows for the three parts: kept rows (typed), quarantined rows (source, row
-number, reason, raw values as JSON), and rows after `as_of`, which are not bad, only out of
-scope, so they are counted but not quarantined. Keeping the marks narrow means the wide text
-of a big events file is copied once, not once per check.
+number, reason, raw values as JSON, an order line's order user), and rows after `as_of`, which
+are not bad, only out of scope, so they are counted but not quarantined. Keeping the marks
+narrow means the wide text of a big events file is copied once, not once per check.
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ class Cleaning:
         good = marked.filter(marked._reason.isnull())
         return Step(
             kept=self.typed(good.filter(~good._later)),
-            quarantined=quarantined_rows(
-                marked.filter(marked._reason.notnull()), rows.columns, self.source
-            ),
+            quarantined=self.quarantined(marked.filter(marked._reason.notnull()), rows.columns),
             after_as_of=self.typed(good.filter(good._later)),
         )
+
+    def quarantined(self, bad: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        """The quarantined rows of the marked `bad` rows."""
+        return quarantined_rows(bad, raw_columns, self.source)
 
     def unreadable(self, rows: ir.Table) -> dict[str, int]:
         """Per "column: reason", the rows whose optional value is there but unreadable."""
@@ -93,12 +95,21 @@ def with_repeats(table: ir.Table, key: str) -> ir.Table:
     return joined.select(*table.columns, _dup=(joined[ROW] != joined._first).fill_null(False))
 
 
-def quarantined_rows(rows: ir.Table, raw_columns: Sequence[str], source: str) -> ir.Table:
+def quarantined_rows(
+    rows: ir.Table,
+    raw_columns: Sequence[str],
+    source: str,
+    *,
+    order_user_id: ir.StringValue | None = None,
+) -> ir.Table:
+    """Source, row number, reason, raw values as JSON, and for an order line the user of the
+    order it names (`order_user_id`, null for other rows): the line names no person itself."""
     return rows.select(
         source=ibis.literal(source),
         row_number=rows[ROW],
         reason=rows._reason,
         raw=raw_text(rows, raw_columns),
+        order_user_id=ibis.null("string") if order_user_id is None else order_user_id,
     )
 
 

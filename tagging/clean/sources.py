@@ -7,12 +7,23 @@ source's marks and typing (`tagging.clean.marks.Cleaning`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
 
-from tagging.clean.marks import KEPT, Cleaning, Step, marks, parse_age, with_repeats
+from tagging.clean.marks import (
+    KEPT,
+    Cleaning,
+    Step,
+    marks,
+    parse_age,
+    quarantined_rows,
+    with_repeats,
+)
+from tagging.ingest import ROW
 from tagging.parsing import (
     GENDERS,
     NOT_SAID,
@@ -90,6 +101,24 @@ def clean_orders(raw: ir.Table, *, as_of: datetime) -> Cleaning:
     return Cleaning("orders", marks(t, reason, t._ts > as_of, _ts=t._ts), typed)
 
 
+@dataclass(frozen=True)
+class OrderItemCleaning(Cleaning):
+    """Order items, whose quarantined lines keep the user of the order they name: a line names
+    no person itself, and forgetting a person must find the lines of their orders
+    (tagging.forgetting, store.suppressions)."""
+
+    orders_raw: ir.Table
+
+    def quarantined(self, bad: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        # The user of the order's first row that names one (a repeated order id's first row is
+        # the one kept); the orders file's other rows of the id are quarantined as repeats.
+        orders = self.orders_raw
+        named = orders.filter(orders.order_id.isin(bad.order_id) & orders.user_id.notnull())
+        owners = named.group_by("order_id").agg(_order_user_id=named.user_id.argmin(named[ROW]))
+        lines = bad.left_join(owners, "order_id")
+        return quarantined_rows(lines, raw_columns, self.source, order_user_id=lines._order_user_id)
+
+
 def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> Cleaning:
     """Items must belong to a usable order of the orders file and have a positive quantity.
 
@@ -119,7 +148,9 @@ def clean_order_items(raw: ir.Table, *, orders_raw: ir.Table, orders: Step) -> C
             price=parse_money(good.price),
         )
 
-    return Cleaning("order_items", marks(raw, reason, raw.order_id.isin(later_ids)), typed)
+    return OrderItemCleaning(
+        "order_items", marks(raw, reason, raw.order_id.isin(later_ids)), typed, orders_raw
+    )
 
 
 def clean_products(raw: ir.Table) -> Cleaning:
