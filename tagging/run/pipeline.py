@@ -30,9 +30,10 @@ from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.clean.events import check_events
+from tagging.clean.orders import check_order_items, check_orders
+from tagging.clean.sources import check_identities
 from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
-from tagging.parsing import parse_timestamp
 from tagging.recommend import mine_and_recommend
 from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
@@ -43,7 +44,12 @@ TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
 # What each source's rows get as its file is read (tagging.ingest.read_source's checks).
-CHECKS = {"events": check_events}
+CHECKS = {
+    "events": check_events,
+    "orders": check_orders,
+    "order_items": check_order_items,
+    "identities": check_identities,
+}
 
 
 class Pipeline:
@@ -341,7 +347,7 @@ class Pipeline:
         quality.require_rows(orders, raw["orders"])
         if self.options.as_of is not None:
             return end_of_day(self.options.as_of)
-        latest = [parse_timestamp(raw["orders"].ts).max()]
+        latest = [raw["orders"]._ts.max()]
         if "events" in raw:
             latest.append(raw["events"]._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]
