@@ -25,7 +25,18 @@ from threadpoolctl import threadpool_limits
 from store.basket_queries import BASKETS_FILE
 from store.bulk import row_count
 from store.snapshot import Snapshot
-from tagging import basket, clean, features, forgetting, identity, models, personas, persons, tags
+from tagging import (
+    basket,
+    clean,
+    dictionaries,
+    features,
+    forgetting,
+    identity,
+    models,
+    personas,
+    persons,
+    tags,
+)
 from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
@@ -170,7 +181,15 @@ class Pipeline:
         return found
 
     def _features(self, cleaned: Cleaned, found: persons.Persons, notes: list[str]) -> Featured:
-        tables = persons.attach(cleaned.steps, found, materialise=self.keep)
+        steps = cleaned.steps
+        keyed = [steps[n].kept for n in ("events", "order_items", "products") if n in steps]
+        types = dictionaries.define(self.con, keyed)
+        tables = persons.attach(
+            steps,
+            found,
+            materialise=self.keep,
+            encoded=lambda name, table: dictionaries.keep_encoded(self.con, name, table, types),
+        )
         # p_events and the other p_ tables hold the kept rows from here on; a source is read
         # there, or in its quarantined and later rows (products, small, stay for the catalog).
         if "events" in tables:
@@ -201,7 +220,6 @@ class Pipeline:
             # person attributes, so worked out once.
             tables["people"] = self.keep("people", features.people(tables["users"], wide))
         notes.append(f"{len(wide.columns) - 1} features")
-        steps = cleaned.steps
         outcomes = models.outcomes(
             steps["orders"].after_as_of,
             steps["events"].after_as_of if "events" in steps else None,
