@@ -42,7 +42,11 @@ def keep_encoded(
 ) -> ir.Table:
     """`table` materialised as `name`, its columns of `types` as their ENUM types."""
     casts = [f'CAST("{c}" AS {t}) AS "{c}"' for c, t in types.items() if c in table.columns]
-    query = ibis.to_sql(table, dialect="duckdb")
-    replaced = f" REPLACE ({', '.join(casts)})" if casts else ""
-    con.raw_sql(f"CREATE OR REPLACE TABLE {name} AS SELECT *{replaced} FROM ({query})")
+    if not casts:
+        return con.create_table(name, table, overwrite=True)
+    # A view first: Ibis registers the in-memory tables a query reads (an empty source).
+    query = con.create_view(f"{name}_query", table, overwrite=True)
+    replaced = f"REPLACE ({', '.join(casts)})"
+    con.raw_sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * {replaced} FROM {query.get_name()}")
+    con.drop_view(query.get_name())
     return con.table(name)
