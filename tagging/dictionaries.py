@@ -29,11 +29,16 @@ def define(con: DuckDBBackend, sources: Sequence[ir.Table]) -> dict[str, str]:
         if not parts:
             continue
         values = ibis.union(*parts, distinct=True)
-        values = values.filter(values.value.notnull()).order_by("value")
         name = f"portrait_{column}"
+        listed = f"{name}_values"
+        kept = con.create_table(listed, values.filter(values.value.notnull()))
         con.raw_sql(f"DROP TYPE IF EXISTS {name}")
-        con.raw_sql(f"CREATE TYPE {name} AS ENUM ({ibis.to_sql(values, dialect='duckdb')})")
-        types[column] = name
+        # A column without values stays text: DuckDB cannot read a table of an empty ENUM.
+        if kept.count().to_pyarrow().as_py():
+            sorted_values = f"SELECT value FROM {listed} ORDER BY value"
+            con.raw_sql(f"CREATE TYPE {name} AS ENUM ({sorted_values})")
+            types[column] = name
+        con.drop_table(listed)
     return types
 
 
@@ -45,8 +50,9 @@ def keep_encoded(
     if not casts:
         return con.create_table(name, table, overwrite=True)
     # A view first: Ibis registers the in-memory tables a query reads (an empty source).
-    query = con.create_view(f"{name}_query", table, overwrite=True)
+    query = f"{name}_query"
+    con.create_view(query, table, overwrite=True)
     replaced = f"REPLACE ({', '.join(casts)})"
-    con.raw_sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * {replaced} FROM {query.get_name()}")
-    con.drop_view(query.get_name())
+    con.raw_sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * {replaced} FROM {query}")
+    con.drop_view(query)
     return con.table(name)
