@@ -7,6 +7,7 @@ orders     orders and order items: checked as their files are read, then repeate
            items of orders not usable
 events     the events: checked as their file is read, then repeats and bots
 
+`CHECKS` are what each source's rows get as its file is read (`tagging.ingest.read_source`);
 `clean_sources` is the run's clean stage: every source's parts, materialised.
 """
 
@@ -17,10 +18,17 @@ from datetime import datetime
 
 from tagging.clean import events, sources
 from tagging.clean.marks import Cleaning, Step
-from tagging.clean.orders import clean_order_items, clean_orders
+from tagging.clean.orders import check_order_items, check_orders, clean_order_items, clean_orders
 from tagging.identity import Materialise
 from tagging.ingest import Source
 from tagging.shop import Shop
+
+CHECKS = {
+    "events": events.check_events,
+    "orders": check_orders,
+    "order_items": check_order_items,
+    "identities": sources.check_identities,
+}
 
 
 def clean_sources(

@@ -40,9 +40,6 @@ from tagging import (
 from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
-from tagging.clean.events import check_events
-from tagging.clean.orders import check_order_items, check_orders
-from tagging.clean.sources import check_identities
 from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
 from tagging.recommend import mine_and_recommend
@@ -54,13 +51,6 @@ from tagging.shop import Shop
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
-# What each source's rows get as its file is read (tagging.ingest.read_source's checks).
-CHECKS = {
-    "events": check_events,
-    "orders": check_orders,
-    "order_items": check_order_items,
-    "identities": check_identities,
-}
 
 
 class Pipeline:
@@ -353,7 +343,7 @@ class Pipeline:
             self.con,
             name,
             path,
-            checks=CHECKS.get(name),
+            checks=clean.CHECKS.get(name),
             workdir=Path(self._spill.name),
             encoding=self.shop.encoding,
             columns=self.shop.columns.get(name),
