@@ -31,8 +31,9 @@ from api.runs.starter import RunStarter
 from api.schema import build_schema
 from api.tags.kinds import TagKinds
 from api.view import PortraitGraphQL
-from store import api_queries, suppressions
+from store import suppressions
 from store.db import make_engine
+from store.runs import reads as run_reads
 from store.settings import Settings
 
 
@@ -53,7 +54,7 @@ async def healthz(request: Request) -> JSONResponse:
     """Up, and the committed run being served (null on an empty store)."""
     try:
         with request.state.engine.connect() as connection:
-            run = api_queries.current_run(connection=connection)
+            run = run_reads.current_run(connection=connection)
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "run_id": None}, status_code=503)
     return JSONResponse({"status": "ok", "run_id": None if run is None else run.id})
@@ -76,7 +77,7 @@ def create_app(
             per_request=settings.heavy_per_request,
         )
         with engine.connect() as connection:
-            run = api_queries.current_run(connection=connection)
+            run = run_reads.current_run(connection=connection)
             if suppressions.upgrade(connection=connection):
                 connection.commit()
         if run is not None:

@@ -30,10 +30,11 @@ from api.live.service import Live
 from api.runs.starter import RunStarter
 from api.tags.kinds import TagKinds
 from api.tags.types import TagKind
-from store import api_queries, keys
-from store.api_queries import RunRow
+from store import keys
 from store.errors import InputError
 from store.keys import KeyRow, PersonRead
+from store.runs import reads as run_reads
+from store.runs.reads import RunRow
 from store.settings import Settings
 
 ANONYMOUS = "anonymous"
@@ -101,7 +102,7 @@ class Context:
     def run(self) -> RunRow | None:
         """The committed run this request reads (the current one unless a field's `run`
         argument chose a kept one: `at_run`); None on an empty store."""
-        return api_queries.current_run(connection=self.connection)
+        return run_reads.current_run(connection=self.connection)
 
     def at_run(self, run_id: strawberry.ID | None) -> RunRow | None:
         """The run a field's `run` argument names (None: the run this request reads), made the
@@ -113,7 +114,7 @@ class Context:
             wanted = int(str(run_id))
         except ValueError:
             raise InputError(f"run {str(run_id)!r} is not a run id (a whole number)") from None
-        row = api_queries.kept_run(connection=self.connection, run_id=wanted)
+        row = run_reads.kept_run(connection=self.connection, run_id=wanted)
         read = self.__dict__.get("run")
         if "run" in self.__dict__ and (read is None or read.id != row.id):
             raise InputError(

@@ -1,11 +1,12 @@
 """How the schema executes a request: the limits on a query, the validation cache by query
-text, which errors are masked and what is logged, and the Schema subclass that holds them."""
+text, which errors are masked and what is logged, subscriptions only as streams, and the Schema
+subclass that holds them."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -21,8 +22,10 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
-from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, validate_document
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from store.errors import PortraitError
 
@@ -94,6 +97,10 @@ class QueryTextValidationCache(SchemaExtension):
 
 # As strawberry's caches: bounded, so unique query texts cannot grow memory without limit.
 VALIDATED_TEXTS = 128
+SUBSCRIBE_WITH_A_STREAM = (
+    "a subscription answers with a stream: subscribe over a WebSocket to /graphql "
+    "(graphql-transport-ws), or POST it with the header Accept: text/event-stream (SSE)"
+)
 
 
 class PortraitSchema(strawberry.Schema):
@@ -103,6 +110,44 @@ class PortraitSchema(strawberry.Schema):
         self.validated: dict[
             tuple[str, tuple[type[ASTValidationRule], ...]], list[GraphQLError]
         ] = {}
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """One result for a query or mutation; a subscription is refused with how to subscribe.
+
+        strawberry allows subscriptions in a POST for its streams (SSE) and, without one, runs
+        them once as a query: the resolver never runs, the field resolves to the null root, and
+        the client gets a masked "Unexpected error." (GraphiQL's POST of a subscription did).
+        """
+        allowed = set(
+            DEFAULT_ALLOWED_OPERATION_TYPES
+            if allowed_operation_types is None
+            else allowed_operation_types
+        )
+        try:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed - {OperationType.SUBSCRIPTION},
+                operation_extensions,
+            )
+        except InvalidOperationTypeError as refused:
+            if OperationType.SUBSCRIPTION not in allowed or (
+                refused.operation_type is not OperationType.SUBSCRIPTION
+            ):
+                raise
+            return ExecutionResult(data=None, errors=[GraphQLError(SUBSCRIBE_WITH_A_STREAM)])
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

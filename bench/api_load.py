@@ -3,6 +3,7 @@
     python bench/api_load.py                          # portrait generate + portrait run (cached)
     python bench/api_load.py --synthetic              # 100,000 synthetic persons (cached)
     python bench/api_load.py --database-url sqlite:///portrait.db
+    python bench/api_load.py --scenario profile --peer   # and the floor: bench/profile_peer.py
 
 The server is `portrait serve` in its own process (one uvicorn worker); this process is the
 client: asyncio with httptools by default (`raw_http`), or httpx with `--client httpx`, which
@@ -143,6 +144,29 @@ def start_server(database_url: str) -> Server:
             time.sleep(0.1)
     server.stop()
     raise SystemExit("portrait serve did not answer /healthz within 60 s")
+
+
+def start_peer(database_url: str) -> Server:
+    """bench/profile_peer.py: the same profile answer from plain Starlette (no GraphQL)."""
+    port = _free_port()
+    script = Path(__file__).with_name("profile_peer.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--database-url", database_url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(process=process, url=f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the peer exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.stop()
+    raise SystemExit("the peer did not answer /healthz within 60 s")
 
 
 # --- the load --------------------------------------------------------------------------------
@@ -295,6 +319,20 @@ def run(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
                 )
     finally:
         server.stop()
+    if args.peer and "profile" in args.scenario:
+        peer = start_peer(database_url)
+        try:
+            for concurrency in args.concurrency:
+                yield measure(
+                    peer,
+                    "profile_peer",
+                    load["profile"],
+                    concurrency=concurrency,
+                    seconds=args.duration,
+                    client=args.client,
+                )
+        finally:
+            peer.stop()
 
 
 def main() -> None:
@@ -332,6 +370,12 @@ def main() -> None:
         default="raw",
         help="raw: asyncio + httptools (~0.03 ms CPU a request); httpx: 0.8-1.7 ms.",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="Also load bench/profile_peer.py (plain Starlette, same reads) with the profile "
+        "scenario, and report Portrait's rate as a share of the peer's.",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     report: dict[str, Any] = {"duration_s": args.duration, "results": []}
@@ -341,6 +385,12 @@ def main() -> None:
         else:
             report["results"].append(part)
             print(json.dumps(part), file=sys.stderr, flush=True)
+    rates = {(r["scenario"], r["concurrency"]): r["rps"] for r in report["results"]}
+    report["share_of_peer"] = {
+        str(c): round(rates[("profile", c)] / rates[("profile_peer", c)], 2)
+        for (name, c) in rates
+        if name == "profile_peer" and ("profile", c) in rates
+    }
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 

@@ -25,10 +25,11 @@ from typing import Any
 
 from audience_store import NUMBER_KEYS, WRITES, build_audience_store, tag_values
 
-from store import api_queries
-from store.audience_index import AudienceIndex, audience_diff, load_index, members_page
+from store import catalog
+from store.audiences.expressions import KeyVocabulary, check, parse, vocabulary
+from store.audiences.index import AudienceIndex, audience_diff, load_index, members_page
 from store.db import make_engine
-from store.expressions import KeyVocabulary, check, parse, vocabulary
+from store.runs import reads as run_reads
 
 CACHE = Path.home() / ".cache" / "portrait" / "audience"
 COMPARISONS: dict[str, list[float]] = {
@@ -94,9 +95,9 @@ def main() -> None:
     store_s = time.perf_counter() - started
     engine = make_engine(url)
     with engine.connect() as connection:
-        runs = sorted(api_queries.last_runs(connection=connection, last=2), key=lambda r: r.id)
+        runs = sorted(run_reads.last_runs(connection=connection, last=2), key=lambda r: r.id)
         earlier, later = runs
-        words = vocabulary(api_queries.tag_definitions(connection=connection, run_id=later.id))
+        words = vocabulary(catalog.tag_definitions(connection=connection, run_id=later.id))
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         index = load_index(connection=connection, run_id=later.id)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

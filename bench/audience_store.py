@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session
 
-from store import queries
-from store.bulk import Batches
 from store.db import make_engine
 from store.errors import InputError
-from store.snapshot import Snapshot, begin_run, commit_snapshot
+from store.runs import reads as run_reads
+from store.snapshot.bulk import Batches
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot
 
 
 @dataclass(frozen=True)
@@ -164,8 +163,8 @@ def build_audience_store(path: Path, *, persons: int, seed: int, rebuild: bool) 
             engine = None
         if engine is not None:
             try:
-                with Session(engine) as session:
-                    if len(queries.list_runs(session=session)) >= 2:
+                with engine.connect() as connection:
+                    if len(run_reads.last_runs(connection=connection, last=2)) >= 2:
                         return url
             finally:
                 engine.dispose()

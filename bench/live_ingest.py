@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from store import keys
 from store.db import make_engine
-from store.live import LiveEvent
+from store.live.log import LiveEvent
 from store.models import table_of
 
 PORTRAIT = Path(sys.executable).with_name("portrait")

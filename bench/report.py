@@ -27,7 +27,7 @@ from stores import portrait_command
 from api.counts import Disclosure
 from api.report.data import build_report
 from api.report.render import render
-from store import saved_audiences
+from store.audiences import saved as saved_audiences
 from store.db import make_engine
 
 CACHE = Path(".bench-cache")

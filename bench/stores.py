@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session
 
-from store import api_queries, queries
-from store.audience_index import load_index
+from store.audiences.index import load_index
 from store.db import make_engine
 from store.errors import InputError
-from store.pseudonym import person_id_for
-from store.snapshot import Snapshot, begin_run, commit_snapshot
+from store.profiles import reads as profile_reads
+from store.profiles.pseudonym import person_id_for
+from store.runs import reads as run_reads
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot
 
 
 def portrait_command() -> str:
@@ -186,8 +186,8 @@ def _has_committed_run(url: str) -> bool:
     except InputError:  # a store of the layout before tag store v2: built again
         return False
     try:
-        with Session(engine) as session:
-            return queries.current_run(session=session) is not None
+        with engine.connect() as connection:
+            return run_reads.current_run(connection=connection) is not None
     finally:
         engine.dispose()
 
@@ -211,10 +211,10 @@ def sample_person_ids(url: str, *, n: int, seed: int) -> tuple[int, int, list[st
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            run = api_queries.kept_run(connection=connection, run_id=None)
+            run = run_reads.kept_run(connection=connection, run_id=None)
             everyone = load_index(connection=connection, run_id=run.id).everyone
             numbers = random.Random(seed).sample(list(everyone), min(n, len(everyone)))
-            rows = api_queries.persons_by_idx(
+            rows = profile_reads.persons_by_idx(
                 connection=connection, run_id=run.id, person_idxs=numbers
             )
             return run.id, run.persons, [row.person_id for row in rows]

@@ -94,8 +94,8 @@ def measure(
 ) -> dict[str, object]:
     from sqlmodel import SQLModel
 
-    from store import api_queries
     from store.db import make_engine
+    from store.runs import reads as run_reads
     from tagging.run import RunOptions, run_tagging
 
     options = RunOptions(folder, "bench-id-key-0123456789")
@@ -110,7 +110,7 @@ def measure(
         result = run_tagging(engine=engine, options=options)
         total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         with engine.connect() as connection:
-            (run,) = api_queries.runs_by_id(connection=connection, run_ids=[result.run_id])
+            (run,) = run_reads.runs_by_id(connection=connection, run_ids=[result.run_id])
         engine.dispose()
     return {
         "store": engine.dialect.name,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from store import basket_queries
+from store import basket as basket_queries
 from store.models import RunFile, table_of
 
 ATTRIBUTION_FILE = "attribution.parquet"

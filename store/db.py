@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import weakref
@@ -14,8 +15,11 @@ from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
-from store import live, models, webhooks  # noqa: F401  (register the tables on SQLModel.metadata)
+# Imported to register their tables on SQLModel.metadata.
+from store import models  # noqa: F401
 from store.errors import InputError, StoreBusy
+from store.live import log as live  # noqa: F401
+from store.live import webhooks  # noqa: F401
 from store.models import AuditEntry, table_of
 from store.views import create_views
 
@@ -90,8 +94,32 @@ def make_engine(url: str) -> Engine:
         raise
     SQLModel.metadata.create_all(engine, tables=own)
     with engine.begin() as connection:
+        _allow_runs_without_as_of(connection)
         create_views(connection)
     return engine
+
+
+def _allow_runs_without_as_of(connection: Connection) -> None:
+    """Stores made before a run's as-of was left null until its commit had `runs.as_of NOT
+    NULL`: drop the constraint. On SQLite by the documented way for a NOT NULL constraint
+    (sqlite.org/lang_altertable.html, "making other kinds of table schema changes"): only the
+    table's text in the schema changes, not a row on disk."""
+    columns = {c["name"]: c for c in inspect(connection).get_columns("runs")}
+    if columns["as_of"]["nullable"]:
+        return
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql("ALTER TABLE runs ALTER COLUMN as_of DROP NOT NULL")
+        return
+    schema = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
+    text = connection.exec_driver_sql(schema).scalar_one()
+    relaxed = re.sub(r"\bas_of DATETIME NOT NULL\b", "as_of DATETIME", text)
+    version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    connection.exec_driver_sql("PRAGMA writable_schema = ON")
+    connection.exec_driver_sql(
+        "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'", (relaxed,)
+    )
+    connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    connection.exec_driver_sql("PRAGMA writable_schema = OFF")
 
 
 # Tables only the layout before tag store v2 had (one row per tag, persons numbered per run).

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from store.db import OLD_LAYOUT, make_engine, unchecked_engine
 from store.models import Run, table_of
-from store.pruning import PER_RUN, PRUNED
+from store.runs.pruning import PER_RUN, PRUNED
 
 _runs = table_of(Run)
 

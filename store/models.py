@@ -26,7 +26,9 @@ class Run(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(index=True)  # running | committed | failed
-    as_of: datetime
+    # The data's last moment used, written once by the commit: null while the run reads its
+    # data (and for a run that failed before it knew).
+    as_of: datetime | None = None
     started_at: datetime
     finished_at: datetime | None = None
     source: str
@@ -83,7 +85,7 @@ class PersonNumber(SQLModel, table=True):
     `retired_into` is empty). When identity resolution merges persons, the merged person keeps
     the lowest of their numbers and the others are retired into it; when it splits one, the
     part holding the canonical identifier (the same person_id) keeps the number and the other
-    parts get new ones (`store.numbering`). A forgotten person's row loses its person_id.
+    parts get new ones (`store.profiles.numbering`). A forgotten person's row loses its person_id.
     """
 
     __tablename__ = "person_numbers"

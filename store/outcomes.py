@@ -15,7 +15,8 @@ import numpy as np
 from pyroaring import BitMap
 from sqlalchemy import Connection, select
 
-from store import basket_queries, bitmaps
+from store import basket as basket_queries
+from store.audiences import bitmaps
 from store.errors import InputError
 from store.models import Outcome, table_of
 

@@ -18,7 +18,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     id_key: str = DEMO_ID_KEY
     environment: str = "development"
-    # Committed runs kept (PORTRAIT_KEEP_RUNS); a commit prunes older ones (store.pruning).
+    # Committed runs kept (PORTRAIT_KEEP_RUNS); a commit prunes older ones (store.runs.pruning).
     keep_runs: int = KEEP_RUNS
     # Counts under this (or leaving fewer outside) reach an operator as ranges (api.counts).
     min_audience: int = 50

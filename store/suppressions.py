@@ -21,8 +21,8 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
-from store import quarantine
-from store.bitmaps import pack, unpack
+from store.audiences.bitmaps import pack, unpack
+from store.live import log as live
 from store.models import (
     Outcome,
     PersonIdentifier,
@@ -36,8 +36,9 @@ from store.models import (
     TagBitmap,
     table_of,
 )
-from store.profiles import tag_codes
-from store.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
+from store.profiles.pseudonym import SUPPRESSION_PREFIX, identifier_digest, suppression_digest
+from store.profiles.rows import tag_codes
+from store.runs import quarantine
 
 _profiles = table_of(Profile)
 _identifiers = table_of(PersonIdentifier)
@@ -57,7 +58,8 @@ class Forgotten(NamedTuple):
     person_id: str
     runs: int  # runs the person was removed from
     identifiers: int  # identifiers put on the suppression list
-    quarantined_rows: int  # quarantined source rows that named one of them, deleted
+    quarantined_rows: int  # quarantined source rows of theirs (store.runs.quarantine), deleted
+    live_rows: int  # rows of the live path that held them (store.live.log.forget)
 
 
 def digests(*, connection: Connection) -> frozenset[str]:
@@ -92,7 +94,9 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
     them.
 
     One transaction: the person is gone from every run (profile, bitmaps, scores, rules'
-    recommendations, outcomes, baskets, quarantined rows naming them), or from none.
+    recommendations, outcomes, baskets, quarantined rows naming them or lines of their orders)
+    and from the live path (events, orders, quarantined posts, membership changes), or from
+    none.
     """
     with engine.begin() as connection:
         upgrade(connection=connection)
@@ -111,12 +115,16 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
         ).all()
         listed = {identifier_digest(kind, identifier, key=id_key) for kind, identifier in found}
         _list(connection, listed - digests(connection=connection), by=by)
-        names = [identifier for _, identifier in found]
-        quarantined = 0
+        # Of every kept run, also those without the person (all their rows there were bad).
+        quarantined = quarantine.drop_naming(
+            connection=connection, identifiers=[identifier for _, identifier in found]
+        )
+        live_rows = live.forget(
+            connection=connection,
+            person_id=person_id,
+            identifiers=[identifier for _, identifier in found],
+        )
         for run_id, number, tags in places:
-            quarantined += quarantine.drop_naming(
-                connection=connection, run_id=run_id, identifiers=names
-            )
             _drop_baskets(connection, run_id, number)
             _drop_from_bitmaps(connection, run_id, number, tags)
             for table in PER_PERSON:
@@ -131,7 +139,7 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
         connection.execute(
             update(_numbers).where(_numbers.c.person_id == person_id).values(person_id=None)
         )
-    return Forgotten(person_id, len(places), len(listed), quarantined)
+    return Forgotten(person_id, len(places), len(listed), quarantined, live_rows)
 
 
 def _drop_from_bitmaps(connection: Connection, run_id: int, number: int, tags: str) -> None:

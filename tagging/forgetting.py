@@ -2,7 +2,8 @@
 
 The list holds keyed HMACs of identifiers. A run hashes the identifiers it meets, leaves out
 every person one of whose identifiers is listed (`without_suppressed`), does not keep the bad
-rows that name them either (`quarantine_without`), and reports what it left out (`report`).
+rows that name them or are lines of their orders either (`quarantine_without`), and reports what
+it left out (`report`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from store.pseudonym import identifier_digest
+from store.profiles.pseudonym import identifier_digest
+from store.runs.quarantine import ORDER_USER
 from tagging.identity import DEVICE_ID, PERSON, USER_ID, Materialise, normalised_kind
 
 # The identifier fields of a quarantined row's raw JSON, by source.
@@ -55,17 +57,21 @@ def quarantine_without(
     forgotten: pd.DataFrame | None,
     materialise: Materialise,
 ) -> ir.Table:
-    """The quarantined rows that name no forgotten person's identifier: their raw values are
-    personal data. Named are the identifiers the run linked to a forgotten person
-    (`forgotten`, from `without_suppressed`) and any listed identifier that only bad rows
-    mention."""
+    """The quarantined rows of no forgotten person: their raw values are personal data.
+
+    A row is a forgotten person's when it names one of their identifiers, or is a line of an
+    order of theirs (its order's user, or its order's quarantined row, is theirs). Their
+    identifiers are those the run linked to a forgotten person (`forgotten`, from
+    `without_suppressed`) and any listed identifier that only bad rows mention."""
     raw = quarantined.raw.cast("json")
     fields = {field: raw[field].str for field in RAW_IDENTIFIER_FIELDS}
+    fields[ORDER_USER] = quarantined[ORDER_USER]
     kinds = {
         "user_id": ibis.literal(USER_ID),
         "device_id": ibis.literal(DEVICE_ID),
         "id_a": normalised_kind(raw["kind_a"].str),
         "id_b": normalised_kind(raw["kind_b"].str),
+        ORDER_USER: ibis.literal(USER_ID),
     }
     candidates = ibis.union(
         *(quarantined.select(kind=kinds[f], identifier=fields[f]) for f in fields)
@@ -85,7 +91,11 @@ def quarantine_without(
         return quarantined
     names = materialise("forgotten_ids", ibis.memtable(pa.table({"identifier": sorted(named)})))
     naming = ibis.or_(*(value.isin(names.identifier).fill_null(False) for value in fields.values()))
-    return quarantined.filter(~naming)
+    order_id = raw["order_id"].str
+    theirs = quarantined.filter(naming & (quarantined.source == "orders") & order_id.notnull())
+    orders = materialise("forgotten_orders", theirs.select(order_id=order_id))
+    of_orders = (quarantined.source == "order_items") & order_id.isin(orders.order_id)
+    return quarantined.filter(~(naming | of_orders.fill_null(False)))
 
 
 def report(forgotten: pd.DataFrame | None, withheld: int) -> dict[str, dict[str, int]]:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from store.pseudonym import PERSON_ID_HEX_CHARS, person_ids_for
+from store.profiles.pseudonym import PERSON_ID_HEX_CHARS, person_ids_for
 
 # Node numbers: one per identifier in a run's identity graph.
 Nodes = npt.NDArray[np.int64]

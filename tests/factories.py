@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot, fail_run
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
 

@@ -21,14 +21,14 @@ def attribution(
     audience: str | None = typer.Option(None, help="Only this tag expression's persons."),
 ) -> None:
     """Orders and revenue credited to each channel or campaign, and campaigns' holdout lifts."""
-    from store import api_queries
-    from store.audiences import selection_of
-    from store.expressions import check, parse, vocabulary
+    from store import catalog
+    from store.audiences.expressions import check, parse, vocabulary
+    from store.audiences.selection import selection_of
 
     _, engine = open_store()
     with engine.connect() as connection:
         run = current_run(connection)
-        definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+        definitions = catalog.tag_definitions(connection=connection, run_id=run.id)
     try:
         persons = None
         if audience is not None:

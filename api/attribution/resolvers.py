@@ -24,8 +24,8 @@ from api.audiences.types import answer as answered
 from api.context import Info
 from api.counts import Counted
 from store import attribution as stored
+from store.audiences.expressions import to_text
 from store.errors import InputError, NotFound
-from store.expressions import to_text
 from tagging.attribution.answer import Answer, check_question, compute, from_report
 from tagging.attribution.inputs import read_kept
 from tagging.attribution.paths import Level

@@ -1,7 +1,7 @@
 """Who entered and who left an audience between two kept runs.
 
-A person keeps their number across runs (`store.numbering`), so the diff is bitmap algebra on
-the two runs' indexes. Counts follow the caller's role as every count does: an operator gets
+A person keeps their number across runs (`store.profiles.numbering`), so the diff is bitmap algebra
+on the two runs' indexes. Counts follow the caller's role as every count does: an operator gets
 ranges where small and answers its ledger admits (entered and stayed are persons of the later
 run, left of the earlier one); member pages are for analysts, and read as audited reads of the
 run each person is in.
@@ -30,11 +30,11 @@ from api.counts import Counted, CountRange, Disclosure
 from api.profiles.loaders import ProfileLoaders
 from api.profiles.resolvers import profiles_of
 from api.runs.types import Run
-from store.api_queries import RunRow
-from store.audience_index import AudienceDiff as Diff
-from store.audience_index import members_page
+from store.audiences.expressions import check
+from store.audiences.index import AudienceDiff as Diff
+from store.audiences.index import members_page
 from store.errors import InputError
-from store.expressions import check
+from store.runs.reads import RunRow
 
 
 @strawberry.type(
@@ -116,13 +116,13 @@ async def audience_diff(
 
 
 def _kept(info: Info, run_id: strawberry.ID) -> RunRow:
-    from store import api_queries
+    from store.runs import reads as run_reads
 
     try:
         wanted = int(str(run_id))
     except ValueError:
         raise InputError(f"run {str(run_id)!r} is not a run id (a whole number)") from None
-    return api_queries.kept_run(connection=info.context.connection, run_id=wanted)
+    return run_reads.kept_run(connection=info.context.connection, run_id=wanted)
 
 
 def _of(persons: BitMap) -> Callable[[], BitMap]:

@@ -1,6 +1,6 @@
 """The bitmap indexes of the runs being read, loaded from the store in a worker thread.
 
-A run's bitmaps are stored as they are (`store.bitmaps`), so loading one deserializes them
+A run's bitmaps are stored as they are (`store.audiences.bitmaps`), so loading one deserializes them
 (about a second at a million persons) and a request simply waits for it. The current run's
 index is loaded at startup; older runs' (time travel, diffs) when first asked for, and the
 least recently used of those are dropped beyond `kept`.
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 
-from store.audience_index import AudienceIndex, load_index
+from store.audiences.index import AudienceIndex, load_index
 
 log = logging.getLogger(__name__)
 KEPT_RUNS = 4  # indexes held in memory: the current run's and the last few others asked for

@@ -20,9 +20,9 @@ from api.audiences.scalars import ParsedExpression
 from api.audiences.types import MAX_PAGE, Audience, Overlap, answer
 from api.context import Info
 from api.errors import InvalidInputError, NotFoundError
-from store import saved_audiences
+from store.audiences import saved as saved_audiences
+from store.audiences.saved import SavedAudienceRow
 from store.errors import ExpressionError, InputError, NotFound
-from store.saved_audiences import SavedAudienceRow
 
 
 async def audience(

@@ -17,10 +17,10 @@ from api.counts import HIDDEN, Counted, CountRange, Disclosure
 from api.errors import InvalidInputError, MutationError, NotFoundError
 from api.runs.loaders import RunLoaders
 from api.runs.types import Run
-from store.api_queries import RunRow
-from store.audiences import selection_of
-from store.expressions import parse
-from store.saved_audiences import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
+from store.audiences.expressions import parse
+from store.audiences.saved import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
+from store.audiences.selection import selection_of
+from store.runs.reads import RunRow
 
 
 @strawberry.type(description="One expression a saved audience has had.")

@@ -8,8 +8,8 @@ from typing import NewType
 
 import strawberry
 
+from store.audiences.expressions import Expression, parse
 from store.errors import ExpressionError
-from store.expressions import Expression, parse
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from api.context import Info
 from api.counts import Counted
 from api.tags.bands import Band, bands_over
 from api.tags.loaders import TagLoaders
-from store import saved_audiences
-from store.api_queries import RunRow
-from store.audiences import BitmapSelection, Selection
+from store.audiences import saved as saved_audiences
+from store.audiences.expressions import And, Expression, KeyVocabulary, check, parse, vocabulary
+from store.audiences.saved import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
+from store.audiences.selection import BitmapSelection, Selection
 from store.errors import InputError, NotFound
-from store.expressions import And, Expression, KeyVocabulary, check, parse, vocabulary
-from store.saved_audiences import AudienceSizeRow, AudienceVersionRow, SavedAudienceRow
+from store.runs.reads import RunRow
 
 CLOSEST_KEYS = 3
 

@@ -24,11 +24,11 @@ from api.profiles.loaders import ProfileLoaders
 from api.profiles.resolvers import profiles_of
 from api.profiles.types import Profile
 from api.runs.types import Run
-from store.api_queries import RunRow
-from store.audiences import Selection
-from store.audiences import overlap as overlap_sizes
+from store.audiences.expressions import And, HasValue, Not, Or
+from store.audiences.selection import Selection
+from store.audiences.selection import overlap as overlap_sizes
 from store.errors import InputError
-from store.expressions import And, HasValue, Not, Or
+from store.runs.reads import RunRow
 
 MAX_PAGE = 100
 T = TypeVar("T")

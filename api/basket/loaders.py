@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from store import basket_queries
-from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store import basket as basket_queries
+from store.basket import ItemRow, RecommendationRow, RuleRow
 
 
 def _item_rules_by_rank(

@@ -12,10 +12,10 @@ from api.context import Info
 from api.costs import heavy
 from api.counts import Counted
 from api.runs.loaders import RunLoaders
-from store import basket_queries
-from store.basket_queries import RuleRow
+from store import basket as basket_queries
+from store.audiences.expressions import to_text
+from store.basket import RuleRow
 from store.errors import Forbidden, InputError
-from store.expressions import to_text
 
 MAX_RULES = 100
 

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
-from store import basket_queries
-from store.basket_queries import RuleRow
+from store import basket as basket_queries
+from store.basket import RuleRow
 from store.errors import NotFound
 from tagging.basket import BasketParams, mine_segment, read_baskets
 

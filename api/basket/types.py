@@ -10,7 +10,7 @@ import strawberry
 
 from api.basket.loaders import BasketLoaders
 from api.context import Info
-from store.basket_queries import ItemRow, RecommendationRow, RuleRow
+from store.basket import ItemRow, RecommendationRow, RuleRow
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from rich.markup import escape
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from store.api_queries import RunRow
 from store.errors import PortraitError
+from store.runs.reads import RunRow
 from store.settings import Settings
 
 console = Console()
@@ -36,9 +36,9 @@ def unexpected(error: Exception, source: Path) -> PortraitError:
 
 def current_run(connection: Connection) -> RunRow:
     """The committed run the store serves, or a clean exit saying there is none yet."""
-    from store import api_queries
+    from store.runs import reads as run_reads
 
-    run = api_queries.current_run(connection=connection)
+    run = run_reads.current_run(connection=connection)
     if run is None:
         raise fail(PortraitError("the store has no committed run yet; run `portrait run` first"))
     return run
@@ -46,9 +46,9 @@ def current_run(connection: Connection) -> RunRow:
 
 def kept_run(connection: Connection, run_id: int | None) -> RunRow:
     """A kept committed run (the current one for None); PortraitError saying why not."""
-    from store import api_queries
+    from store.runs import reads as run_reads
 
-    return api_queries.kept_run(connection=connection, run_id=run_id)
+    return run_reads.kept_run(connection=connection, run_id=run_id)
 
 
 def open_store() -> tuple[Settings, Engine]:

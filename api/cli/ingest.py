@@ -29,8 +29,8 @@ def ingest(
     order): stored once each, bad ones quarantined with the reason and the field at fault."""
     from api.live.ingest import Ingest, read_body
 
-    _, engine = open_store()
-    taker = Ingest(engine=engine)
+    settings, engine = open_store()
+    taker = Ingest(engine=engine, id_key=settings.id_key)
     totals = {"accepted": 0, "duplicates": 0, "quarantined": 0}
     try:
         for offset, body, content_type in _chunks(source):

@@ -10,8 +10,8 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from api.cli.console import console, current_run, fail, kept_run, open_store
-from store.api_queries import HistoryRow
 from store.errors import PortraitError
+from store.profiles.reads import HistoryRow
 
 
 def show(
@@ -22,7 +22,7 @@ def show(
     ),
 ) -> None:
     """Show one person's tags in the current run (or a kept one), or one key's history."""
-    from store import api_queries
+    from store.profiles import reads as profile_reads
 
     _, engine = open_store()
     with engine.connect() as connection:
@@ -30,20 +30,20 @@ def show(
             run_ = kept_run(connection, run)
         except PortraitError as error:
             raise fail(error) from error
-        found = api_queries.persons_by_identifier(
+        found = profile_reads.persons_by_identifier(
             connection=connection, run_id=run_.id, identifiers=[user_id]
-        ) or api_queries.persons_by_identifier(
+        ) or profile_reads.persons_by_identifier(
             connection=connection, run_id=run_.id, identifiers=[user_id], kind="device_id"
         )
         if not found:
             raise fail(PortraitError(f"no person with id {user_id!r} in run {run_.id}"))
         person = found[0][1]
         if history is not None:
-            rows = api_queries.history(
+            rows = profile_reads.history(
                 connection=connection, person_idx=person.person_idx, key=history
             )
         else:
-            tags = api_queries.tags_of_persons(
+            tags = profile_reads.tags_of_persons(
                 connection=connection, run_id=run_.id, person_idxs=[person.person_idx]
             )
     if history is not None:
@@ -75,15 +75,15 @@ def audience(
     breakdown: str | None = typer.Option(None, help="Also count the audience by this key."),
 ) -> None:
     """Count the persons of the current run a tag expression selects, and list some."""
-    from store import api_queries
-    from store.audiences import selection_of
-    from store.expressions import check, parse, vocabulary
+    from store import catalog
+    from store.audiences.expressions import check, parse, vocabulary
+    from store.audiences.selection import selection_of
 
     _, engine = open_store()
     try:
         with engine.connect() as connection:
             run = current_run(connection)
-            definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+            definitions = catalog.tag_definitions(connection=connection, run_id=run.id)
         tree = parse(expression)
         check(tree, vocabulary(definitions), expression)
         if breakdown is not None and breakdown not in {d.key for d in definitions}:
@@ -109,9 +109,9 @@ def diff(
     members: int = typer.Option(10, help="How many of those who entered and left to list."),
 ) -> None:
     """Who entered and who left an audience between two kept runs."""
-    from store import api_queries
-    from store.audience_index import AudienceDiff, load_index
-    from store.expressions import check, parse, vocabulary
+    from store import catalog
+    from store.audiences.expressions import check, parse, vocabulary
+    from store.audiences.index import AudienceDiff, load_index
 
     _, engine = open_store()
     try:
@@ -119,7 +119,7 @@ def diff(
             runs = [kept_run(connection, from_run), kept_run(connection, to_run)]
             tree = parse(expression)
             for run in runs:
-                definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+                definitions = catalog.tag_definitions(connection=connection, run_id=run.id)
                 check(tree, vocabulary(definitions), expression)
             before, after = (load_index(connection=connection, run_id=r.id) for r in runs)
     except PortraitError as error:
@@ -150,13 +150,13 @@ def _print_breakdown(key: str, counts: list[tuple[str, int]], total: int) -> Non
 def _print_members(
     engine: Engine, run_id: int, person_idxs: list[int], total: int, label: str = "members"
 ) -> None:
-    from store import api_queries
+    from store.profiles import reads as profile_reads
 
     with engine.connect() as connection:
-        persons = api_queries.persons_by_idx(
+        persons = profile_reads.persons_by_idx(
             connection=connection, run_id=run_id, person_idxs=person_idxs
         )
-        tags = api_queries.tags_of_persons(
+        tags = profile_reads.tags_of_persons(
             connection=connection, run_id=run_id, person_idxs=person_idxs
         )
     shown = ("lifecycle", "rfm_segment", "preferred_category")
@@ -181,7 +181,7 @@ def rules(
     ),
 ) -> None:
     """Print the current run's strongest basket rules as a table."""
-    from store import basket_queries
+    from store import basket as basket_queries
 
     if level not in ("item", "category"):
         raise fail(PortraitError(f"--level {level!r} is not one of item, category"))
@@ -229,7 +229,7 @@ def rules(
 
 def personas() -> None:
     """List the current run's personas: name, size, share and what sets each apart."""
-    from store import persona_queries
+    from store import personas as persona_queries
 
     _, engine = open_store()
     with engine.connect() as connection:
@@ -251,7 +251,7 @@ def drift(
     run_id: int | None = typer.Option(None, "--run", help="The run to report (default: current)."),
 ) -> None:
     """Show how each tag key's distribution moved against the previous run (PSI)."""
-    from store import drift as drift_store
+    from store.runs import drift as drift_store
 
     _, engine = open_store()
     with engine.connect() as connection:
@@ -278,22 +278,20 @@ def export(
     what: str = typer.Option("tags", help="tags (long) or features (wide)"),
 ) -> None:
     """Export the current run's tags (long) or features (wide) to Parquet or CSV."""
-    from sqlmodel import Session
-
-    from store import queries
+    from store.profiles.export import export_features, export_tags
+    from store.runs.reads import kept_run
 
     if what not in ("tags", "features"):
         raise fail(PortraitError(f"--what {what!r} is not one of tags, features"))
     if out.suffix not in (".parquet", ".csv"):
         raise fail(PortraitError(f"--out {str(out)!r} must end in .parquet or .csv"))
     _, engine = open_store()
-    with Session(engine) as session:
+    with engine.connect() as connection:
         try:
-            run_id = queries.require_current_run(session=session).id
+            run_id = kept_run(connection=connection, run_id=None).id
         except PortraitError as error:
             raise fail(error) from error
-    assert run_id is not None
-    exporter = queries.export_tags if what == "tags" else queries.export_features
+    exporter = export_tags if what == "tags" else export_features
     frame = exporter(engine=engine, run_id=run_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":

@@ -128,28 +128,29 @@ def _raised(level: dict[str, object]) -> str:
 
 def runs(last: int = typer.Option(10, help="How many runs to list, newest first.")) -> None:
     """List runs with status, as_of, counts and timings."""
-    from sqlmodel import Session
-
-    from store.queries import list_runs
+    from store.runs.reads import last_runs, run_reports
 
     _, engine = open_store()
     table = Table()
     columns = ("id", "status", "as_of", "persons", "tag rows", "stored MB", "seconds")
     for column in (*columns, "source / error"):
         table.add_column(column)
-    with Session(engine) as session:
-        for r in list_runs(session=session, last=last):
-            seconds = sum(float(v) for v in r.timings.values())
-            table.add_row(
-                str(r.id),
-                r.status,
-                f"{r.as_of:%Y-%m-%d %H:%M}",
-                f"{r.persons:,}",
-                f"{r.tag_rows:,}",
-                f"{r.stored_bytes / 1e6:.1f}" if r.status == "committed" else "",
-                f"{seconds:.1f}",
-                r.error or r.source,
-            )
+    with engine.connect() as connection:
+        listed = last_runs(connection=connection, last=last)
+        reports = run_reports(connection=connection, run_ids=[r.id for r in listed])
+    timings = {report.id: report.timings for report in reports}
+    for r in listed:
+        seconds = sum(float(v) for v in timings[r.id].values())
+        table.add_row(
+            str(r.id),
+            r.status,
+            "" if r.as_of is None else f"{r.as_of:%Y-%m-%d %H:%M}",
+            f"{r.persons:,}",
+            f"{r.tag_rows:,}",
+            f"{r.stored_bytes / 1e6:.1f}" if r.status == "committed" else "",
+            f"{seconds:.1f}",
+            r.error or r.source,
+        )
     console.print(table)
 
 
@@ -203,7 +204,7 @@ def _demo_shop(dataset: str, users: int) -> Path:
 
 
 def _print_example(engine: Engine, run_id: int, port: int) -> None:
-    from store.api_queries import example_user_id
+    from store.profiles.reads import example_user_id
 
     with engine.connect() as connection:
         user_id = example_user_id(connection=connection, run_id=run_id)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from store.errors import PortraitError
-from store.live import ChangeRow
+from store.live.log import ChangeRow
 
 MAX_QUEUED = 1_000
 

@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 from api.live.background import on_thread
 from api.live.broker import ChangeBroker
 from api.live.webhooks import WebhookSender
-from store import live
-from store.live import NewChange
+from store.live import log as live
+from store.live.log import NewChange
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0

@@ -18,9 +18,11 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
-from api.live.cleaning import Cleaner, Kept, Rejected, not_json, read_posted
-from store import live
-from store.live import Quarantined, Stored
+from api.live.cleaning import Cleaner, Kept, Posted, Rejected, not_json, read_posted
+from store import suppressions
+from store.live import log as live
+from store.live.log import Quarantined, Stored
+from store.profiles.pseudonym import identifier_digest
 
 JSON_LINES = (
     "application/x-ndjson",
@@ -31,6 +33,10 @@ JSON_LINES = (
 # As a run's default (tagging.run.options): more events than this from one actor in one clock
 # minute is a script, not a person.
 BOT_EVENTS_PER_MINUTE = 20
+# The posted fields that name a person (as the identity kinds of a run), and the reason a post
+# naming a forgotten person's is refused.
+IDENTIFYING = ("user_id", "device_id")
+FORGOTTEN = "forgotten"
 
 
 def read_body(body: bytes, content_type: str) -> tuple[list[object], list[Rejected]]:
@@ -52,10 +58,14 @@ def read_body(body: bytes, content_type: str) -> tuple[list[object], list[Reject
 
 
 class Ingest:
-    """Cleans and durably stores posted events; `on_stored` hears of each commit."""
+    """Cleans and durably stores posted events; `on_stored` hears of each commit. `id_key` is
+    the key of the suppression list's hashes (store.suppressions)."""
 
-    def __init__(self, *, engine: Engine, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, *, engine: Engine, id_key: str, on_stored: Callable[[], None] | None = None
+    ) -> None:
         self._engine = engine
+        self._id_key = id_key
         with engine.connect() as connection:
             zone = live.shop_timezone(connection=connection)
         self._cleaner = Cleaner(zone=zone, bot_events_per_minute=BOT_EVENTS_PER_MINUTE)
@@ -65,6 +75,7 @@ class Ingest:
         """Clean, store, answer (blocking: run it on a thread)."""
         posted, rejected = read_posted(items)
         rejected = [r for r in rejected if r.position not in {u.position for u in unreadable}]
+        posted, forgotten = self._without_forgotten(posted)
         kept, quarantined = self._cleaner.clean(posted)
         rejected = sorted([*rejected, *unreadable, *quarantined], key=lambda r: r.position)
         with live.durable(self._engine) as connection:
@@ -77,7 +88,28 @@ class Ingest:
             )
         if self._on_stored is not None and (stored.events or stored.orders):
             self._on_stored()
-        return _answer(kept, rejected, stored)
+        return _answer(kept, [*rejected, *forgotten], stored)
+
+    def _without_forgotten(self, posted: list[Posted]) -> tuple[list[Posted], list[Rejected]]:
+        """The posts that name no forgotten person's identifier, and an error for each of the
+        others, which are kept nowhere (not even in quarantine), as a run keeps no row of theirs."""
+        with self._engine.connect() as connection:
+            listed = suppressions.digests(connection=connection)
+        if not listed:
+            return posted, []
+        kept: list[Posted] = []
+        forgotten: list[Rejected] = []
+        for post in posted:
+            field = next((f for f in IDENTIFYING if self._listed(post, f, listed)), None)
+            if field is None:
+                kept.append(post)
+            else:
+                forgotten.append(Rejected(post.position, post.source, FORGOTTEN, field, ""))
+        return kept, forgotten
+
+    def _listed(self, post: Posted, field: str, listed: frozenset[str]) -> bool:
+        value = post.fields.get(field)
+        return value is not None and identifier_digest(field, value, key=self._id_key) in listed
 
     def close(self) -> None:
         self._cleaner.close()

@@ -16,7 +16,9 @@ from api.live.types import (
     WebhookError,
     WebhookRegistered,
 )
-from store import live, saved_audiences, webhooks
+from store.audiences import saved as saved_audiences
+from store.live import log as live
+from store.live import webhooks
 
 
 def webhooks_of(info: Info, *, saved_audience_id: str | None) -> list[Webhook]:

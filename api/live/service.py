@@ -35,7 +35,9 @@ async def running(
     broker = ChangeBroker()
     sender = WebhookSender(engine=engine, first_retry_seconds=settings.webhook_retry_seconds)
     feed = LiveFeed(engine=engine, broker=broker, sender=sender, incremental=incremental)
-    ingest = await run_in_threadpool(lambda: Ingest(engine=engine, on_stored=feed.stored))
+    ingest = await run_in_threadpool(
+        lambda: Ingest(engine=engine, id_key=settings.id_key, on_stored=feed.stored)
+    )
     budget = EventBudget(per_minute=settings.ingest_events_per_minute)
     tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
     try:

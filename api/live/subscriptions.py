@@ -18,10 +18,13 @@ from api.counts import CountRange
 from api.ids import id_number
 from api.live.broker import Subscription
 from api.live.types import AudienceChangeUpdate, MembershipChange, MembershipCounts
-from store import api_queries, keys, live, saved_audiences
+from store import keys
+from store.audiences import saved as saved_audiences
 from store.errors import InputError, NotFound
 from store.keys import PersonRead
-from store.live import ChangeRow
+from store.live import log as live
+from store.live.log import ChangeRow
+from store.runs import reads as run_reads
 
 PAGE = 1_000
 MINUTE = timedelta(minutes=1)
@@ -77,7 +80,7 @@ def _audit(context: Context, changes: Sequence[ChangeRow]) -> None:
         return
     with context.engine.connect() as connection:
         auth.require_live(context.key, "analyst", what="audienceChanges", connection=connection)
-        run = api_queries.current_run(connection=connection)
+        run = run_reads.current_run(connection=connection)
     run_id = 0 if run is None else run.id
     reads = [PersonRead(run_id, c.person_id, "audienceChanges") for c in changes]
     keys.audit(engine=context.engine, key=context.key, reads=reads)

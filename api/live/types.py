@@ -10,8 +10,8 @@ from typing import Annotated
 import strawberry
 
 from api.counts import CountRange
-from store.live import ChangeRow
-from store.webhooks import Attempt, WebhookRow
+from store.live.log import ChangeRow
+from store.live.webhooks import Attempt, WebhookRow
 
 
 @strawberry.enum(description="Whether a person entered or left the audience.")

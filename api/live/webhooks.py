@@ -1,5 +1,5 @@
 """Delivering membership changes to webhooks: signed POSTs of batched changes, retried with
-exponential back-off, at least once, every attempt logged (`store.webhooks`).
+exponential back-off, at least once, every attempt logged (`store.live.webhooks`).
 
 Each webhook has a task of its own, so one dead endpoint delays nobody else's deliveries, and
 ingest never waits for any: the change log is the queue (durable, so deliveries resume after a
@@ -26,10 +26,13 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from api.live.background import on_thread
-from store import api_queries, keys, live, webhooks
+from store import keys
 from store.keys import PersonRead
-from store.live import ChangeRow
-from store.webhooks import Attempt, WebhookRow
+from store.live import log as live
+from store.live import webhooks
+from store.live.log import ChangeRow
+from store.live.webhooks import Attempt, WebhookRow
+from store.runs import reads as run_reads
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Portrait-Signature"
@@ -189,7 +192,7 @@ class WebhookSender:
             return
         with self._engine.connect() as connection:
             key = keys.live_by_id(connection=connection, key_id=webhook.key_id)
-            run = api_queries.current_run(connection=connection)
+            run = run_reads.current_run(connection=connection)
         if key is not None:
             run_id = 0 if run is None else run.id
             reads = [PersonRead(run_id, c.person_id, f"webhook {webhook.id}") for c in changes]

@@ -19,10 +19,10 @@ from api.outcomes.types import (
     SegmentValueConversion,
 )
 from store import outcomes
-from store.api_queries import RunRow
-from store.audiences import Selection
+from store.audiences.expressions import And, HasValue
+from store.audiences.selection import Selection
 from store.errors import Forbidden
-from store.expressions import And, HasValue
+from store.runs.reads import RunRow
 
 
 async def segment_performance(info: Info, *, key: str, days: int) -> SegmentPerformance:

@@ -7,8 +7,8 @@ from functools import cached_property
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from store import persona_queries
-from store.persona_queries import Persona
+from store import personas as persona_queries
+from store.personas import Persona
 
 
 def _personas(*, connection: Connection) -> DataLoader[int, dict[str, Persona]]:

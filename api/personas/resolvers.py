@@ -12,10 +12,10 @@ from api.counts import Counted
 from api.ids import id_number
 from api.personas.loaders import PersonaLoaders
 from api.personas.types import PERSONA_KEY, DriftType, Persona, questions_of
-from store import drift
-from store.api_queries import RunRow
 from store.errors import InputError
-from store.persona_queries import Persona as PersonaRecord
+from store.personas import Persona as PersonaRecord
+from store.runs import drift
+from store.runs.reads import RunRow
 
 
 async def personas(info: Info) -> list[Persona]:

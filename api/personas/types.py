@@ -7,9 +7,9 @@ from collections.abc import Collection, Hashable
 import strawberry
 
 from api.counts import HIDDEN, CountRange, Disclosure
-from store.drift import DriftReport, KeyDrift
-from store.expressions import And, HasValue
-from store.persona_queries import Persona as PersonaRecord
+from store.audiences.expressions import And, HasValue
+from store.personas import Persona as PersonaRecord
+from store.runs.drift import DriftReport, KeyDrift
 
 PERSONA_KEY = "persona"
 

@@ -19,7 +19,8 @@ class ForgetPersonSuccess:
         "leave out whoever holds one of them."
     )
     quarantined_rows: int = strawberry.field(
-        description="Quarantined source rows naming one of them, deleted."
+        description="Quarantined source rows of theirs (naming one of them, or lines of their "
+        "orders), deleted, in every kept run."
     )
 
     @classmethod

@@ -11,8 +11,8 @@ from functools import cached_property
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from store import api_queries
-from store.api_queries import PersonRow
+from store.profiles import reads as profile_reads
+from store.profiles.reads import PersonRow
 
 
 def _person_by_id(
@@ -23,7 +23,7 @@ def _person_by_id(
     async def load(person_ids: list[str]) -> list[PersonRow | None]:
         if run_id is None:
             return [None] * len(person_ids)
-        rows = api_queries.persons_by_person_id(
+        rows = profile_reads.persons_by_person_id(
             connection=connection, run_id=run_id, person_ids=person_ids
         )
         by_id = {row.person_id: row for row in rows}
@@ -40,7 +40,7 @@ def _person_by_idx(
     async def load(person_idxs: list[int]) -> list[PersonRow | None]:
         if run_id is None:
             return [None] * len(person_idxs)
-        rows = api_queries.persons_by_idx(
+        rows = profile_reads.persons_by_idx(
             connection=connection, run_id=run_id, person_idxs=person_idxs
         )
         by_idx = {row.person_idx: row for row in rows}
@@ -57,7 +57,7 @@ def _person_by_user_id(
     async def load(user_ids: list[str]) -> list[PersonRow | None]:
         if run_id is None:
             return [None] * len(user_ids)
-        pairs = api_queries.persons_by_identifier(
+        pairs = profile_reads.persons_by_identifier(
             connection=connection, run_id=run_id, identifiers=user_ids
         )
         by_user_id = dict(pairs)

@@ -9,9 +9,10 @@ from api.context import Info
 from api.profiles import selection
 from api.profiles.loaders import ProfileLoaders
 from api.profiles.types import Profile
-from store import api_queries
-from store.api_queries import PersonRow, RunRow
 from store.errors import InputError
+from store.profiles import reads as profile_reads
+from store.profiles.reads import PersonRow
+from store.runs.reads import RunRow
 
 MAX_PROFILES = 100
 NUL = "\x00"
@@ -77,7 +78,7 @@ async def profiles_of(
     tag_keys = selection.profile_tag_keys(info.selected_fields, *below) if len(found) > 1 else None
     connection = info.context.connection
     tags = {
-        row.person_idx: api_queries.tags_of(
+        row.person_idx: profile_reads.tags_of(
             connection=connection, run_id=run.id, person=row, keys=tag_keys
         )
         for row in rows

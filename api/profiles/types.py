@@ -16,9 +16,10 @@ from api.personas.loaders import PersonaLoaders
 from api.personas.types import Persona
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
-from store import api_queries
-from store.api_queries import PersonRow, PersonTagRow, RunRow
 from store.errors import InputError
+from store.profiles import reads as profile_reads
+from store.profiles.reads import PersonRow, PersonTagRow
+from store.runs.reads import RunRow
 
 LIFECYCLE = "lifecycle"
 PERSONA = "persona"
@@ -235,7 +236,7 @@ class Profile:
         )
     )
     def history(self, info: Info, key: str) -> list[HistoryEntry]:
-        rows = api_queries.history(
+        rows = profile_reads.history(
             connection=info.context.connection, person_idx=self.row.person_idx, key=key
         )
         none: list[tuple[str | None, float | None]] = [(None, None)]

@@ -9,10 +9,12 @@ from sqlalchemy import Connection
 
 from api.counts import Disclosure
 from api.report.counts import Count
-from store import api_queries, report_queries, saved_audiences
-from store.api_queries import RunRow
+from store import catalog
+from store import report as report_queries
+from store.audiences import saved as saved_audiences
+from store.audiences.expressions import KeyVocabulary, check, parse, vocabulary
 from store.errors import ExpressionError
-from store.expressions import KeyVocabulary, check, parse, vocabulary
+from store.runs.reads import RunRow
 
 # A matrix of n audiences is n x n cells; past this many the page lists the first ones.
 MAX_AUDIENCES = 12
@@ -51,7 +53,7 @@ def audience_section(
 ) -> AudienceSection:
     saved = saved_audiences.all_saved(connection=connection)
     persons_of = {r.id: r.persons for r in runs}
-    known = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run.id))
+    known = vocabulary(catalog.tag_definitions(connection=connection, run_id=run.id))
     members: dict[str, np.ndarray] = {}
     views = []
     for audience in saved[:MAX_AUDIENCES]:

@@ -15,9 +15,13 @@ from api.counts import Disclosure
 from api.report.audiences import AudienceSection, audience_section
 from api.report.counts import Count
 from api.report.personas import PersonaView, Share, personas
-from store import api_queries, basket_queries, drift, outcomes, report_queries
-from store.api_queries import RunRow
+from store import basket as basket_queries
+from store import catalog, outcomes
+from store import report as report_queries
 from store.errors import NotFound
+from store.runs import drift
+from store.runs import reads as run_reads
+from store.runs.reads import RunRow
 
 DISTRIBUTIONS = ("lifecycle", "value_segment")
 PERFORMANCE_KEY = "value_segment"
@@ -95,7 +99,7 @@ class Report:
 
 def build_report(*, connection: Connection, disclosure: Disclosure, now: datetime) -> Report:
     """The report of the store's current run, as `disclosure` lets its reader see counts."""
-    run = api_queries.current_run(connection=connection)
+    run = run_reads.current_run(connection=connection)
     if run is None:
         raise NotFound("the store has no committed run yet; run `portrait run --source DIR` first")
     seen = Disclosure(exact=disclosure.exact, minimum=disclosure.minimum, universe=run.persons)
@@ -118,12 +122,12 @@ def build_report(*, connection: Connection, disclosure: Disclosure, now: datetim
 
 def _committed_runs(connection: Connection) -> list[RunRow]:
     """The committed runs the store keeps, oldest first."""
-    found = api_queries.last_runs(connection=connection, last=KEPT_RUNS)
+    found = run_reads.last_runs(connection=connection, last=KEPT_RUNS)
     return sorted((r for r in found if r.status == "committed"), key=lambda r: r.id)
 
 
 def _quality(connection: Connection, run_id: int) -> list[SourceQuality]:
-    (report,) = api_queries.run_reports(connection=connection, run_ids=[run_id])
+    (report,) = run_reads.run_reports(connection=connection, run_ids=[run_id])
     found = []
     # Only per-source row accounts: the quality JSON carries other sections too (as the API).
     for source, q in report.quality.items():
@@ -137,9 +141,9 @@ def _quality(connection: Connection, run_id: int) -> list[SourceQuality]:
 def _distribution(
     connection: Connection, run: RunRow, key: str, disclosure: Disclosure
 ) -> list[Share]:
-    counts = api_queries.tag_value_counts(connection=connection, run_id=run.id, key=key, top=100)
+    counts = catalog.tag_value_counts(connection=connection, run_id=run.id, key=key, top=100)
     # As the API's tagDistribution: the catalog's values nobody has are listed with 0.
-    definitions = api_queries.tag_definitions(connection=connection, run_id=run.id)
+    definitions = catalog.tag_definitions(connection=connection, run_id=run.id)
     seen = {value for value, _ in counts.top}
     unseen = [(v, 0) for d in definitions if d.key == key for v in d.values if v not in seen]
     return [

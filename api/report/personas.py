@@ -10,8 +10,9 @@ from sqlalchemy import Connection
 
 from api.counts import Disclosure
 from api.report.counts import Count
-from store import persona_queries, report_queries
-from store.api_queries import RunRow
+from store import personas as persona_queries
+from store import report as report_queries
+from store.runs.reads import RunRow
 
 PERSONA_KEY = "persona"
 # The keys each persona is described by, and how many values of each the page lists.
@@ -73,7 +74,7 @@ def personas(
         seen = disclosure.within(other.persons, other.id)
         for record in persona_queries.personas(connection=connection, run_id=other.id):
             # Each run clusters afresh; a persona is the same one when its generated name is.
-            if record.name in by_name:
+            if record.name in by_name and other.as_of is not None:  # committed: it has one
                 point = TrendPoint(other.id, other.as_of, Count.of(record.size, seen))
                 by_name[record.name].trend.append(point)
     _add_mixes(connection, run.id, by_name, disclosure)

@@ -7,15 +7,15 @@ from functools import cached_property
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from store import api_queries
-from store.api_queries import RunReportRow, RunRow
+from store.runs import reads as run_reads
+from store.runs.reads import RunReportRow, RunRow
 
 
 def _run_by_id(*, connection: Connection) -> DataLoader[int, RunRow | None]:
     """Runs by id, of any status; None for ids the store does not hold."""
 
     async def load(run_ids: list[int]) -> list[RunRow | None]:
-        rows = api_queries.runs_by_id(connection=connection, run_ids=run_ids)
+        rows = run_reads.runs_by_id(connection=connection, run_ids=run_ids)
         by_id = {row.id: row for row in rows}
         return [by_id.get(run_id) for run_id in run_ids]
 
@@ -26,7 +26,7 @@ def _run_report(*, connection: Connection) -> DataLoader[int, RunReportRow | Non
     """Parameters, quality report and timings by run id."""
 
     async def load(run_ids: list[int]) -> list[RunReportRow | None]:
-        rows = api_queries.run_reports(connection=connection, run_ids=run_ids)
+        rows = run_reads.run_reports(connection=connection, run_ids=run_ids)
         by_id = {row.id: row for row in rows}
         return [by_id.get(run_id) for run_id in run_ids]
 

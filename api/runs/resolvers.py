@@ -12,8 +12,8 @@ from api.ids import id_number
 from api.runs.loaders import RunLoaders
 from api.runs.starter import RunInProgress
 from api.runs.types import Health, Run, RunInProgressError, StartRunResult, StartRunSuccess
-from store import api_queries
 from store.errors import InputError, NotFound
+from store.runs import reads as run_reads
 
 MAX_RUNS = 100
 
@@ -21,7 +21,7 @@ MAX_RUNS = 100
 def runs(info: Info, *, last: int) -> list[Run]:
     if not 1 <= last <= MAX_RUNS:
         raise InputError(f"last must be between 1 and {MAX_RUNS}, got {last}")
-    rows = api_queries.last_runs(connection=info.context.connection, last=last)
+    rows = run_reads.last_runs(connection=info.context.connection, last=last)
     return [Run.from_row(row) for row in rows]
 
 

@@ -33,7 +33,7 @@ from store.db import make_engine
 from store.errors import InputError, PortraitError
 from store.models import Run, table_of
 from store.settings import Settings
-from store.snapshot import refuse_while_running
+from store.snapshot.write import refuse_while_running
 from tagging.ingest import find_sources
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from api.basket.types import BasketReport
 from api.context import Info
 from api.errors import InvalidInputError, MutationError
 from api.runs.loaders import RunLoaders
-from store.api_queries import RunReportRow, RunRow
+from store.runs.reads import RunReportRow, RunRow
 
 
 @strawberry.enum(description="Where a run is in its life.")
@@ -76,7 +76,10 @@ class Run:
     row: strawberry.Private[RunRow]
     id: strawberry.ID
     status: RunStatus
-    as_of: datetime = strawberry.field(description="Nothing after this time was used.")
+    as_of: datetime | None = strawberry.field(
+        description="Nothing after this time was used: the data's last day, or the day asked "
+        "for. Null until the run commits (while it reads its data, or when it failed first)."
+    )
     started_at: datetime
     finished_at: datetime | None
     persons: int

@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from store.expressions import And, Compare, Expression
+from store.audiences.expressions import And, Compare, Expression
 
 EDGES = sorted({0.0} | {float(m * 10**e) for e in range(13) for m in (1, 2, 5)})
 

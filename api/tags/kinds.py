@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from api.tags.types import TagKind
-from store import api_queries
-from store.api_queries import RunRow
+from store import catalog
+from store.runs.reads import RunRow
 
 # Runs a worker keeps kinds for: the current one, and a few a request may still name.
 KEPT_RUNS = 8
@@ -30,7 +30,7 @@ class TagKinds:
         key = (run.id, run.started_at)
         kinds = self._by_run.get(key)
         if kinds is None:
-            stored = api_queries.tag_kinds(connection=connection, run_id=run.id)
+            stored = catalog.tag_kinds(connection=connection, run_id=run.id)
             kinds = {k: TagKind.from_store(kind) for k, kind in stored.items()}
             if len(self._by_run) >= KEPT_RUNS:
                 del self._by_run[next(iter(self._by_run))]  # the one read longest ago

@@ -7,8 +7,8 @@ from functools import cached_property
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from store import api_queries
-from store.api_queries import TagDefinitionRow
+from store import catalog
+from store.catalog import TagDefinitionRow
 
 
 def _catalog(*, connection: Connection) -> DataLoader[int, dict[str, TagDefinitionRow]]:
@@ -16,7 +16,7 @@ def _catalog(*, connection: Connection) -> DataLoader[int, dict[str, TagDefiniti
 
     async def load(run_ids: list[int]) -> list[dict[str, TagDefinitionRow]]:
         return [
-            {row.key: row for row in api_queries.tag_definitions(connection=connection, run_id=r)}
+            {row.key: row for row in catalog.tag_definitions(connection=connection, run_id=r)}
             for r in run_ids
         ]
 

@@ -19,10 +19,11 @@ from api.tags.types import (
     TagValueCount,
     UnknownTagKey,
 )
-from store import api_queries
-from store.api_queries import RunRow, TagDefinitionRow, TagValueCounts
+from store import catalog as tag_catalog
+from store.audiences.expressions import HasValue
+from store.catalog import TagDefinitionRow, TagValueCounts
 from store.errors import InputError
-from store.expressions import HasValue
+from store.runs.reads import RunRow
 
 CLOSEST_KEYS = 3
 MAX_TOP_VALUES = 100  # every list of the API stops at 100
@@ -105,7 +106,7 @@ async def _listed(
 
 def _value_counts(engine: Engine, run_id: int, key: str, top: int) -> TagValueCounts:
     with engine.connect() as connection:
-        return api_queries.tag_value_counts(connection=connection, run_id=run_id, key=key, top=top)
+        return tag_catalog.tag_value_counts(connection=connection, run_id=run_id, key=key, top=top)
 
 
 def _unknown_key(key: str, *, known: list[str], run_id: int) -> UnknownTagKey:

@@ -9,7 +9,8 @@ from typing import Annotated
 import strawberry
 
 from api.counts import HIDDEN, CountRange
-from store.api_queries import PersonTagRow, TagDefinitionRow
+from store.catalog import TagDefinitionRow
+from store.profiles.reads import PersonTagRow
 
 
 @strawberry.enum(description="The family a tag key belongs to.")

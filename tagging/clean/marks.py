@@ -4,9 +4,9 @@ Each source is *marked* once: a narrow table with every row's `_row`, `_reason` 
 used; NULL when it is fine), `_later` (it falls after `as_of`) and the few values derived on the
 way (the parsed timestamp). The caller materialises the marks, and `Cleaning.split` joins them
 back to the source rows for the three parts: kept rows (typed), quarantined rows (source, row
-number, reason, raw values as JSON), and rows after `as_of`, which are not bad, only out of
-scope, so they are counted but not quarantined. Keeping the marks narrow means the wide text
-of a big events file is copied once, not once per check.
+number, reason, raw values as JSON, an order line's order user), and rows after `as_of`, which
+are not bad, only out of scope, so they are counted but not quarantined. Keeping the marks
+narrow means the wide text of a big events file is copied once, not once per check.
 """
 
 from __future__ import annotations
@@ -67,11 +67,13 @@ class Cleaning:
         good = marked.filter(marked._reason.isnull())
         return Step(
             kept=self.typed(good.filter(~good._later)),
-            quarantined=quarantined_rows(
-                marked.filter(marked._reason.notnull()), rows.columns, self.source
-            ),
+            quarantined=self.quarantined(marked.filter(marked._reason.notnull()), rows.columns),
             after_as_of=self.typed(good.filter(good._later)),
         )
+
+    def quarantined(self, bad: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        """The quarantined rows of the marked `bad` rows."""
+        return quarantined_rows(bad, raw_columns, self.source)
 
     def unreadable(self, rows: ir.Table) -> dict[str, int]:
         """Per "column: reason", the rows whose optional value is there but unreadable."""
@@ -97,16 +99,24 @@ class CheckedCleaning(Cleaning):
         good = checked.filter(checked._reason.isnull())
         later = self.later(good).fill_null(False)
         bad = checked.filter(checked._reason.notnull()).anti_join(marks, ROW)
-        early = bad.select(
-            source=ibis.literal(self.source), row_number=bad[ROW], reason=bad._reason, raw=bad._raw
-        )
-        late = rows.join(marks, ROW)
         return Step(
             # Views: later joins would otherwise extend the anti-join's chain.
             kept=self.typed(good.filter(~later).anti_join(marks, ROW).view()),
-            quarantined=early.union(quarantined_rows(late, rows.columns, self.source)),
+            quarantined=self.quarantine(bad, rows.join(marks, ROW), rows.columns),
             after_as_of=self.typed(good.filter(later).anti_join(marks, ROW).view()),
         )
+
+    def quarantine(self, early: ir.Table, late: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        """The quarantined rows: `early`, checked rows with their own reason and text (`_raw`),
+        and `late`, text rows read again with a late reason."""
+        own = early.select(
+            source=ibis.literal(self.source),
+            row_number=early[ROW],
+            reason=early._reason,
+            raw=early._raw,
+            order_user_id=ibis.null("string"),
+        )
+        return own.union(quarantined_rows(late, raw_columns, self.source))
 
     def unreadable(self, rows: ir.Table) -> dict[str, int]:
         return unreadable(self.source, self.checked)
@@ -160,12 +170,21 @@ def with_repeats(table: ir.Table, key: str) -> ir.Table:
     return joined.select(*table.columns, _dup=(joined[ROW] != joined._first).fill_null(False))
 
 
-def quarantined_rows(rows: ir.Table, raw_columns: Sequence[str], source: str) -> ir.Table:
+def quarantined_rows(
+    rows: ir.Table,
+    raw_columns: Sequence[str],
+    source: str,
+    *,
+    order_user_id: ir.StringValue | None = None,
+) -> ir.Table:
+    """Source, row number, reason, raw values as JSON, and for an order line the user of the
+    order it names (`order_user_id`, null for other rows): the line names no person itself."""
     return rows.select(
         source=ibis.literal(source),
         row_number=rows[ROW],
         reason=rows._reason,
         raw=raw_text(rows, raw_columns),
+        order_user_id=ibis.null("string") if order_user_id is None else order_user_id,
     )
 
 

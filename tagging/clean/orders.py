@@ -15,13 +15,21 @@ after as_of are after as_of too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
 
-from tagging.clean.marks import KEPT, CheckedCleaning, after, checked_rows, late_marks
+from tagging.clean.marks import (
+    KEPT,
+    CheckedCleaning,
+    after,
+    checked_rows,
+    late_marks,
+    quarantined_rows,
+)
 from tagging.ingest import CONTRACT, ROW
 from tagging.parsing import parse_money, parse_timestamp
 
@@ -111,13 +119,45 @@ def clean_order_items(
         ),
         else_=KEPT,
     )
-    return CheckedCleaning(
+    return OrderItemCleaning(
         "order_items",
         late_marks(checked, reason),
         typed_order_items,
         checked=checked,
         later=_of_orders(later_ids),
+        orders=orders,
     )
+
+
+@dataclass(frozen=True)
+class OrderItemCleaning(CheckedCleaning):
+    """Order items, whose quarantined lines keep the user of the order they name: a line names
+    no person itself, and forgetting a person must find the lines of their orders
+    (tagging.forgetting, store.suppressions)."""
+
+    orders: ir.Table  # as checked
+
+    def quarantine(self, early: ir.Table, late: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        early, late = self._with_owner(early), self._with_owner(late)
+        own = early.select(
+            source=ibis.literal(self.source),
+            row_number=early[ROW],
+            reason=early._reason,
+            raw=early._raw,
+            order_user_id=early._order_user_id,
+        )
+        read_again = quarantined_rows(
+            late, raw_columns, self.source, order_user_id=late._order_user_id
+        )
+        return own.union(read_again)
+
+    def _with_owner(self, lines: ir.Table) -> ir.Table:
+        # The user of the order's first row that names one (a repeated order id's first row is
+        # the one kept); the orders file's other rows of the id are quarantined as repeats.
+        orders = self.orders
+        named = orders.filter(orders.order_id.isin(lines.order_id) & orders.user_id.notnull())
+        owners = named.group_by("order_id").agg(_order_user_id=named.user_id.argmin(named[ROW]))
+        return lines.left_join(owners, "order_id")
 
 
 def _of_orders(order_ids: ir.Column) -> Callable[[ir.Table], ir.BooleanValue]:

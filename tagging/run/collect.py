@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from store.bulk import WRITE_CHUNK_ROWS, Batches, Frame
+from store.snapshot.bulk import WRITE_CHUNK_ROWS, Batches, Frame
 from tagging import features, forgetting, tags
 from tagging.basket import Mined
 from tagging.clean import Step

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from store.drift import DEFAULT_THRESHOLD as DRIFT_THRESHOLD
+from store.runs.drift import DEFAULT_THRESHOLD as DRIFT_THRESHOLD
 from store.settings import KEEP_RUNS
 from tagging.attribution.report import AttributionParams
 from tagging.basket import BasketParams

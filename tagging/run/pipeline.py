@@ -22,9 +22,9 @@ import pandas as pd
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from threadpoolctl import threadpool_limits
 
-from store.basket_queries import BASKETS_FILE
-from store.bulk import row_count
-from store.snapshot import Snapshot
+from store.basket import BASKETS_FILE
+from store.snapshot.bulk import row_count
+from store.snapshot.write import Snapshot
 from tagging import (
     basket,
     clean,

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store import drift, suppressions
-from store.bulk import row_count
-from store.drift import DriftReport
-from store.snapshot import begin_run, commit_snapshot, fail_run
+from store import suppressions
+from store.runs import drift
+from store.runs.drift import DriftReport
+from store.snapshot.bulk import row_count
+from store.snapshot.write import begin_run, commit_snapshot, fail_run
 from tagging.catalog_rules import built_in_rules, load_rules, with_analyst_rules
 from tagging.ingest import find_sources
 from tagging.run.options import RunOptions
@@ -50,9 +51,7 @@ def run_tagging(
         listed = suppressions.digests(connection=connection)
     options = replace(options, suppressed=options.suppressed | listed)
     params = {**options.params(), "shop": shop.as_dict()}
-    run_id = begin_run(
-        engine=engine, source=str(options.source), as_of=datetime.now(UTC), params=params
-    )
+    run_id = begin_run(engine=engine, source=str(options.source), params=params)
     try:
         with Pipeline(options, rules, shop, progress) as pipeline:
             snapshot = pipeline.execute(paths)

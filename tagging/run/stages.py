@@ -10,7 +10,7 @@ from typing import Any
 import ibis.expr.types as ir
 import pandas as pd
 
-from store.bulk import Batches
+from store.snapshot.bulk import Batches
 from tagging.clean import Step
 
 

@@ -13,7 +13,8 @@ from strawberry.schema.schema import validate_document
 
 import api.execution
 from api.app import create_app
-from store import api_queries, keys
+from store import keys
+from store.profiles import reads as profile_reads
 from store.settings import Settings
 from tests.api.client import client_for, graphql
 from tests.factories import ANN, SHOP, PersonSpec, commit_run
@@ -147,10 +148,10 @@ async def test_a_chunked_body_over_the_limit_is_refused_with_413(client: httpx.A
 async def test_unexpected_errors_are_masked_and_logged_without_the_query(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(**_: object) -> list[api_queries.PersonTagRow]:
+    def broken(**_: object) -> list[profile_reads.PersonTagRow]:
         raise RuntimeError("disk /var/lib/secret is on fire")
 
-    monkeypatch.setattr(api_queries, "tags_of", broken)
+    monkeypatch.setattr(profile_reads, "tags_of", broken)
     with caplog.at_level(logging.ERROR):
         response = await client.post("/graphql", json={"query": PROFILE_TAGS})
         named = {"query": NAMED_PROFILE, "variables": {"user": "u-1002"}}

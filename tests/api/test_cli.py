@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from store import keys
 from store.db import make_engine
-from store.pseudonym import person_id_for
+from store.profiles.pseudonym import person_id_for
 from store.settings import DEMO_ID_KEY
 from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
 

@@ -11,7 +11,7 @@ import pytest
 
 from api.app import create_app
 from store.db import make_engine
-from store.queries import export_tags
+from store.profiles.export import export_tags
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_for, graphql

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api.live.broker import ChangeBroker, FellBehind
-from store.live import ChangeRow
+from store.live.log import ChangeRow
 
 pytestmark = pytest.mark.anyio
 AT = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy.engine import Engine
 
-from store import live
+from store.live import log as live
 from tests.api.test_serve import PORTRAIT
 
 VIEW = {"event_id": "e-1", "user_id": "u-1", "event_type": "pv", "ts": "2026-06-30 10:00"}

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import Engine
 
-from store import keys, live
+from store import keys
+from store.live import log as live
 from tests.api.test_serve import PORTRAIT, free_port, wait_until_healthy
 
 BATCH = 25

@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.report import access as report_access
-from store import keys, live
-from store.live import LiveEvent, LiveOrder
+from store import keys
+from store.live import log as live
+from store.live.log import LiveEvent, LiveOrder
 from store.models import table_of
 from store.settings import Settings
 from tests.api.client import client_as, client_for

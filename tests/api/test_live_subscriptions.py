@@ -19,8 +19,11 @@ from sqlalchemy.engine import Engine
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
-from store import keys, live, saved_audiences
-from store.live import NewChange
+from api.execution import SUBSCRIBE_WITH_A_STREAM
+from store import keys
+from store.audiences import saved as saved_audiences
+from store.live import log as live
+from store.live.log import NewChange
 from tests.api.test_serve import serving
 
 CHANGES = """
@@ -185,6 +188,33 @@ def test_subscriptions_over_sse_give_the_same_changes(server: str, engine: Engin
             }
         }
     }
+
+
+def test_a_subscription_posted_without_a_stream_is_told_how_to_subscribe(
+    server: str, engine: Engine, tmp_path: Path
+) -> None:
+    # GraphiQL POSTs a subscription run within 100 ms of an edit (its fetcher decides by the
+    # document it parses 100 ms after the last one), with these Accept headers; strawberry ran
+    # it once as a query, which could only answer null ("Unexpected error.").
+    key, _ = keys.create(engine=engine, role="analyst", name="crm")
+    _append(engine, _change("p-ann", "entered", datetime(2026, 7, 1, 9, 0, tzinfo=UTC)))
+    body = {"query": CHANGES, "variables": {"audience": "women", "after": "0"}}
+
+    with httpx.Client(base_url=server, timeout=WAIT_SECONDS) as client:
+        answers = [
+            client.post(
+                "/graphql",
+                json=body,
+                headers={"authorization": f"Bearer {key}", "accept": accept},
+            )
+            for accept in ("application/json, multipart/mixed", "application/json", "*/*")
+        ]
+
+    assert [(a.status_code, a.json()) for a in answers] == [
+        (200, {"data": None, "errors": [{"message": SUBSCRIBE_WITH_A_STREAM}]})
+    ] * 3
+    assert keys.audit_entries(engine=engine, limit=10) == []
+    assert "unexpected error" not in (tmp_path / "serve.log").read_text()
 
 
 def test_an_ingest_key_is_refused_before_it_subscribes(server: str, engine: Engine) -> None:

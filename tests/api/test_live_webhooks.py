@@ -21,8 +21,10 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.live.feed import MicroBatch
-from store import keys, live, saved_audiences
-from store.live import NewChange
+from store import keys
+from store.audiences import saved as saved_audiences
+from store.live import log as live
+from store.live.log import NewChange
 from store.settings import Settings
 from tests.api.client import client_for
 from tests.api.test_serve import free_port

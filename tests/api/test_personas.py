@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import drift
+from store.runs import drift
 from tests.api.client import graphql
 from tests.api.test_readme_example import _examples
 from tests.factories import DEFINITIONS, PersonSpec, commit_run, definition

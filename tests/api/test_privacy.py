@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,8 +20,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from store import quarantine, suppressions
-from store.audience_index import load_index
+from store import suppressions
+from store.audiences.index import load_index
+from store.live import log as live
 from store.models import (
     PersonIdentifier,
     Profile,
@@ -30,6 +32,7 @@ from store.models import (
     TagBitmap,
     table_of,
 )
+from store.runs import quarantine
 from store.settings import Settings
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_as, graphql
@@ -75,6 +78,7 @@ mutation ($id: ID!) {
 }
 """
 PROFILE = "query ($u: String) { profile(userId: $u) { personId } }"
+LIVE_TABLES = ("live_events", "live_orders", "live_quarantine", "audience_membership_changes")
 COUNT = '{ audience(expression: "frequency >= 1") { count } }'
 
 
@@ -207,6 +211,80 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
             }
         }
     }
+
+
+# Taken in live before Ann is forgotten: her events (by account and by device only), an order
+# and a bad order (quarantined with what was sent); Bob's event and a bad one of his.
+LIVE = [
+    {"event_id": "l1", "user_id": "ann", "event_type": "view", "ts": "2026-06-20 10:00:00"},
+    {"event_id": "l2", "device_id": "dev-a", "event_type": "view", "ts": "2026-06-20 10:01:00"},
+    {"event_id": "l3", "user_id": "bob", "event_type": "view", "ts": "2026-06-20 10:02:00"},
+    {"event_id": "l4", "user_id": "bob", "event_type": "view", "ts": "someday"},
+    {"source": "orders", "order_id": "l5", "user_id": "ann", "ts": "2026-06-20", "amount": 9},
+    {"source": "orders", "order_id": "l6", "user_id": "ann", "ts": "2026-06-20", "amount": -9},
+]
+
+LIVE_AGAIN = [
+    {"event_id": "l7", "user_id": "ann", "event_type": "view", "ts": "2026-06-21 10:00:00"},
+    {"event_id": "l8", "device_id": "dev-a", "event_type": "view", "ts": "2026-06-21 10:01:00"},
+    {"event_id": "l9", "user_id": "bob", "event_type": "view", "ts": "2026-06-21 10:02:00"},
+    {"source": "orders", "order_id": "l10", "user_id": "ann", "ts": "2026-06-21", "amount": -1},
+]
+
+
+async def test_forgetting_erases_the_person_from_the_live_path(
+    store_url: str, engine: Engine, admin: httpx.AsyncClient
+) -> None:
+    settings = Settings(database_url=store_url, id_key=ID_KEY)
+    async with client_as(settings, engine, role="ingest") as ingest:
+        posted = await ingest.post("/events", json=LIVE)
+    ann, bob = await person_of(admin, "ann"), await person_of(admin, "bob")
+    assert (posted.status_code, ann is not None, bob is not None) == (200, True, True)
+    at = datetime(2026, 6, 20, 10, 5, tzinfo=UTC)
+    with engine.begin() as connection:
+        live.append_changes(
+            connection=connection,
+            changes=[
+                live.NewChange("women", str(ann), "entered", at, "lifecycle"),
+                live.NewChange("women", str(bob), "entered", at, "lifecycle"),
+            ],
+        )
+
+    body = await graphql(admin, FORGET, id=ann)
+    # Posted again afterwards: refused by her account and by her device, kept nowhere.
+    async with client_as(settings, engine, role="ingest") as ingest:
+        again = await ingest.post("/events", json=LIVE_AGAIN)
+
+    assert body["data"]["forgetPerson"]["__typename"] == "ForgetPersonSuccess"
+    assert again.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "quarantined": 3,
+        "errors": [
+            {"index": 0, "source": "events", "reason": "forgotten", "field": "user_id"},
+            {"index": 1, "source": "events", "reason": "forgotten", "field": "device_id"},
+            {"index": 3, "source": "orders", "reason": "forgotten", "field": "user_id"},
+        ],
+    }
+    with engine.connect() as connection:
+        stored = {
+            name: [tuple(row) for row in connection.execute(text(f"SELECT * FROM {name}"))]
+            for name in LIVE_TABLES
+        }
+        events = live.events_after(connection=connection, seq=0, limit=10)
+        orders = live.orders_after(connection=connection, seq=0, limit=10)
+        changes = live.changes_after(connection=connection, after=0, limit=10)
+    # Nothing of hers is left anywhere in the live tables, whatever the column.
+    assert [
+        (name, value)
+        for name, rows in stored.items()
+        for row in rows
+        for value in row
+        if isinstance(value, str) and any(i in value for i in ("ann", "dev-a", str(ann)))
+    ] == []
+    assert [(e.event_id, e.user_id) for e in events] == [("l3", "bob"), ("l9", "bob")]
+    assert (orders, [(c.person_id, c.why) for c in changes]) == ([], [(bob, "lifecycle")])
+    assert [json.loads(row[-1])["event_id"] for row in stored["live_quarantine"]] == ["l4"]
 
 
 async def test_later_runs_leave_the_forgotten_person_out(

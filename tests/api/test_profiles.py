@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import queries
+from store.models import Run
 from tests.api.client import graphql
 
 pytestmark = pytest.mark.anyio
@@ -45,7 +45,7 @@ query ($ids: [ID!]!) { profiles(ids: $ids) { personId lifecycle tags { key value
 
 def committed_at(engine: Engine, run_id: int) -> str:
     with Session(engine) as session:
-        run = queries.get_run(session=session, run_id=run_id)
+        run = session.get(Run, run_id)
         assert run is not None and run.finished_at is not None
         return run.finished_at.isoformat()
 

@@ -13,7 +13,7 @@ from graphql import parse, validate
 from sqlalchemy.engine import Engine
 
 from api.schema import schema
-from store import saved_audiences
+from store.audiences import saved as saved_audiences
 from tests.api.client import graphql
 from tests.factories import commit_shop
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import queries
+from store.models import Run
 from tests.api.client import graphql
 from tests.factories import failed_run
 
@@ -36,7 +36,7 @@ def failed_run_id(engine: Engine, shop_run: int) -> int:
 def stored(engine: Engine, run_id: int) -> dict[str, Any]:
     """What only the store knows exactly: when the run started and ended, and how long it took."""
     with Session(engine) as session:
-        run = queries.get_run(session=session, run_id=run_id)
+        run = session.get(Run, run_id)
         assert run is not None
     return {
         "startedAt": run.started_at.isoformat(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import saved_audiences
+from store.audiences import saved as saved_audiences
 from store.settings import Settings
 from tests.api.client import client_as, graphql
 

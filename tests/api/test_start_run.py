@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store.settings import Settings
-from store.snapshot import begin_run, fail_run
+from store.snapshot.write import begin_run, fail_run
 from tests.api.client import client_as, graphql
 from tests.api.test_privacy import ORDERS
 from tests.factories import AS_OF

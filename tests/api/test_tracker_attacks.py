@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store.settings import Settings
-from store.snapshot import begin_run, commit_snapshot
+from store.snapshot.write import begin_run, commit_snapshot
 from tests.api.client import client_as, graphql
 from tests.factories import AS_OF, PersonSpec, definition, snapshot
 

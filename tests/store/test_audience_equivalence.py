@@ -17,11 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from store import api_queries
-from store.audience_index import audience_diff, load_index, members_page
-from store.audiences import BitmapSelection
-from store.errors import ExpressionError
-from store.expressions import (
+from store.audiences.expressions import (
     MAX_DEPTH,
     And,
     Compare,
@@ -35,8 +31,12 @@ from store.expressions import (
     parse,
     to_text,
 )
+from store.audiences.index import audience_diff, load_index, members_page
+from store.audiences.selection import BitmapSelection
+from store.errors import ExpressionError
 from store.models import Profile, table_of
-from store.snapshot import Snapshot, begin_run, commit_snapshot
+from store.profiles import reads as profile_reads
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot
 
 _profiles = table_of(Profile)
 
@@ -197,7 +197,7 @@ def _from_profiles(engine: Engine, run_id: int) -> tuple[dict[int, str], list[Ta
                 _profiles.c.run_id == run_id
             )
         ).all()
-        tags = api_queries.tags_of_persons(
+        tags = profile_reads.tags_of_persons(
             connection=connection, run_id=run_id, person_idxs=[n for n, _ in numbers]
         )
     return dict(numbers), [TagRow(t.person_idx, t.key, t.value, t.score) for t in tags]

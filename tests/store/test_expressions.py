@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.errors import ExpressionError
-from store.expressions import (
+from store.audiences.expressions import (
     MAX_DEPTH,
     MAX_LENGTH,
     And,
@@ -21,6 +20,7 @@ from store.expressions import (
     parse,
     to_text,
 )
+from store.errors import ExpressionError
 
 VOCABULARY = {
     "rfm_segment": KeyVocabulary("category", frozenset({"high_value", "loyal", "at_risk"})),

@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from store import api_queries, saved_audiences, suppressions
-from store.audience_index import load_index
+from store import catalog, suppressions
+from store.audiences import saved as saved_audiences
+from store.audiences.index import load_index
 from store.db import make_engine, unchecked_engine
 from store.errors import InputError, NotFound
 from store.migration import migrate
 from store.models import PersonIdentifier, PersonNumber, Profile, Run, TagBitmap, table_of
-from store.snapshot import Snapshot, begin_run, commit_snapshot
+from store.profiles import reads as profile_reads
+from store.runs import reads as run_reads
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
 ID_KEY = "test-id-key-0123456789"
@@ -136,8 +139,8 @@ def test_commits_prune_runs_beyond_the_kept_ones(store_engine: Engine) -> None:
             held = connection.execute(select(table_of(table).c.run_id).distinct()).scalars()
             assert sorted(held) == runs[1:]
         with pytest.raises(NotFound, match=f"run {runs[0]} was pruned"):
-            api_queries.kept_run(connection=connection, run_id=runs[0])
-        history = api_queries.history(connection=connection, person_idx=0, key="lifecycle")
+            run_reads.kept_run(connection=connection, run_id=runs[0])
+        history = profile_reads.history(connection=connection, person_idx=0, key="lifecycle")
     assert [(h.run_id, h.values) for h in history] == [
         (runs[1], [("active", None)]),
         (runs[2], [("lost", None)]),
@@ -155,9 +158,9 @@ def test_forgetting_takes_a_person_out_of_every_kept_run(store_engine: Engine) -
             # Her value of the second run ("lost") had nobody else: it is gone with her.
             assert (sorted(index.everyone), index.value_counts("lifecycle", 9)) == (
                 [1],
-                api_queries.TagValueCounts(top=[("active", 1)], distinct_values=1, tag_rows=1),
+                catalog.TagValueCounts(top=[("active", 1)], distinct_values=1, tag_rows=1),
             )
-        assert api_queries.history(connection=connection, person_idx=0, key="lifecycle") == []
+        assert profile_reads.history(connection=connection, person_idx=0, key="lifecycle") == []
     assert registry(store_engine) == [(0, None, None), (1, "pb", None)]
 
 
@@ -252,7 +255,7 @@ def test_a_store_of_the_earlier_layout_is_refused_then_migrated(tmp_path: Path) 
     engine = make_engine(url)  # accepted now
     with engine.connect() as connection:
         assert suppressions.digests(connection=connection) == frozenset({"s2:forgotten"})
-        assert api_queries.current_run(connection=connection) is None
+        assert run_reads.current_run(connection=connection) is None
     run_id = commit(engine, {"pa": ["a"]}, {"pa": "active"})
     assert (run_id, numbers_of(engine, run_id)) == (2, {"pa": 0})
     assert migrate(url).dropped == []  # a second migration has nothing to do

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import live, webhooks
-from store.live import ChangeRow, NewChange
-from store.webhooks import Attempt
+from store.live import log as live
+from store.live import webhooks
+from store.live.log import ChangeRow, NewChange
+from store.live.webhooks import Attempt
 
 AT = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.pseudonym import person_id_for, person_ids_for
+from store.profiles.pseudonym import person_id_for, person_ids_for
 
 KEY = "k" * 16
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import report_queries
-from store.expressions import parse
-from store.report_queries import CrossCount, RfmCell, ScoreBin
+from store import report as report_queries
+from store.audiences.expressions import parse
+from store.report import CrossCount, RfmCell, ScoreBin
 from tests.factories import PersonSpec, commit_run
 
 

@@ -10,15 +10,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import api_queries, bulk, queries
-from store.bulk import Batches
+from store.audiences import bitmaps
+from store.db import make_engine, unchecked_engine
 from store.errors import InputError
-from store.models import PersonIdentifier, PersonNumber, table_of
-from store.snapshot import Snapshot, begin_run, commit_snapshot, fail_run
+from store.models import PersonIdentifier, PersonNumber, Run, table_of
+from store.profiles import reads as profile_reads
+from store.profiles.export import export_features, export_tags
+from store.runs import quarantine
+from store.runs.reads import current_run, kept_run, last_runs, run_reports, runs_by_id
+from store.snapshot import bulk
+from store.snapshot.bulk import Batches
+from store.snapshot.write import Snapshot, begin_run, commit_snapshot, fail_run
 from tagging.run import RunOptions, run_tagging
 
 AS_OF = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
@@ -91,32 +97,33 @@ def _commit(engine: Engine) -> int:
 def test_snapshot_reads_back_exactly(store_engine: Engine) -> None:
     run_id = _commit(store_engine)
     with Session(store_engine) as session:
-        run = queries.require_current_run(session=session)
+        run = kept_run(connection=session.connection(), run_id=None)
         assert (run.id, run.status, run.persons, run.tag_rows) == (run_id, "committed", 2, 4)
         assert run.as_of.replace(tzinfo=UTC) == AS_OF
-        assert run.quality["orders"]["dropped"] == {"bad_timestamp": 1, "negative_amount": 1}
-        assert queries.quarantine_counts(session=session, run_id=run_id) == [
+        (report,) = run_reports(connection=session.connection(), run_ids=[run_id])
+        assert report.quality["orders"]["dropped"] == {"bad_timestamp": 1, "negative_amount": 1}
+        assert quarantine.counts(connection=session.connection(), run_id=run_id) == [
             ("orders", "bad_timestamp", 1),
             ("orders", "negative_amount", 1),
         ]
     with store_engine.connect() as connection:
-        found = api_queries.persons_by_identifier(
+        found = profile_reads.persons_by_identifier(
             connection=connection, run_id=run_id, identifiers=["d-9"], kind="device_id"
         )
         assert [(i, p.person_id, p.attributes, p.features) for i, p in found] == [
             ("d-9", "p-bbb", {}, {})
         ]
-        tags = api_queries.tags_of_persons(connection=connection, run_id=run_id, person_idxs=[0])
+        tags = profile_reads.tags_of_persons(connection=connection, run_id=run_id, person_idxs=[0])
         assert [(t.key, t.value, t.score) for t in tags] == [
             ("lifecycle", "active", None),
             ("preferred_category", "baby", 0.75),
             ("preferred_category", "toys", 0.25),
         ]
-        assert queries.tag_distribution(connection=connection, run_id=run_id, key="lifecycle") == [
+        assert bitmaps.value_counts(connection=connection, run_id=run_id, key="lifecycle") == [
             ("active", 1),
             ("lost", 1),
         ]
-        (person,) = api_queries.persons_by_idx(
+        (person,) = profile_reads.persons_by_idx(
             connection=connection, run_id=run_id, person_idxs=[0]
         )
         assert (person.person_id, person.attributes, person.features) == (
@@ -124,7 +131,7 @@ def test_snapshot_reads_back_exactly(store_engine: Engine) -> None:
             {"gender": "female", "region": "east_china"},
             {"monetary": 12.5},
         )
-    exported = queries.export_tags(engine=store_engine, run_id=run_id)
+    exported = export_tags(engine=store_engine, run_id=run_id)
     assert exported.drop(columns="score").to_dict("list") == {
         "person_id": ["p-aaa", "p-aaa", "p-aaa", "p-bbb"],
         "user_id": ["U1", "U1", "U1", "U2"],
@@ -139,9 +146,9 @@ def test_failed_run_is_never_current(store_engine: Engine) -> None:
     second = begin_run(engine=store_engine, source="x", as_of=AS_OF, params={})
     fail_run(engine=store_engine, run_id=second, error="boom")
     with Session(store_engine) as session:
-        current = queries.current_run(session=session)
+        current = current_run(connection=session.connection())
         assert current is not None and current.id == first
-        failed = queries.get_run(session=session, run_id=second)
+        failed = session.get(Run, second)
         assert failed is not None and (failed.status, failed.error) == ("failed", "boom")
 
 
@@ -161,12 +168,12 @@ def test_a_whole_run_stores_the_same_tags_on_every_backend(
     (folder / "orders.csv").write_text(ORDERS)
     options = RunOptions(folder, "test-id-key-0123456789", as_of=date(2026, 6, 30))
     result = run_tagging(engine=store_engine, options=options)
-    tags = queries.export_tags(engine=store_engine, run_id=result.run_id)
+    tags = export_tags(engine=store_engine, run_id=result.run_id)
     lifecycle = tags[tags.key == "lifecycle"].set_index("user_id")["value"].to_dict()
     assert lifecycle == {"u1": "new", "u2": "active"}
     assert result.quality["orders"]["dropped"] == {"negative_amount": 1}
     with Session(store_engine) as session:
-        assert queries.quarantine_counts(session=session, run_id=result.run_id) == [
+        assert quarantine.counts(connection=session.connection(), run_id=result.run_id) == [
             ("orders", "negative_amount", 1)
         ]
 
@@ -181,11 +188,13 @@ def test_rows_may_arrive_in_batches(store_engine: Engine) -> None:
     run_id = begin_run(engine=store_engine, source="batches", as_of=AS_OF, params={})
     commit_snapshot(engine=store_engine, run_id=run_id, snapshot=whole)
     with Session(store_engine) as session:
-        run = queries.require_current_run(session=session)
+        run = kept_run(connection=session.connection(), run_id=None)
         assert (run.id, run.tag_rows) == (run_id, 4)
-        assert queries.quarantine_counts(session=session, run_id=run_id) == []
+        assert quarantine.counts(connection=session.connection(), run_id=run_id) == []
     with store_engine.connect() as connection:
-        tags = api_queries.tags_of_persons(connection=connection, run_id=run_id, person_idxs=[0, 1])
+        tags = profile_reads.tags_of_persons(
+            connection=connection, run_id=run_id, person_idxs=[0, 1]
+        )
         assert [(t.person_idx, t.key, t.value) for t in tags] == [
             (0, "lifecycle", "active"),
             (0, "preferred_category", "baby"),
@@ -214,7 +223,7 @@ def test_one_run_at_a_time_even_when_two_start_together(store_engine: Engine) ->
     assert len(started) == 1 and len(refused) == 1
     assert refused[0].startswith(f"run {started[0]} is still running (process {os.getpid()}, ")
     with Session(store_engine) as session:
-        assert [r.id for r in queries.list_runs(session=session)] == started
+        assert [r.id for r in last_runs(connection=session.connection(), last=10)] == started
     # Once it ends, the next run may start.
     fail_run(engine=store_engine, run_id=started[0], error="test")
     assert begin_run(engine=store_engine, source="s", as_of=AS_OF, params={}) == started[0] + 1
@@ -273,11 +282,11 @@ def test_a_write_that_fails_changes_nothing(
     monkeypatch.undo()
     assert _registry(store_engine) == registry
     with Session(store_engine) as session:
-        assert queries.require_current_run(session=session).id == first
+        assert kept_run(connection=session.connection(), run_id=None).id == first
     with store_engine.connect() as connection:
-        tags = api_queries.tags_of_persons(connection=connection, run_id=first, person_idxs=[1])
+        tags = profile_reads.tags_of_persons(connection=connection, run_id=first, person_idxs=[1])
         assert [(t.key, t.value) for t in tags] == [("lifecycle", "lost")]
-        found = api_queries.persons_by_identifier(
+        found = profile_reads.persons_by_identifier(
             connection=connection, run_id=first, identifiers=["d-9", "U1"], kind="device_id"
         )
     assert [(identifier, person.person_id) for identifier, person in found] == [("d-9", "p-bbb")]
@@ -298,10 +307,59 @@ def test_rows_made_ahead_on_a_thread_that_fail_fail_the_write(store_engine: Engi
     with pytest.raises(OSError, match="spill file vanished"):
         commit_snapshot(engine=store_engine, run_id=second, snapshot=snapshot)
     with Session(store_engine) as session:
-        assert queries.require_current_run(session=session).id == first
-    assert len(queries.export_features(engine=store_engine, run_id=second)) == 0
-    kept = queries.export_features(engine=store_engine, run_id=first)
+        assert kept_run(connection=session.connection(), run_id=None).id == first
+    assert len(export_features(engine=store_engine, run_id=second)) == 0
+    kept = export_features(engine=store_engine, run_id=first)
     assert kept[["person_id", "monetary"]].fillna(-1).values.tolist() == [
         ["p-aaa", 12.5],
         ["p-bbb", -1],
     ]
+
+
+def test_a_runs_as_of_is_written_once_by_its_commit(store_engine: Engine) -> None:
+    running = begin_run(engine=store_engine, source="hand-made", params={})
+    with store_engine.connect() as connection:
+        (row,) = runs_by_id(connection=connection, run_ids=[running])
+    assert (row.status, row.as_of) == ("running", None)  # the data has not said yet
+    commit_snapshot(engine=store_engine, run_id=running, snapshot=_snapshot())
+    failed = begin_run(engine=store_engine, source="bad", params={})
+    fail_run(engine=store_engine, run_id=failed, error="InputError: no orders file")
+    with store_engine.connect() as connection:
+        rows = runs_by_id(connection=connection, run_ids=[running, failed])
+    as_of = {r.id: (r.status, r.as_of and r.as_of.replace(tzinfo=UTC)) for r in rows}
+    assert as_of == {running: ("committed", AS_OF), failed: ("failed", None)}
+
+
+def test_a_store_from_before_keeps_working_without_its_as_of_constraint(
+    store_engine: Engine,
+) -> None:
+    """Stores made when `runs.as_of` was NOT NULL get the constraint dropped when opened."""
+    url = store_engine.url.render_as_string(hide_password=False)
+    with store_engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA writable_schema = ON")
+            connection.exec_driver_sql(
+                "UPDATE sqlite_schema SET sql = replace(sql, 'as_of DATETIME,',"
+                " 'as_of DATETIME NOT NULL,') WHERE name = 'runs'"
+            )
+            connection.exec_driver_sql("PRAGMA writable_schema = OFF")
+        else:
+            connection.exec_driver_sql("ALTER TABLE runs ALTER COLUMN as_of SET NOT NULL")
+    store_engine.dispose()
+    before = unchecked_engine(url)
+    with before.connect() as connection:
+        nullable = {c["name"]: c["nullable"] for c in inspect(connection).get_columns("runs")}
+    before.dispose()
+    assert nullable["as_of"] is False  # the store as it was
+
+    reopened = make_engine(url)
+    try:
+        run_id = begin_run(engine=reopened, source="after", params={})
+        with reopened.connect() as connection:
+            (row,) = runs_by_id(connection=connection, run_ids=[run_id])
+            if connection.dialect.name == "sqlite":
+                check = connection.exec_driver_sql("PRAGMA integrity_check").scalar_one()
+                assert check == "ok"
+        assert (row.status, row.as_of) == ("running", None)
+    finally:
+        reopened.dispose()

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store import attribution
-from store.audiences import selection_of
+from store.audiences.expressions import parse
+from store.audiences.selection import selection_of
 from store.db import make_engine
 from store.errors import InputError
-from store.expressions import parse
 from tagging.attribution import completejourney, shapley
 from tagging.attribution.answer import compute
 from tagging.attribution.holdout import holdout_lifts

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import basket_queries
-from store.basket_queries import ItemRow, RecommendationRow
-from store.queries import export_tags
+from store import basket as basket_queries
+from store.basket import ItemRow, RecommendationRow
+from store.profiles.export import export_tags
 from tagging import basket, itemsets
 from tagging.basket import BasketParams, mine_rules
 from tagging.ingest import connect
@@ -111,7 +111,7 @@ def basket_run(shop_dir, engine: Engine) -> int:
 
 def _person_idx(engine: Engine, run_id: int) -> dict[str, int]:
     with engine.connect() as connection:
-        from store.api_queries import persons_by_identifier
+        from store.profiles.reads import persons_by_identifier
 
         found = persons_by_identifier(
             connection=connection, run_id=run_id, identifiers=["u1", "u2", "u3", "u4"]

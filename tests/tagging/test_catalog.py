@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from store.errors import InputError
-from store.queries import export_tags
+from store.profiles.export import export_tags
 from tagging.catalog import BUILT_IN, KINDS
 from tagging.catalog_rules import load_rules
 from tagging.run import RunOptions, run_tagging

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import quarantine
-from store.queries import export_tags
+from store.profiles.export import export_tags
+from store.runs import quarantine
 from tagging.ingest import connect
 from tagging.parsing import parse_timestamp
 from tagging.run import RunOptions, run_tagging

@@ -81,6 +81,7 @@ def _rows(step: Step) -> dict[str, Any]:
         "kept": listed(step.kept),
         "after_as_of": listed(step.after_as_of),
         "quarantined": [(q["row_number"], q["reason"], json.loads(q["raw"])) for q in quarantined],
+        "order_users": [(q["row_number"], q["order_user_id"]) for q in quarantined],
     }
 
 
@@ -145,6 +146,9 @@ def test_an_items_missing_order_outranks_its_own_faults(steps) -> None:
         ("o3", "i5", "toys", None, 1, 30.0),
     ]
     assert items["after_as_of"] == [("o4", "i6", "toys", None, 1, 40.0)]
+    # Each quarantined line keeps the user of the order it names, found in the pass or after.
+    assert items["order_users"] == [(2, None), (3, "u1"), (4, "u2"), (7, None)]
+    assert {user for _row, user in steps["orders"]["order_users"]} == {None}
 
 
 def test_a_pair_without_both_identifiers_is_quarantined_as_read(steps) -> None:

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from store.basket_queries import rules
+from store.basket import rules
 from store.db import make_engine
 from store.errors import InputError
-from store.queries import export_features
+from store.profiles.export import export_features
 from tagging.datasets import completejourney
 from tagging.run import RunOptions, RunResult, run_tagging
 from tests.tagging.conftest import ID_KEY

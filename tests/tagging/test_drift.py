@@ -7,7 +7,7 @@ import math
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import drift
+from store.runs import drift
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 from tests.tagging.test_run import AS_OF, LIFECYCLE_ORDERS

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from store.pseudonym import person_id_for
+from store.profiles.pseudonym import person_id_for
 from tagging.identity import (
     IdentityGraph,
     Resolution,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.errors import InputError
-from store.queries import current_run, list_runs
+from store.runs.reads import current_run, last_runs
 from tagging.clean.events import check_events
 from tagging.ingest import CONTRACT, connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
@@ -31,8 +31,8 @@ def previous_run(tmp_path: Path, engine: Engine) -> int:
 
 def _assert_previous_still_current(engine: Engine, previous: int) -> None:
     with Session(engine) as session:
-        current = current_run(session=session)
-        newest = list_runs(session=session, last=1)[0]
+        current = current_run(connection=session.connection())
+        newest = last_runs(connection=session.connection(), last=1)[0]
     assert current is not None and current.id == previous
     assert newest.status == "failed"
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from store.queries import export_tags
+from store.profiles.export import export_tags
 from tagging.models import EVENT_COLUMNS, ORDER_COLUMNS, ModelParams, TrainingData, fit_and_score
 from tagging.run import RunOptions, run_tagging
 from tagging.run.options import end_of_day

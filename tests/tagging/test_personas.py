@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import persona_queries
+from store import personas as persona_queries
 from tagging.ingest import memtable
 from tagging.personas import LOGGED, Clusters, P, PersonaParams, cluster, describe, is_excluded
 from tagging.run import RunOptions, run_tagging

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from store.queries import export_features, export_tags
+from store.profiles.export import export_features, export_tags
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 

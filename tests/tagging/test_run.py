@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from store import bulk
-from store.api_queries import tag_definitions
+from store.audiences.saved import save, sizes
+from store.catalog import tag_definitions
 from store.models import Profile, TagBitmap
-from store.queries import current_run, export_tags, list_runs
-from store.saved_audiences import save, sizes
+from store.profiles.export import export_tags
+from store.runs.reads import current_run, last_runs
+from store.snapshot import bulk
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
 
@@ -124,8 +125,8 @@ def test_failure_mid_write_leaves_previous_run_current(
     with pytest.raises(OSError, match="disk full"):
         run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
     with Session(engine) as session:
-        current = current_run(session=session)
-        failed = list_runs(session=session, last=1)[0]
+        current = current_run(connection=session.connection())
+        failed = last_runs(connection=session.connection(), last=1)[0]
         persons_of_failed = session.exec(select(Profile).where(Profile.run_id == failed.id)).all()
     assert current is not None and current.id == previous.run_id
     assert (failed.status, failed.error) == ("failed", "OSError: disk full")
@@ -135,7 +136,7 @@ def test_failure_mid_write_leaves_previous_run_current(
 KILLED_RUN = """
 import sys, time
 from pathlib import Path
-from store import bulk
+from store.snapshot import bulk
 from store.db import make_engine
 from tagging.run import RunOptions, run_tagging
 
@@ -171,8 +172,8 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
     process.wait()
 
     with Session(engine) as session:
-        current = current_run(session=session)
-        killed = list_runs(session=session, last=1)[0]
+        current = current_run(connection=session.connection())
+        killed = last_runs(connection=session.connection(), last=1)[0]
         orphans = session.exec(select(TagBitmap).where(TagBitmap.run_id == killed.id)).all()
     assert current is not None and current.id == previous.run_id
     assert killed.status == "running" and orphans == []
@@ -185,8 +186,8 @@ def test_killed_run_leaves_previous_run_serving_and_store_intact(
         ).fetchone() == (0,)
 
     later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
-    with Session(engine) as session:
-        runs = {r.id: (r.status, r.error) for r in list_runs(session=session, last=3)}
+    with engine.connect() as connection:
+        runs = {r.id: (r.status, r.error) for r in last_runs(connection=connection, last=3)}
     assert runs[killed.id] == ("failed", f"abandoned: process {process.pid} ended mid-run")
     assert runs[later.run_id][0] == "committed"
 
@@ -255,7 +256,7 @@ def test_a_run_killed_in_any_stage_leaves_the_previous_run_serving(
         process.wait()
         killed[stage] = process.pid
         with Session(engine) as session:
-            assert current_run(session=session).id == previous.run_id  # type: ignore[union-attr]
+            assert current_run(connection=session.connection()).id == previous.run_id  # type: ignore[union-attr]
         with sqlite3.connect(database) as raw:
             assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
             written = [
@@ -266,8 +267,8 @@ def test_a_run_killed_in_any_stage_leaves_the_previous_run_serving(
             ]
             assert written == [0, 0, 0, 0], stage
     later = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
-    with Session(engine) as session:
-        runs = {r.id: (r.status, r.error) for r in list_runs(session=session, last=20)}
+    with engine.connect() as connection:
+        runs = {r.id: (r.status, r.error) for r in last_runs(connection=connection, last=20)}
     # Each start found the one before abandoned; the run after the last one commits.
     abandoned = [runs[previous.run_id + 1 + n] for n in range(len(STAGES))]
     assert abandoned == [

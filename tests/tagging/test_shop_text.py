@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
 
-from store.audiences import selection_of
+from store.audiences.expressions import parse
+from store.audiences.selection import selection_of
 from store.errors import InputError
-from store.expressions import parse
-from store.queries import export_tags
+from store.profiles.export import export_tags
 from tagging.ingest import connect
 from tagging.parsing import GENDERS, in_vocabulary, parse_date, parse_money, tag_text
 from tagging.run import RunOptions, run_tagging

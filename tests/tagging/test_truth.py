@@ -11,10 +11,11 @@ from sklearn.metrics import adjusted_rand_score
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from store import basket_queries, quarantine
+from store import basket as basket_queries
 from store.db import make_engine
 from store.models import PersonIdentifier, Profile
-from store.queries import export_tags
+from store.profiles.export import export_tags
+from store.runs import quarantine
 from tagging.generator import generate_shop
 from tagging.run import RunOptions, RunResult, run_tagging
 from tests.tagging.conftest import ID_KEY

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from store import keys, live, saved_audiences
+from store import keys
+from store.audiences import saved as saved_audiences
 from store.db import make_engine
-from store.live import NewChange
+from store.live import log as live
+from store.live.log import NewChange
 from tests.api.browser import chromium, screenshot, watched_page
 from tests.api.test_serve import serving
 from tests.factories import commit_shop
@@ -25,6 +27,10 @@ SUBSCRIPTION = """subscription {
   }
 }"""
 RESPONSE = "document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()"
+PASTE_AND_RUN = """(text) => {
+  document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(text);
+  document.querySelector('.graphiql-execute-button').click();
+}"""
 
 
 @pytest.fixture
@@ -63,39 +69,36 @@ def test_graphiql_shows_a_person_entering_an_audience_as_it_happens(
         page = watched.page
         page.goto(f"{served}/graphql")
         page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=30_000)
-        page.evaluate(
-            "(text) => document.querySelector('.graphiql-query-editor .CodeMirror')"
-            ".CodeMirror.setValue(text)",
-            SUBSCRIPTION,
-        )
         page.get_by_text("Headers", exact=True).click()
         # The tab's editor is drawn after the click: set the key once it is there, and check
         # that it took (sent without it, the subscription is refused).
         headers = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
         page.wait_for_selector(headers, timeout=30_000)
         page.evaluate(
-            "(text) => document.querySelector("
-            "'.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror'"
-            ").CodeMirror.setValue(text)",
+            f"(text) => document.querySelector('{headers}').CodeMirror.setValue(text)",
             f'{{"Authorization": "Bearer {key}"}}',
         )
         page.wait_for_function(
             f"document.querySelector('{headers}').CodeMirror.getValue().includes('{key}')",
             timeout=30_000,
         )
-        page.click(".graphiql-execute-button")
-        # Known bug, not yet found (see the session note): in some runs (1 in 8 in one batch,
-        # 6 in 10 in another) the server answers the first change with a null (an "Unexpected
-        # error." in GraphiQL's result pane, "Cannot return null for non-nullable field
-        # Subscription.audienceChanges" in its log). Started once more, the subscription
-        # replays the log from `after` and the test goes on; a second failure fails it.
+        # Pasted and run at once, sooner than GraphiQL's parse of the editor 100 ms after an
+        # edit: the page's fetcher must still choose the WebSocket (it once POSTed it, and the
+        # answer was an error instead of the change).
+        page.evaluate(PASTE_AND_RUN, SUBSCRIPTION)
         page.wait_for_function(
-            f"{RESPONSE}.includes('p-ann') || {RESPONSE}.includes('Unexpected error')",
-            timeout=30_000,
+            f"{RESPONSE}.includes('p-ann') || {RESPONSE}.includes('errors')", timeout=30_000
         )
-        if "Unexpected error" in page.evaluate(RESPONSE):  # the failed one has ended
-            page.click(".graphiql-execute-button")
-            page.wait_for_function(f"{RESPONSE}.includes('p-ann')", timeout=30_000)
+        assert httpx.Response(200, content=page.evaluate(RESPONSE)).json() == {
+            "data": {
+                "audienceChanges": {
+                    "id": "1",
+                    "personId": "p-ann",
+                    "change": "ENTERED",
+                    "why": "gender",
+                }
+            }
+        }
         _append(engine, "p-dee", 5)  # another process appends: the server pushes it
         page.wait_for_function(f"{RESPONSE}.includes('p-dee')", timeout=30_000)
         answer = page.evaluate(RESPONSE)

@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Browser
 from sqlalchemy.engine import Engine
 
-from store import keys, saved_audiences
+from store import keys
+from store.audiences import saved as saved_audiences
 from store.db import make_engine
 from tagging.generator import generate_shop
 from tagging.run import RunOptions, run_tagging

@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import Connection, select
 
-from store.bulk import Batches, Rows
 from store.models import RunMembers, TagBitmap, table_of
+from store.snapshot.bulk import Batches, Rows
 
 _bitmaps = table_of(TagBitmap)
 _run_members = table_of(RunMembers)

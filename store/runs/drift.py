@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
-from store import bitmaps
+from store.audiences import bitmaps
 from store.models import DriftRow, Run, TagDefinition, table_of
 
 DEFAULT_THRESHOLD = 0.2

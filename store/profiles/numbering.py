@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, bindparam, func, select, update
 
-from store import bulk
 from store.models import PersonIdentifier, PersonNumber, table_of
+from store.snapshot import bulk
 
 _numbers = table_of(PersonNumber)
 _identifiers = table_of(PersonIdentifier)

@@ -15,8 +15,8 @@ import numpy as np
 from pyroaring import BitMap
 from sqlalchemy.engine import Engine
 
-from store.audience_index import AudienceIndex, load_index, members_page
-from store.expressions import Expression
+from store.audiences.expressions import Expression
+from store.audiences.index import AudienceIndex, load_index, members_page
 
 Evaluator = Literal["bitmap"]
 

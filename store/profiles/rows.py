@@ -1,7 +1,7 @@
 """Profile rows: one per person and run, with the person's attributes, tags and features.
 
-A profile's tags are codes of the run's `tag_bitmaps` rows (`store.bitmaps`); `TagCodes` turns
-them back into (key, value, score), from a per-run dictionary read once per process.
+A profile's tags are codes of the run's `tag_bitmaps` rows (`store.audiences.bitmaps`); `TagCodes`
+turns them back into (key, value, score), from a per-run dictionary read once per process.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
-from store import bulk
-from store.bitmaps import Layout
-from store.bulk import Batches, Rows
+from store.audiences.bitmaps import Layout
 from store.models import Profile, Run, TagBitmap, table_of
+from store.snapshot import bulk
+from store.snapshot.bulk import Batches, Rows
 
 _profiles = table_of(Profile)
 _bitmaps = table_of(TagBitmap)

@@ -1,68 +1,30 @@
-"""Read queries for the command line and exports: runs, quarantine counts, a run's tags and
-features whole. The API's hot path reads through `store.api_queries` (Core, small tuples)."""
+"""A run's tags and features whole, as data frames, for `portrait export` and checks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pandas as pd
-from sqlalchemy import Connection, func
-from sqlalchemy import select as sa_select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from store import bitmaps, quarantine
-from store.errors import NotFound
-from store.models import PersonIdentifier, Profile, Run, table_of
-from store.profiles import decode, features_of, run_dictionary, tag_codes
+from store.models import PersonIdentifier, Profile, table_of
+from store.profiles.reads import USER_ID
+from store.profiles.rows import decode, features_of, run_dictionary, tag_codes
 
 _profiles = table_of(Profile)
 _identifiers = table_of(PersonIdentifier)
 
-USER_ID = "user_id"
-
-
-def current_run(*, session: Session) -> Run | None:
-    """The newest committed run, or None on an empty store."""
-    statement = select(Run).where(Run.status == "committed").order_by(col(Run.id).desc()).limit(1)
-    return session.exec(statement).first()
-
-
-def require_current_run(*, session: Session) -> Run:
-    run = current_run(session=session)
-    if run is None:
-        raise NotFound("the store has no committed run yet; run `portrait run --source DIR` first")
-    return run
-
-
-def list_runs(*, session: Session, last: int = 10) -> Sequence[Run]:
-    return session.exec(select(Run).order_by(col(Run.id).desc()).limit(last)).all()
-
-
-def get_run(*, session: Session, run_id: int) -> Run | None:
-    return session.get(Run, run_id)
-
-
-def quarantine_counts(*, session: Session, run_id: int) -> list[tuple[str, str, int]]:
-    """(source, reason, rows) quarantined by one run."""
-    return quarantine.counts(connection=session.connection(), run_id=run_id)
-
-
-def tag_distribution(*, connection: Connection, run_id: int, key: str) -> list[tuple[str, int]]:
-    """(value, persons) for one tag key, largest first."""
-    return bitmaps.value_counts(connection=connection, run_id=run_id, key=key)
 
 
 def _profiles_frame(engine: Engine, run_id: int) -> pd.DataFrame:
     """person_idx, person_id, user_id (the smallest), tags and features of a run's profiles."""
     user_ids = (
-        sa_select(_identifiers.c.person_idx, func.min(_identifiers.c.identifier).label(USER_ID))
+        select(_identifiers.c.person_idx, func.min(_identifiers.c.identifier).label(USER_ID))
         .where(_identifiers.c.kind == USER_ID)
         .group_by(_identifiers.c.person_idx)
         .subquery()
     )
     statement = (
-        sa_select(
+        select(
             _profiles.c.person_idx,
             _profiles.c.person_id,
             user_ids.c[USER_ID],

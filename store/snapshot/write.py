@@ -5,9 +5,9 @@ the run produced is then written in one transaction that ends by flipping the ru
 `committed`; until that commit readers keep seeing the previous committed run, and a run that
 fails or is killed never becomes current.
 
-The commit numbers the run's persons (`store.numbering`), lays its tags out as bitmaps and
-profile rows (`store.bitmaps`, `store.profiles`), records every saved audience's size with who
-entered and left it, and prunes the runs beyond the kept ones (`store.pruning`).
+The commit numbers the run's persons (`store.profiles.numbering`), lays its tags out as bitmaps and
+profile rows (`store.audiences.bitmaps`, `store.profiles.rows`), records every saved audience's size
+with who entered and left it, and prunes the runs beyond the kept ones (`store.runs.pruning`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 
-from store import bitmaps, bulk, numbering, profiles, pruning, quarantine, saved_audiences
-from store.audience_index import AudienceIndex, from_layout
-from store.bulk import Rows
+from store.audiences import bitmaps
+from store.audiences import saved as saved_audiences
+from store.audiences.index import AudienceIndex, from_layout
 from store.db import refresh_statistics
 from store.errors import InputError
 from store.models import (
@@ -46,7 +46,12 @@ from store.models import (
     TagDefinition,
     table_of,
 )
+from store.profiles import numbering
+from store.profiles import rows as profiles
+from store.runs import pruning, quarantine
 from store.settings import KEEP_RUNS
+from store.snapshot import bulk
+from store.snapshot.bulk import Rows
 
 
 @dataclass
@@ -80,8 +85,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def begin_run(*, engine: Engine, source: str, as_of: datetime, params: dict[str, Any]) -> int:
+def begin_run(
+    *, engine: Engine, source: str, params: dict[str, Any], as_of: datetime | None = None
+) -> int:
     """Record a run as `running` and return its id; runs of dead processes are marked failed.
+    `as_of` is for runs whose as-of is known before their data is read; a tagging run's is
+    written by its commit (`Snapshot.as_of`).
 
     One run at a time: while another run's process is alive, this raises InputError naming it.
     The check and the insert hold the store's write lock, so two runs started together cannot

@@ -1,7 +1,7 @@
 """Reads of the persona report: tag counts of one run crossed with another tag key.
 
-Each key's persons per value are the run's stored bitmaps (`store.bitmaps`), and the crossing
-is numpy over person numbers: no tag row is read.
+Each key's persons per value are the run's stored bitmaps (`store.audiences.bitmaps`), and the
+crossing is numpy over person numbers: no tag row is read.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import NamedTuple
 import numpy as np
 from sqlalchemy import Connection
 
-from store import bitmaps
-from store.audience_index import load_index
-from store.expressions import Expression
+from store.audiences import bitmaps
+from store.audiences.expressions import Expression
+from store.audiences.index import load_index
 
 OUTSIDE = -1  # the code of a person without the crossing key
 

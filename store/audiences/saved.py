@@ -16,10 +16,10 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from store import api_queries
-from store.audience_index import AudienceIndex, load_index
+from store import catalog
+from store.audiences.expressions import check, parse, vocabulary
+from store.audiences.index import AudienceIndex, load_index
 from store.errors import ExpressionError, InputError, NotFound
-from store.expressions import check, parse, vocabulary
 from store.models import (
     AudienceChange,
     AudienceSize,
@@ -320,7 +320,7 @@ def measure_all(*, engine: Engine, run_id: int) -> dict[str, int | str]:
     (an audience saved after the run was committed); each size, or why it was not counted."""
     with engine.connect() as connection:
         saved = all_saved(connection=connection)
-        known = vocabulary(api_queries.tag_definitions(connection=connection, run_id=run_id))
+        known = vocabulary(catalog.tag_definitions(connection=connection, run_id=run_id))
         index = load_index(connection=connection, run_id=run_id) if saved else None
     measured: dict[str, int | str] = {}
     for audience in saved:

@@ -1,7 +1,7 @@
 """The audience index: one run's tags as roaring bitmaps over person numbers, in memory.
 
-Persons keep their number across runs (`store.numbering`), so a set of persons is a bitmap, an
-expression is bitmap algebra (a 3-6 term count over a million persons takes well under a
+Persons keep their number across runs (`store.profiles.numbering`), so a set of persons is a bitmap,
+an expression is bitmap algebra (a 3-6 term count over a million persons takes well under a
 millisecond), and two runs' answers compare directly (who entered, who left). The index holds
 
 - one bitmap per (key, value) of the category, score and flag keys, and one per key (any value);
@@ -9,7 +9,7 @@ millisecond), and two runs' answers compare directly (who entered, who left). Th
   prefix and suffix unions are made on first use: `score > x` is one suffix bitmap plus the
   few rows of one partial chunk, whatever x is.
 
-A run's bitmaps and sorted scores are stored as they are (`store.bitmaps`), so loading an
+A run's bitmaps and sorted scores are stored as they are (`store.audiences.bitmaps`), so loading an
 index deserializes them and computes nothing.
 """
 
@@ -24,9 +24,8 @@ import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import Connection, select
 
-from store.api_queries import TagValueCounts
-from store.bitmaps import Layout, unpack
-from store.expressions import (
+from store.audiences.bitmaps import Layout, unpack
+from store.audiences.expressions import (
     And,
     Compare,
     Expression,
@@ -35,6 +34,7 @@ from store.expressions import (
     Not,
     Or,
 )
+from store.catalog import TagValueCounts
 from store.models import RunMembers, TagBitmap, table_of
 
 SCORE_CHUNKS = 32
@@ -175,7 +175,7 @@ class AudienceIndex:
         return sorted(((v, n) for v, n in counts if n), key=lambda pair: (-pair[1], pair[0]))
 
     def value_counts(self, key: str, top: int) -> TagValueCounts | None:
-        """A key's distribution as `api_queries.tag_value_counts` counts it, from the bitmaps;
+        """A key's distribution as `store.catalog.tag_value_counts` counts it, from the bitmaps;
         None for a key the index holds no values of (a number key, or one nobody has)."""
         by_value = self.values.get(key)
         if not by_value:

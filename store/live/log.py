@@ -27,8 +27,11 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    delete,
     func,
+    or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -41,6 +44,8 @@ SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
 ENTERED, LEFT = "entered", "left"
 # PostgreSQL advisory locks that keep appends in id order (`_in_sequence`).
 APPENDS_LOCK, CHANGES_LOCK = 26_001, 26_002
+# The user of a forgotten person's order, and the person of their changes (`forget`).
+FORGOTTEN = ""
 
 
 class LiveEvent(SQLModel, table=True):
@@ -222,9 +227,16 @@ class EventRow(NamedTuple):
 
 
 def events_after(*, connection: Connection, seq: int, limit: int) -> list[EventRow]:
-    """Stored events after `seq`, in the order they were acknowledged."""
+    """Stored events after `seq`, in the order they were acknowledged (none of a forgotten
+    person's)."""
     columns = [_events.c[name] for name in EventRow._fields]
-    statement = select(*columns).where(_events.c.seq > seq).order_by(_events.c.seq).limit(limit)
+    statement = (
+        select(*columns)
+        .where(_events.c.seq > seq)
+        .where(_events.c.user_id.is_not(None) | _events.c.device_id.is_not(None))
+        .order_by(_events.c.seq)
+        .limit(limit)
+    )
     return [EventRow(*row) for row in connection.execute(statement)]
 
 
@@ -237,9 +249,15 @@ class OrderRow(NamedTuple):
 
 
 def orders_after(*, connection: Connection, seq: int, limit: int) -> list[OrderRow]:
-    """Stored orders after `seq`, in the order they were acknowledged."""
+    """Stored orders after `seq`, in the order they were acknowledged (none of a forgotten
+    person's)."""
     columns = [_orders.c[name] for name in OrderRow._fields]
-    statement = select(*columns).where(_orders.c.seq > seq).order_by(_orders.c.seq).limit(limit)
+    statement = (
+        select(*columns)
+        .where(_orders.c.seq > seq, _orders.c.user_id != FORGOTTEN)
+        .order_by(_orders.c.seq)
+        .limit(limit)
+    )
     return [OrderRow(*row) for row in connection.execute(statement)]
 
 
@@ -334,8 +352,11 @@ _CHANGE_COLUMNS = [_changes.c[name] for name in ChangeRow._fields]
 def changes_after(
     *, connection: Connection, after: int, limit: int, audience: str | None = None
 ) -> list[ChangeRow]:
-    """Changes with an id above `after`, oldest first; of one audience when given."""
-    statement = select(*_CHANGE_COLUMNS).where(_changes.c.id > after)
+    """Changes with an id above `after`, oldest first; of one audience when given (none of a
+    forgotten person)."""
+    statement = select(*_CHANGE_COLUMNS).where(
+        _changes.c.id > after, _changes.c.person_id != FORGOTTEN
+    )
     if audience is not None:
         statement = statement.where(_changes.c.audience == audience)
     rows = connection.execute(statement.order_by(_changes.c.id).limit(limit))
@@ -345,3 +366,35 @@ def changes_after(
 def last_change_id(*, connection: Connection) -> int:
     """The id of the latest change (0 when the log is empty)."""
     return int(connection.execute(select(func.max(_changes.c.id))).scalar() or 0)
+
+
+def forget(*, connection: Connection, person_id: str, identifiers: Sequence[str]) -> int:
+    """Erase a forgotten person from the live tables, in the caller's transaction; how many rows
+    held them.
+
+    Their events and orders keep their place (`seq`) with no identifier, and their changes
+    theirs (`id`) with no person, and readers skip them: SQLite hands a deleted last id out
+    again, and a reader that had seen it would skip the row given it. Their posts kept in
+    quarantine (found by an identifier in what was sent) are deleted: nobody reads those in
+    order.
+    """
+    erased = [
+        connection.execute(
+            update(_events)
+            .where(_events.c.user_id.in_(identifiers) | _events.c.device_id.in_(identifiers))
+            .values(user_id=None, device_id=None)
+        ).rowcount,
+        connection.execute(
+            update(_orders).where(_orders.c.user_id.in_(identifiers)).values(user_id=FORGOTTEN)
+        ).rowcount,
+        connection.execute(
+            update(_changes).where(_changes.c.person_id == person_id).values(person_id=FORGOTTEN)
+        ).rowcount,
+    ]
+    posted = [
+        _quarantine.c.raw.contains(json.dumps(i, ensure_ascii=False), autoescape=True)
+        for i in identifiers
+    ]
+    if posted:
+        erased.append(connection.execute(delete(_quarantine).where(or_(*posted))).rowcount)
+    return sum(erased)
