@@ -10,7 +10,9 @@ counts per source and reason on each side; exits 1 when anything differs.
 
 What is not compared, because it is not the same from one run to the next: the run's clock
 (`started_at`, `finished_at`, `timings`, `pid`), the seconds a report measured (`seconds`,
-`fit_seconds`), and a float's last digits (relative 1e-9: sums of floats in another order).
+`fit_seconds`, `write_seconds`), a float's last digits (relative 1e-9: sums of floats in
+another order), and the order features are listed in (features are compared by name) with the
+compressed size that follows from it (`stored_bytes`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,10 @@ as_of = date.fromisoformat(sys.argv[3]) if sys.argv[3] else None
 options = RunOptions(Path(sys.argv[1]), "same-store-id-key-0123456789", as_of=as_of)
 run_tagging(engine=make_engine(f"sqlite:///{sys.argv[2]}"), options=options)
 """
-CLOCK = {"started_at", "finished_at", "timings", "pid", "seconds", "fit_seconds"}
+CLOCK = {"started_at", "finished_at", "timings", "pid", "seconds", "fit_seconds", "write_seconds"}
+# The compressed size of a run's rows, which follows the order its features are listed in
+# (`_features_by_name`): two runs of the same code differ in it too.
+ORDER_BOUND = {"stored_bytes"}
 REL = 1e-9
 
 
@@ -52,9 +58,43 @@ def rows(database: Path, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     with sqlite3.connect(database) as con:
         cursor = con.execute(f'SELECT * FROM "{table}"')
         names = [d[0] for d in cursor.description]
-        keep = [i for i, n in enumerate(names) if n not in CLOCK and n != "id"]
+        skipped = CLOCK | ORDER_BOUND | {"id"}
+        keep = [i for i, n in enumerate(names) if n not in skipped]
         found = [tuple(_settled(row[i]) for i in keep) for row in cursor.fetchall()]
-    return [names[i] for i in keep], sorted(found, key=repr)
+        names = [names[i] for i in keep]
+        found = _features_by_name(con, table, names, found)
+    return names, sorted(found, key=repr)
+
+
+def _features_by_name(
+    con: sqlite3.Connection, table: str, names: list[str], found: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """`found` with a run's feature names as a set, and each profile's features as an object
+    by name instead of the stored array.
+
+    A run lists its features in the order the first person to have each was written, and the
+    persons' order varies from run to run (DuckDB's parallel joins): the same features may be
+    stored in another order, in every profile (`store.profiles.features_of`)."""
+    if table == "runs" and "feature_names" in names:
+        at = names.index("feature_names")
+        listed = (json.dumps(sorted(json.loads(r[at] or "[]"))) for r in found)
+        return [(*r[:at], names_, *r[at + 1 :]) for r, names_ in zip(found, listed, strict=True)]
+    if table != "profiles" or "features" not in names:
+        return found
+    at, run_at = names.index("features"), names.index("run_id")
+    by_run = {
+        run: json.loads(feature_names or "[]")
+        for run, feature_names in con.execute("SELECT id, feature_names FROM runs")
+    }
+
+    def by_name(row: tuple[Any, ...]) -> str | None:
+        if row[at] is None:
+            return None
+        values = json.loads(zlib.decompress(row[at]))
+        named = zip(by_run[row[run_at]], values, strict=True)
+        return json.dumps({n: _settled(v) for n, v in named if v is not None}, sort_keys=True)
+
+    return [(*r[:at], by_name(r), *r[at + 1 :]) for r in found]
 
 
 def _settled(value: Any) -> Any:
@@ -65,7 +105,7 @@ def _settled(value: Any) -> Any:
         except ValueError:
             return value
     if isinstance(value, dict):
-        return {k: _settled(v) for k, v in value.items() if k not in CLOCK}
+        return {k: _settled(v) for k, v in value.items() if k not in CLOCK | ORDER_BOUND}
     if isinstance(value, list):
         return [_settled(v) for v in value]
     if isinstance(value, float) and math.isfinite(value) and value != 0:

@@ -71,10 +71,18 @@ def identify(
 
 
 def attach(
-    steps: Mapping[str, Step], persons: Persons, *, materialise: Materialise
+    steps: Mapping[str, Step],
+    persons: Persons,
+    *,
+    materialise: Materialise,
+    encoded: Materialise | None = None,
 ) -> dict[str, ir.Table]:
     """Each source's kept rows with their person: persons, orders, users, events, touches and
-    items (p_ tables). Events and touches without a person (a forgotten one's) are left out."""
+    items (p_ tables). Events and touches without a person (a forgotten one's) are left out.
+
+    `encoded` materialises p_events and p_items (with their keys as integers,
+    `tagging.dictionaries`); `materialise` the others, and those two without it."""
+    encoded = encoded or materialise
     ids = persons.identifiers
     users = ids.filter(ids.kind == USER_ID).select(_uid=ids.identifier, _p_user=ids.person_idx)
     devices = ids.filter(ids.kind == DEVICE_ID).select(
@@ -91,7 +99,7 @@ def attach(
         out["users"] = materialise("p_users", u.drop("_uid"))
     if "events" in steps:
         e = _by_user_or_device(steps["events"].kept, users, devices)
-        out["events"] = materialise("p_events", e.select(P, *EVENT_COLUMNS_READ))
+        out["events"] = encoded("p_events", e.select(P, *EVENT_COLUMNS_READ))
     if "touches" in steps:
         t = _by_user_or_device(steps["touches"].kept, users, devices)
         out["touches"] = materialise("p_touches", t.select(*attribution.TOUCH_COLUMNS))
@@ -100,7 +108,7 @@ def attach(
         out["orders"],
         products=steps["products"].kept if "products" in steps else None,
     )
-    out["items"] = materialise("p_items", items)
+    out["items"] = encoded("p_items", items)
     return out
 
 

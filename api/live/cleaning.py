@@ -19,7 +19,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from tagging.clean.events import check_events, clean_events, typed_events
-from tagging.clean.sources import clean_orders
+from tagging.clean.orders import check_orders, clean_orders, typed_orders
 from tagging.columns import normalised
 from tagging.ingest import CONTRACT, ROW, connect
 
@@ -132,28 +132,25 @@ def _queries(source: str, *, bot_events_per_minute: int) -> _Queries:
     raw = ibis.table(
         ibis.schema({ROW: "int64"} | dict.fromkeys(columns, "string")), f"posted_{source}"
     )
+    # The source's checks as a file's (check_orders, check_events), then what needs the whole
+    # batch (repeated ids, bots): every posted row's reason is the first that applies.
     if source == "orders":
-        cleaning = clean_orders(raw, as_of=AS_OF)
-        every = cleaning.marks
-        marks = ibis.table(every.schema(), f"posted_{source}_marks")
-        joined = raw.join(marks, ROW)
-        # Sorted before typing, and a projection keeps that order: typed rows carry no `_row`.
-        typed = cleaning.typed(joined.filter(joined._reason.isnull()).order_by(ROW))
+        checked = check_orders(raw)
+        cleaning = clean_orders(checked, as_of=AS_OF)
     else:
-        # The events' checks as a file's (check_events), then what needs as_of (repeats and
-        # bots, clean_events' marks): every posted row's reason is the first that applies.
         checked = check_events(raw)
-        events = clean_events(checked, as_of=AS_OF, bot_events_per_minute=bot_events_per_minute)
-        late = events.marks.select(ROW, _late=events.marks._reason)
-        early = checked.select(ROW, _early=checked._reason)
-        both = early.left_join(late, ROW)
-        every = both.select(ROW, _reason=ibis.coalesce(both._early, both._late))
-        marks = ibis.table(every.schema(), f"posted_{source}_marks")
-        kept = marks.filter(marks._reason.isnull()).select(ROW)
-        good = checked.join(kept, ROW).order_by(ROW)
-        # A run needs no event id once repeats are found; the live path stores it, to find
-        # repeats of events posted later.
-        typed = typed_events(good, with_event_id=True)
+        cleaning = clean_events(checked, as_of=AS_OF, bot_events_per_minute=bot_events_per_minute)
+    late = cleaning.marks.select(ROW, _late=cleaning.marks._reason)
+    early = checked.select(ROW, _early=checked._reason)
+    both = early.left_join(late, ROW)
+    every = both.select(ROW, _reason=ibis.coalesce(both._late, both._early))
+    marks = ibis.table(every.schema(), f"posted_{source}_marks")
+    kept = marks.filter(marks._reason.isnull()).select(ROW)
+    # Sorted before typing, and a projection keeps that order: typed rows carry no `_row`.
+    good = checked.join(kept, ROW).order_by(ROW)
+    # A run needs no event id once repeats are found; the live path stores it, to find
+    # repeats of events posted later.
+    typed = typed_orders(good) if source == "orders" else typed_events(good, with_event_id=True)
     return _Queries(
         marks=ibis.to_sql(every, dialect="duckdb"),
         typed=ibis.to_sql(typed, dialect="duckdb"),

@@ -2,9 +2,12 @@
 
 marks      how a source's rows are marked (`_row`, `_reason`, `_later`) and split by their marks
            into kept, quarantined and later rows (`Cleaning`, `Step`)
-sources    each source but the events: its checks and the types of its good rows
+sources    users, products, identities, touches: their checks and the types of their good rows
+orders     orders and order items: checked as their files are read, then repeated ids and
+           items of orders not usable
 events     the events: checked as their file is read, then repeats and bots
 
+`CHECKS` are what each source's rows get as its file is read (`tagging.ingest.read_source`);
 `clean_sources` is the run's clean stage: every source's parts, materialised.
 """
 
@@ -15,9 +18,17 @@ from datetime import datetime
 
 from tagging.clean import events, sources
 from tagging.clean.marks import Cleaning, Step
+from tagging.clean.orders import check_order_items, check_orders, clean_order_items, clean_orders
 from tagging.identity import Materialise
 from tagging.ingest import Source
 from tagging.shop import Shop
+
+CHECKS = {
+    "events": events.check_events,
+    "orders": check_orders,
+    "order_items": check_order_items,
+    "identities": sources.check_identities,
+}
 
 
 def clean_sources(
@@ -38,10 +49,10 @@ def clean_sources(
     if "users" in raw:
         genders = shop.vocabulary("gender")
         steps["users"] = settle(sources.clean_users(raw["users"], as_of=as_of, genders=genders))
-    steps["orders"] = settle(sources.clean_orders(raw["orders"], as_of=as_of))
+    orders = steps["orders"] = settle(clean_orders(raw["orders"], as_of=as_of))
     if "order_items" in raw:
-        items = sources.clean_order_items(
-            raw["order_items"], orders_raw=raw["orders"], orders=steps["orders"]
+        items = clean_order_items(
+            raw["order_items"], orders=raw["orders"], kept=orders.kept, later=orders.after_as_of
         )
         steps["order_items"] = settle(items)
     if "products" in raw:

@@ -14,7 +14,6 @@ not make a person look like a machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -24,11 +23,9 @@ import ibis.expr.types as ir
 from tagging.clean.marks import (
     KEPT,
     OPTIONAL_VALUES,
-    Cleaning,
-    Step,
-    quarantined_rows,
+    CheckedCleaning,
+    after,
     raw_text,
-    unreadable,
     unreadable_value,
 )
 from tagging.ingest import ROW
@@ -80,47 +77,13 @@ def check_events(raw: ir.Table) -> ir.Table:
     )
 
 
-@dataclass(frozen=True)
-class EventCleaning(Cleaning):
-    """The events' marks are only the rows that as_of condemns (repeated ids, bots): every
-    other check was made as the file was read (`check_events`, the `checked` rows)."""
-
-    checked: ir.Table
-    as_of: datetime
-
-    def split(self, marks: ir.Table, rows: ir.Table) -> Step:
-        """The three parts, from the materialised late `marks` and the file's text `rows`
-        (read again, only for the rows `marks` names)."""
-        checked = self.checked
-        good = checked.filter(checked._reason.isnull())
-        later = good._ts > self.as_of  # a good row's _ts is never NULL
-        bad = checked.filter(checked._reason.notnull())
-        early = bad.select(
-            source=ibis.literal(self.source),
-            row_number=bad[ROW],
-            reason=bad._reason,
-            raw=bad._raw,
-            order_user_id=ibis.null("string"),
-        )
-        late = rows.join(marks, ROW)
-        return Step(
-            # A view: later joins would otherwise extend the anti-join's chain.
-            kept=self.typed(good.filter(~later).anti_join(marks, ROW).view()),
-            quarantined=early.union(quarantined_rows(late, rows.columns, self.source)),
-            after_as_of=self.typed(good.filter(later)),
-        )
-
-    def unreadable(self, rows: ir.Table) -> dict[str, int]:
-        return unreadable(self.source, self.checked)
-
-
 def clean_events(
     checked: ir.Table,
     *,
     as_of: datetime,
     bot_events_per_minute: int,
     event_types: dict[str, str] = EVENT_TYPES,
-) -> EventCleaning:
+) -> CheckedCleaning:
     """Repeated event ids, then every event of an actor judged to be a bot, among the events
     `check_events` found good and on or before as_of.
 
@@ -144,12 +107,12 @@ def clean_events(
     repeat = (marked[ROW] != marked._first).fill_null(False)
     deduped = marked.select(ROW, "_ts", "_crawler", "_actor", _repeat=repeat)
     marks = _bots(deduped, bot_events_per_minute)
-    return EventCleaning(
+    return CheckedCleaning(
         "events",
         marks.filter(marks._reason.notnull()),
         partial(_typed_events, event_types=event_types),
         checked=checked,
-        as_of=as_of,
+        later=after(as_of),
     )
 
 

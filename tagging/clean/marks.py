@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -77,6 +78,80 @@ class Cleaning:
     def unreadable(self, rows: ir.Table) -> dict[str, int]:
         """Per "column: reason", the rows whose optional value is there but unreadable."""
         return unreadable(self.source, rows)
+
+
+@dataclass(frozen=True)
+class CheckedCleaning(Cleaning):
+    """A source checked as its file was read (`checked`: the columns kept, `_reason` for a bad
+    row, `_raw` its text), whose `marks` are only the rows a later reason condemns (a repeated
+    id, a bot, an unknown order): a late reason takes the place of the row's own.
+
+    `later` says which good rows fall after as_of.
+    """
+
+    checked: ir.Table
+    later: Callable[[ir.Table], ir.BooleanValue]
+
+    def split(self, marks: ir.Table, rows: ir.Table) -> Step:
+        """The three parts, from the materialised late `marks` and the file's text `rows`
+        (read again, only for the rows `marks` names)."""
+        checked = self.checked
+        good = checked.filter(checked._reason.isnull())
+        later = self.later(good).fill_null(False)
+        bad = checked.filter(checked._reason.notnull()).anti_join(marks, ROW)
+        return Step(
+            # Views: later joins would otherwise extend the anti-join's chain.
+            kept=self.typed(good.filter(~later).anti_join(marks, ROW).view()),
+            quarantined=self.quarantine(bad, rows.join(marks, ROW), rows.columns),
+            after_as_of=self.typed(good.filter(later).anti_join(marks, ROW).view()),
+        )
+
+    def quarantine(self, early: ir.Table, late: ir.Table, raw_columns: Sequence[str]) -> ir.Table:
+        """The quarantined rows: `early`, checked rows with their own reason and text (`_raw`),
+        and `late`, text rows read again with a late reason."""
+        own = early.select(
+            source=ibis.literal(self.source),
+            row_number=early[ROW],
+            reason=early._reason,
+            raw=early._raw,
+            order_user_id=ibis.null("string"),
+        )
+        return own.union(quarantined_rows(late, raw_columns, self.source))
+
+    def unreadable(self, rows: ir.Table) -> dict[str, int]:
+        return unreadable(self.source, self.checked)
+
+
+def checked_rows(
+    t: ir.Table,
+    reason: ir.StringValue,
+    *,
+    text: Sequence[str],
+    keep: Sequence[str],
+    **derived: ir.Value,
+) -> ir.Table:
+    """What a checked source keeps of each row as its file is read: the columns `keep`, the
+    `derived` values, `_reason` (NULL when fine) and, for a bad row only, `_raw` (its `text`
+    columns as JSON). A caller's own row numbers pass through (a file's rows are numbered as
+    they are kept)."""
+    return t.select(
+        *([ROW] if ROW in t.columns else []),
+        *keep,
+        **derived,
+        _reason=reason,
+        _raw=ibis.ifelse(reason.notnull(), raw_text(t, text), ibis.null("string")),
+    )
+
+
+def after(as_of: datetime) -> Callable[[ir.Table], ir.BooleanValue]:
+    """`CheckedCleaning.later` of a source whose rows have a parsed `_ts`."""
+    return lambda rows: rows._ts > as_of
+
+
+def late_marks(checked: ir.Table, reason: ir.StringValue) -> ir.Table:
+    """The rows of `checked` a late `reason` (NULL: none) condemns, as `_row`, `_reason`."""
+    marked = checked.select(ROW, _reason=reason)
+    return marked.filter(marked._reason.notnull())
 
 
 def with_repeats(table: ir.Table, key: str) -> ir.Table:

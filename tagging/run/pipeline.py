@@ -25,14 +25,23 @@ from threadpoolctl import threadpool_limits
 from store.basket import BASKETS_FILE
 from store.snapshot.bulk import row_count
 from store.snapshot.write import Snapshot
-from tagging import basket, clean, features, forgetting, identity, models, personas, persons, tags
+from tagging import (
+    basket,
+    clean,
+    dictionaries,
+    features,
+    forgetting,
+    identity,
+    models,
+    personas,
+    persons,
+    tags,
+)
 from tagging.attribution import inputs as attribution
 from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
-from tagging.clean.events import check_events
 from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
-from tagging.parsing import parse_timestamp
 from tagging.recommend import mine_and_recommend
 from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
@@ -42,8 +51,6 @@ from tagging.shop import Shop
 TAG_ORDER = ["key", "value", P]
 Progress = Callable[[str, str, float], None]  # (stage, what happened, seconds)
 T = TypeVar("T")
-# What each source's rows get as its file is read (tagging.ingest.read_source's checks).
-CHECKS = {"events": check_events}
 
 
 class Pipeline:
@@ -164,7 +171,15 @@ class Pipeline:
         return found
 
     def _features(self, cleaned: Cleaned, found: persons.Persons, notes: list[str]) -> Featured:
-        tables = persons.attach(cleaned.steps, found, materialise=self.keep)
+        steps = cleaned.steps
+        keyed = [steps[n].kept for n in ("events", "order_items", "products") if n in steps]
+        types = dictionaries.define(self.con, keyed)
+        tables = persons.attach(
+            steps,
+            found,
+            materialise=self.keep,
+            encoded=lambda name, table: dictionaries.keep_encoded(self.con, name, table, types),
+        )
         # p_events and the other p_ tables hold the kept rows from here on; a source is read
         # there, or in its quarantined and later rows (products, small, stay for the catalog).
         if "events" in tables:
@@ -195,7 +210,6 @@ class Pipeline:
             # person attributes, so worked out once.
             tables["people"] = self.keep("people", features.people(tables["users"], wide))
         notes.append(f"{len(wide.columns) - 1} features")
-        steps = cleaned.steps
         outcomes = models.outcomes(
             steps["orders"].after_as_of,
             steps["events"].after_as_of if "events" in steps else None,
@@ -329,7 +343,7 @@ class Pipeline:
             self.con,
             name,
             path,
-            checks=CHECKS.get(name),
+            checks=clean.CHECKS.get(name),
             workdir=Path(self._spill.name),
             encoding=self.shop.encoding,
             columns=self.shop.columns.get(name),
@@ -341,7 +355,7 @@ class Pipeline:
         quality.require_rows(orders, raw["orders"])
         if self.options.as_of is not None:
             return end_of_day(self.options.as_of)
-        latest = [parse_timestamp(raw["orders"].ts).max()]
+        latest = [raw["orders"]._ts.max()]
         if "events" in raw:
             latest.append(raw["events"]._ts.max())
         values = [v.to_pyarrow().as_py() for v in latest]

@@ -16,7 +16,6 @@ import ibis.expr.types as ir
 from store.errors import InputError
 from tagging.clean import Step
 from tagging.ingest import Source
-from tagging.parsing import parse_timestamp
 
 # The column a reason is about, for an example of the offending value.
 REASON_COLUMNS = {
@@ -69,11 +68,18 @@ def require_rows(path: Path, orders: ir.Table) -> None:
 
 
 def no_timestamps(path: Path, orders: ir.Table) -> InputError:
-    """The error for an orders file none of whose `ts` values is a time, with an example."""
-    bad = orders.filter(parse_timestamp(orders.ts).isnull()).order_by("_row").limit(1)
-    first = bad.select("_row", "ts").to_pyarrow().to_pylist()
-    example = f", for example {first[0]['ts']!r} in row {first[0]['_row']}" if first else ""
-    return InputError(f"{path}: no order has a readable timestamp in column 'ts'{example}")
+    """The error for an orders file none of whose `ts` values is a time, with an example.
+
+    `orders` are the checked orders: a row without a timestamp is a bad row, its text kept."""
+    bad = orders.filter(orders._ts.isnull()).order_by("_row").limit(1)
+    first = bad.select("_row", "_raw").to_pyarrow().to_pylist()
+    if not first:
+        return InputError(f"{path}: no order has a readable timestamp in column 'ts'")
+    value = json.loads(first[0]["_raw"])["ts"]
+    return InputError(
+        f"{path}: no order has a readable timestamp in column 'ts', "
+        f"for example {value!r} in row {first[0]['_row']}"
+    )
 
 
 def require_orders(path: Path, orders: ir.Table, step: Step, *, as_of: datetime) -> None:
