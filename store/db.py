@@ -14,7 +14,7 @@ from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import SQLModel, create_engine
 
-from store import live, models, webhooks  # noqa: F401  (register the tables on SQLModel.metadata)
+from store import live, live_profiles, models, webhooks  # noqa: F401  (register the tables on SQLModel.metadata)
 from store.errors import InputError, StoreBusy
 from store.models import AuditEntry, table_of
 from store.views import create_views

@@ -1,0 +1,299 @@
+"""Incremental behavioural tags: the live path's `api.live.feed.Incremental`.
+
+Each step takes the live events and orders stored since the last one (by `seq`), finds their
+persons (`tagging.live.identities`), adds them to each person's facts (`tagging.live.facts`),
+and recomputes the maintained keys (`tagging.live.rules.MAINTAINED`: recency, frequency,
+monetary, their R/F/M scores and segment, lifecycle, value_segment) with the run's own rules
+and cut points (`tagging.live.ranks`) on the live day. The touched persons' saved-audience
+memberships are evaluated on their tags before and after (`tagging.live.memberships`). The
+overlay rows (`store.live_profiles`), the progress and the membership changes are written in
+one transaction: a restart goes on from the last commit and loses nothing.
+
+The clock. The live day is the shop's own: the latest of the run's as_of and every event and
+order time taken live (a run without --as-of takes the same), or, given a `clock`, the shop's
+wall clock if it is later. When the day turns, the sweep ages every person whose maintained
+tags a day can change: the overlay's persons, and the run's persons whose recency crosses a
+lifecycle limit or who are `new` or `reactivated` (what days alone change); `sweep` is run at
+least once a minute and also applies events stored by another process.
+
+Model scores, personas and every other key stay the run's until the next run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from pyroaring import BitMap
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from store import api_queries, bitmaps, live, live_profiles, saved_audiences
+from store.api_queries import PersonRow, RunRow
+from store.live import NewChange
+from store.live_profiles import LiveRow, Progress
+from tagging.live import identities, memberships, ranks
+from tagging.live.facts import Facts, applied
+from tagging.live.memberships import Moved, SavedAudience
+from tagging.live.rules import MAINTAINED, TagRules, Tags
+from tagging.tags import LifecycleParams
+
+CHUNK = 5_000  # persons read per query
+# Keys a day changes for every buyer: not reason enough alone to overlay a swept person.
+DAILY = frozenset({"recency_days"})
+# Tags that days alone end: (key, value).
+AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
+
+
+class Batch(Protocol):
+    """What a micro-batch says (`api.live.feed.MicroBatch`): the `seq` stored through."""
+
+    @property
+    def events_through(self) -> int: ...
+    @property
+    def orders_through(self) -> int: ...
+
+
+@dataclass
+class _Run:
+    """What the live path reads of the committed run, once per run."""
+
+    row: RunRow
+    day: date
+    lifecycle: LifecycleParams
+    scores: dict[str, ranks.RunScores]
+    aging: BitMap  # persons whose tags days alone change: new, reactivated
+    facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
+
+
+class LiveTags:
+    """The maintained tags of live persons; one step at a time (a lock)."""
+
+    def __init__(self, *, id_key: str, clock: Callable[[], datetime] | None = None) -> None:
+        self._id_key = id_key
+        self._clock = clock
+        self._rules = TagRules()
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+
+    def __call__(self, engine: Engine, batch: Batch) -> list[NewChange]:
+        return self.advance(
+            engine, events_through=batch.events_through, orders_through=batch.orders_through
+        )
+
+    def sweep(self, engine: Engine) -> list[NewChange]:
+        """Everything stored so far applied, and the day turned if it has."""
+        with engine.connect() as connection:
+            events, orders = live.last_seqs(connection=connection)
+        return self.advance(engine, events_through=events, orders_through=orders)
+
+    def advance(
+        self, engine: Engine, *, events_through: int, orders_through: int
+    ) -> list[NewChange]:
+        """Apply what is stored through these `seq`s; the membership changes appended."""
+        with self._lock:
+            try:
+                with engine.begin() as connection:
+                    return self._step(connection, events_through, orders_through)
+            except BaseException:
+                self._run = None  # its overlay cache may be ahead of what was committed
+                raise
+
+    def close(self) -> None:
+        self._rules.close()
+
+    def _step(self, connection: Connection, events_through: int, orders_through: int) -> list:
+        row = api_queries.current_run(connection=connection)
+        if row is None:
+            return []  # nothing to sit on: events wait for the first run
+        run = self._basis(connection, row)
+        before = live_profiles.progress(connection=connection)
+        progress = _on_run(before, run)
+        events = live_profiles.events_between(
+            connection=connection, after=progress.events_through, through=events_through
+        )
+        orders = live_profiles.orders_between(
+            connection=connection, after=progress.orders_through, through=orders_through
+        )
+        times = [e.ts for e in events] + [o.ts for o in orders]
+        latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
+        today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
+        if not events and not orders and today == progress.day and before == progress:
+            return []
+        numbers, created = identities.resolve(
+            connection=connection,
+            run_id=run.row.id,
+            id_key=self._id_key,
+            actors=[(e.user_id, e.device_id) for e in events] + [(o.user_id, None) for o in orders],
+        )
+        touched: dict[int, tuple[list[tuple[datetime, float]], list[datetime]]] = {}
+        for e in events:
+            n = numbers[("user_id", e.user_id) if e.user_id else ("device_id", e.device_id)]  # type: ignore[index]
+            touched.setdefault(n, ([], []))[1].append(e.ts)
+        for o in orders:
+            touched.setdefault(numbers[("user_id", o.user_id)], ([], []))[0].append(
+                (o.ts, o.amount)
+            )
+        aged = self._aged(run, progress.day, today) if today > progress.day else set()
+        changes = self._retag(connection, run, today, touched, aged, created)
+        live_profiles.set_progress(
+            connection=connection,
+            to=Progress(run.row.id, events_through, orders_through, latest, today),
+        )
+        live.append_changes(connection=connection, changes=changes)
+        return changes
+
+    def _retag(
+        self,
+        connection: Connection,
+        run: _Run,
+        today: date,
+        touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
+        aged: set[int],
+        created: Mapping[int, str],
+    ) -> list[NewChange]:
+        persons = sorted(touched.keys() | aged)
+        profiles = _profiles(connection, run.row.id, persons)
+        overlay = live_profiles.overlay_of(
+            connection=connection, run_id=run.row.id, person_idxs=persons
+        )
+        facts: dict[int, Facts] = {}
+        for n in persons:
+            known = run.facts.get(n)
+            if known is None:
+                profile = profiles.get(n)
+                known = Facts.from_features(profile and profile.features, run_day=run.day)
+            orders, seen = touched.get(n, ([], []))
+            facts[n] = applied(known, orders, seen)
+        features = {n: f.features(today) for n, f in facts.items()}
+        table = ranks.standings(
+            run.scores,
+            {**{n: f.features(today) for n, f in run.facts.items()}, **features},
+            days_since_run=(today - run.day).days,
+        )
+        for n in persons:
+            features[n] |= ranks.rfm_scores(features[n], table)
+        new_tags = self._rules.tags_of(features, run.lifecycle)
+        run_tags = _run_tags(connection, run.row.id, profiles)
+        person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
+        missing = [n for n in persons if n not in person_ids]
+        person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
+        now = datetime.now(UTC)
+        rows: list[LiveRow] = []
+        moved: list[Moved] = []
+        for n in persons:
+            base = run_tags.get(n, {})
+            was = overlay[n].tags if n in overlay else _maintained(base)
+            now_tags = new_tags[n]
+            changed = {
+                k for k in MAINTAINED if sorted(was.get(k, [])) != sorted(now_tags.get(k, []))
+            }
+            if n in touched or n in overlay or changed - DAILY:
+                rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
+            if changed and n in person_ids:
+                moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
+        live_profiles.write(connection=connection, rows=rows)
+        run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
+        return memberships.changes(_saved(connection), moved, at=now)
+
+    def _aged(self, run: _Run, since: date, today: date) -> set[int]:
+        """The persons a day turn from `since` to `today` can change (besides the overlay's):
+        those whose recency crosses a limit of the lifecycle, and the new and reactivated."""
+        days = run.scores["recency_days"]
+        was = days.values + (since - run.day).days
+        now = days.values + (today - run.day).days
+        p = run.lifecycle
+        limits = (p.new_days, p.active_days, p.churn_risk_days, p.dormant_days)
+        crossing = np.zeros(len(was), dtype=bool)
+        for limit in limits:
+            crossing |= (was <= limit) & (now > limit)
+        found = set(days.persons[crossing].tolist()) | set(run.aging) | set(run.facts)
+        return {int(n) for n in found}
+
+    def _today(self) -> date | None:
+        return None if self._clock is None else self._clock().date()
+
+    def _basis(self, connection: Connection, row: RunRow) -> _Run:
+        if self._run is not None and self._run.row.id == row.id:
+            return self._run
+        live_profiles.reset_to(connection=connection, run_id=row.id)
+        zone = ZoneInfo(live.shop_timezone(connection=connection))
+        params = live_profiles.run_params(connection=connection, run_id=row.id)
+        scores = {}
+        for key in ranks.KEYS:
+            persons, values = bitmaps.key_scores(connection=connection, run_id=row.id, key=key)
+            scores[key] = ranks.RunScores(persons.astype(np.int64), values)
+        aging = BitMap()
+        for key, value in AGING:
+            members = bitmaps.value_members(connection=connection, run_id=row.id, key=key)
+            aging |= members.get(value, BitMap())
+        overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        self._run = _Run(
+            row=row,
+            day=row.as_of.astimezone(zone).date(),
+            lifecycle=LifecycleParams(**(params.get("lifecycle") or {})),
+            scores=scores,
+            aging=aging,
+            facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
+        )
+        return self._run
+
+
+def _on_run(progress: Progress | None, run: _Run) -> Progress:
+    """The progress to go on from on this run: on a newer run, its day (events are not
+    applied twice: `seq` goes on)."""
+    if progress is None:
+        return Progress(run.row.id, 0, 0, None, run.day)
+    if progress.run_id != run.row.id:
+        return progress._replace(run_id=run.row.id, latest=None, day=run.day)
+    return progress
+
+
+def _day(ts: datetime | None) -> date | None:
+    return None if ts is None else ts.date()
+
+
+def _profiles(connection: Connection, run_id: int, persons: Sequence[int]) -> dict[int, PersonRow]:
+    found: dict[int, PersonRow] = {}
+    for start in range(0, len(persons), CHUNK):
+        rows = api_queries.persons_by_idx(
+            connection=connection, run_id=run_id, person_idxs=list(persons[start : start + CHUNK])
+        )
+        found |= {row.person_idx: row for row in rows}
+    return found
+
+
+def _run_tags(
+    connection: Connection, run_id: int, profiles: Mapping[int, PersonRow]
+) -> dict[int, Tags]:
+    found: dict[int, Tags] = {}
+    for profile in profiles.values():
+        tags = found.setdefault(profile.person_idx, {})
+        for tag in api_queries.tags_of(connection=connection, run_id=run_id, person=profile):
+            tags.setdefault(tag.key, []).append((tag.value, tag.score))
+    return found
+
+
+def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> list:
+    return sorted(tags.get(key, []), key=str)
+
+
+def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:
+    return {k: v for k, v in tags.items() if k in MAINTAINED}
+
+
+def _with(base: Mapping[str, list[tuple[str, float | None]]], maintained: Tags) -> Tags:
+    """The run's tags with the maintained keys replaced."""
+    return {**{k: v for k, v in base.items() if k not in MAINTAINED}, **maintained}
+
+
+def _saved(connection: Connection) -> list[SavedAudience]:
+    return [
+        SavedAudience.of(row.name, row.expression)
+        for row in saved_audiences.all_saved(connection=connection)
+    ]
