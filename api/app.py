@@ -23,7 +23,7 @@ from api.costs import HeavyLane
 from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
 from api.live import routes as live_routes
-from api.live.feed import Incremental
+from api.live.feed import Incremental, Sweep
 from api.live.service import Live, running
 from api.playground import assets as playground
 from api.report import access as report
@@ -60,11 +60,14 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, incremental: Incremental | None = None
+    settings: Settings | None = None,
+    *,
+    incremental: Incremental | None = None,
+    sweep: Sweep | None = None,
 ) -> Starlette:
     """The API over the store `settings` names; the engine lives as long as the app runs.
-    `incremental` updates tags from live events (api.live.feed); without it events are stored
-    and wait for the next run."""
+    `incremental` updates tags from live events and `sweep` applies the turn of a day
+    (api.live.feed); without them events are stored and wait for the next run."""
     settings = Settings.from_env() if settings is None else settings
 
     @asynccontextmanager
@@ -83,7 +86,7 @@ def create_app(
             indexes.warm(run.id, run.persons)
         live_parts = AsyncExitStack()
         live = await live_parts.enter_async_context(
-            running(engine=engine, settings=settings, incremental=incremental)
+            running(engine=engine, settings=settings, incremental=incremental, sweep=sweep)
         )
         try:
             yield {

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.live.broker import ChangeBroker
-from api.live.feed import Incremental, LiveFeed
+from api.live.feed import Incremental, LiveFeed, Sweep
 from api.live.ingest import EventBudget, Ingest
 from api.live.webhooks import WebhookSender
 from store.settings import Settings
@@ -29,12 +29,18 @@ class Live:
 
 @asynccontextmanager
 async def running(
-    *, engine: Engine, settings: Settings, incremental: Incremental | None
+    *,
+    engine: Engine,
+    settings: Settings,
+    incremental: Incremental | None,
+    sweep: Sweep | None = None,
 ) -> AsyncIterator[Live]:
     """The live path's parts, with the feed and the webhook sender running in the background."""
     broker = ChangeBroker()
     sender = WebhookSender(engine=engine, first_retry_seconds=settings.webhook_retry_seconds)
-    feed = LiveFeed(engine=engine, broker=broker, sender=sender, incremental=incremental)
+    feed = LiveFeed(
+        engine=engine, broker=broker, sender=sender, incremental=incremental, sweep=sweep
+    )
     ingest = await run_in_threadpool(lambda: Ingest(engine=engine, on_stored=feed.stored))
     budget = EventBudget(per_minute=settings.ingest_events_per_minute)
     tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
