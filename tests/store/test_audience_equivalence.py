@@ -112,6 +112,7 @@ expressions = st.recursive(
     max_leaves=8,
 )
 
+
 def reference(expression: Expression, persons: set[int], rows: list[TagRow]) -> set[int]:
     """What the expression means, read straight off each person's tag rows."""
     tags: dict[int, dict[str, list[tuple[str, float | None]]]] = {p: {} for p in persons}

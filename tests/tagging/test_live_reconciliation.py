@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from api.live.ingest import Ingest
 from store import api_queries, live_profiles
-from tagging.generator import generate_shop
 from tagging.live.incremental import LiveTags
 from tagging.live.rules import MAINTAINED
 from tagging.run import RunOptions, run_tagging
@@ -90,15 +88,10 @@ def _batch_tags(engine: Engine, run_id: int, numbers: list[int]) -> dict[int, di
     return tags
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_shop(tmp_path_factory.mktemp("shop"), users=3_000, seed=11, days=230).out_dir
-
-
 def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
-    engine: Engine, shop: Path, tmp_path: Path
+    engine: Engine, generated_shop: Path, tmp_path: Path
 ) -> None:
-    first, later = _split(shop, tmp_path / "before")
+    first, later = _split(generated_shop, tmp_path / "before")
     run_tagging(engine=engine, options=RunOptions(tmp_path / "before", ID_KEY))
     ingest = Ingest(engine=engine)
     try:
@@ -116,7 +109,7 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
         progress = live_profiles.progress(connection=connection)
     posted = _accepted(later, answers)
     touched = {row.person_idx: row for row in overlay}
-    full = run_tagging(engine=engine, options=RunOptions(shop, ID_KEY)).run_id
+    full = run_tagging(engine=engine, options=RunOptions(generated_shop, ID_KEY)).run_id
     with engine.connect() as connection:
         as_of = api_queries.kept_run(connection=connection, run_id=full).as_of
         named = _numbers_named(connection, posted)
