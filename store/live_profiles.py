@@ -250,3 +250,16 @@ def run_params(*, connection: Connection, run_id: int) -> dict[str, Any]:
     runs = table_of(Run)
     found = connection.execute(select(runs.c.params).where(runs.c.id == run_id)).scalar()
     return dict(found or {})
+
+
+def identifier_of(*, connection: Connection, numbers: Iterable[int], kind: str) -> str | None:
+    """An identifier of `kind` of the first of these persons that has one (the smallest)."""
+    for number in numbers:
+        found = connection.execute(
+            select(func.min(_identifiers.c.identifier)).where(
+                _identifiers.c.person_idx == number, _identifiers.c.kind == kind
+            )
+        ).scalar()
+        if found is not None:
+            return str(found)
+    return None
