@@ -69,6 +69,7 @@ class _Run:
     scores: dict[str, ranks.RunScores]
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
+    ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
 
 
 class LiveTags:
@@ -159,9 +160,6 @@ class LiveTags:
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
         profiles = _profiles(connection, run.row.id, persons)
-        overlay = live_profiles.overlay_of(
-            connection=connection, run_id=run.row.id, person_idxs=persons
-        )
         facts: dict[int, Facts] = {}
         for n in persons:
             known = run.facts.get(n)
@@ -171,13 +169,19 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) for n, f in facts.items()}
-        table = ranks.standings(
-            run.scores,
-            {**{n: f.features(today) for n, f in run.facts.items()}, **features},
-            days_since_run=(today - run.day).days,
+        live_features = {n: f.features(today) for n, f in run.facts.items()} | features
+        table = ranks.standings(run.scores, live_features, days_since_run=(today - run.day).days)
+        for n, values in live_features.items():
+            scores = ranks.rfm_scores(values, table)
+            # An overlay person whose rank the others' moves changed is retagged too.
+            if n in features or _rfm(scores) != run.ranked.get(n):
+                features[n] = values | scores
+                facts[n] = facts[n] if n in facts else run.facts[n]
+        persons = sorted(features)
+        profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
+        overlay = live_profiles.overlay_of(
+            connection=connection, run_id=run.row.id, person_idxs=persons
         )
-        for n in persons:
-            features[n] |= ranks.rfm_scores(features[n], table)
         new_tags = self._rules.tags_of(features, run.lifecycle)
         run_tags = _run_tags(connection, run.row.id, profiles)
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
@@ -190,15 +194,14 @@ class LiveTags:
             base = run_tags.get(n, {})
             was = overlay[n].tags if n in overlay else _maintained(base)
             now_tags = new_tags[n]
-            changed = {
-                k for k in MAINTAINED if sorted(was.get(k, [])) != sorted(now_tags.get(k, []))
-            }
+            changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
                 rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
             if changed and n in person_ids:
                 moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
         live_profiles.write(connection=connection, rows=rows)
         run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
+        run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
         return memberships.changes(_saved(connection), moved, at=now)
 
     def _aged(self, run: _Run, since: date, today: date) -> set[int]:
@@ -240,6 +243,7 @@ class LiveTags:
             scores=scores,
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
+            ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
         )
         return self._run
 
@@ -281,6 +285,16 @@ def _run_tags(
 
 def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> list:
     return sorted(tags.get(key, []), key=str)
+
+
+def _rfm(features: Mapping[str, int | None]) -> tuple[float | None, ...]:
+    return tuple(
+        None if v is None else float(v) for v in map(features.get, ranks.SCORE_OF.values())
+    )
+
+
+def _rfm_of_tags(tags: Tags) -> tuple[float | None, ...]:
+    return tuple(tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
 
 
 def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:

@@ -3,7 +3,8 @@ touched, exactly the maintained tags that a batch run over all of the data gives
 
 The shop is tagged as of the day before its last; the last day's events and orders are posted
 through the live path (`api.live.ingest.Ingest`, as POST /events takes them) and applied by
-`LiveTags`; then a run over every file is the truth to compare with, person number by number.
+`LiveTags` (half by one instance, the rest by another, as across a restart); then a run over
+every file is the truth to compare with, person number by number.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from api.live.ingest import Ingest
-from store import api_queries, live_profiles
+from store import api_queries, live, live_profiles
 from tagging.live.incremental import LiveTags
 from tagging.live.rules import MAINTAINED
 from tagging.run import RunOptions, run_tagging
@@ -26,10 +27,10 @@ from tagging.run import RunOptions, run_tagging
 ID_KEY = "test-id-key-0123456789"
 POSTED_PER_REQUEST = 500
 # Of the 937 rows of the last day (and the few after it) cleaning takes 922; they name 198
-# persons (156 of them order), and the turn of the day changes the tags of 25 more.
+# persons (156 of them order), and the turn of the day changes the tags of 21 more.
 EXPECTED_POSTED = 922
 EXPECTED_NAMED = 198
-EXPECTED_TOUCHED = 223
+EXPECTED_TOUCHED = 219
 
 
 def _instant(text: str) -> datetime | None:
@@ -98,11 +99,19 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
         answers = [ingest.take(chunk) for chunk in _chunks(later)]
     finally:
         ingest.close()
-    live_tags = LiveTags(id_key=ID_KEY)
-    try:
-        live_tags.sweep(engine)
-    finally:
-        live_tags.close()
+    # Half of it by one LiveTags, the rest by another, as after a restart: what the first
+    # did is read back from the store, not from its memory.
+    with engine.connect() as connection:
+        events, orders = live.last_seqs(connection=connection)
+    for through in ((events // 2, orders // 2), None):
+        live_tags = LiveTags(id_key=ID_KEY)
+        try:
+            if through is None:
+                live_tags.sweep(engine)
+            else:
+                live_tags.advance(engine, events_through=through[0], orders_through=through[1])
+        finally:
+            live_tags.close()
     with engine.connect() as connection:
         run_id = api_queries.current_run(connection=connection).id  # type: ignore[union-attr]
         overlay = live_profiles.overlay_on(connection=connection, run_id=run_id)
