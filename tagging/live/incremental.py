@@ -22,7 +22,7 @@ Model scores, personas and every other key stay the run's until the next run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -169,14 +169,19 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) for n, f in facts.items()}
-        live_features = {n: f.features(today) for n, f in run.facts.items()} | features
-        table = ranks.standings(run.scores, live_features, days_since_run=(today - run.day).days)
-        for n, values in live_features.items():
-            scores = ranks.rfm_scores(values, table)
+        everyone = run.facts | facts
+        numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
+        values = _key_values(everyone.values(), today)
+        table = ranks.standings(run.scores, numbers, values, days_since_run=(today - run.day).days)
+        scores = ranks.rfm_scores(values, table)
+        for i, n in enumerate(numbers.tolist()):
+            rfm = tuple(_number(scores[name][i]) for name in ranks.SCORE_OF.values())
             # An overlay person whose rank the others' moves changed is retagged too.
-            if n in features or _rfm(scores) != run.ranked.get(n):
-                features[n] = values | scores
-                facts[n] = facts[n] if n in facts else run.facts[n]
+            if n in features or rfm != run.ranked.get(n):
+                if n not in facts:
+                    facts[n] = run.facts[n]
+                    features[n] = facts[n].features(today)
+                features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
         persons = sorted(features)
         profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
         overlay = live_profiles.overlay_of(
@@ -288,9 +293,27 @@ def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> lis
 
 
 def _rfm(features: Mapping[str, int | None]) -> tuple[float | None, ...]:
-    return tuple(
-        None if v is None else float(v) for v in map(features.get, ranks.SCORE_OF.values())
-    )
+    return tuple(_number(features.get(name)) for name in ranks.SCORE_OF.values())
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN: none
+
+
+def _integer(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _key_values(facts: Iterable[Facts], today: date) -> dict[str, np.ndarray]:
+    """recency_days, frequency and monetary of each (NaN for a non-buyer), in order."""
+    rows = [
+        (float((today - f.last_order).days), float(f.frequency), float(round(f.monetary, 2)))
+        if f.frequency > 0 and f.last_order is not None
+        else (np.nan, np.nan, np.nan)
+        for f in facts
+    ]
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
+    return {key: table[:, i] for i, key in enumerate(ranks.KEYS)}
 
 
 def _rfm_of_tags(tags: Tags) -> tuple[float | None, ...]:

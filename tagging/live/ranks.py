@@ -10,7 +10,6 @@ run over the same data on the live day would give them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,54 +45,49 @@ class Standing:
     def count(self) -> int:
         return len(self.base) - len(self.removed) + len(self.added)
 
-    def below(self, value: float) -> int:
-        return sum(
-            sign * int(np.searchsorted(a, value, side="left"))
+    def before(self, values: Floats, *, higher_first: bool) -> npt.NDArray[np.int64]:
+        """How many buyers rank strictly before each of `values`."""
+        if higher_first:
+            return sum(  # type: ignore[return-value]
+                sign * (len(a) - np.searchsorted(a, values, side="right"))
+                for sign, a in ((1, self.base), (-1, self.removed), (1, self.added))
+            )
+        return sum(  # type: ignore[return-value]
+            sign * np.searchsorted(a, values, side="left")
             for sign, a in ((1, self.base), (-1, self.removed), (1, self.added))
         )
 
-    def above(self, value: float) -> int:
-        return sum(
-            sign * (len(a) - int(np.searchsorted(a, value, side="right")))
-            for sign, a in ((1, self.base), (-1, self.removed), (1, self.added))
-        )
-
-    def score(self, value: float, *, higher_first: bool) -> int:
-        before = self.above(value) if higher_first else self.below(value)
-        rank = 0.0 if self.count <= 1 else before / (self.count - 1)
-        return min(math.floor(rank * 5) + 1, 5)
+    def scores(self, values: Floats, *, higher_first: bool) -> Floats:
+        """The quintile score of each value (NaN for NaN: a non-buyer)."""
+        before = self.before(values, higher_first=higher_first)
+        rank = before / (self.count - 1) if self.count > 1 else np.zeros(len(values))
+        scores = np.minimum(np.floor(rank * 5) + 1, 5).astype(np.float64)
+        return np.where(np.isnan(values), np.nan, scores)
 
 
 def standings(
     run: Mapping[str, RunScores],
-    live: Mapping[int, Mapping[str, float | None]],
+    numbers: npt.NDArray[np.int64],
+    live: Mapping[str, Floats],
     *,
     days_since_run: int,
 ) -> dict[str, Standing]:
     """Each key's standing: the run's buyers (recency moved on by `days_since_run`) with the
-    persons of `live` (person number -> the key's live value, None for a non-buyer) in place
-    of their run values."""
-    numbers = np.fromiter(live.keys(), dtype=np.int64, count=len(live))
+    live persons `numbers` (their values in `live`, by key; NaN for a non-buyer) in place of
+    their run values."""
     found: dict[str, Standing] = {}
     for key in KEYS:
         scores = run[key]
         shift = float(days_since_run) if key == "recency_days" else 0.0
         base = scores.values + shift
         taken = np.isin(scores.persons, numbers)
-        added = [v[key] for v in live.values() if v[key] is not None]
-        found[key] = Standing(
-            base=base,
-            removed=np.sort(base[taken]),
-            added=np.sort(np.asarray(added, dtype=np.float64)),
-        )
+        added = live[key][~np.isnan(live[key])]
+        found[key] = Standing(base=base, removed=np.sort(base[taken]), added=np.sort(added))
     return found
 
 
-def rfm_scores(features: Mapping[str, float | None], table: Mapping[str, Standing]) -> dict:
-    """r_score, f_score and m_score of a buyer's features (None each for a non-buyer)."""
+def rfm_scores(live: Mapping[str, Floats], table: Mapping[str, Standing]) -> dict[str, Floats]:
+    """r_score, f_score and m_score of the live persons' values (NaN for non-buyers)."""
     return {
-        SCORE_OF[key]: None
-        if features[key] is None
-        else table[key].score(float(features[key]), higher_first=HIGHER_FIRST[key])  # type: ignore[arg-type]
-        for key in KEYS
+        SCORE_OF[key]: table[key].scores(live[key], higher_first=HIGHER_FIRST[key]) for key in KEYS
     }
