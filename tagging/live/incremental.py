@@ -88,19 +88,22 @@ class LiveTags:
         )
 
     def sweep(self, engine: Engine) -> list[NewChange]:
-        """Everything stored so far applied, and the day turned if it has."""
+        """Everything stored so far applied, the day turned if it has, and every live person
+        ranked again among the buyers as they are now."""
         with engine.connect() as connection:
             events, orders = live.last_seqs(connection=connection)
-        return self.advance(engine, events_through=events, orders_through=orders)
+        return self.advance(engine, events_through=events, orders_through=orders, rerank=True)
 
     def advance(
-        self, engine: Engine, *, events_through: int, orders_through: int
+        self, engine: Engine, *, events_through: int, orders_through: int, rerank: bool = False
     ) -> list[NewChange]:
-        """Apply what is stored through these `seq`s; the membership changes appended."""
+        """Apply what is stored through these `seq`s; the membership changes appended. With
+        `rerank`, the live persons whose R, F or M score others' moves changed are retagged
+        too (the sweep's work: a micro-batch ranks only the persons it touches)."""
         with self._lock:
             try:
                 with engine.begin() as connection:
-                    return self._step(connection, events_through, orders_through)
+                    return self._step(connection, events_through, orders_through, rerank)
             except BaseException:
                 self._run = None  # its overlay cache may be ahead of what was committed
                 raise
@@ -108,7 +111,9 @@ class LiveTags:
     def close(self) -> None:
         self._rules.close()
 
-    def _step(self, connection: Connection, events_through: int, orders_through: int) -> list:
+    def _step(
+        self, connection: Connection, events_through: int, orders_through: int, rerank: bool
+    ) -> list[NewChange]:
         row = api_queries.current_run(connection=connection)
         if row is None:
             return []  # nothing to sit on: events wait for the first run
@@ -124,7 +129,7 @@ class LiveTags:
         times = [e.ts for e in events] + [o.ts for o in orders]
         latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
         today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
-        if not events and not orders and today == progress.day and before == progress:
+        if not (events or orders or rerank) and today == progress.day and before == progress:
             return []
         numbers, created = identities.resolve(
             connection=connection,
@@ -141,7 +146,7 @@ class LiveTags:
                 (o.ts, o.amount)
             )
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, aged, created)
+        changes = self._retag(connection, run, today, touched, aged, created, rerank)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
@@ -157,6 +162,7 @@ class LiveTags:
         touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
         aged: set[int],
         created: Mapping[int, str],
+        rerank: bool,
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
         profiles = _profiles(connection, run.row.id, persons)
@@ -169,15 +175,16 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) for n, f in facts.items()}
-        everyone = run.facts | facts
+        # The step's persons first: without `rerank` only they are looked at below.
+        everyone = facts | {n: f for n, f in run.facts.items() if n not in facts}
         numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
         values = _key_values(everyone.values(), today)
         table = ranks.standings(run.scores, numbers, values, days_since_run=(today - run.day).days)
         scores = ranks.rfm_scores(values, table)
-        for i, n in enumerate(numbers.tolist()):
+        for i, n in enumerate(numbers[: len(numbers) if rerank else len(facts)].tolist()):
             rfm = tuple(_number(scores[name][i]) for name in ranks.SCORE_OF.values())
             # An overlay person whose rank the others' moves changed is retagged too.
-            if n in features or rfm != run.ranked.get(n):
+            if n in features or (rerank and rfm != run.ranked.get(n)):
                 if n not in facts:
                     facts[n] = run.facts[n]
                     features[n] = facts[n].features(today)
