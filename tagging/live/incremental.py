@@ -120,6 +120,9 @@ class LiveTags:
         run = self._basis(connection, row)
         before = live_profiles.progress(connection=connection)
         progress = _on_run(before, run)
+        # A micro-batch the sweep has applied already asks for less: never go back.
+        events_through = max(events_through, progress.events_through)
+        orders_through = max(orders_through, progress.orders_through)
         events = live_profiles.events_between(
             connection=connection, after=progress.events_through, through=events_through
         )
