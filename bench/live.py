@@ -10,8 +10,10 @@ change it causes reaching the subscriber (p50/p95/p99), the server's peak RSS, a
 A shop is generated and tagged first (a fresh SQLite store); then its own rows, from the end of
 its files back, are replayed with new ids and times on the run's as_of day (so that the day
 does not turn mid-replay: a turn is the sweep's work, not this bench's). A change is matched to
-the latest acknowledged request that named its person before it arrived; changes with no such
-request (none here unless the sweep runs) are counted apart. Everything started here is
+the latest acknowledged request that named its person before it arrived and after their
+previous change (changes of one step, which share their `at`, all match it); the others,
+`changes_without_a_request`, are the sweep's (it ranks live persons again every 30 s, and
+others' orders move their R, F, M scores). Everything started here is
 stopped here.
 """
 
@@ -74,7 +76,7 @@ AUDIENCES = [
 ]
 SUBSCRIPTION = """
 subscription Changes($audience: String!) {
-  audienceChanges(savedAudienceId: $audience) { ... on MembershipChange { personId } }
+  audienceChanges(savedAudienceId: $audience) { ... on MembershipChange { personId at } }
 }
 """
 QUIET_SECONDS = 10  # the subscriber stops once no change came for this long after the replay
@@ -163,7 +165,7 @@ class _Subscriber:
     """One WebSocket with a subscription per audience; each change with when it came."""
 
     def __init__(self, base: str, key: str, audiences: int) -> None:
-        self.changes: list[tuple[float, str]] = []
+        self.changes: list[tuple[float, str, str]] = []
         self._open = ExitStack()
         self._socket = self._open.enter_context(
             connect(
@@ -190,7 +192,7 @@ class _Subscriber:
             now = time.monotonic()
             if message.get("type") == "next":
                 change = message["payload"]["data"]["audienceChanges"]
-                self.changes.append((now, change["personId"]))
+                self.changes.append((now, change["personId"], change["at"]))
                 self._last = now
 
     def wait_quiet(self) -> None:
@@ -296,13 +298,17 @@ def _result(
 ) -> dict[str, Any]:
     latencies = []
     unmatched = 0
-    for at, person in received.changes:
+    matched: dict[str, tuple[int, str]] = {}  # per person: the ack matched last, and its step
+    for at, person, step in sorted(received.changes):
         acks = sent.acks.get(person, [])
         i = bisect.bisect_right(acks, at)
-        if i == 0:
-            unmatched += 1
-        else:
+        last, last_step = matched.get(person, (0, ""))
+        if i > last or (last and step == last_step):
+            i = i if i > last else last
             latencies.append(at - acks[i - 1])
+            matched[person] = (i, step)
+        else:
+            unmatched += 1  # no request of theirs since their last change: the sweep's
     with engine.connect() as connection:
         stored = sum(
             int(connection.execute(select(func.count()).select_from(table_of(t))).scalar() or 0)
