@@ -81,6 +81,7 @@ class LiveTags:
         self._rules = TagRules()
         self._lock = threading.Lock()
         self._run: _Run | None = None
+        self._parsed: dict[str, SavedAudience] = {}  # by expression text
 
     def __call__(self, engine: Engine, batch: Batch) -> list[NewChange]:
         return self.advance(
@@ -217,7 +218,18 @@ class LiveTags:
         live_profiles.write(connection=connection, rows=rows)
         run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
         run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
-        return memberships.changes(_saved(connection), moved, at=now)
+        if not moved:
+            return []
+        return memberships.changes(self._saved(connection), moved, at=now)
+
+    def _saved(self, connection: Connection) -> list[SavedAudience]:
+        """The saved audiences, each expression parsed once per text (parsing took longer
+        than evaluating it for a micro-batch's persons)."""
+        rows = saved_audiences.all_saved(connection=connection)
+        for row in rows:
+            if row.expression not in self._parsed:
+                self._parsed[row.expression] = SavedAudience.of(row.name, row.expression)
+        return [self._parsed[row.expression]._replace(name=row.name) for row in rows]
 
     def _aged(self, run: _Run, since: date, today: date) -> set[int]:
         """The persons a day turn from `since` to `today` can change (besides the overlay's):
@@ -337,10 +349,3 @@ def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:
 def _with(base: Mapping[str, list[tuple[str, float | None]]], maintained: Tags) -> Tags:
     """The run's tags with the maintained keys replaced."""
     return {**{k: v for k, v in base.items() if k not in MAINTAINED}, **maintained}
-
-
-def _saved(connection: Connection) -> list[SavedAudience]:
-    return [
-        SavedAudience.of(row.name, row.expression)
-        for row in saved_audiences.all_saved(connection=connection)
-    ]
