@@ -24,7 +24,7 @@ from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
 from api.live import routes as live_routes
 from api.live.feed import Incremental, Sweep
-from api.live.service import Live, running
+from api.live.service import Live, LivePersons, running
 from api.playground import assets as playground
 from api.report import access as report
 from api.runs.starter import RunStarter
@@ -64,10 +64,12 @@ def create_app(
     *,
     incremental: Incremental | None = None,
     sweep: Sweep | None = None,
+    live_persons: LivePersons | None = None,
 ) -> Starlette:
     """The API over the store `settings` names; the engine lives as long as the app runs.
     `incremental` updates tags from live events and `sweep` applies the turn of a day
-    (api.live.feed); without them events are stored and wait for the next run."""
+    (api.live.feed), `live_persons` says who has live tags (profiles read theirs); without
+    them events are stored and wait for the next run."""
     settings = Settings.from_env() if settings is None else settings
 
     @asynccontextmanager
@@ -86,7 +88,13 @@ def create_app(
             indexes.warm(run.id, run.persons)
         live_parts = AsyncExitStack()
         live = await live_parts.enter_async_context(
-            running(engine=engine, settings=settings, incremental=incremental, sweep=sweep)
+            running(
+                engine=engine,
+                settings=settings,
+                incremental=incremental,
+                sweep=sweep,
+                live_persons=live_persons,
+            )
         )
         try:
             yield {

@@ -40,7 +40,12 @@ def serve(
     # Live events update the tags of the persons they touch (tagging.live.incremental).
     live_tags = LiveTags(id_key=settings.id_key)
     config = uvicorn.Config(
-        create_app(settings, incremental=live_tags, sweep=live_tags.sweep),
+        create_app(
+            settings,
+            incremental=live_tags,
+            sweep=live_tags.sweep,
+            live_persons=live_tags.live_persons,
+        ),
         host=host,
         port=port,
         loop="uvloop",

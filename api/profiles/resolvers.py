@@ -86,7 +86,9 @@ async def profiles_of(
         if row is not None
     }
     kinds = info.context.kinds.of(run, connection=connection)
-    live = live_rows(connection=connection, run_id=run.id, person_idxs=found)
+    known = info.context.live.live_persons(run.id)
+    changed = found if known is None else [n for n in found if n in known]
+    live = live_rows(connection=connection, run_id=run.id, person_idxs=changed) if changed else {}
     profiles: list[Profile | None] = []
     for row in rows:
         if row is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -108,6 +109,14 @@ class LiveTags:
             except BaseException:
                 self._run = None  # its overlay cache may be ahead of what was committed
                 raise
+
+    def live_persons(self, run_id: int) -> AbstractSet[int] | None:
+        """The persons with live tags on run `run_id` (None: not known here yet); a view
+        that follows the steps."""
+        run = self._run
+        if run is None or run.row.id != run_id:
+            return None
+        return run.facts.keys()
 
     def close(self) -> None:
         self._rules.close()
