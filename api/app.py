@@ -23,8 +23,8 @@ from api.costs import HeavyLane
 from api.ledger import AnswerLedger
 from api.limits import BodySizeLimit
 from api.live import routes as live_routes
-from api.live.feed import Incremental
-from api.live.service import Live, running
+from api.live.feed import Incremental, Sweep
+from api.live.service import Live, LivePersons, running
 from api.playground import assets as playground
 from api.report import access as report
 from api.runs.starter import RunStarter
@@ -61,11 +61,16 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, incremental: Incremental | None = None
+    settings: Settings | None = None,
+    *,
+    incremental: Incremental | None = None,
+    sweep: Sweep | None = None,
+    live_persons: LivePersons | None = None,
 ) -> Starlette:
     """The API over the store `settings` names; the engine lives as long as the app runs.
-    `incremental` updates tags from live events (api.live.feed); without it events are stored
-    and wait for the next run."""
+    `incremental` updates tags from live events and `sweep` applies the turn of a day
+    (api.live.feed), `live_persons` says who has live tags (profiles read theirs); without
+    them events are stored and wait for the next run."""
     settings = Settings.from_env() if settings is None else settings
 
     @asynccontextmanager
@@ -84,7 +89,13 @@ def create_app(
             indexes.warm(run.id, run.persons)
         live_parts = AsyncExitStack()
         live = await live_parts.enter_async_context(
-            running(engine=engine, settings=settings, incremental=incremental)
+            running(
+                engine=engine,
+                settings=settings,
+                incremental=incremental,
+                sweep=sweep,
+                live_persons=live_persons,
+            )
         )
         try:
             yield {

@@ -10,6 +10,7 @@ import uvicorn
 from api.app import create_app
 from api.connections import ConnectionLimits, protocol_with
 from store.settings import Settings
+from tagging.live.incremental import LiveTags
 
 # One worker holds one event loop; past this many open connections and in-flight requests it
 # answers 503 at once instead of letting every client's latency grow without bound.
@@ -36,8 +37,15 @@ def serve(
         body_seconds=settings.body_timeout_seconds,
         per_client=settings.connections_per_client,
     )
+    # Live events update the tags of the persons they touch (tagging.live.incremental).
+    live_tags = LiveTags(id_key=settings.id_key)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(
+            settings,
+            incremental=live_tags,
+            sweep=live_tags.sweep,
+            live_persons=live_tags.live_persons,
+        ),
         host=host,
         port=port,
         loop="uvloop",

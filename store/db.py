@@ -19,6 +19,7 @@ from sqlmodel import SQLModel, create_engine
 from store import models  # noqa: F401
 from store.errors import InputError, StoreBusy
 from store.live import log as live  # noqa: F401
+from store.live import profiles as live_profiles  # noqa: F401
 from store.live import webhooks  # noqa: F401
 from store.models import AuditEntry, table_of
 from store.views import create_views

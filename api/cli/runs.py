@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.cli.admin import serve
 from api.cli.console import console, fail, open_store, unexpected
+from api.cli.live_example import print_live_example
 from store.errors import PortraitError
 
 DEMO_DIR = Path("data/demo")
@@ -179,6 +180,7 @@ def demo(
         raise fail(error) from error
     console.print(f"[bold green]run {result.run_id} committed[/]: {result.persons:,} persons")
     _print_example(engine, result.run_id, port)
+    print_live_example(console, engine=engine, run_id=result.run_id, port=port)
     if serve_api:
         serve(host="127.0.0.1", port=port)
 

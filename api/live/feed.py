@@ -46,10 +46,15 @@ class MicroBatch(NamedTuple):
     device_ids: frozenset[str]
 
 
-# What the incremental tags will be: the persons a micro-batch touches get their tags updated on
-# top of the committed run, and the saved audiences they enter or leave come back as changes.
-# Called on a worker thread, one micro-batch at a time, in `seq` order.
+# The incremental tags (`tagging.live.incremental.LiveTags`): the persons a micro-batch touches
+# get their tags updated on top of the committed run, and the membership changes that causes
+# are appended to the log in the same transaction, and returned. Called on a worker thread,
+# one micro-batch at a time, in `seq` order.
 Incremental = Callable[[Engine, MicroBatch], Sequence[NewChange]]
+# The sweep: what is stored but not yet applied (by another process, or before a restart), and
+# what the turn of a day changes; its changes appended as the incremental's are.
+Sweep = Callable[[Engine], Sequence[NewChange]]
+SWEEP_SECONDS = 30.0
 
 
 class LiveFeed:
@@ -60,11 +65,13 @@ class LiveFeed:
         broker: ChangeBroker,
         sender: WebhookSender,
         incremental: Incremental | None,
+        sweep: Sweep | None = None,
     ) -> None:
         self._engine = engine
         self._broker = broker
         self._sender = sender
         self._incremental = incremental
+        self._sweep = sweep
         self._stored = asyncio.Event()
         self._appended = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -83,7 +90,7 @@ class LiveFeed:
 
     async def run(self) -> None:
         """Both loops, until cancelled."""
-        await asyncio.gather(self._micro_batches(), self._publishing())
+        await asyncio.gather(self._micro_batches(), self._publishing(), self._sweeping())
 
     async def _micro_batches(self) -> None:
         while True:
@@ -114,13 +121,22 @@ class LiveFeed:
             ),
             device_ids=frozenset(e.device_id for e in events if e.device_id),
         )
-        changes = self._incremental(self._engine, batch)
-        if changes:
-            with self._engine.begin() as connection:
-                live.append_changes(connection=connection, changes=changes)
+        if self._incremental(self._engine, batch):
             self.appended()
         self._events_seq, self._orders_seq = batch.events_through, batch.orders_through
         return True
+
+    async def _sweeping(self) -> None:
+        """The sweep every SWEEP_SECONDS (the first at once: what waited for a restart)."""
+        if self._sweep is None:
+            return
+        while True:
+            try:
+                if await on_thread(self._sweep, self._engine):
+                    self.appended()
+            except Exception:
+                log.exception("the live sweep failed; tried again in %s s", SWEEP_SECONDS)
+            await asyncio.sleep(SWEEP_SECONDS)
 
     async def _publishing(self) -> None:
         while True:

@@ -4,7 +4,8 @@ the webhook sender and the feed that links them (`api.live.feed`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.live.broker import ChangeBroker
-from api.live.feed import Incremental, LiveFeed
+from api.live.feed import Incremental, LiveFeed, Sweep
 from api.live.ingest import EventBudget, Ingest
 from api.live.webhooks import WebhookSender
 from store.settings import Settings
@@ -25,23 +26,47 @@ class Live:
     broker: ChangeBroker
     sender: WebhookSender
     feed: LiveFeed
+    # The persons with live tags on a run, as the process's live tags know them (None: not
+    # known, ask the store); without live tags in the process, nobody.
+    live_persons: LivePersons
+
+
+LivePersons = Callable[[int], AbstractSet[int] | None]
+
+
+def _nobody(_run_id: int) -> AbstractSet[int]:
+    return frozenset()
 
 
 @asynccontextmanager
 async def running(
-    *, engine: Engine, settings: Settings, incremental: Incremental | None
+    *,
+    engine: Engine,
+    settings: Settings,
+    incremental: Incremental | None,
+    sweep: Sweep | None = None,
+    live_persons: LivePersons | None = None,
 ) -> AsyncIterator[Live]:
     """The live path's parts, with the feed and the webhook sender running in the background."""
     broker = ChangeBroker()
     sender = WebhookSender(engine=engine, first_retry_seconds=settings.webhook_retry_seconds)
-    feed = LiveFeed(engine=engine, broker=broker, sender=sender, incremental=incremental)
+    feed = LiveFeed(
+        engine=engine, broker=broker, sender=sender, incremental=incremental, sweep=sweep
+    )
     ingest = await run_in_threadpool(
         lambda: Ingest(engine=engine, id_key=settings.id_key, on_stored=feed.stored)
     )
     budget = EventBudget(per_minute=settings.ingest_events_per_minute)
     tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
     try:
-        yield Live(ingest=ingest, budget=budget, broker=broker, sender=sender, feed=feed)
+        yield Live(
+            ingest=ingest,
+            budget=budget,
+            broker=broker,
+            sender=sender,
+            feed=feed,
+            live_persons=live_persons or _nobody,
+        )
     finally:
         for task in tasks:
             task.cancel()

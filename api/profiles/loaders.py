@@ -85,4 +85,3 @@ class ProfileLoaders:
     @cached_property
     def person_by_user_id(self) -> DataLoader[str, PersonRow | None]:
         return _person_by_user_id(connection=self._connection, run_id=self._run_id)
-

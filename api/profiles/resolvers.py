@@ -7,12 +7,14 @@ import strawberry
 from api import auth
 from api.context import Info
 from api.profiles import selection
+from api.profiles.live import live_rows, overlaid
 from api.profiles.loaders import ProfileLoaders
 from api.profiles.types import Profile
 from store.errors import InputError
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs.reads import RunRow
+from tagging.live.rules import MAINTAINED
 
 MAX_PROFILES = 100
 NUL = "\x00"
@@ -85,12 +87,21 @@ async def profiles_of(
         if row is not None
     }
     kinds = info.context.kinds.of(run, connection=connection)
-    return [
-        None
-        if row is None
-        else Profile.from_row(row, run=run, tags=tags[row.person_idx], kinds=kinds)
-        for row in rows
-    ]
+    known = info.context.live.live_persons(run.id)
+    changed = found if known is None else [n for n in found if n in known]
+    live = live_rows(connection=connection, run_id=run.id, person_idxs=changed) if changed else {}
+    profiles: list[Profile | None] = []
+    for row in rows:
+        if row is None:
+            profiles.append(None)
+            continue
+        person, person_tags, state = row, tags[row.person_idx], live.get(row.person_idx)
+        if state is not None:
+            person, person_tags = overlaid(row, person_tags, state, frozenset(MAINTAINED))
+        profiles.append(
+            Profile.from_row(person, run=run, tags=person_tags, kinds=kinds, live=state)
+        )
+    return profiles
 
 
 def _query_label(info: Info) -> str:

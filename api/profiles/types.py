@@ -14,9 +14,11 @@ from api.basket.types import Recommendation, recommendations_of
 from api.context import Info
 from api.personas.loaders import PersonaLoaders
 from api.personas.types import Persona
+from api.profiles.live import LiveState
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
 from store.errors import InputError
+from store.live.profiles import LiveRow
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow, PersonTagRow
 from store.runs.reads import RunRow
@@ -151,6 +153,7 @@ class Profile:
     # profile query wants them, and plain fields resolve far cheaper than awaited ones.
     tag_rows: strawberry.Private[list[PersonTagRow]]
     kinds: strawberry.Private[Mapping[str, TagKind]]  # the run's, by key
+    live_row: strawberry.Private[LiveRow | None]
     person_id: strawberry.ID = strawberry.field(description="Pseudonymous id of the person.")
 
     @classmethod
@@ -161,12 +164,14 @@ class Profile:
         run: RunRow,
         tags: list[PersonTagRow],
         kinds: Mapping[str, TagKind],
+        live: LiveRow | None = None,
     ) -> Profile:
         return cls(
             row=row,
             run_row=run,
             tag_rows=tags,
             kinds=kinds,
+            live_row=live,
             person_id=strawberry.ID(row.person_id),
         )
 
@@ -249,3 +254,10 @@ class Profile:
     @strawberry.field(description="The run this profile comes from.")
     def run(self) -> Run:
         return Run.from_row(self.run_row)
+
+    @strawberry.field(
+        description="Null unless live events changed the person since the run: then the "
+        "keys listed show live values (tags, rfm, lifecycle), on top of the run named."
+    )
+    def live(self) -> LiveState | None:
+        return None if self.live_row is None else LiveState.from_row(self.live_row)

@@ -89,15 +89,12 @@ NO_WOMEN = {
 }
 
 
-
 def _message(body: dict[str, Any]) -> str:
     message: str = body["errors"][0]["message"]
     return message
 
 
-async def test_count_share_and_evaluator(
-    client: httpx.AsyncClient, shop_run: int
-) -> None:
+async def test_count_share_and_evaluator(client: httpx.AsyncClient, shop_run: int) -> None:
     expression = "preferred_category:baby AND NOT lifecycle:churn_risk"
     body = await graphql(client, AUDIENCE, e=expression)
     assert body == {

@@ -228,11 +228,14 @@ async def test_a_failing_endpoint_gets_the_same_signed_batch_until_it_takes_it(
 
 
 def _women_enter(engine: Engine, batch: MicroBatch) -> Sequence[NewChange]:
-    """A stand-in for the incremental tags: every user an event names enters `women`."""
+    """A stand-in for the incremental tags: every user an event names enters `women` (appended
+    to the log, as the incremental tags append their changes)."""
     now = datetime.now(UTC)
-    return [
+    changes = [
         NewChange("women", f"p-{user}", "entered", now, "test") for user in sorted(batch.user_ids)
     ]
+    _append(engine, *changes)
+    return changes
 
 
 async def test_a_dead_endpoint_blocks_neither_ingest_nor_another_webhook(

@@ -10,7 +10,6 @@ from tests.api.client import graphql
 pytestmark = pytest.mark.anyio
 
 
-
 CATALOG = """
 query ($kind: TagKind) { tags(kind: $kind) { key kind description source valueType values } }
 """

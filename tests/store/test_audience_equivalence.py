@@ -32,6 +32,7 @@ from store.audiences.expressions import (
     to_text,
 )
 from store.audiences.index import audience_diff, load_index, members_page
+from store.audiences.person_expressions import holds
 from store.audiences.selection import BitmapSelection
 from store.errors import ExpressionError
 from store.models import Profile, table_of
@@ -111,37 +112,13 @@ expressions = st.recursive(
     max_leaves=8,
 )
 
-_OPERATORS = {
-    "<": float.__lt__,
-    "<=": float.__le__,
-    ">": float.__gt__,
-    ">=": float.__ge__,
-    "=": float.__eq__,
-    "!=": float.__ne__,
-}
-
 
 def reference(expression: Expression, persons: set[int], rows: list[TagRow]) -> set[int]:
-    """What the expression means, read straight off the tag rows."""
-    match expression:
-        case HasValue(key=key, values=values):
-            return {r.person_idx for r in rows if r.key == key and r.value in values}
-        case HasKey(key=key):
-            return {r.person_idx for r in rows if r.key == key}
-        case Compare(key=key, op=op, number=number):
-            test = _OPERATORS[op]
-            return {
-                r.person_idx
-                for r in rows
-                if r.key == key and r.score is not None and test(r.score, number)
-            }
-        case Not(item=item):
-            return persons - reference(item, persons, rows)
-        case And(items=items):
-            return set.intersection(*(reference(i, persons, rows) for i in items))
-        case Or(items=items):
-            return set.union(*(reference(i, persons, rows) for i in items))
-    raise TypeError(expression)
+    """What the expression means, read straight off each person's tag rows."""
+    tags: dict[int, dict[str, list[tuple[str, float | None]]]] = {p: {} for p in persons}
+    for r in rows:
+        tags.setdefault(r.person_idx, {}).setdefault(r.key, []).append((r.value, r.score))
+    return {person for person in persons if holds(expression, tags[person])}
 
 
 def _commit(engine: Engine, persons: list[str], rows: list[TagRow]) -> int:

@@ -36,3 +36,11 @@ def shop_dir(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     return make_engine(f"sqlite:///{tmp_path / 'portrait.db'}")
+
+
+@pytest.fixture(scope="session")
+def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated shop of 3,000 users over 230 days (the shortest the generator makes)."""
+    from tagging.generator import generate_shop
+
+    return generate_shop(tmp_path_factory.mktemp("shop"), users=3_000, seed=11, days=230).out_dir

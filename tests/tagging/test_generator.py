@@ -98,7 +98,8 @@ def _lines(shop: Shop, orders: pd.DataFrame) -> pd.DataFrame:
 def _digests(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -116,8 +117,12 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("kwargs", "quoted"),
-    [({"users": 0}, "got 0"), ({"users": 49}, "got 49"), ({"days": 100}, "got 100"),
-     ({"seed": -1}, "got -1")],
+    [
+        ({"users": 0}, "got 0"),
+        ({"users": 49}, "got 49"),
+        ({"days": 100}, "got 100"),
+        ({"seed": -1}, "got -1"),
+    ],
 )
 def test_bad_parameters_raise_value_error_naming_the_value(
     tmp_path: Path, kwargs: dict[str, int], quoted: str
@@ -146,8 +151,10 @@ def test_event_quality_counts_are_exact(shop: Shop) -> None:
     assert q["bad_timestamp"] == (e.ms < 0).sum()
     assert q["missing_event_type"] == (e.event_type == "").sum()
     assert q["missing_identity"] == ((e.user_id == "") & (e.device_id == "")).sum()
-    dirt = sum(q[k] for k in ("bot", "duplicate", "bad_timestamp", "missing_event_type",
-                              "missing_identity"))
+    dirt = sum(
+        q[k]
+        for k in ("bot", "duplicate", "bad_timestamp", "missing_event_type", "missing_identity")
+    )
     assert q["clean"] == q["rows"] - dirt
     assert q["bot"] >= 0.02 * q["rows"] and q["duplicate"] >= 0.01 * q["rows"]
 
@@ -178,8 +185,11 @@ def test_amount_is_items_minus_discount(shop: Shop) -> None:
     orders = _clean_orders(shop)
     items = shop["order_items"]
     items = items[items.quantity.astype(int) > 0]
-    cents = (items.quantity.astype(int) * (items.price.astype(float) * 100).round()).groupby(
-        items.order_id).sum()
+    cents = (
+        (items.quantity.astype(int) * (items.price.astype(float) * 100).round())
+        .groupby(items.order_id)
+        .sum()
+    )
     gross = orders.order_id.map(cents)
     discount = (orders.discount.astype(float) * 100).round()
     assert ((gross - discount) == (orders.amount.astype(float) * 100).round()).all()
@@ -331,9 +341,13 @@ def test_planted_rules_are_strong_and_their_numbers_exact(shop: Shop) -> None:
     orders = _clean_orders(shop)
     lines = _lines(shop, orders)
     n = len(orders)
-    planted = zip(rules.antecedent_item, rules.consequent_item,
-                  rules.observed_support.astype(float), rules.observed_lift.astype(float),
-                  strict=True)
+    planted = zip(
+        rules.antecedent_item,
+        rules.consequent_item,
+        rules.observed_support.astype(float),
+        rules.observed_lift.astype(float),
+        strict=True,
+    )
     for antecedent, consequent, observed_support, observed_lift in planted:
         with_a = set(lines.order_id[lines.item_id == antecedent])
         with_c = set(lines.order_id[lines.item_id == consequent])
@@ -348,8 +362,18 @@ def test_planted_rules_are_strong_and_their_numbers_exact(shop: Shop) -> None:
 
 def test_users_columns_follow_the_contract(shop: Shop) -> None:
     u = shop["users"]
-    assert list(u.columns) == ["user_id", "registered_at", "birth_date", "age", "gender", "city",
-                               "region", "occupation", "member_level", "channel"]
+    assert list(u.columns) == [
+        "user_id",
+        "registered_at",
+        "birth_date",
+        "age",
+        "gender",
+        "city",
+        "region",
+        "occupation",
+        "member_level",
+        "channel",
+    ]
     only_age = u.birth_date == ""
     assert 0.05 < only_age.mean() < 0.15 and (u.age[only_age] != "").all()
     assert (u.age[~only_age] == "").all()

@@ -22,9 +22,15 @@ from tagging.ingest import connect
 
 KEY = "k" * 16
 IDENTIFIERS = [
-    ("user_id", "U9"), ("phone_hash", "ph1"), ("device_id", "d2"), ("user_id", "U1"),
-    ("device_id", "d1"), ("user_id", "U2"), ("device_id", "lonely-device"),
-    ("phone_hash", "orphan"), ("email_hash", "e1"),
+    ("user_id", "U9"),
+    ("phone_hash", "ph1"),
+    ("device_id", "d2"),
+    ("user_id", "U1"),
+    ("device_id", "d1"),
+    ("user_id", "U2"),
+    ("device_id", "lonely-device"),
+    ("phone_hash", "orphan"),
+    ("email_hash", "e1"),
 ]
 Link = tuple[tuple[str, str], tuple[str, str]]
 LINKS: list[Link] = [
@@ -42,8 +48,12 @@ def _mentions(con: DuckDBBackend, identifiers: list[tuple[str, str]]) -> ir.Tabl
 
 
 def _links(con: DuckDBBackend, links: list[Link]) -> ir.Table:
-    columns = {"kind_a": [a[0] for a, _ in links], "id_a": [a[1] for a, _ in links],
-               "kind_b": [b[0] for _, b in links], "id_b": [b[1] for _, b in links]}
+    columns = {
+        "kind_a": [a[0] for a, _ in links],
+        "id_a": [a[1] for a, _ in links],
+        "kind_b": [b[0] for _, b in links],
+        "id_b": [b[1] for _, b in links],
+    }
     return con.create_table("links", pa.table(columns))
 
 
@@ -62,10 +72,16 @@ def test_identifiers_are_numbered_users_then_devices_then_other_kinds_by_value()
     mentions = _mentions(con, [*IDENTIFIERS, ("user_id", "U1"), ("phone_hash", "e1")])
     nodes = numbered(mentions).order_by("node").to_pyarrow().to_pylist()
     assert [(n["node"], n["kind"], n["identifier"]) for n in nodes] == [
-        (0, "user_id", "U1"), (1, "user_id", "U2"), (2, "user_id", "U9"),
-        (3, "device_id", "d1"), (4, "device_id", "d2"), (5, "device_id", "lonely-device"),
-        (6, "email_hash", "e1"), (7, "phone_hash", "e1"),  # one value, two kinds: by kind
-        (8, "phone_hash", "orphan"), (9, "phone_hash", "ph1"),
+        (0, "user_id", "U1"),
+        (1, "user_id", "U2"),
+        (2, "user_id", "U9"),
+        (3, "device_id", "d1"),
+        (4, "device_id", "d2"),
+        (5, "device_id", "lonely-device"),
+        (6, "email_hash", "e1"),
+        (7, "phone_hash", "e1"),  # one value, two kinds: by kind
+        (8, "phone_hash", "orphan"),
+        (9, "phone_hash", "ph1"),
     ]  # repeats are one node
 
 

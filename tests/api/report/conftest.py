@@ -83,4 +83,3 @@ def report_server(
 def browser() -> Iterator[Browser]:
     with chromium() as found:
         yield found
-

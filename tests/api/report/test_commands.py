@@ -31,7 +31,7 @@ def test_an_operator_export_shows_small_counts_as_ranges(
     page = out.read_text(encoding="utf-8")
     assert f"wrote the report of run {report_shop.runs[1]} to {out}" in done.stdout
     assert 'id="ranges-note"' in page
-    assert "<script src=" not in page and "<link rel=\"stylesheet\"" not in page
+    assert "<script src=" not in page and '<link rel="stylesheet"' not in page
 
 
 def test_an_unknown_language_is_refused_with_the_ones_there_are(

@@ -22,9 +22,7 @@ def test_the_lifecycle_distribution_lists_the_catalog_values_nobody_has(
     engine: Engine, shop_run: int
 ) -> None:
     with engine.connect() as connection:
-        report = build_report(
-            connection=connection, disclosure=Disclosure(True, 50, 0), now=NOW
-        )
+        report = build_report(connection=connection, disclosure=Disclosure(True, 50, 0), now=NOW)
 
     assert report.run.id == shop_run
     assert report.distributions["lifecycle"] == [
@@ -43,9 +41,7 @@ def test_the_lifecycle_distribution_lists_the_catalog_values_nobody_has(
 
 def test_an_operator_gets_every_small_count_as_its_range(engine: Engine, shop_run: int) -> None:
     with engine.connect() as connection:
-        report = build_report(
-            connection=connection, disclosure=Disclosure(False, 50, 0), now=NOW
-        )
+        report = build_report(connection=connection, disclosure=Disclosure(False, 50, 0), now=NOW)
 
     # Four persons: every count is under 50, and leaves fewer than 50 outside it.
     hidden = Count(None, 0, 4)

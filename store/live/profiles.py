@@ -1,0 +1,265 @@
+"""The live overlay: each person the live path touched, with the facts and behavioural tags it
+maintains on top of one committed run, and how far the live path has got.
+
+`live_profiles` holds one row per person number: the run it sits on, the shop's day its tags
+are as of, the facts they are computed from (`facts`, JSON: first, last and previous order,
+frequency, monetary, registration day, last seen) and the maintained tags (`tags`, JSON:
+`{key: [[value, score], ...]}`). A person's live profile is the run's profile with these keys
+replaced. `live_progress` (one row) says which stored events and orders were applied (`seq`),
+the latest event time seen and the day the overlay is as of, so that a restart goes on where
+the last commit left off. Both are written in the transaction that appends the membership
+changes they cause.
+
+A row on an older run than the current one is stale: the newer run has the events (it is the
+reconciliation), and `reset_to` drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import BigInteger, Column, Connection, Date, DateTime, Integer, Text, func, select
+from sqlmodel import Field, SQLModel
+
+from store.live.log import LiveEvent, LiveOrder
+from store.models import PersonIdentifier, PersonNumber, Run, table_of
+
+_NUMBER = BigInteger().with_variant(Integer, "sqlite")
+# Tags as the overlay keeps them: by key, each value with its score.
+Tags = dict[str, list[tuple[str, float | None]]]
+
+
+class LiveProfile(SQLModel, table=True):
+    """One person's live facts and maintained tags, on top of run `run_id`."""
+
+    __tablename__ = "live_profiles"
+
+    person_idx: int = Field(
+        sa_column=Column(_NUMBER, primary_key=True, autoincrement=False)
+    )  # the stable person number
+    run_id: int = Field(index=True)
+    day: date = Field(sa_column=Column(Date, nullable=False))  # the shop's day of the tags
+    facts: str = Field(sa_column=Column(Text, nullable=False))
+    tags: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class LiveProgress(SQLModel, table=True):
+    """How far the live path got: stored events and orders applied (by `seq`), on which run,
+    the latest event or order time seen (the shop's clock) and the day the overlay is as of."""
+
+    __tablename__ = "live_progress"
+
+    id: int = Field(default=1, primary_key=True)
+    run_id: int
+    events_through: int = Field(sa_column=Column(_NUMBER, nullable=False))
+    orders_through: int = Field(sa_column=Column(_NUMBER, nullable=False))
+    latest: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    day: date = Field(sa_column=Column(Date, nullable=False))
+
+
+_profiles = table_of(LiveProfile)
+_progress = table_of(LiveProgress)
+_events = table_of(LiveEvent)
+_orders = table_of(LiveOrder)
+_numbers = table_of(PersonNumber)
+_identifiers = table_of(PersonIdentifier)
+
+
+class LiveRow(NamedTuple):
+    person_idx: int
+    run_id: int
+    day: date
+    facts: dict[str, Any]
+    tags: Tags
+    updated_at: datetime
+
+
+class Progress(NamedTuple):
+    run_id: int
+    events_through: int
+    orders_through: int
+    latest: datetime | None
+    day: date
+
+
+def _row(row: Sequence[Any]) -> LiveRow:
+    person_idx, run_id, day, facts, tags, updated_at = row
+    decoded = {key: [(v, s) for v, s in values] for key, values in orjson.loads(tags).items()}
+    return LiveRow(int(person_idx), run_id, day, orjson.loads(facts), decoded, updated_at)
+
+
+_COLUMNS = [_profiles.c[name] for name in LiveRow._fields]
+
+
+def overlay_of(
+    *, connection: Connection, run_id: int, person_idxs: Iterable[int]
+) -> dict[int, LiveRow]:
+    """The live rows on run `run_id` of these persons (those the live path touched)."""
+    wanted = sorted(set(person_idxs))
+    found: dict[int, LiveRow] = {}
+    for start in range(0, len(wanted), 10_000):  # bounded IN lists
+        statement = select(*_COLUMNS).where(
+            _profiles.c.run_id == run_id, _profiles.c.person_idx.in_(wanted[start : start + 10_000])
+        )
+        found |= {row.person_idx: row for row in map(_row, connection.execute(statement))}
+    return found
+
+
+def overlay_on(*, connection: Connection, run_id: int) -> list[LiveRow]:
+    """Every live row on run `run_id`."""
+    statement = select(*_COLUMNS).where(_profiles.c.run_id == run_id)
+    return [_row(row) for row in connection.execute(statement)]
+
+
+def write(*, connection: Connection, rows: Sequence[LiveRow]) -> None:
+    """Replace the live rows of these persons, in the caller's transaction."""
+    if not rows:
+        return
+    numbers = [row.person_idx for row in rows]
+    for start in range(0, len(numbers), 10_000):
+        connection.execute(
+            _profiles.delete().where(_profiles.c.person_idx.in_(numbers[start : start + 10_000]))
+        )
+    connection.execute(
+        _profiles.insert(),
+        [
+            {
+                **row._asdict(),
+                "facts": orjson.dumps(row.facts).decode(),
+                "tags": orjson.dumps(row.tags).decode(),
+            }
+            for row in rows
+        ],
+    )
+
+
+def progress(*, connection: Connection) -> Progress | None:
+    """How far the live path got (None: it never ran on this store)."""
+    columns = [_progress.c[name] for name in Progress._fields]
+    found = connection.execute(select(*columns).where(_progress.c.id == 1)).first()
+    return None if found is None else Progress(*found)
+
+
+def set_progress(*, connection: Connection, to: Progress) -> None:
+    """Record how far the live path got, in the caller's transaction."""
+    connection.execute(_progress.delete())
+    connection.execute(_progress.insert(), [{"id": 1, **to._asdict()}])
+
+
+def reset_to(*, connection: Connection, run_id: int) -> int:
+    """Drop the live rows of runs before `run_id` (it has their events); how many."""
+    return connection.execute(_profiles.delete().where(_profiles.c.run_id < run_id)).rowcount
+
+
+class LiveEventRow(NamedTuple):
+    seq: int
+    user_id: str | None
+    device_id: str | None
+    event_type: str
+    ts: datetime
+    item_id: str | None
+    category: str | None
+
+
+class LiveOrderRow(NamedTuple):
+    seq: int
+    order_id: str
+    user_id: str
+    ts: datetime
+    amount: float
+
+
+def events_between(*, connection: Connection, after: int, through: int) -> list[LiveEventRow]:
+    """Stored events with `seq` in (after, through], in that order."""
+    columns = [_events.c[name] for name in LiveEventRow._fields]
+    seq = _events.c.seq
+    statement = select(*columns).where(seq > after, seq <= through).order_by(seq)
+    return [LiveEventRow(*row) for row in connection.execute(statement)]
+
+
+def orders_between(*, connection: Connection, after: int, through: int) -> list[LiveOrderRow]:
+    """Stored orders with `seq` in (after, through], in that order."""
+    columns = [_orders.c[name] for name in LiveOrderRow._fields]
+    seq = _orders.c.seq
+    statement = select(*columns).where(seq > after, seq <= through).order_by(seq)
+    return [LiveOrderRow(*row) for row in connection.execute(statement)]
+
+
+def numbers_of(*, connection: Connection, kind: str, identifiers: Iterable[str]) -> dict[str, int]:
+    """The person number of each identifier of `kind` the registry knows."""
+    wanted = sorted(set(identifiers))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 10_000):
+        statement = select(_identifiers.c.identifier, _identifiers.c.person_idx).where(
+            _identifiers.c.kind == kind,
+            _identifiers.c.identifier.in_(wanted[start : start + 10_000]),
+        )
+        found |= {identifier: int(number) for identifier, number in connection.execute(statement)}
+    return found
+
+
+def register(
+    *,
+    connection: Connection,
+    run_id: int,
+    new_persons: Sequence[tuple[str, str, str]],
+    links: Sequence[tuple[str, str, int]],
+) -> dict[tuple[str, str], int]:
+    """Give each new person (kind, identifier, person_id) the next unused number, and record
+    their identifier and the other `links` (kind, identifier, number) in the identifier
+    registry, as a run's numbering would; the numbers given, by (kind, identifier)."""
+    highest = connection.execute(select(func.max(_numbers.c.number))).scalar()
+    first = 0 if highest is None else int(highest) + 1
+    given = {(kind, ident): first + i for i, (kind, ident, _) in enumerate(new_persons)}
+    if new_persons:
+        connection.execute(
+            _numbers.insert(),
+            [
+                {"number": given[(kind, ident)], "person_id": pid, "first_run_id": run_id}
+                for kind, ident, pid in new_persons
+            ],
+        )
+    rows = [(k, i, n) for (k, i), n in given.items()] + list(links)
+    if rows:
+        connection.execute(
+            _identifiers.insert(),
+            [{"kind": k, "identifier": i, "person_idx": n} for k, i, n in rows],
+        )
+    return given
+
+
+def person_ids_of(*, connection: Connection, numbers: Iterable[int]) -> dict[int, str]:
+    """The pseudonymous person id of each person number (a forgotten person's is left out)."""
+    wanted = sorted(set(numbers))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 10_000):
+        statement = select(_numbers.c.number, _numbers.c.person_id).where(
+            _numbers.c.number.in_(wanted[start : start + 10_000]),
+            _numbers.c.person_id.is_not(None),
+        )
+        found |= {int(number): person_id for number, person_id in connection.execute(statement)}
+    return found
+
+
+def run_params(*, connection: Connection, run_id: int) -> dict[str, Any]:
+    """The parameters run `run_id` was made with (its lifecycle's day limits, ...)."""
+    runs = table_of(Run)
+    found = connection.execute(select(runs.c.params).where(runs.c.id == run_id)).scalar()
+    return dict(found or {})
+
+
+def identifier_of(*, connection: Connection, numbers: Iterable[int], kind: str) -> str | None:
+    """An identifier of `kind` of the first of these persons that has one (the smallest)."""
+    for number in numbers:
+        found = connection.execute(
+            select(func.min(_identifiers.c.identifier)).where(
+                _identifiers.c.person_idx == number, _identifiers.c.kind == kind
+            )
+        ).scalar()
+        if found is not None:
+            return str(found)
+    return None

@@ -1,0 +1,373 @@
+"""Incremental behavioural tags: the live path's `api.live.feed.Incremental`.
+
+Each step takes the live events and orders stored since the last one (by `seq`), finds their
+persons (`tagging.live.identities`), adds them to each person's facts (`tagging.live.facts`),
+and recomputes the maintained keys (`tagging.live.rules.MAINTAINED`: recency, frequency,
+monetary, their R/F/M scores and segment, lifecycle, value_segment) with the run's own rules
+and cut points (`tagging.live.ranks`) on the live day. The touched persons' saved-audience
+memberships are evaluated on their tags before and after (`tagging.live.memberships`). The
+overlay rows (`store.live.profiles`), the progress and the membership changes are written in
+one transaction: a restart goes on from the last commit and loses nothing.
+
+The clock. The live day is the shop's own: the latest of the run's as_of and every event and
+order time taken live (a run without --as-of takes the same), or, given a `clock`, the shop's
+wall clock if it is later. When the day turns, the sweep ages every person whose maintained
+tags a day can change: the overlay's persons, and the run's persons whose recency crosses a
+lifecycle limit or who are `new` or `reactivated` (what days alone change); `sweep` is run at
+least once a minute and also applies events stored by another process.
+
+Model scores, personas and every other key stay the run's until the next run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from pyroaring import BitMap
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from store.audiences import bitmaps
+from store.audiences import saved as saved_audiences
+from store.live import log as live
+from store.live import profiles as live_profiles
+from store.live.log import NewChange
+from store.live.profiles import LiveRow, Progress
+from store.profiles import reads as profile_reads
+from store.profiles.reads import PersonRow
+from store.runs import reads as run_reads
+from store.runs.reads import RunRow
+from tagging.live import identities, memberships, ranks
+from tagging.live.facts import Facts, applied
+from tagging.live.memberships import Moved, SavedAudience
+from tagging.live.rules import MAINTAINED, TagRules, Tags
+from tagging.tags import LifecycleParams
+
+CHUNK = 5_000  # persons read per query
+# Keys a day changes for every buyer: not reason enough alone to overlay a swept person.
+DAILY = frozenset({"recency_days"})
+# Tags that days alone end: (key, value).
+AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
+
+
+class Batch(Protocol):
+    """What a micro-batch says (`api.live.feed.MicroBatch`): the `seq` stored through."""
+
+    @property
+    def events_through(self) -> int: ...
+    @property
+    def orders_through(self) -> int: ...
+
+
+@dataclass
+class _Run:
+    """What the live path reads of the committed run, once per run."""
+
+    row: RunRow
+    day: date
+    lifecycle: LifecycleParams
+    scores: dict[str, ranks.RunScores]
+    aging: BitMap  # persons whose tags days alone change: new, reactivated
+    facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
+    ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
+
+
+class LiveTags:
+    """The maintained tags of live persons; one step at a time (a lock)."""
+
+    def __init__(self, *, id_key: str, clock: Callable[[], datetime] | None = None) -> None:
+        self._id_key = id_key
+        self._clock = clock
+        self._rules = TagRules()
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+        self._parsed: dict[str, SavedAudience] = {}  # by expression text
+
+    def __call__(self, engine: Engine, batch: Batch) -> list[NewChange]:
+        return self.advance(
+            engine, events_through=batch.events_through, orders_through=batch.orders_through
+        )
+
+    def sweep(self, engine: Engine) -> list[NewChange]:
+        """Everything stored so far applied, the day turned if it has, and every live person
+        ranked again among the buyers as they are now."""
+        with engine.connect() as connection:
+            events, orders = live.last_seqs(connection=connection)
+        return self.advance(engine, events_through=events, orders_through=orders, rerank=True)
+
+    def advance(
+        self, engine: Engine, *, events_through: int, orders_through: int, rerank: bool = False
+    ) -> list[NewChange]:
+        """Apply what is stored through these `seq`s; the membership changes appended. With
+        `rerank`, the live persons whose R, F or M score others' moves changed are retagged
+        too (the sweep's work: a micro-batch ranks only the persons it touches)."""
+        with self._lock:
+            try:
+                with engine.begin() as connection:
+                    return self._step(connection, events_through, orders_through, rerank)
+            except BaseException:
+                self._run = None  # its overlay cache may be ahead of what was committed
+                raise
+
+    def live_persons(self, run_id: int) -> AbstractSet[int] | None:
+        """The persons with live tags on run `run_id` (None: not known here yet); a view
+        that follows the steps."""
+        run = self._run
+        if run is None or run.row.id != run_id:
+            return None
+        return run.facts.keys()
+
+    def close(self) -> None:
+        self._rules.close()
+
+    def _step(
+        self, connection: Connection, events_through: int, orders_through: int, rerank: bool
+    ) -> list[NewChange]:
+        row = run_reads.current_run(connection=connection)
+        if row is None:
+            return []  # nothing to sit on: events wait for the first run
+        run = self._basis(connection, row)
+        before = live_profiles.progress(connection=connection)
+        progress = _on_run(before, run)
+        # A micro-batch the sweep has applied already asks for less: never go back.
+        events_through = max(events_through, progress.events_through)
+        orders_through = max(orders_through, progress.orders_through)
+        events = live_profiles.events_between(
+            connection=connection, after=progress.events_through, through=events_through
+        )
+        orders = live_profiles.orders_between(
+            connection=connection, after=progress.orders_through, through=orders_through
+        )
+        times = [e.ts for e in events] + [o.ts for o in orders]
+        latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
+        today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
+        if not (events or orders or rerank) and today == progress.day and before == progress:
+            return []
+        numbers, created = identities.resolve(
+            connection=connection,
+            run_id=run.row.id,
+            id_key=self._id_key,
+            actors=[(e.user_id, e.device_id) for e in events] + [(o.user_id, None) for o in orders],
+        )
+        touched: dict[int, tuple[list[tuple[datetime, float]], list[datetime]]] = {}
+        for e in events:
+            n = numbers[("user_id", e.user_id) if e.user_id else ("device_id", e.device_id)]  # type: ignore[index]
+            touched.setdefault(n, ([], []))[1].append(e.ts)
+        for o in orders:
+            touched.setdefault(numbers[("user_id", o.user_id)], ([], []))[0].append(
+                (o.ts, o.amount)
+            )
+        aged = self._aged(run, progress.day, today) if today > progress.day else set()
+        changes = self._retag(connection, run, today, touched, aged, created, rerank)
+        live_profiles.set_progress(
+            connection=connection,
+            to=Progress(run.row.id, events_through, orders_through, latest, today),
+        )
+        live.append_changes(connection=connection, changes=changes)
+        return changes
+
+    def _retag(
+        self,
+        connection: Connection,
+        run: _Run,
+        today: date,
+        touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
+        aged: set[int],
+        created: Mapping[int, str],
+        rerank: bool,
+    ) -> list[NewChange]:
+        persons = sorted(touched.keys() | aged)
+        profiles = _profiles(connection, run.row.id, persons)
+        facts: dict[int, Facts] = {}
+        for n in persons:
+            known = run.facts.get(n)
+            if known is None:
+                profile = profiles.get(n)
+                known = Facts.from_features(profile and profile.features, run_day=run.day)
+            orders, seen = touched.get(n, ([], []))
+            facts[n] = applied(known, orders, seen)
+        features = {n: f.features(today) for n, f in facts.items()}
+        # The step's persons first: without `rerank` only they are looked at below.
+        everyone = facts | {n: f for n, f in run.facts.items() if n not in facts}
+        numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
+        values = _key_values(everyone.values(), today)
+        table = ranks.standings(run.scores, numbers, values, days_since_run=(today - run.day).days)
+        scores = ranks.rfm_scores(values, table)
+        for i, n in enumerate(numbers[: len(numbers) if rerank else len(facts)].tolist()):
+            rfm = tuple(_number(scores[name][i]) for name in ranks.SCORE_OF.values())
+            # An overlay person whose rank the others' moves changed is retagged too.
+            if n in features or (rerank and rfm != run.ranked.get(n)):
+                if n not in facts:
+                    facts[n] = run.facts[n]
+                    features[n] = facts[n].features(today)
+                features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
+        persons = sorted(features)
+        profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
+        overlay = live_profiles.overlay_of(
+            connection=connection, run_id=run.row.id, person_idxs=persons
+        )
+        new_tags = self._rules.tags_of(features, run.lifecycle)
+        run_tags = _run_tags(connection, run.row.id, profiles)
+        person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
+        missing = [n for n in persons if n not in person_ids]
+        person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
+        now = datetime.now(UTC)
+        rows: list[LiveRow] = []
+        moved: list[Moved] = []
+        for n in persons:
+            base = run_tags.get(n, {})
+            was = overlay[n].tags if n in overlay else _maintained(base)
+            now_tags = new_tags[n]
+            changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
+            if n in touched or n in overlay or changed - DAILY:
+                rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
+            if changed and n in person_ids:
+                moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
+        live_profiles.write(connection=connection, rows=rows)
+        run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
+        run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
+        if not moved:
+            return []
+        return memberships.changes(self._saved(connection), moved, at=now)
+
+    def _saved(self, connection: Connection) -> list[SavedAudience]:
+        """The saved audiences, each expression parsed once per text (parsing took longer
+        than evaluating it for a micro-batch's persons)."""
+        rows = saved_audiences.all_saved(connection=connection)
+        for row in rows:
+            if row.expression not in self._parsed:
+                self._parsed[row.expression] = SavedAudience.of(row.name, row.expression)
+        return [self._parsed[row.expression]._replace(name=row.name) for row in rows]
+
+    def _aged(self, run: _Run, since: date, today: date) -> set[int]:
+        """The persons a day turn from `since` to `today` can change (besides the overlay's):
+        those whose recency crosses a limit of the lifecycle, and the new and reactivated."""
+        days = run.scores["recency_days"]
+        was = days.values + (since - run.day).days
+        now = days.values + (today - run.day).days
+        p = run.lifecycle
+        limits = (p.new_days, p.active_days, p.churn_risk_days, p.dormant_days)
+        crossing = np.zeros(len(was), dtype=bool)
+        for limit in limits:
+            crossing |= (was <= limit) & (now > limit)
+        found = set(days.persons[crossing].tolist()) | set(run.aging) | set(run.facts)
+        return {int(n) for n in found}
+
+    def _today(self) -> date | None:
+        return None if self._clock is None else self._clock().date()
+
+    def _basis(self, connection: Connection, row: RunRow) -> _Run:
+        if self._run is not None and self._run.row.id == row.id:
+            return self._run
+        live_profiles.reset_to(connection=connection, run_id=row.id)
+        zone = ZoneInfo(live.shop_timezone(connection=connection))
+        params = live_profiles.run_params(connection=connection, run_id=row.id)
+        scores = {}
+        for key in ranks.KEYS:
+            persons, values = bitmaps.key_scores(connection=connection, run_id=row.id, key=key)
+            scores[key] = ranks.RunScores(persons.astype(np.int64), values)
+        aging = BitMap()
+        for key, value in AGING:
+            members = bitmaps.value_members(connection=connection, run_id=row.id, key=key)
+            aging |= members.get(value, BitMap())
+        overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        self._run = _Run(
+            row=row,
+            day=_committed_as_of(row).astimezone(zone).date(),
+            lifecycle=LifecycleParams(**(params.get("lifecycle") or {})),
+            scores=scores,
+            aging=aging,
+            facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
+            ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
+        )
+        return self._run
+
+
+def _on_run(progress: Progress | None, run: _Run) -> Progress:
+    """The progress to go on from on this run: on a newer run, its day (events are not
+    applied twice: `seq` goes on)."""
+    if progress is None:
+        return Progress(run.row.id, 0, 0, None, run.day)
+    if progress.run_id != run.row.id:
+        return progress._replace(run_id=run.row.id, latest=None, day=run.day)
+    return progress
+
+
+def _day(ts: datetime | None) -> date | None:
+    return None if ts is None else ts.date()
+
+
+def _profiles(connection: Connection, run_id: int, persons: Sequence[int]) -> dict[int, PersonRow]:
+    found: dict[int, PersonRow] = {}
+    for start in range(0, len(persons), CHUNK):
+        rows = profile_reads.persons_by_idx(
+            connection=connection, run_id=run_id, person_idxs=list(persons[start : start + CHUNK])
+        )
+        found |= {row.person_idx: row for row in rows}
+    return found
+
+
+def _run_tags(
+    connection: Connection, run_id: int, profiles: Mapping[int, PersonRow]
+) -> dict[int, Tags]:
+    found: dict[int, Tags] = {}
+    for profile in profiles.values():
+        tags = found.setdefault(profile.person_idx, {})
+        for tag in profile_reads.tags_of(connection=connection, run_id=run_id, person=profile):
+            tags.setdefault(tag.key, []).append((tag.value, tag.score))
+    return found
+
+
+def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> list:
+    return sorted(tags.get(key, []), key=str)
+
+
+def _rfm(features: Mapping[str, int | None]) -> tuple[float | None, ...]:
+    return tuple(_number(features.get(name)) for name in ranks.SCORE_OF.values())
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN: none
+
+
+def _integer(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _key_values(facts: Iterable[Facts], today: date) -> dict[str, np.ndarray]:
+    """recency_days, frequency and monetary of each (NaN for a non-buyer), in order."""
+    rows = [
+        (float((today - f.last_order).days), float(f.frequency), float(round(f.monetary, 2)))
+        if f.frequency > 0 and f.last_order is not None
+        else (np.nan, np.nan, np.nan)
+        for f in facts
+    ]
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
+    return {key: table[:, i] for i, key in enumerate(ranks.KEYS)}
+
+
+def _rfm_of_tags(tags: Tags) -> tuple[float | None, ...]:
+    return tuple(tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
+
+
+def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:
+    return {k: v for k, v in tags.items() if k in MAINTAINED}
+
+
+def _with(base: Mapping[str, list[tuple[str, float | None]]], maintained: Tags) -> Tags:
+    """The run's tags with the maintained keys replaced."""
+    return {**{k: v for k, v in base.items() if k not in MAINTAINED}, **maintained}
+
+
+def _committed_as_of(row: RunRow) -> datetime:
+    """A committed run's as-of (written by its commit, so never null)."""
+    if row.as_of is None:
+        raise ValueError(f"run {row.id} has no as_of: it is {row.status}, not committed")
+    return row.as_of

@@ -1,0 +1,56 @@
+"""Saved audiences' membership of the persons a micro-batch (or a sweep) changed: each saved
+expression evaluated on a person's tags before and after, and a change for each difference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from store.audiences.expressions import Expression, parse
+from store.audiences.person_expressions import PersonTags, holds, keys_in
+from store.live.log import ENTERED, LEFT, NewChange
+
+
+class SavedAudience(NamedTuple):
+    name: str
+    expression: Expression
+    keys: tuple[str, ...]  # the keys it reads, in order
+
+    @classmethod
+    def of(cls, name: str, text: str) -> SavedAudience:
+        expression = parse(text)
+        return cls(name, expression, tuple(keys_in(expression)))
+
+
+class Moved(NamedTuple):
+    """A person whose tags changed: their pseudonymous id, and their tags before and after."""
+
+    person_id: str
+    before: PersonTags
+    after: PersonTags
+
+
+def changes(
+    audiences: Sequence[SavedAudience], moved: Sequence[Moved], *, at: datetime
+) -> list[NewChange]:
+    """A change for every saved audience a moved person entered or left; `why` names the
+    keys the audience reads whose values changed (comma separated)."""
+    found: list[NewChange] = []
+    for person in moved:
+        for audience in audiences:
+            was = holds(audience.expression, person.before)
+            now = holds(audience.expression, person.after)
+            if was != now:
+                why = ",".join(k for k in audience.keys if _changed(person, k))
+                change = ENTERED if now else LEFT
+                found.append(NewChange(audience.name, person.person_id, change, at, why))
+    return found
+
+
+def _changed(person: Moved, key: str) -> bool:
+    return _values(person.before, key) != _values(person.after, key)
+
+
+def _values(tags: Mapping[str, Sequence[tuple[str, float | None]]], key: str) -> list:
+    return sorted(tags.get(key, ()), key=str)
