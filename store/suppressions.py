@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from store.audiences.bitmaps import pack, unpack
 from store.live import log as live
+from store.live import profiles as live_profiles
 from store.models import (
     Outcome,
     PersonIdentifier,
@@ -134,6 +135,7 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
             connection.execute(
                 update(_runs).where(_runs.c.id == run_id).values(persons=_runs.c.persons - 1)
             )
+        live_rows += live_profiles.forget(connection=connection, numbers=numbers)
         connection.execute(delete(_identifiers).where(_identifiers.c.person_idx.in_(numbers)))
         # The number stays taken (numbers are never reused) but no longer names anyone.
         connection.execute(

@@ -21,7 +21,18 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BigInteger, Column, Connection, Date, DateTime, Integer, Text, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    Text,
+    delete,
+    func,
+    select,
+)
 from sqlmodel import Field, SQLModel
 
 from store.live.log import LiveEvent, LiveOrder
@@ -230,6 +241,12 @@ def register(
             [{"kind": k, "identifier": i, "person_idx": n} for k, i, n in rows],
         )
     return given
+
+
+def forget(*, connection: Connection, numbers: Sequence[int]) -> int:
+    """Delete the live overlay rows of these person numbers; how many there were."""
+    result = connection.execute(delete(_profiles).where(_profiles.c.person_idx.in_(list(numbers))))
+    return int(result.rowcount or 0)
 
 
 def person_ids_of(*, connection: Connection, numbers: Iterable[int]) -> dict[int, str]:

@@ -221,6 +221,13 @@ class LiveTags:
         now = datetime.now(UTC)
         rows: list[LiveRow] = []
         moved: list[Moved] = []
+        # A forgotten person (their number names no one now) is no longer tagged, even if this
+        # process still holds their facts from before.
+        gone = [n for n in persons if n not in person_ids]
+        for n in gone:
+            run.facts.pop(n, None)
+            run.ranked.pop(n, None)
+        persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
             was = overlay[n].tags if n in overlay else _maintained(base)

@@ -16,10 +16,11 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from websockets.sync.client import connect
 
-from store import keys, live_profiles
+from store import keys
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
 from store.live import log as live
+from store.live import profiles as live_profiles
 from store.models import PersonIdentifier, table_of
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow

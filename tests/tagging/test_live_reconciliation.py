@@ -19,8 +19,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from api.live.ingest import Ingest
-from store import live_profiles
 from store.live import log as live
+from store.live import profiles as live_profiles
 from store.profiles import reads as profile_reads
 from store.runs import reads as run_reads
 from tagging.live.incremental import LiveTags

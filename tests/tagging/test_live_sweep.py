@@ -10,10 +10,11 @@ from pathlib import Path
 from pyroaring import BitMap
 from sqlalchemy.engine import Engine
 
-from store import live_profiles
+from store import suppressions
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
 from store.live import log as live
+from store.live import profiles as live_profiles
 from store.profiles import reads as profile_reads
 from store.runs import reads as run_reads
 from tagging.live.incremental import LiveTags
@@ -94,3 +95,45 @@ def test_the_turn_of_the_day_moves_persons_on_as_a_later_run_does(
     assert [(c.audience, c.person_id, c.change) for c in logged] == [
         (c.audience, c.person_id, c.change) for c in changes
     ]
+
+
+def test_a_forgotten_person_leaves_the_live_tags_and_is_not_tagged_again(
+    engine: Engine, generated_shop: Path
+) -> None:
+    run_id = run_tagging(engine=engine, options=RunOptions(generated_shop, ID_KEY)).run_id
+    with engine.connect() as connection:
+        as_of = run_reads.kept_run(connection=connection, run_id=run_id).as_of
+    assert as_of is not None
+    day = [as_of.date() + timedelta(days=DAYS_LATER)]
+    with engine.begin() as connection:
+        saved_audiences.save(
+            connection=connection, name="active", expression="lifecycle:active", by="t"
+        )
+    live_tags = LiveTags(id_key=ID_KEY, clock=lambda: datetime.combine(day[0], time(9)))
+    try:
+        live_tags.sweep(engine)
+        with engine.connect() as connection:
+            overlay = sorted(
+                r.person_idx for r in live_profiles.overlay_on(connection=connection, run_id=run_id)
+            )
+            ids = live_profiles.person_ids_of(connection=connection, numbers=overlay[:3])
+            last_change = live.last_change_id(connection=connection)
+        assert len(overlay) == EXPECTED_MOVED
+        for number in overlay[:3]:
+            forgotten = suppressions.forget(
+                engine=engine, person_id=ids[number], id_key=ID_KEY, by="test"
+            )
+            assert forgotten is not None and forgotten.live_rows >= 1
+        # The process still holds their facts; a later day must not tag them again.
+        day[0] += timedelta(days=DAYS_LATER)
+        live_tags.sweep(engine)
+    finally:
+        live_tags.close()
+    with engine.connect() as connection:
+        after = {
+            r.person_idx for r in live_profiles.overlay_on(connection=connection, run_id=run_id)
+        }
+        logged = live.changes_after(connection=connection, after=last_change, limit=100_000)
+    assert after & set(overlay[:3]) == set()
+    assert set(overlay[3:]) <= after  # everyone else is still tagged live
+    assert {c.person_id for c in logged} & set(ids.values()) == set()
