@@ -97,7 +97,7 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
 ) -> None:
     first, later = _split(generated_shop, tmp_path / "before")
     run_tagging(engine=engine, options=RunOptions(tmp_path / "before", ID_KEY))
-    ingest = Ingest(engine=engine)
+    ingest = Ingest(engine=engine, id_key=ID_KEY)
     try:
         answers = [ingest.take(chunk) for chunk in _chunks(later)]
     finally:
