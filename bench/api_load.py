@@ -131,19 +131,25 @@ def start_server(database_url: str) -> Server:
         stderr=subprocess.DEVNULL,
     )
     server = Server(process=process, url=f"http://127.0.0.1:{port}")
+    _wait_ready(server, "portrait serve")
+    index = {"query": '{ audience(expression: "NOT lifecycle:new") { evaluator } }'}
+    httpx.post(f"{server.url}/graphql", json=index, timeout=120).raise_for_status()
+    return server
+
+
+def _wait_ready(server: Server, name: str) -> None:
+    """Until `server` answers /healthz (60 s at most; stopped and SystemExit otherwise)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"portrait serve exited with code {process.returncode}")
+        if server.process.poll() is not None:
+            raise SystemExit(f"{name} exited with code {server.process.returncode}")
         try:
             if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                index = {"query": '{ audience(expression: "NOT lifecycle:new") { evaluator } }'}
-                httpx.post(f"{server.url}/graphql", json=index, timeout=120).raise_for_status()
-                return server
+                return
         except httpx.TransportError:
             time.sleep(0.1)
     server.stop()
-    raise SystemExit("portrait serve did not answer /healthz within 60 s")
+    raise SystemExit(f"{name} did not answer /healthz within 60 s")
 
 
 def start_peer(database_url: str) -> Server:
@@ -156,17 +162,8 @@ def start_peer(database_url: str) -> Server:
         stderr=subprocess.DEVNULL,
     )
     server = Server(process=process, url=f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the peer exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.stop()
-    raise SystemExit("the peer did not answer /healthz within 60 s")
+    _wait_ready(server, "the peer")
+    return server
 
 
 # --- the load --------------------------------------------------------------------------------
