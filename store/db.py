@@ -18,6 +18,7 @@ from sqlmodel import SQLModel, create_engine
 # Imported to register their tables on SQLModel.metadata.
 from store import models  # noqa: F401
 from store.errors import InputError, StoreBusy
+from store.live import lines as live_lines  # noqa: F401
 from store.live import log as live  # noqa: F401
 from store.live import profiles as live_profiles  # noqa: F401
 from store.live import webhooks  # noqa: F401

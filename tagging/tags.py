@@ -135,11 +135,13 @@ def value_tags(f: ir.Table) -> list[ir.Table]:
         (f.aov_rank.notnull(), "premium"),
         else_=ibis.null("string"),
     )
+    return [rows(f, "aov_band", band), *cart_abandoner_tags(f)]
+
+
+def cart_abandoner_tags(f: ir.Table) -> list[ir.Table]:
+    """cart_abandoner: two or more items carted, half of them or more never bought."""
     abandoner = f.filter((f.carted_items >= 2) & (f.cart_abandon_rate >= 0.5))
-    return [
-        rows(f, "aov_band", band),
-        rows(abandoner, "cart_abandoner", ibis.literal("yes"), abandoner.cart_abandon_rate),
-    ]
+    return [rows(abandoner, "cart_abandoner", ibis.literal("yes"), abandoner.cart_abandon_rate)]
 
 
 def top_values(weights: ir.Table, column: str, key: str, n: int) -> ir.Table:

@@ -19,11 +19,18 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from tagging.clean.events import check_events, clean_events, typed_events
-from tagging.clean.orders import check_orders, clean_orders, typed_orders
+from tagging.clean.orders import (
+    check_order_items,
+    check_orders,
+    clean_orders,
+    typed_order_items,
+    typed_orders,
+)
 from tagging.columns import normalised
 from tagging.ingest import CONTRACT, ROW, connect
 
-SOURCES = ("events", "orders")
+# Order lines are taken with their order, in the same request (`store.live.lines`).
+SOURCES = ("events", "orders", "order_items")
 # Every posted event is in scope: a run decides what falls after its own as_of.
 AS_OF = datetime(2200, 1, 1)
 # The field a cleaning reason is about (bot_rate: the actor's, see `_field`).
@@ -40,6 +47,9 @@ FIELD_OF_REASON = {
     "negative_amount": "amount",
     "bad_discount": "discount",
     "duplicate_order_id": "order_id",
+    "missing_item_id": "item_id",
+    "bad_quantity": "quantity",
+    "order_not_posted": "order_id",
     "unknown_source": "source",
 }
 # Read as text and trimmed, as a run reads an identifier column (a stray space splits a person).
@@ -133,7 +143,16 @@ def _queries(source: str, *, bot_events_per_minute: int) -> _Queries:
         ibis.schema({ROW: "int64"} | dict.fromkeys(columns, "string")), f"posted_{source}"
     )
     # The source's checks as a file's (check_orders, check_events), then what needs the whole
-    # batch (repeated ids, bots): every posted row's reason is the first that applies.
+    # batch (repeated ids, bots): every posted row's reason is the first that applies. An order
+    # line's order is looked for among the request's orders once they are cleaned (`Ingest`).
+    if source == "order_items":
+        checked = check_order_items(raw)
+        every = checked.select(ROW, _reason=checked._reason)
+        good = checked.filter(checked._reason.isnull()).order_by(ROW)
+        return _Queries(
+            marks=ibis.to_sql(every, dialect="duckdb"),
+            typed=ibis.to_sql(typed_order_items(good), dialect="duckdb"),
+        )
     if source == "orders":
         checked = check_orders(raw)
         cleaning = clean_orders(checked, as_of=AS_OF)

@@ -2,6 +2,7 @@
 which cleans it as a run would (`api.live.cleaning`), stores what is good and quarantines the
 rest in one durable transaction, and only then answers.
 
+An order's lines (`"source": "order_items"`) come in the request that brings the order.
 The answer says, for the request as a whole, how many were accepted, repeated (an `event_id` or
 `order_id` stored before: safe to send again) or quarantined, and for each one not accepted its
 index in the request, the reason and the field at fault.
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from api.live.cleaning import Cleaner, Kept, Posted, Rejected, not_json, read_posted
 from store import suppressions
+from store.live import lines as live_lines
 from store.live import log as live
 from store.live.log import Quarantined, Stored
 from store.profiles.pseudonym import identifier_digest
@@ -37,6 +39,8 @@ BOT_EVENTS_PER_MINUTE = 20
 # naming a forgotten person's is refused.
 IDENTIFYING = ("user_id", "device_id")
 FORGOTTEN = "forgotten"
+LINES = "order_items"
+NO_ORDER = "order_not_posted"  # an order line whose order is not in the request
 
 
 def read_body(body: bytes, content_type: str) -> tuple[list[object], list[Rejected]]:
@@ -77,14 +81,23 @@ class Ingest:
         rejected = [r for r in rejected if r.position not in {u.position for u in unreadable}]
         posted, forgotten = self._without_forgotten(posted)
         kept, quarantined = self._cleaner.clean(posted)
-        rejected = sorted([*rejected, *unreadable, *quarantined], key=lambda r: r.position)
+        kept, unordered = _lines_with_orders(kept, posted)
+        rejected = sorted(
+            [*rejected, *unreadable, *quarantined, *unordered], key=lambda r: r.position
+        )
+        received_at = datetime.now(UTC)
         with live.durable(self._engine) as connection:
             stored = live.append(
                 connection=connection,
                 events=[k.row for k in kept if k.source == "events"],
                 orders=[k.row for k in kept if k.source == "orders"],
                 quarantined=[Quarantined(r.source, r.reason, r.field, r.raw) for r in rejected],
-                received_at=datetime.now(UTC),
+                received_at=received_at,
+            )
+            live_lines.append(
+                connection=connection,
+                lines=[k.row for k in kept if k.source == LINES and not _repeated(k, stored)],
+                received_at=received_at,
             )
         if self._on_stored is not None and (stored.events or stored.orders):
             self._on_stored()
@@ -138,13 +151,25 @@ def _answer(kept: list[Kept], rejected: list[Rejected], stored: Stored) -> dict[
 
 
 def _key(kept: Kept) -> str:
-    return "order_id" if kept.source == "orders" else "event_id"
+    return "event_id" if kept.source == "events" else "order_id"
 
 
 def _repeated(kept: Kept, stored: Stored) -> bool:
-    if kept.source == "orders":
-        return kept.row["order_id"] in stored.repeated_order_ids
-    return kept.row["event_id"] in stored.repeated_event_ids
+    """An event or order stored before, or a line of such an order (stored with it)."""
+    if kept.source == "events":
+        return kept.row["event_id"] in stored.repeated_event_ids
+    return kept.row["order_id"] in stored.repeated_order_ids
+
+
+def _lines_with_orders(kept: list[Kept], posted: list[Posted]) -> tuple[list[Kept], list[Rejected]]:
+    """The kept rows but the order lines whose order this request does not hold (kept), and
+    an error for each of those."""
+    orders = {k.row["order_id"] for k in kept if k.source == "orders"}
+    raw = {p.position: p.raw for p in posted}
+    alone = [k for k in kept if k.source == LINES and k.row["order_id"] not in orders]
+    rejected = [Rejected(k.position, LINES, NO_ORDER, "order_id", raw[k.position]) for k in alone]
+    refused = {k.position for k in alone}
+    return [k for k in kept if k.position not in refused], rejected
 
 
 class EventBudget:

@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, select
 
 from store.errors import NotFound
-from store.models import Run, table_of
+from store.models import Run, RunFile, table_of
 from store.point_reads import point_rows
 
 _runs = table_of(Run)
+_files = table_of(RunFile)
 
 
 class RunRow(NamedTuple):
@@ -50,7 +51,6 @@ _RUNS_BY_ID = select(*_RUN_COLUMNS).where(_runs.c.id.in_(bindparam("run_ids", ex
 _RUN_REPORTS = select(*(_runs.c[name] for name in RunReportRow._fields)).where(
     _runs.c.id.in_(bindparam("run_ids", expanding=True))
 )
-
 
 
 def current_run(*, connection: Connection) -> RunRow | None:
@@ -94,3 +94,10 @@ def kept_run(*, connection: Connection, run_id: int | None) -> RunRow:
     if run.status != "committed":
         raise NotFound(f"run {run_id} is {run.status}, not committed: it holds no tags")
     return run
+
+
+def run_file(*, connection: Connection, run_id: int, name: str) -> bytes | None:
+    """A file run `run_id` keeps (`RunFile`), or None when it keeps none of that name."""
+    statement = select(_files.c.content).where(_files.c.run_id == run_id, _files.c.name == name)
+    content = connection.execute(statement).scalar()
+    return None if content is None else bytes(content)

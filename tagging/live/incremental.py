@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
+from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.live.log import NewChange
@@ -44,10 +45,11 @@ from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
 from store.runs.reads import RunRow
-from tagging.live import identities, memberships, ranks
+from tagging.live import identities, memberships, ranks, shopping
 from tagging.live.facts import Facts, applied
 from tagging.live.memberships import Moved, SavedAudience
 from tagging.live.rules import MAINTAINED, TagRules, Tags
+from tagging.live.shopping import RunShopping, Shopping
 from tagging.tags import LifecycleParams
 
 CHUNK = 5_000  # persons read per query
@@ -55,6 +57,12 @@ CHUNK = 5_000  # persons read per query
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
 AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
+SHOPPING = "shopping"  # an overlay row's facts hold the person's `Shopping` under this name
+# A person's live events (event_type, item_id, category) and order lines (item, quantity,
+# category), by number.
+Shopped = dict[
+    int, tuple[list[tuple[str, str | None, str | None]], list[tuple[str, int, str | None]]]
+]
 
 
 class Batch(Protocol):
@@ -77,6 +85,12 @@ class _Run:
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
     ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
+    kept: RunShopping  # every person's carts, purchases and category weights in the run
+    shopping: dict[int, Shopping]  # and the overlay's persons' as they are now
+
+    def shopping_of(self, person: int) -> Shopping:
+        found = self.shopping.get(person)
+        return self.kept.of(person) if found is None else found
 
 
 class LiveTags:
@@ -164,8 +178,9 @@ class LiveTags:
             touched.setdefault(numbers[("user_id", o.user_id)], ([], []))[0].append(
                 (o.ts, o.amount)
             )
+        shopped = _shopped(connection, events, orders, numbers)
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, aged, created, rerank)
+        changes = self._retag(connection, run, today, touched, shopped, aged, created, rerank)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
@@ -179,6 +194,7 @@ class LiveTags:
         run: _Run,
         today: date,
         touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
+        shopped: Shopped,
         aged: set[int],
         created: Mapping[int, str],
         rerank: bool,
@@ -186,14 +202,17 @@ class LiveTags:
         persons = sorted(touched.keys() | aged)
         profiles = _profiles(connection, run.row.id, persons)
         facts: dict[int, Facts] = {}
+        bags: dict[int, Shopping] = {}
         for n in persons:
+            carts, lines = shopped.get(n, ([], []))
+            bags[n] = run.shopping_of(n).with_events(carts).with_lines(lines)
             known = run.facts.get(n)
             if known is None:
                 profile = profiles.get(n)
                 known = Facts.from_features(profile and profile.features, run_day=run.day)
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
-        features = {n: f.features(today) for n, f in facts.items()}
+        features = {n: f.features(today) | bags[n].features() for n, f in facts.items()}
         # The step's persons first: without `rerank` only they are looked at below.
         everyone = facts | {n: f for n, f in run.facts.items() if n not in facts}
         numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
@@ -206,14 +225,16 @@ class LiveTags:
             if n in features or (rerank and rfm != run.ranked.get(n)):
                 if n not in facts:
                     facts[n] = run.facts[n]
-                    features[n] = facts[n].features(today)
+                    bags[n] = run.shopping_of(n)
+                    features[n] = facts[n].features(today) | bags[n].features()
                 features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
         persons = sorted(features)
         profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
         overlay = live_profiles.overlay_of(
             connection=connection, run_id=run.row.id, person_idxs=persons
         )
-        new_tags = self._rules.tags_of(features, run.lifecycle)
+        weights = {n: bags[n].weights() for n in persons}
+        new_tags = self._rules.tags_of(features, run.lifecycle, weights)
         run_tags = _run_tags(connection, run.row.id, profiles)
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
         missing = [n for n in persons if n not in person_ids]
@@ -227,6 +248,7 @@ class LiveTags:
         for n in gone:
             run.facts.pop(n, None)
             run.ranked.pop(n, None)
+            run.shopping.pop(n, None)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
@@ -234,12 +256,14 @@ class LiveTags:
             now_tags = new_tags[n]
             changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
-                rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
+                kept = facts[n].as_json() | {SHOPPING: bags[n].as_json()}
+                rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
             if changed and n in person_ids:
                 moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
         live_profiles.write(connection=connection, rows=rows)
         run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
         run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
+        run.shopping |= {row.person_idx: bags[row.person_idx] for row in rows}
         if not moved:
             return []
         return memberships.changes(self._saved(connection), moved, at=now)
@@ -293,8 +317,36 @@ class LiveTags:
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
             ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
+            kept=RunShopping(
+                run_reads.run_file(connection=connection, run_id=row.id, name=shopping.FILE)
+            ),
+            shopping={
+                r.person_idx: Shopping.from_json(r.facts[SHOPPING])
+                for r in overlay
+                if SHOPPING in r.facts
+            },
         )
         return self._run
+
+
+def _shopped(
+    connection: Connection,
+    events: Sequence[live_profiles.LiveEventRow],
+    orders: Sequence[live_profiles.LiveOrderRow],
+    numbers: Mapping[identities.Identifier, int],
+) -> Shopped:
+    """What each person carted, browsed and bought in these events and orders (the orders'
+    lines, stored with them)."""
+    found: Shopped = {}
+    for e in events:
+        n = numbers[("user_id", e.user_id) if e.user_id else ("device_id", e.device_id)]  # type: ignore[index]
+        found.setdefault(n, ([], []))[0].append((e.event_type, e.item_id, e.category))
+    buyer = {o.order_id: numbers[("user_id", o.user_id)] for o in orders}
+    for line in live_lines.lines_of(connection=connection, order_ids=buyer):
+        found.setdefault(buyer[line.order_id], ([], []))[1].append(
+            (line.item_id, line.quantity, line.category)
+        )
+    return found
 
 
 def _on_run(progress: Progress | None, run: _Run) -> Progress:

@@ -1,5 +1,6 @@
 """The maintained tags of live persons, by the batch run's own tag rules (`tagging.tags`) run
-on DuckDB over a small feature table of just those persons."""
+on DuckDB over a small feature table of just those persons (and a table of their category
+weights, for `preferred_category`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ MAINTAINED = (
     "monetary",
     "lifecycle",
     "value_segment",
+    "cart_abandoner",
+    "preferred_category",
 )
 # Typed as a run's feature table types them (counts and days are integers there).
 FEATURES = pa.schema(
@@ -40,10 +43,15 @@ FEATURES = pa.schema(
         ("r_score", pa.int64()),
         ("f_score", pa.int64()),
         ("m_score", pa.int64()),
+        ("carted_items", pa.int64()),
+        ("cart_abandon_rate", pa.float64()),
     ]
 )
+# Each person's weight of each category (`tagging.live.shopping.Shopping.weights`).
+WEIGHTS = pa.schema([(P, pa.int64()), ("category", pa.string()), ("weight", pa.int64())])
 Tags = dict[str, list[tuple[str, float | None]]]
 TABLE = "live_features"  # the name the compiled SQL reads the features under
+WEIGHTS_TABLE = "live_category_weights"  # and the category weights
 
 
 class TagRules:
@@ -57,22 +65,33 @@ class TagRules:
         self._sql: dict[LifecycleParams, str] = {}
 
     def tags_of(
-        self, features: Mapping[int, Mapping[str, Any]], lifecycle: LifecycleParams
+        self,
+        features: Mapping[int, Mapping[str, Any]],
+        lifecycle: LifecycleParams,
+        weights: Mapping[int, Mapping[str, int]],
     ) -> dict[int, Tags]:
-        """Each person's maintained tags (person number -> key -> [(value, score)])."""
+        """Each person's maintained tags (person number -> key -> [(value, score)]), from
+        their features and category weights."""
         found: dict[int, Tags] = {number: {} for number in features}
         if not features:
             return found
         columns: dict[str, Sequence[Any]] = {P: list(features)}
         for name in FEATURES.names[1:]:
             columns[name] = [f.get(name) for f in features.values()]
+        leanings = [(n, c, w) for n, found in weights.items() for c, w in found.items()]
+        by_category = pa.table(
+            [pa.array([row[i] for row in leanings], WEIGHTS.field(i).type) for i in range(3)],
+            schema=WEIGHTS,
+        )
         duck = self._con.con
         with self._lock:
             duck.register(TABLE, pa.table(columns, schema=FEATURES))
+            duck.register(WEIGHTS_TABLE, by_category)
             try:
                 rows = duck.execute(self._compiled(lifecycle)).arrow().read_all().to_pylist()
             finally:
                 duck.unregister(TABLE)
+                duck.unregister(WEIGHTS_TABLE)
         for row in rows:
             found[row[P]].setdefault(row["key"], []).append((row["value"], row["score"]))
         return found
@@ -80,12 +99,22 @@ class TagRules:
     def _compiled(self, lifecycle: LifecycleParams) -> str:
         if lifecycle not in self._sql:
             wide = ibis.table(ibis.Schema.from_pyarrow(FEATURES), TABLE)
+            sums = ibis.table(ibis.Schema.from_pyarrow(WEIGHTS), WEIGHTS_TABLE)
+            # The shares as `tagging.features.preference_weights` makes them from the sums.
+            shares = sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))
             parts = [
                 *tags.rfm_tags(wide),
                 *tags.lifecycle_tags(wide, lifecycle),
                 *tags.value_segment_tags(wide, lifecycle),
+                *tags.cart_abandoner_tags(wide),
+                tags.top_values(shares, "category", "preferred_category", 3),
             ]
-            self._sql[lifecycle] = ibis.to_sql(ibis.union(*parts), dialect="duckdb")
+            every = ibis.union(*parts)
+            # `preferred_category`'s value is `tagging.parsing.tag_text`, which calls a Python
+            # function (NFKC) by a name Ibis gives it: run once through Ibis (the tables are
+            # registered by then), the expression leaves it registered for the SQL to call.
+            self._con.to_pyarrow(every.limit(0))
+            self._sql[lifecycle] = ibis.to_sql(every, dialect="duckdb")
         return self._sql[lifecycle]
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ from tagging.basket import Mined
 from tagging.catalog_rules import CatalogRule
 from tagging.identity import PERSON as P
 from tagging.ingest import Source, connect, cursor, memtable, read_source
+from tagging.live import shopping as live_shopping
 from tagging.recommend import mine_and_recommend
 from tagging.run import collect, quality
 from tagging.run.options import RunOptions, end_of_day
@@ -205,6 +206,10 @@ class Pipeline:
         )
         # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
         baskets = self._pool.submit(self._baskets_file)
+        spill = Path(self._spill.name)
+        shopping = live_shopping.shopping_file(
+            self.con, tables.get("events"), tables["items"], spill
+        )
         if "users" in tables:
             # Each person's primary account with its age: read by demographic tags and by
             # person attributes, so worked out once.
@@ -216,7 +221,7 @@ class Pipeline:
             self.con.table("identity"),
             as_of=as_of,
         )
-        return Featured(tables, wide, buyers, modelling, clustering, baskets, outcomes)
+        return Featured(tables, wide, buyers, modelling, clustering, baskets, outcomes, shopping)
 
     def _attribute(self, tables: dict[str, ir.Table]) -> Attributed | None:
         """Without a touches file there are no paths that end in nothing, and the orders' own
@@ -312,7 +317,11 @@ class Pipeline:
         )
         products = steps["products"].kept if "products" in steps else None
         outcomes, covered = featured.outcomes
-        files = {BASKETS_FILE: featured.baskets.result(), **tagged.files}
+        files = {
+            BASKETS_FILE: featured.baskets.result(),
+            live_shopping.FILE: featured.shopping,
+            **tagged.files,
+        }
         snapshot = Snapshot(
             persons=collect.person_rows(self.con, found.persons, featured.tables.get("people")),
             identifiers=collect.batches(self.con, found.identifiers),

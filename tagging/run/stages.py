@@ -34,6 +34,7 @@ class Featured:
     clustering: Future[Any]
     baskets: Future[bytes]
     outcomes: tuple[pd.DataFrame, int]  # models.outcomes
+    shopping: bytes  # the live path's file (tagging.live.shopping)
 
 
 @dataclass(frozen=True)

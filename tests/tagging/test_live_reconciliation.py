@@ -57,7 +57,9 @@ def _read(path: Path) -> list[dict[str, str]]:
 def _split(shop: Path, before: Path) -> tuple[date, list[dict[str, str]]]:
     """Copy `shop` to `before` without the events and orders of its last day and after (the
     shop's zone is UTC, and the latest orders end a little into the next day); the first day
-    left out and the rows left out (orders marked with their source), in file order."""
+    left out and the rows left out (orders marked with their source), in file order, each
+    order followed by its lines (marked too: they are posted with it). The lines stay in the
+    copy's file: a run leaves out lines of orders it does not have."""
     shutil.copytree(shop, before, ignore=shutil.ignore_patterns("truth"))
     rows = {n: _read(shop / f"{n}.csv") for n in ("events", "orders")}
     days = [t.date() for r in rows["orders"] if (t := _instant(r["ts"])) is not None]
@@ -71,14 +73,26 @@ def _split(shop: Path, before: Path) -> tuple[date, list[dict[str, str]]]:
             writer = csv.DictWriter(out, fieldnames=list(found[0]))
             writer.writeheader()
             writer.writerows(r for r, is_late in zip(found, late, strict=True) if not is_late)
-    return last, later
+    lines: dict[str, list[dict[str, str]]] = {}
+    for line in _read(shop / "order_items.csv"):
+        lines.setdefault(line["order_id"], []).append(line | {"source": "order_items"})
+    return last, [r for row in later for r in [row, *_lines_of(row, lines)]]
 
 
-def _chunks(rows: list[dict[str, str]]) -> Iterator[list[dict[str, str | None]]]:
-    for start in range(0, len(rows), POSTED_PER_REQUEST):
-        yield [
-            {k: v or None for k, v in r.items()} for r in rows[start : start + POSTED_PER_REQUEST]
-        ]
+def _lines_of(row: dict[str, str], lines: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
+    return lines.get(row["order_id"], []) if row.get("source") == "orders" else []
+
+
+def _chunks(rows: list[dict[str, str]]) -> Iterator[tuple[int, list[dict[str, str | None]]]]:
+    """Requests of about POSTED_PER_REQUEST rows (an order and its lines in one), each with
+    the index of its first row."""
+    start = 0
+    while start < len(rows):
+        end = min(start + POSTED_PER_REQUEST, len(rows))
+        while end < len(rows) and rows[end].get("source") == "order_items":
+            end += 1
+        yield start, [{k: v or None for k, v in r.items()} for r in rows[start:end]]
+        start = end
 
 
 def _batch_tags(engine: Engine, run_id: int, numbers: list[int]) -> dict[int, dict[str, list]]:
@@ -99,7 +113,7 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
     run_tagging(engine=engine, options=RunOptions(tmp_path / "before", ID_KEY))
     ingest = Ingest(engine=engine, id_key=ID_KEY)
     try:
-        answers = [ingest.take(chunk) for chunk in _chunks(later)]
+        answers = [(start, ingest.take(chunk)) for start, chunk in _chunks(later)]
     finally:
         ingest.close()
     # Half of it by one LiveTags, the rest by another, as after a restart: what the first
@@ -155,14 +169,15 @@ def _sorted(tags: dict[str, list]) -> dict[str, list]:
     return {key: sorted(values) for key, values in tags.items()}
 
 
-def _accepted(later: list[dict[str, str]], answers: list[dict]) -> list[dict[str, str]]:
-    """The posted rows the answers accepted (an error names a row by its index in its request)."""
-    refused = {
-        start + error["index"]
-        for start, answer in zip(range(0, len(later), POSTED_PER_REQUEST), answers, strict=True)
-        for error in answer["errors"]
-    }
-    return [row for i, row in enumerate(later) if i not in refused]
+def _accepted(later: list[dict[str, str]], answers: list[tuple[int, dict]]) -> list[dict[str, str]]:
+    """The posted rows the answers accepted (an error names a row by its index in its
+    request), order lines left out."""
+    refused = {start + error["index"] for start, answer in answers for error in answer["errors"]}
+    return [
+        row
+        for i, row in enumerate(later)
+        if i not in refused and row.get("source") != "order_items"
+    ]
 
 
 def _numbers_named(connection: Connection, rows: list[dict[str, str]]) -> set[int]:
