@@ -34,6 +34,10 @@ POSTED_PER_REQUEST = 500
 EXPECTED_POSTED = 922
 EXPECTED_NAMED = 198
 EXPECTED_TOUCHED = 219
+# Of them, the day's carts and order lines changed the cart_abandoner tag of so many, and the
+# preferred categories of so many.
+SHOPPING_KEYS = ("cart_abandoner", "preferred_category")
+EXPECTED_MOVED = {"cart_abandoner": 25, "preferred_category": 156}
 
 
 def _instant(text: str) -> datetime | None:
@@ -139,6 +143,7 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
         progress = live_profiles.progress(connection=connection)
     posted = _accepted(later, answers)
     touched = {row.person_idx: row for row in overlay}
+    was = _batch_tags(engine, run_id, sorted(touched))
     full = run_tagging(engine=engine, options=RunOptions(generated_shop, ID_KEY)).run_id
     with engine.connect() as connection:
         as_of = run_reads.kept_run(connection=connection, run_id=full).as_of
@@ -156,6 +161,15 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
         EXPECTED_TOUCHED,
     )
     assert ordered == buyers
+    # The day moved each key for some of them (so that the comparison below means something).
+    moved = {
+        key: sum(
+            sorted(row.tags.get(key, [])) != sorted(was[n].get(key, []))
+            for n, row in touched.items()
+        )
+        for key in SHOPPING_KEYS
+    }
+    assert moved == EXPECTED_MOVED
     truth = _batch_tags(engine, full, sorted(touched))
     differ = {
         n: (row.tags, truth[n])
