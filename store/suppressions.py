@@ -22,6 +22,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from store.audiences.bitmaps import pack, unpack
+from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.models import (
@@ -92,7 +93,8 @@ def upgrade(*, connection: Connection) -> int:
 
 def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten | None:
     """Remove the person from every kept run and list their identifiers; None if no run has
-    them.
+    them and the live path has not created them either (a person created live is in the
+    registry of person numbers before any run has them).
 
     One transaction: the person is gone from every run (profile, bitmaps, scores, rules'
     recommendations, outcomes, baskets, quarantined rows naming them or lines of their orders)
@@ -106,9 +108,12 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
                 _profiles.c.person_id == person_id
             )
         ).all()
-        if not places:
+        registered = connection.execute(
+            select(_numbers.c.number).where(_numbers.c.person_id == person_id)
+        ).scalars()
+        numbers = sorted({int(number) for _, number, _ in places} | set(map(int, registered)))
+        if not numbers:
             return None
-        numbers = sorted({int(number) for _, number, _ in places})
         found = connection.execute(
             select(_identifiers.c.kind, _identifiers.c.identifier).where(
                 _identifiers.c.person_idx.in_(numbers)
@@ -120,7 +125,11 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
         quarantined = quarantine.drop_naming(
             connection=connection, identifiers=[identifier for _, identifier in found]
         )
-        live_rows = live.forget(
+        # Their live orders' lines, while the orders still name them.
+        live_rows = live_lines.forget(
+            connection=connection, user_ids=[i for kind, i in found if kind == "user_id"]
+        )
+        live_rows += live.forget(
             connection=connection,
             person_id=person_id,
             identifiers=[identifier for _, identifier in found],

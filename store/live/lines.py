@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, select
+from sqlalchemy import BigInteger, Column, Connection, Integer, delete, select
 from sqlmodel import Field, SQLModel
 
+from store.live.log import LiveOrder
 from store.models import table_of
 
 _SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
@@ -36,6 +37,7 @@ class LiveOrderLine(SQLModel, table=True):
 
 
 _lines = table_of(LiveOrderLine)
+_orders = table_of(LiveOrder)
 
 
 class LineRow(NamedTuple):
@@ -64,3 +66,11 @@ def lines_of(*, connection: Connection, order_ids: Iterable[str]) -> list[LineRo
         statement = select(*columns).where(_lines.c.order_id.in_(wanted[start : start + 10_000]))
         found += [(seq, LineRow(*rest)) for seq, *rest in connection.execute(statement)]
     return [line for _, line in sorted(found, key=lambda pair: pair[0])]
+
+
+def forget(*, connection: Connection, user_ids: Sequence[str]) -> int:
+    """Delete the lines of the live orders of these user ids, in the caller's transaction;
+    how many there were."""
+    theirs = select(_orders.c.order_id).where(_orders.c.user_id.in_(list(user_ids)))
+    result = connection.execute(delete(_lines).where(_lines.c.order_id.in_(theirs)))
+    return int(result.rowcount or 0)
