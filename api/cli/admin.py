@@ -24,7 +24,7 @@ def forget(
         engine=engine, person_id=person_id, id_key=settings.id_key, by="portrait forget"
     )
     if forgotten is None:
-        raise fail(PortraitError(f"no run holds person {person_id!r}"))
+        raise fail(PortraitError(f"no run or live event holds person {person_id!r}"))
     console.print(
         f"forgot {person_id}: removed from {forgotten.runs} run(s), {forgotten.identifiers} "
         f"identifier(s) suppressed, {forgotten.quarantined_rows} quarantined row(s) deleted"

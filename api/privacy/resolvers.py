@@ -13,7 +13,9 @@ from store import suppressions
 async def forget_person(info: Info, *, person_id: str) -> ForgetPersonResult:
     info.context.require_live("admin", what="forgetPerson")
     context = info.context
-    unknown = NotFoundError(message=f"no run holds person {person_id!r}", field="personId")
+    unknown = NotFoundError(
+        message=f"no run or live event holds person {person_id!r}", field="personId"
+    )
     if "\x00" in person_id:  # no person has it (and PostgreSQL text cannot hold it)
         return unknown
     forgotten = await run_in_threadpool(

@@ -206,7 +206,7 @@ async def test_forgetting_removes_the_person_from_the_run_and_its_index(
         "data": {
             "forgetPerson": {
                 "__typename": "NotFoundError",
-                "message": f"no run holds person {ann!r}",
+                "message": f"no run or live event holds person {ann!r}",
                 "field": "personId",
             }
         }
