@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
+from store.basket import rules as item_rules
 from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
@@ -45,11 +46,13 @@ from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
 from store.runs.reads import RunRow
+from tagging.basket import BasketParams
 from tagging.live import identities, memberships, ranks, shopping
 from tagging.live.facts import Facts, applied
 from tagging.live.memberships import Moved, SavedAudience
+from tagging.live.recommending import ItemRule, ItemRules
 from tagging.live.rules import MAINTAINED, TagRules, Tags
-from tagging.live.shopping import RunShopping, Shopping
+from tagging.live.shopping import Activity, RunShopping, Shopping
 from tagging.tags import LifecycleParams
 
 CHUNK = 5_000  # persons read per query
@@ -57,12 +60,9 @@ CHUNK = 5_000  # persons read per query
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
 AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
-SHOPPING = "shopping"  # an overlay row's facts hold the person's `Shopping` under this name
-# A person's live events (event_type, item_id, category) and order lines (item, quantity,
-# category), by number.
-Shopped = dict[
-    int, tuple[list[tuple[str, str | None, str | None]], list[tuple[str, int, str | None]]]
-]
+# An overlay row's facts hold the person's `Shopping`, and their live recommendations.
+SHOPPING, RECOMMENDED = "shopping", "recommendations"
+NOTHING = Activity([], [], [])
 
 
 class Batch(Protocol):
@@ -87,6 +87,8 @@ class _Run:
     ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
     kept: RunShopping  # every person's carts, purchases and category weights in the run
     shopping: dict[int, Shopping]  # and the overlay's persons' as they are now
+    rules: ItemRules  # the run's item rules
+    basket: BasketParams  # and how it recommends
 
     def shopping_of(self, person: int) -> Shopping:
         found = self.shopping.get(person)
@@ -178,7 +180,8 @@ class LiveTags:
             touched.setdefault(numbers[("user_id", o.user_id)], ([], []))[0].append(
                 (o.ts, o.amount)
             )
-        shopped = _shopped(connection, events, orders, numbers)
+        lines = live_lines.lines_of(connection=connection, order_ids=[o.order_id for o in orders])
+        shopped = shopping.activities(events, orders, lines, numbers)
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
         changes = self._retag(connection, run, today, touched, shopped, aged, created, rerank)
         live_profiles.set_progress(
@@ -194,7 +197,7 @@ class LiveTags:
         run: _Run,
         today: date,
         touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
-        shopped: Shopped,
+        shopped: Mapping[int, Activity],
         aged: set[int],
         created: Mapping[int, str],
         rerank: bool,
@@ -204,8 +207,8 @@ class LiveTags:
         facts: dict[int, Facts] = {}
         bags: dict[int, Shopping] = {}
         for n in persons:
-            carts, lines = shopped.get(n, ([], []))
-            bags[n] = run.shopping_of(n).with_events(carts).with_lines(lines)
+            activity = shopped.get(n, NOTHING)
+            bags[n] = run.shopping_of(n).with_activity(activity, keep=run.basket.recent_orders)
             known = run.facts.get(n)
             if known is None:
                 profile = profiles.get(n)
@@ -257,6 +260,8 @@ class LiveTags:
             changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
                 kept = facts[n].as_json() | {SHOPPING: bags[n].as_json()}
+                ordered = bool(shopped.get(n, NOTHING).orders)
+                kept |= _recommended(run, bags[n], ordered, overlay.get(n))
                 rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
             if changed and n in person_ids:
                 moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
@@ -300,6 +305,7 @@ class LiveTags:
         live_profiles.reset_to(connection=connection, run_id=row.id)
         zone = ZoneInfo(live.shop_timezone(connection=connection))
         params = live_profiles.run_params(connection=connection, run_id=row.id)
+        rules = item_rules(connection=connection, run_id=row.id, level="item")
         scores = {}
         for key in ranks.KEYS:
             persons, values = bitmaps.key_scores(connection=connection, run_id=row.id, key=key)
@@ -325,28 +331,28 @@ class LiveTags:
                 for r in overlay
                 if SHOPPING in r.facts
             },
+            rules=ItemRules(
+                ItemRule(
+                    r.rank,
+                    frozenset(r.antecedents),
+                    tuple(r.consequents),
+                    r.confidence - r.consequent_support,
+                )
+                for r in rules
+            ),
+            basket=BasketParams(**(params.get("basket") or {})),
         )
         return self._run
 
 
-def _shopped(
-    connection: Connection,
-    events: Sequence[live_profiles.LiveEventRow],
-    orders: Sequence[live_profiles.LiveOrderRow],
-    numbers: Mapping[identities.Identifier, int],
-) -> Shopped:
-    """What each person carted, browsed and bought in these events and orders (the orders'
-    lines, stored with them)."""
-    found: Shopped = {}
-    for e in events:
-        n = numbers[("user_id", e.user_id) if e.user_id else ("device_id", e.device_id)]  # type: ignore[index]
-        found.setdefault(n, ([], []))[0].append((e.event_type, e.item_id, e.category))
-    buyer = {o.order_id: numbers[("user_id", o.user_id)] for o in orders}
-    for line in live_lines.lines_of(connection=connection, order_ids=buyer):
-        found.setdefault(buyer[line.order_id], ([], []))[1].append(
-            (line.item_id, line.quantity, line.category)
-        )
-    return found
+def _recommended(run: _Run, bag: Shopping, ordered: bool, before: LiveRow | None) -> dict:
+    """The person's live recommendations: fired again after an order of theirs, else the
+    ones fired before (none: the run's stand)."""
+    if ordered:
+        return {RECOMMENDED: [list(r) for r in run.rules.recommend(bag, run.basket)]}
+    if before is not None and RECOMMENDED in before.facts:
+        return {RECOMMENDED: before.facts[RECOMMENDED]}
+    return {}
 
 
 def _on_run(progress: Progress | None, run: _Run) -> Progress:

@@ -1,13 +1,16 @@
-"""What a person carted, bought and leaned to: the facts behind `cart_abandoner` and
-`preferred_category` that the live path adds to.
+"""What a person carted, bought, leaned to and ordered lately: the facts behind
+`cart_abandoner`, `preferred_category` and the recommendations that the live path adds to.
 
 A run keeps them for every person in one Parquet file beside its others (`FILE`, a RunFile:
 renumbered to stable person numbers when written, and a forgotten person's rows dropped with
 the baskets'): rows (person_idx, kind, value, weight) of kind `carted` (each distinct item of
 the person's add_to_cart events), `bought` (each distinct item of their order lines) and
 `category` (each category with its preference weight, `tagging.features.preference_weights`
-before shares: event weights plus PURCHASE_WEIGHT per unit bought). A live event or order line
-adds to a person's `Shopping`; the tags are then the run's rules over the result.
+before shares: event weights plus PURCHASE_WEIGHT per unit bought) and `recent` (the items
+of the person's latest orders that seed their recommendations, `tagging.recommend`, each row
+with its order's `order_id` and `ts`; an order without items has one row with no value). A live
+event, order or order line adds to a person's `Shopping`; the tags and recommendations are then
+the run's rules over the result.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ibis
 import ibis.expr.types as ir
@@ -25,37 +29,80 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
+from store.live.lines import LineRow
+from store.live.profiles import LiveEventRow, LiveOrderRow
 from tagging import features
 from tagging.identity import PERSON as P
 from tagging.ingest import empty_table
 
 FILE = "live_shopping.parquet"
-CARTED, BOUGHT, CATEGORY = "carted", "bought", "category"
+CARTED, BOUGHT, CATEGORY, RECENT = "carted", "bought", "category", "recent"
 CART = "add_to_cart"
+# A recent order: when, its id, and its items.
+Order = tuple[datetime, str, frozenset[str]]
+
+
+class Activity(NamedTuple):
+    """What one person did live in one step."""
+
+    events: list[tuple[str, str | None, str | None]]  # event_type, item_id, category
+    lines: list[tuple[str, int, str | None]]  # item_id, quantity, category
+    orders: list[Order]
+
+
+def activities(
+    events: Iterable[LiveEventRow],
+    orders: Iterable[LiveOrderRow],
+    lines: Iterable[LineRow],
+    numbers: Mapping[tuple[str, str], int],
+) -> dict[int, Activity]:
+    """Each person's events, order lines and orders, by number (`numbers`: of each identifier
+    (kind, identifier); an event is its user's, else its device's)."""
+    found: dict[int, Activity] = {}
+
+    def of(number: int) -> Activity:
+        return found.setdefault(number, Activity([], [], []))
+
+    for e in events:
+        actor = ("user_id", e.user_id) if e.user_id else ("device_id", e.device_id or "")
+        of(numbers[actor]).events.append((e.event_type, e.item_id, e.category))
+    items: dict[str, list[LineRow]] = {}
+    for line in lines:
+        items.setdefault(line.order_id, []).append(line)
+    for o in orders:
+        theirs = of(numbers[("user_id", o.user_id)])
+        bought = items.get(o.order_id, [])
+        theirs.lines.extend((line.item_id, line.quantity, line.category) for line in bought)
+        theirs.orders.append((o.ts, o.order_id, frozenset(line.item_id for line in bought)))
+    return found
 
 
 def shopping_file(
-    con: DuckDBBackend, events: ir.Table | None, items: ir.Table, folder: Path
+    con: DuckDBBackend,
+    events: ir.Table | None,
+    orders: ir.Table,
+    items: ir.Table,
+    folder: Path,
+    *,
+    recent_orders: int,
 ) -> bytes:
-    """The run's file of carted and bought items and category weights (see the module)."""
+    """The run's file of carted and bought items, category weights and the items of each
+    person's `recent_orders` latest orders (see the module)."""
     bought = items.select(P, kind=ibis.literal(BOUGHT), value=items.item_id).distinct()
-    parts = [bought.mutate(weight=ibis.literal(0, "int64"))]
+    parts = [_row(bought)]
     if events is not None:
         carts = events.filter((events.event_type == CART) & events.item_id.notnull())
         carted = carts.select(P, kind=ibis.literal(CARTED), value=carts.item_id).distinct()
-        parts.append(carted.mutate(weight=ibis.literal(0, "int64")))
+        parts.append(_row(carted))
     no_events = empty_table(**{P: "int64"}, event_type="string", category="string")
     weights = features.preference_weights(
         no_events if events is None else events, items, "category"
     )
-    parts.append(
-        weights.select(
-            P,
-            kind=ibis.literal(CATEGORY),
-            value=weights.category,
-            weight=weights.weight.cast("int64"),
-        )
+    leaning = weights.select(
+        P, kind=ibis.literal(CATEGORY), value=weights.category, _weight=weights.weight
     )
+    parts.append(_row(leaning, weight=leaning._weight))
+    parts.append(_recent(orders, items, recent_orders))
     table = ibis.union(*parts).order_by([P, "kind", "value"])
     path = folder / FILE
     con.to_parquet(table, path, compression="zstd")
@@ -65,6 +112,36 @@ def shopping_file(
         path.unlink()
 
 
+def _row(
+    table: ir.Table,
+    *,
+    weight: ir.IntegerValue | None = None,
+    order_id: ir.StringValue | None = None,
+    ts: ir.TimestampValue | None = None,
+) -> ir.Table:
+    """A table's (person_idx, kind, value) with the file's other columns."""
+    return table.select(
+        P,
+        "kind",
+        value=table.value.cast("string"),
+        weight=ibis.literal(0, "int64") if weight is None else weight.cast("int64"),
+        order_id=ibis.null("string") if order_id is None else order_id,
+        ts=ibis.null("timestamp") if ts is None else ts.cast("timestamp"),
+    )
+
+
+def _recent(orders: ir.Table, items: ir.Table, recent: int) -> ir.Table:
+    """The items of each person's `recent` latest orders, as `tagging.recommend` picks them."""
+    ranked = orders.mutate(
+        _n=ibis.row_number().over(group_by=P, order_by=[ibis.desc(orders.ts), orders.order_id])
+    )
+    latest = ranked.filter(ranked._n < recent).select(P, "order_id", "ts")
+    lines = items.filter(items.item_id.notnull()).select(_order="order_id", value="item_id")
+    joined = latest.left_join(lines.distinct(), latest.order_id == lines._order)
+    joined = joined.mutate(kind=ibis.literal(RECENT))
+    return _row(joined, order_id=joined.order_id, ts=joined.ts)
+
+
 @dataclass(frozen=True)
 class Shopping:
     """One person's carted and bought items and category weights."""
@@ -72,16 +149,26 @@ class Shopping:
     carted: frozenset[str] = frozenset()
     bought: frozenset[str] = frozenset()
     categories: Mapping[str, int] = field(default_factory=dict)
+    recent: tuple[Order, ...] = ()  # the latest orders, latest first
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Shopping:
-        return cls(frozenset(data["carted"]), frozenset(data["bought"]), dict(data["categories"]))
+        recent = tuple(
+            (datetime.fromisoformat(ts), order_id, frozenset(items))
+            for ts, order_id, items in data["recent"]
+        )
+        return cls(
+            frozenset(data["carted"]), frozenset(data["bought"]), dict(data["categories"]), recent
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
             "carted": sorted(self.carted),
             "bought": sorted(self.bought),
             "categories": dict(sorted(self.categories.items())),
+            "recent": [
+                [ts.isoformat(), order_id, sorted(items)] for ts, order_id, items in self.recent
+            ],
         }
 
     def with_events(self, events: Iterable[tuple[str, str | None, str | None]]) -> Shopping:
@@ -105,6 +192,22 @@ class Shopping:
                 categories[category] = categories.get(category, 0) + weight
         return replace(self, bought=frozenset(bought), categories=categories)
 
+    def with_activity(self, activity: Activity, *, keep: int) -> Shopping:
+        """With a step's activity added (`keep`: how many latest orders to keep)."""
+        added = self.with_events(activity.events).with_lines(activity.lines)
+        return added.with_orders(activity.orders, keep=keep)
+
+    def with_orders(self, orders: Iterable[Order], *, keep: int) -> Shopping:
+        """With orders (ts, order_id, items) added to the `keep` latest (ties by order id, as a
+        run breaks them)."""
+        every = sorted({*self.recent, *orders}, key=lambda order: order[1])
+        latest = sorted(every, key=lambda order: order[0], reverse=True)[:keep]
+        return replace(self, recent=tuple(latest))
+
+    def seeds(self) -> frozenset[str]:
+        """The items of the latest orders, which seed the recommendations."""
+        return frozenset().union(*(items for _, _, items in self.recent))
+
     def features(self) -> dict[str, Any]:
         """carted_items and cart_abandon_rate, as a run's features give them (None: no cart)."""
         if not self.carted:
@@ -127,6 +230,8 @@ class RunShopping:
         self._kinds = table["kind"].to_pylist()
         self._values = table["value"].to_pylist()
         self._weights = table["weight"].to_numpy()
+        self._orders = table["order_id"].to_pylist()
+        self._times = table["ts"].to_pylist()
 
     def of(self, person: int) -> Shopping:
         start = int(np.searchsorted(self._persons, person, side="left"))
@@ -134,15 +239,22 @@ class RunShopping:
         carted: set[str] = set()
         bought: set[str] = set()
         categories: dict[str, int] = {}
+        recent: dict[tuple[datetime, str], set[str]] = {}
         for i in range(start, end):
             kind, value = self._kinds[i], self._values[i]
             if kind == CARTED:
                 carted.add(value)
             elif kind == BOUGHT:
                 bought.add(value)
-            else:
+            elif kind == CATEGORY:
                 categories[value] = int(self._weights[i])
-        return Shopping(frozenset(carted), frozenset(bought), categories)
+            else:
+                items = recent.setdefault((self._times[i], self._orders[i]), set())
+                items |= set() if value is None else {value}
+        latest = [(ts, order_id, frozenset(items)) for (ts, order_id), items in recent.items()]
+        return Shopping(frozenset(carted), frozenset(bought), categories).with_orders(
+            latest, keep=len(latest)
+        )
 
 
 def _empty() -> pa.Table:
@@ -152,5 +264,7 @@ def _empty() -> pa.Table:
             "kind": pa.array([], pa.string()),
             "value": pa.array([], pa.string()),
             "weight": pa.array([], pa.int64()),
+            "order_id": pa.array([], pa.string()),
+            "ts": pa.array([], pa.timestamp("us")),
         }
     )

@@ -208,7 +208,12 @@ class Pipeline:
         baskets = self._pool.submit(self._baskets_file)
         spill = Path(self._spill.name)
         shopping = live_shopping.shopping_file(
-            self.con, tables.get("events"), tables["items"], spill
+            self.con,
+            tables.get("events"),
+            tables["orders"],
+            tables["items"],
+            spill,
+            recent_orders=self.options.basket.recent_orders,
         )
         if "users" in tables:
             # Each person's primary account with its age: read by demographic tags and by

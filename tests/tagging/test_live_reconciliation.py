@@ -10,21 +10,29 @@ every file is the truth to compare with, person number by number.
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from api.live.ingest import Ingest
+from store import basket
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.profiles import reads as profile_reads
 from store.runs import reads as run_reads
+from tagging.basket import BasketParams
+from tagging.ingest import memtable
+from tagging.live import shopping
 from tagging.live.incremental import LiveTags
 from tagging.live.rules import MAINTAINED
+from tagging.recommend import recommend
 from tagging.run import RunOptions, run_tagging
 
 ID_KEY = "test-id-key-0123456789"
@@ -37,6 +45,8 @@ EXPECTED_TOUCHED = 219
 # Of them, the day's carts and order lines changed the cart_abandoner tag of so many, and the
 # preferred categories of so many.
 SHOPPING_KEYS = ("cart_abandoner", "preferred_category")
+# Buyers of the day with any recommendation, and those whose list the day changed.
+EXPECTED_RECOMMENDED = (77, 42)
 EXPECTED_MOVED = {"cart_abandoner": 25, "preferred_category": 156}
 
 
@@ -177,6 +187,59 @@ def test_a_day_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
         if _sorted(row.tags) != _sorted(truth[n])
     }
     assert list(differ.items()) == []
+    # The buyers' recommendations: the run's item rules fired on their latest orders. A run
+    # over the day mines rules of its own (every support moves), so the truth is the batch
+    # rule (`tagging.recommend.recommend`) with the first run's rules, over what the later run
+    # keeps of each buyer's latest orders and purchases.
+    truth_lists = _recommended_by_batch(engine, run_id, full, sorted(buyers))
+    live_lists = {n: touched[n].facts["recommendations"] for n in buyers}
+    assert live_lists == truth_lists
+    with engine.connect() as connection:
+        before = basket.recommendations(
+            connection=connection, run_id=run_id, person_idxs=sorted(buyers)
+        )
+    was_lists: dict[int, list] = {n: [] for n in buyers}
+    for r in before:
+        was_lists[r.person_idx].append([r.item_id, r.score, r.rule_rank])
+    changed = sum(live_lists[n] != was_lists[n] for n in buyers)
+    assert (sum(map(bool, live_lists.values())), changed) == EXPECTED_RECOMMENDED
+
+
+def _recommended_by_batch(
+    engine: Engine, rules_of: int, run_id: int, persons: list[int]
+) -> dict[int, list]:
+    """Each person's [item_id, score, rule_rank] by `tagging.recommend.recommend` with the item
+    rules of run `rules_of`, over run `run_id`'s record of their latest orders and purchases
+    (its live shopping file)."""
+    with engine.connect() as connection:
+        rules = basket.rules(connection=connection, run_id=rules_of, level="item")
+        content = run_reads.run_file(connection=connection, run_id=run_id, name=shopping.FILE)
+    assert content is not None
+    kept = pq.read_table(io.BytesIO(content)).to_pandas()
+    kept = kept[kept["person_idx"].isin(persons)]
+    recent = kept[kept["kind"] == shopping.RECENT]
+    orders = recent[["person_idx", "order_id", "ts"]].drop_duplicates()
+    lines = recent.dropna(subset=["value"])[["person_idx", "order_id", "value"]]
+    bought = kept[kept["kind"] == shopping.BOUGHT].assign(order_id="")
+    items = pd.concat([lines, bought[["person_idx", "order_id", "value"]]])
+    frame = pd.DataFrame(
+        {
+            "antecedents": [r.antecedents for r in rules],
+            "consequents": [r.consequents for r in rules],
+            "confidence": [r.confidence for r in rules],
+            "consequent_support": [r.consequent_support for r in rules],
+        }
+    )
+    fired = recommend(
+        memtable(items.rename(columns={"value": "item_id"})),
+        memtable(orders),
+        frame,
+        BasketParams(),
+    )
+    found: dict[int, list] = {n: [] for n in persons}
+    for row in fired.order_by(["person_idx", "rank"]).to_pyarrow().to_pylist():
+        found[row["person_idx"]].append([row["item_id"], row["score"], row["rule_rank"]])
+    return found
 
 
 def _sorted(tags: dict[str, list]) -> dict[str, list]:
