@@ -8,9 +8,11 @@ from datetime import date, datetime
 import strawberry
 from sqlalchemy import Connection
 
+from store.basket import RecommendationRow
 from store.live import profiles as live_profiles
-from store.live.profiles import LiveRow
+from store.live.profiles import RECOMMENDED, LiveRow
 from store.profiles.reads import PersonRow, PersonTagRow
+from tagging.live.rules import MAINTAINED
 
 # The features a profile's `rfm` shows, and the maintained tag each comes from.
 RFM_FEATURES = {
@@ -41,8 +43,20 @@ class LiveState:
             day=row.day,
             updated_at=row.updated_at,
             last_seen=None if seen is None else datetime.fromisoformat(seen),
-            keys=sorted(row.tags),
+            keys=sorted(MAINTAINED),  # a key with no value live (no cart_abandoner) is live too
         )
+
+
+def live_recommendations(person_idx: int, live: LiveRow | None) -> list[RecommendationRow] | None:
+    """The person's recommendations as the live path fired them after an order of theirs
+    (None: the run's stand)."""
+    found = None if live is None else live.facts.get(RECOMMENDED)
+    if found is None:
+        return None
+    return [
+        RecommendationRow(person_idx, rank, item_id, score, rule_rank)
+        for rank, (item_id, score, rule_rank) in enumerate(found, start=1)
+    ]
 
 
 def live_rows(*, connection: Connection, run_id: int, person_idxs: list[int]) -> dict[int, LiveRow]:

@@ -14,7 +14,7 @@ from api.basket.types import Recommendation, recommendations_of
 from api.context import Info
 from api.personas.loaders import PersonaLoaders
 from api.personas.types import Persona
-from api.profiles.live import LiveState
+from api.profiles.live import LiveState, live_recommendations
 from api.runs.types import Run
 from api.tags.types import Tag, TagKind
 from store.errors import InputError
@@ -199,7 +199,8 @@ class Profile:
 
     @strawberry.field(
         description="Items the basket rules recommend from the person's recent orders, best "
-        "first, each with the rule behind it (at most 100)."
+        "first, each with the rule behind it (at most 100); after a live order, the run's rules "
+        "fired on the orders as they are now."
     )
     async def recommendations(self, info: Info, first: int = 10) -> list[Recommendation]:
         if not 0 <= first <= MAX_RECOMMENDATIONS:
@@ -211,9 +212,11 @@ class Profile:
                 f"{run.id if run else 'none'}: ask profile(..., run: {self.run_row.id}) for its "
                 "recommendations"
             )
-        rows = await info.context.loaders(BasketLoaders).recommendations_of_person.load(
-            self.row.person_idx
-        )
+        rows = live_recommendations(self.row.person_idx, self.live_row)
+        if rows is None:
+            rows = await info.context.loaders(BasketLoaders).recommendations_of_person.load(
+                self.row.person_idx
+            )
         return await recommendations_of(info, rows[:first])
 
     @strawberry.field(description="The person's K-Means persona; null for non-buyers.")

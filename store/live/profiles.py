@@ -41,6 +41,9 @@ from store.models import PersonIdentifier, PersonNumber, Run, table_of
 _NUMBER = BigInteger().with_variant(Integer, "sqlite")
 # Tags as the overlay keeps them: by key, each value with its score.
 Tags = dict[str, list[tuple[str, float | None]]]
+# A row's facts hold, under this name, the person's recommendations as the live path fired
+# them after an order of theirs ([[item_id, score, rule_rank], ...], best first).
+RECOMMENDED = "recommendations"
 
 
 class LiveProfile(SQLModel, table=True):

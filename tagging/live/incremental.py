@@ -41,7 +41,7 @@ from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.live.log import NewChange
-from store.live.profiles import LiveRow, Progress
+from store.live.profiles import RECOMMENDED, LiveRow, Progress
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
@@ -60,8 +60,7 @@ CHUNK = 5_000  # persons read per query
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
 AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
-# An overlay row's facts hold the person's `Shopping`, and their live recommendations.
-SHOPPING, RECOMMENDED = "shopping", "recommendations"
+SHOPPING = "shopping"  # an overlay row's facts hold the person's `Shopping` under this name
 NOTHING = Activity([], [], [])
 
 

@@ -16,18 +16,21 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from websockets.sync.client import connect
 
-from store import keys
+from store import basket, keys
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
 from store.live import log as live
 from store.live import profiles as live_profiles
+from store.live.profiles import RECOMMENDED
 from store.models import PersonIdentifier, table_of
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
 from store.runs.reads import RunRow
 from tagging.generator import generate_shop
+from tagging.live import shopping
 from tagging.live.rules import MAINTAINED
+from tagging.live.shopping import RunShopping
 from tagging.run import RunOptions, run_tagging
 from tests.api.test_serve import serving
 
@@ -46,6 +49,7 @@ query Profile($user: String!) {
     personId lifecycle
     rfm { recencyDays frequency monetary }
     live { run day keys }
+    recommendations { item { id } score because { rank } }
   }
 }
 """
@@ -54,11 +58,13 @@ _ids = table_of(PersonIdentifier)
 
 
 class Lapsing(NamedTuple):
-    """A buyer the run tags churn_risk, and the user id they order with."""
+    """A buyer the run tags churn_risk, the user id they order with, and the run's best item
+    rule that fires for one item they have not bought (its antecedent and consequent)."""
 
     run: RunRow
     person: PersonRow
     user_id: str
+    rule: tuple[str, str]
 
 
 def _lapsing(connection: Connection) -> Lapsing:
@@ -74,7 +80,14 @@ def _lapsing(connection: Connection) -> Lapsing:
     (person,) = profile_reads.persons_by_idx(
         connection=connection, run_id=run.id, person_idxs=[found.person_idx]
     )
-    return Lapsing(run, person, found.identifier)
+    kept = run_reads.run_file(connection=connection, run_id=run.id, name=shopping.FILE)
+    bought = RunShopping(kept).of(found.person_idx).bought
+    rule = next(
+        r
+        for r in basket.rules(connection=connection, run_id=run.id, level="item")
+        if len(r.antecedents) == 1 and not bought & {*r.antecedents, *r.consequents}
+    )
+    return Lapsing(run, person, found.identifier, (rule.antecedents[0], rule.consequents[0]))
 
 
 @pytest.fixture
@@ -111,6 +124,13 @@ def test_an_order_posted_moves_the_buyer_into_a_saved_audience_and_their_profile
         "ts": f"{day} 00:00:01",
         "amount": AMOUNT,
     }
+    line = {
+        "source": "order_items",
+        "order_id": "live-o-1",
+        "item_id": lapsing.rule[0],
+        "quantity": 1,
+        "price": AMOUNT,
+    }
     with connect(
         server.replace("http://", "ws://") + "/graphql",
         subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
@@ -121,7 +141,9 @@ def test_an_order_posted_moves_the_buyer_into_a_saved_audience_and_their_profile
         payload = {"query": CHANGES, "variables": {"audience": "comeback"}}
         socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         posted = httpx.post(
-            f"{server}/events", json=[order], headers={"authorization": f"Bearer {ingest}"}
+            f"{server}/events",
+            json=[order, line],
+            headers={"authorization": f"Bearer {ingest}"},
         )
         change = json.loads(socket.recv(WAIT_SECONDS))["payload"]["data"]["audienceChanges"]
     with httpx.Client(base_url=server, headers={"authorization": f"Bearer {analyst}"}) as client:
@@ -130,33 +152,48 @@ def test_an_order_posted_moves_the_buyer_into_a_saved_audience_and_their_profile
         ).json()
     with engine.connect() as connection:
         logged = live_profiles.progress(connection=connection)
+        (row,) = live_profiles.overlay_on(connection=connection, run_id=lapsing.run.id)
 
     features = lapsing.person.features or {}
     recency = int(features["recency_days"])
-    assert posted.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0, "errors": []}
+    assert posted.json() == {"accepted": 2, "duplicates": 0, "quarantined": 0, "errors": []}
     assert change == {
         "id": str(_entered_id(engine)),
         "personId": lapsing.person.person_id,
         "change": "ENTERED",
         "why": "lifecycle",
     }
-    assert profile == {
-        "data": {
-            "profile": {
-                "personId": lapsing.person.person_id,
-                # The batch rule: an order after a gap of over 90 days is a reactivation.
-                "lifecycle": "reactivated" if recency > 90 else "active",
-                "rfm": {
-                    "recencyDays": 0,
-                    "frequency": int(features["frequency"]) + 1,
-                    "monetary": round(features["monetary"] + AMOUNT, 2),
-                    # (r, f, m scores: tests/tagging/test_live_reconciliation.py)
-                },
-                "live": {"run": str(lapsing.run.id), "day": str(day), "keys": sorted(MAINTAINED)},
+    assert (
+        profile
+        == {
+            "data": {
+                "profile": {
+                    "personId": lapsing.person.person_id,
+                    # The batch rule: an order after a gap of over 90 days is a reactivation.
+                    "lifecycle": "reactivated" if recency > 90 else "active",
+                    "rfm": {
+                        "recencyDays": 0,
+                        "frequency": int(features["frequency"]) + 1,
+                        "monetary": round(features["monetary"] + AMOUNT, 2),
+                        # (r, f, m scores: tests/tagging/test_live_reconciliation.py)
+                    },
+                    "live": {
+                        "run": str(lapsing.run.id),
+                        "day": str(day),
+                        "keys": sorted(MAINTAINED),
+                    },
+                    # The run's rules fired on the order's item (checked against the batch rule in
+                    # tests/tagging/test_live_reconciliation.py), as the live path keeps them.
+                    "recommendations": [
+                        {"item": {"id": item}, "score": score, "because": {"rank": rank}}
+                        for item, score, rank in row.facts[RECOMMENDED][:10]
+                    ],
+                }
             }
         }
-    }
+    )
     assert logged is not None and (logged.orders_through, logged.day) == (1, day)
+    assert lapsing.rule[1] in {item for item, _, _ in row.facts[RECOMMENDED]}
 
 
 def _entered_id(engine: Engine) -> int:
