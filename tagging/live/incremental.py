@@ -2,9 +2,11 @@
 
 Each step takes the live events and orders stored since the last one (by `seq`), finds their
 persons (`tagging.live.identities`), adds them to each person's facts (`tagging.live.facts`),
+and their carts, order lines and latest orders to their shopping (`tagging.live.shoppers`),
 and recomputes the maintained keys (`tagging.live.rules.MAINTAINED`: recency, frequency,
-monetary, their R/F/M scores and segment, lifecycle, value_segment) with the run's own rules
-and cut points (`tagging.live.ranks`) on the live day. The touched persons' saved-audience
+monetary, their R/F/M scores and segment, lifecycle, value_segment, cart_abandoner,
+preferred_category) with the run's own rules and cut points (`tagging.live.ranks`) on the live
+day, and a buyer's recommendations with the run's item rules. The touched persons' saved-audience
 memberships are evaluated on their tags before and after (`tagging.live.memberships`). The
 overlay rows (`store.live.profiles`), the progress and the membership changes are written in
 one transaction: a restart goes on from the last commit and loses nothing.
@@ -36,23 +38,21 @@ from sqlalchemy.engine import Engine
 
 from store.audiences import bitmaps
 from store.audiences import saved as saved_audiences
-from store.basket import rules as item_rules
 from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.live.log import NewChange
-from store.live.profiles import RECOMMENDED, LiveRow, Progress
+from store.live.profiles import LiveRow, Progress
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
 from store.runs.reads import RunRow
-from tagging.basket import BasketParams
 from tagging.live import identities, memberships, ranks, shopping
 from tagging.live.facts import Facts, applied
 from tagging.live.memberships import Moved, SavedAudience
-from tagging.live.recommending import ItemRule, ItemRules
 from tagging.live.rules import MAINTAINED, TagRules, Tags
-from tagging.live.shopping import Activity, RunShopping, Shopping
+from tagging.live.shoppers import NOTHING, Shoppers
+from tagging.live.shopping import Activity, Shopping
 from tagging.tags import LifecycleParams
 
 CHUNK = 5_000  # persons read per query
@@ -60,8 +60,6 @@ CHUNK = 5_000  # persons read per query
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
 AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
-SHOPPING = "shopping"  # an overlay row's facts hold the person's `Shopping` under this name
-NOTHING = Activity([], [], [])
 
 
 class Batch(Protocol):
@@ -84,14 +82,7 @@ class _Run:
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
     ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
-    kept: RunShopping  # every person's carts, purchases and category weights in the run
-    shopping: dict[int, Shopping]  # and the overlay's persons' as they are now
-    rules: ItemRules  # the run's item rules
-    basket: BasketParams  # and how it recommends
-
-    def shopping_of(self, person: int) -> Shopping:
-        found = self.shopping.get(person)
-        return self.kept.of(person) if found is None else found
+    shoppers: Shoppers  # carts, purchases, category weights, latest orders; item rules
 
 
 class LiveTags:
@@ -206,8 +197,7 @@ class LiveTags:
         facts: dict[int, Facts] = {}
         bags: dict[int, Shopping] = {}
         for n in persons:
-            activity = shopped.get(n, NOTHING)
-            bags[n] = run.shopping_of(n).with_activity(activity, keep=run.basket.recent_orders)
+            bags[n] = run.shoppers.of(n, shopped.get(n, NOTHING))
             known = run.facts.get(n)
             if known is None:
                 profile = profiles.get(n)
@@ -227,7 +217,7 @@ class LiveTags:
             if n in features or (rerank and rfm != run.ranked.get(n)):
                 if n not in facts:
                     facts[n] = run.facts[n]
-                    bags[n] = run.shopping_of(n)
+                    bags[n] = run.shoppers.of(n)
                     features[n] = facts[n].features(today) | bags[n].features()
                 features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
         persons = sorted(features)
@@ -250,7 +240,7 @@ class LiveTags:
         for n in gone:
             run.facts.pop(n, None)
             run.ranked.pop(n, None)
-            run.shopping.pop(n, None)
+            run.shoppers.forget(n)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
@@ -258,16 +248,15 @@ class LiveTags:
             now_tags = new_tags[n]
             changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
-                kept = facts[n].as_json() | {SHOPPING: bags[n].as_json()}
-                ordered = bool(shopped.get(n, NOTHING).orders)
-                kept |= _recommended(run, bags[n], ordered, overlay.get(n))
+                kept = facts[n].as_json()
+                kept |= run.shoppers.facts(bags[n], shopped.get(n, NOTHING), overlay.get(n))
                 rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
             if changed and n in person_ids:
                 moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
         live_profiles.write(connection=connection, rows=rows)
         run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
         run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
-        run.shopping |= {row.person_idx: bags[row.person_idx] for row in rows}
+        run.shoppers.remember({row.person_idx: bags[row.person_idx] for row in rows})
         if not moved:
             return []
         return memberships.changes(self._saved(connection), moved, at=now)
@@ -304,7 +293,6 @@ class LiveTags:
         live_profiles.reset_to(connection=connection, run_id=row.id)
         zone = ZoneInfo(live.shop_timezone(connection=connection))
         params = live_profiles.run_params(connection=connection, run_id=row.id)
-        rules = item_rules(connection=connection, run_id=row.id, level="item")
         scores = {}
         for key in ranks.KEYS:
             persons, values = bitmaps.key_scores(connection=connection, run_id=row.id, key=key)
@@ -322,36 +310,11 @@ class LiveTags:
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
             ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
-            kept=RunShopping(
-                run_reads.run_file(connection=connection, run_id=row.id, name=shopping.FILE)
+            shoppers=Shoppers.read(
+                connection=connection, run_id=row.id, params=params, overlay=overlay
             ),
-            shopping={
-                r.person_idx: Shopping.from_json(r.facts[SHOPPING])
-                for r in overlay
-                if SHOPPING in r.facts
-            },
-            rules=ItemRules(
-                ItemRule(
-                    r.rank,
-                    frozenset(r.antecedents),
-                    tuple(r.consequents),
-                    r.confidence - r.consequent_support,
-                )
-                for r in rules
-            ),
-            basket=BasketParams(**(params.get("basket") or {})),
         )
         return self._run
-
-
-def _recommended(run: _Run, bag: Shopping, ordered: bool, before: LiveRow | None) -> dict:
-    """The person's live recommendations: fired again after an order of theirs, else the
-    ones fired before (none: the run's stand)."""
-    if ordered:
-        return {RECOMMENDED: [list(r) for r in run.rules.recommend(bag, run.basket)]}
-    if before is not None and RECOMMENDED in before.facts:
-        return {RECOMMENDED: before.facts[RECOMMENDED]}
-    return {}
 
 
 def _on_run(progress: Progress | None, run: _Run) -> Progress:

@@ -1,0 +1,94 @@
+"""The shopping side of the live path on top of one committed run: each person's carts,
+purchases, category weights and latest orders (`tagging.live.shopping`), and the run's item
+rules that recommend to them (`tagging.live.recommending`).
+
+An overlay row's facts keep the person's `Shopping` under SHOPPING and, once an order of
+theirs was taken live, their recommendations under `store.live.profiles.RECOMMENDED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from store import basket as basket_queries
+from store.live.profiles import RECOMMENDED, LiveRow
+from store.runs import reads as run_reads
+from tagging.basket import BasketParams
+from tagging.live.recommending import ItemRule, ItemRules
+from tagging.live.shopping import FILE, Activity, RunShopping, Shopping
+
+SHOPPING = "shopping"
+NOTHING = Activity([], [], [])
+
+
+class Shoppers:
+    """Every person's shopping on run `run_id`: the run's file, and the overlay's persons as
+    they are now (kept in step with the store)."""
+
+    def __init__(self, *, kept: RunShopping, rules: ItemRules, params: BasketParams) -> None:
+        self._kept = kept
+        self._rules = rules
+        self._params = params
+        self._live: dict[int, Shopping] = {}
+
+    @classmethod
+    def read(
+        cls,
+        *,
+        connection: Connection,
+        run_id: int,
+        params: dict[str, Any],
+        overlay: Iterable[LiveRow],
+    ) -> Shoppers:
+        """The run's shopping file and item rules, and the overlay rows' shopping."""
+        rows = basket_queries.rules(connection=connection, run_id=run_id, level="item")
+        rules = ItemRules(
+            ItemRule(
+                r.rank,
+                frozenset(r.antecedents),
+                tuple(r.consequents),
+                r.confidence - r.consequent_support,  # the score, as tagging.recommend's
+            )
+            for r in rows
+        )
+        found = cls(
+            kept=RunShopping(run_reads.run_file(connection=connection, run_id=run_id, name=FILE)),
+            rules=rules,
+            params=BasketParams(**(params.get("basket") or {})),
+        )
+        found.remember(
+            {
+                r.person_idx: Shopping.from_json(r.facts[SHOPPING])
+                for r in overlay
+                if SHOPPING in r.facts
+            }
+        )
+        return found
+
+    def of(self, person: int, activity: Activity = NOTHING) -> Shopping:
+        """The person's shopping as it is now, with `activity` added."""
+        found = self._live.get(person)
+        known = self._kept.of(person) if found is None else found
+        return known.with_activity(activity, keep=self._params.recent_orders)
+
+    def remember(self, shopping: dict[int, Shopping]) -> None:
+        self._live |= shopping
+
+    def forget(self, person: int) -> None:
+        self._live.pop(person, None)
+
+    def facts(
+        self, shopping: Shopping, activity: Activity, before: LiveRow | None
+    ) -> dict[str, Any]:
+        """What an overlay row's facts keep of the person's shopping: it, and their
+        recommendations, fired again after an order of theirs, else as fired before (none:
+        the run's stand)."""
+        kept: dict[str, Any] = {SHOPPING: shopping.as_json()}
+        if activity.orders:
+            kept[RECOMMENDED] = [list(r) for r in self._rules.recommend(shopping, self._params)]
+        elif before is not None and RECOMMENDED in before.facts:
+            kept[RECOMMENDED] = before.facts[RECOMMENDED]
+        return kept
