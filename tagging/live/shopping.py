@@ -6,11 +6,11 @@ renumbered to stable person numbers when written, and a forgotten person's rows 
 the baskets'): rows (person_idx, kind, value, weight) of kind `carted` (each distinct item of
 the person's add_to_cart events), `bought` (each distinct item of their order lines) and
 `category` (each category with its preference weight, `tagging.features.preference_weights`
-before shares: event weights plus PURCHASE_WEIGHT per unit bought) and `recent` (the items
-of the person's latest orders that seed their recommendations, `tagging.recommend`, each row
-with its order's `order_id` and `ts`; an order without items has one row with no value). A live
-event, order or order line adds to a person's `Shopping`; the tags and recommendations are then
-the run's rules over the result.
+before shares: event weights plus PURCHASE_WEIGHT per unit bought), `order` (the person's
+latest orders, whose items seed their recommendations in `tagging.recommend`: the order id,
+its `ts`, and its place as `weight`, 0 the latest) and `recent` (the items of those orders,
+each with its order's place as `weight`). A live event, order or order line adds to a person's
+`Shopping`; the tags and recommendations are then the run's rules over the result.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tagging.identity import PERSON as P
 from tagging.ingest import empty_table
 
 FILE = "live_shopping.parquet"
-CARTED, BOUGHT, CATEGORY, RECENT = "carted", "bought", "category", "recent"
+CARTED, BOUGHT, CATEGORY, ORDER, RECENT = "carted", "bought", "category", "order", "recent"
 CART = "add_to_cart"
 # A recent order: when, its id, and its items.
 Order = tuple[datetime, str, frozenset[str]]
@@ -102,7 +102,7 @@ def shopping_file(
         P, kind=ibis.literal(CATEGORY), value=weights.category, _weight=weights.weight
     )
     parts.append(_row(leaning, weight=leaning._weight))
-    parts.append(_recent(orders, items, recent_orders))
+    parts += _recent(orders, items, recent_orders)
     table = ibis.union(*parts).order_by([P, "kind", "value"])
     path = folder / FILE
     con.to_parquet(table, path, compression="zstd")
@@ -113,11 +113,7 @@ def shopping_file(
 
 
 def _row(
-    table: ir.Table,
-    *,
-    weight: ir.IntegerValue | None = None,
-    order_id: ir.StringValue | None = None,
-    ts: ir.TimestampValue | None = None,
+    table: ir.Table, *, weight: ir.IntegerValue | None = None, ts: ir.TimestampValue | None = None
 ) -> ir.Table:
     """A table's (person_idx, kind, value) with the file's other columns."""
     return table.select(
@@ -125,21 +121,22 @@ def _row(
         "kind",
         value=table.value.cast("string"),
         weight=ibis.literal(0, "int64") if weight is None else weight.cast("int64"),
-        order_id=ibis.null("string") if order_id is None else order_id,
         ts=ibis.null("timestamp") if ts is None else ts.cast("timestamp"),
     )
 
 
-def _recent(orders: ir.Table, items: ir.Table, recent: int) -> ir.Table:
-    """The items of each person's `recent` latest orders, as `tagging.recommend` picks them."""
+def _recent(orders: ir.Table, items: ir.Table, recent: int) -> list[ir.Table]:
+    """Each person's `recent` latest orders, as `tagging.recommend` picks them, and their items."""
     ranked = orders.mutate(
         _n=ibis.row_number().over(group_by=P, order_by=[ibis.desc(orders.ts), orders.order_id])
     )
-    latest = ranked.filter(ranked._n < recent).select(P, "order_id", "ts")
-    lines = items.filter(items.item_id.notnull()).select(_order="order_id", value="item_id")
-    joined = latest.left_join(lines.distinct(), latest.order_id == lines._order)
-    joined = joined.mutate(kind=ibis.literal(RECENT))
-    return _row(joined, order_id=joined.order_id, ts=joined.ts)
+    latest = ranked.filter(ranked._n < recent).select(
+        P, "ts", "_n", kind=ibis.literal(ORDER), value=ranked.order_id
+    )
+    lines = items.filter(items.item_id.notnull()).select(_order="order_id", _item="item_id")
+    bought = latest.join(lines.distinct(), latest.value == lines._order)
+    bought = bought.select(P, "_n", kind=ibis.literal(RECENT), value=bought._item)
+    return [_row(latest, weight=latest._n, ts=latest.ts), _row(bought, weight=bought._n)]
 
 
 @dataclass(frozen=True)
@@ -225,13 +222,8 @@ class RunShopping:
 
     def __init__(self, content: bytes | None) -> None:
         table = pq.read_table(io.BytesIO(content)) if content else _empty()
-        table = table.sort_by([(P, "ascending")])
-        self._persons = table[P].to_numpy()
-        self._kinds = table["kind"].to_pylist()
-        self._values = table["value"].to_pylist()
-        self._weights = table["weight"].to_numpy()
-        self._orders = table["order_id"].to_pylist()
-        self._times = table["ts"].to_pylist()
+        self._table = table.sort_by([(P, "ascending")])
+        self._persons = self._table[P].to_numpy()
 
     def of(self, person: int) -> Shopping:
         start = int(np.searchsorted(self._persons, person, side="left"))
@@ -239,19 +231,23 @@ class RunShopping:
         carted: set[str] = set()
         bought: set[str] = set()
         categories: dict[str, int] = {}
-        recent: dict[tuple[datetime, str], set[str]] = {}
-        for i in range(start, end):
-            kind, value = self._kinds[i], self._values[i]
+        orders: dict[int, tuple[datetime, str]] = {}
+        items: dict[int, set[str]] = {}
+        for row in self._table.slice(start, end - start).to_pylist():
+            kind, value, weight = row["kind"], row["value"], int(row["weight"])
             if kind == CARTED:
                 carted.add(value)
             elif kind == BOUGHT:
                 bought.add(value)
             elif kind == CATEGORY:
-                categories[value] = int(self._weights[i])
+                categories[value] = weight
+            elif kind == ORDER:
+                orders[weight] = (row["ts"], value)
             else:
-                items = recent.setdefault((self._times[i], self._orders[i]), set())
-                items |= set() if value is None else {value}
-        latest = [(ts, order_id, frozenset(items)) for (ts, order_id), items in recent.items()]
+                items.setdefault(weight, set()).add(value)
+        latest = [
+            (ts, order_id, frozenset(items.get(n, ()))) for n, (ts, order_id) in orders.items()
+        ]
         return Shopping(frozenset(carted), frozenset(bought), categories).with_orders(
             latest, keep=len(latest)
         )
@@ -264,7 +260,6 @@ def _empty() -> pa.Table:
             "kind": pa.array([], pa.string()),
             "value": pa.array([], pa.string()),
             "weight": pa.array([], pa.int64()),
-            "order_id": pa.array([], pa.string()),
             "ts": pa.array([], pa.timestamp("us")),
         }
     )

@@ -217,11 +217,13 @@ def _recommended_by_batch(
     assert content is not None
     kept = pq.read_table(io.BytesIO(content)).to_pandas()
     kept = kept[kept["person_idx"].isin(persons)]
-    recent = kept[kept["kind"] == shopping.RECENT]
-    orders = recent[["person_idx", "order_id", "ts"]].drop_duplicates()
-    lines = recent.dropna(subset=["value"])[["person_idx", "order_id", "value"]]
+    orders = kept[kept["kind"] == shopping.ORDER].rename(columns={"value": "order_id"})
+    recent = kept[kept["kind"] == shopping.RECENT].merge(
+        orders[["person_idx", "weight", "order_id"]], on=["person_idx", "weight"]
+    )
     bought = kept[kept["kind"] == shopping.BOUGHT].assign(order_id="")
-    items = pd.concat([lines, bought[["person_idx", "order_id", "value"]]])
+    columns = ["person_idx", "order_id", "value"]
+    items = pd.concat([recent[columns], bought[columns]])
     frame = pd.DataFrame(
         {
             "antecedents": [r.antecedents for r in rules],
@@ -232,7 +234,7 @@ def _recommended_by_batch(
     )
     fired = recommend(
         memtable(items.rename(columns={"value": "item_id"})),
-        memtable(orders),
+        memtable(orders[["person_idx", "order_id", "ts"]]),
         frame,
         BasketParams(),
     )
