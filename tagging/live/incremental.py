@@ -245,7 +245,7 @@ class LiveTags:
         for n in persons:
             base = run_tags.get(n, {})
             was = overlay[n].tags if n in overlay else _maintained(base)
-            now_tags = new_tags[n]
+            now_tags = run.shoppers.tags(new_tags[n], _maintained(base))
             changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
                 kept = facts[n].as_json()

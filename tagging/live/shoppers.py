@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from store import basket as basket_queries
-from store.live.profiles import RECOMMENDED, LiveRow
+from store.live.profiles import RECOMMENDED, LiveRow, Tags
 from store.runs import reads as run_reads
 from tagging.basket import BasketParams
 from tagging.live.recommending import ItemRule, ItemRules
@@ -22,13 +22,16 @@ from tagging.live.shopping import FILE, Activity, RunShopping, Shopping
 
 SHOPPING = "shopping"
 NOTHING = Activity([], [], [])
+# The maintained keys computed from the shopping (`tagging.live.rules`).
+KEYS = ("cart_abandoner", "preferred_category")
 
 
 class Shoppers:
     """Every person's shopping on run `run_id`: the run's file, and the overlay's persons as
-    they are now (kept in step with the store)."""
+    they are now (kept in step with the store). A run made before runs kept the file
+    (`kept` None) leaves the keys computed from it, and the recommendations, the run's."""
 
-    def __init__(self, *, kept: RunShopping, rules: ItemRules, params: BasketParams) -> None:
+    def __init__(self, *, kept: RunShopping | None, rules: ItemRules, params: BasketParams) -> None:
         self._kept = kept
         self._rules = rules
         self._params = params
@@ -54,8 +57,9 @@ class Shoppers:
             )
             for r in rows
         )
+        content = run_reads.run_file(connection=connection, run_id=run_id, name=FILE)
         found = cls(
-            kept=RunShopping(run_reads.run_file(connection=connection, run_id=run_id, name=FILE)),
+            kept=None if content is None else RunShopping(content),
             rules=rules,
             params=BasketParams(**(params.get("basket") or {})),
         )
@@ -71,8 +75,17 @@ class Shoppers:
     def of(self, person: int, activity: Activity = NOTHING) -> Shopping:
         """The person's shopping as it is now, with `activity` added."""
         found = self._live.get(person)
-        known = self._kept.of(person) if found is None else found
-        return known.with_activity(activity, keep=self._params.recent_orders)
+        if found is None:
+            found = Shopping() if self._kept is None else self._kept.of(person)
+        return found.with_activity(activity, keep=self._params.recent_orders)
+
+    def tags(self, computed: Tags, run: Tags) -> Tags:
+        """The maintained tags computed, with the shopping's keys the run's when the run kept
+        no shopping."""
+        if self._kept is not None:
+            return computed
+        kept = {k: v for k, v in computed.items() if k not in KEYS}
+        return kept | {k: run[k] for k in KEYS if k in run}
 
     def remember(self, shopping: dict[int, Shopping]) -> None:
         self._live |= shopping
@@ -87,7 +100,7 @@ class Shoppers:
         recommendations, fired again after an order of theirs, else as fired before (none:
         the run's stand)."""
         kept: dict[str, Any] = {SHOPPING: shopping.as_json()}
-        if activity.orders:
+        if activity.orders and self._kept is not None:
             kept[RECOMMENDED] = [list(r) for r in self._rules.recommend(shopping, self._params)]
         elif before is not None and RECOMMENDED in before.facts:
             kept[RECOMMENDED] = before.facts[RECOMMENDED]
