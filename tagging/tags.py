@@ -21,6 +21,7 @@ from tagging.ingest import empty_table
 from tagging.parsing import tag_text
 
 TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
+PREFERRED_CATEGORIES = 3  # preferred_category: a person's top 3 categories
 # A key without a fixed value set lists at most this many of the values a run found.
 MAX_LISTED_VALUES = 1_000
 
@@ -243,7 +244,10 @@ def base_tags(
         parts += demographic_tags(t["people"])
     no_events = empty_table(**{P: "int64"}, event_type="string", category="string", brand="string")
     events = t.get("events", no_events)
-    for column, key, n in (("category", "preferred_category", 3), ("brand", "preferred_brand", 1)):
+    for column, key, n in (
+        ("category", "preferred_category", PREFERRED_CATEGORIES),
+        ("brand", "preferred_brand", 1),
+    ):
         parts.append(
             top_values(features.preference_weights(events, t["items"], column), column, key, n)
         )

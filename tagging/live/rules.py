@@ -107,7 +107,9 @@ class TagRules:
                 *tags.lifecycle_tags(wide, lifecycle),
                 *tags.value_segment_tags(wide, lifecycle),
                 *tags.cart_abandoner_tags(wide),
-                tags.top_values(shares, "category", "preferred_category", 3),
+                tags.top_values(
+                    shares, "category", "preferred_category", tags.PREFERRED_CATEGORIES
+                ),
             ]
             every = ibis.union(*parts)
             # `preferred_category`'s value is `tagging.parsing.tag_text`, which calls a Python
