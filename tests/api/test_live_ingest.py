@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.report import access as report_access
 from store import keys
+from store.live import lines as live_lines
 from store.live import log as live
 from store.live.log import LiveEvent, LiveOrder
 from store.models import table_of
@@ -112,6 +113,53 @@ async def test_a_mixed_batch_keeps_the_good_events_and_names_each_bad_ones_field
         (e["source"], e["reason"], e["field"]) for e in MIXED_ERRORS
     ]
     assert orjson.loads(quarantined[0].raw) == MIXED[1]  # kept as it was sent
+
+
+LINES: list[Any] = [
+    {"source": "orders", "order_id": "o-1", "user_id": "u-1", "ts": "2026-06-30", "amount": 9},
+    {"source": "order_items", "order_id": "o-1", "item_id": " SKU-1 ", "quantity": "2",
+     "price": "¥3.00", "category": "母婴"},
+    {"source": "order_items", "order_id": "o-1", "item_id": "SKU-2", "quantity": "0",
+     "price": "3"},
+    {"source": "order_items", "order_id": "o-9", "item_id": "SKU-3", "quantity": 1, "price": 3},
+    {"source": "order_items", "order_id": "o-1", "quantity": 1, "price": 3},
+]  # fmt: skip
+LINES_ERRORS = [
+    {"index": 2, "source": "order_items", "reason": "bad_quantity", "field": "quantity"},
+    {"index": 3, "source": "order_items", "reason": "order_not_posted", "field": "order_id"},
+    {"index": 4, "source": "order_items", "reason": "missing_item_id", "field": "item_id"},
+]
+
+
+async def test_order_lines_are_taken_with_their_order_and_repeated_with_it(
+    store_url: str, engine: Engine, shop_run: int
+) -> None:
+    async with client_as(_settings(store_url), engine, role="ingest") as client:
+        first = await client.post("/events", json=LINES)
+        again = await client.post("/events", json=LINES[:2])
+
+    assert first.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "quarantined": 3,
+        "errors": LINES_ERRORS,
+    }
+    assert again.json() == {
+        "accepted": 0,
+        "duplicates": 2,
+        "quarantined": 2,
+        "errors": [
+            {"index": i, "source": source, "reason": "duplicate_order_id", "field": "order_id"}
+            for i, source in enumerate(("orders", "order_items"))
+        ],
+    }
+    with engine.connect() as connection:
+        stored = live_lines.lines_of(connection=connection, order_ids=["o-1", "o-9"])
+        quarantined = live.quarantined(connection=connection)
+    assert stored == [live_lines.LineRow("o-1", "SKU-1", 2, "母婴")]
+    assert [(q.source, q.reason, q.field) for q in quarantined][:3] == [
+        (e["source"], e["reason"], e["field"]) for e in LINES_ERRORS
+    ]
 
 
 async def test_an_event_sent_again_is_acknowledged_as_a_duplicate_and_stored_once(
