@@ -1,5 +1,6 @@
-"""Posted events and orders through batch cleaning: the same parsers, vocabularies, duplicate and
-bot rules (`tagging.clean`), run by DuckDB over the posted rows as text, as a run reads a file.
+"""Posted events, orders and order lines through batch cleaning: the same parsers, vocabularies,
+duplicate and bot rules (`tagging.clean`), run by DuckDB over the posted rows as text, as a run
+reads a file.
 
 What cannot be decided from the posted rows alone is left to the next batch run: the bot rule
 by rate sees the actor's events within one request only, and an actor found to be a bot later
