@@ -1,10 +1,12 @@
 """Reconciliation: a day of the generator's shop taken in live gives, for every person it
 touched, exactly the maintained tags that a batch run over all of the data gives them.
 
-The shop is tagged as of the day before its last; the last day's events and orders are posted
-through the live path (`api.live.ingest.Ingest`, as POST /events takes them) and applied by
-`LiveTags` (half by one instance, the rest by another, as across a restart); then a run over
-every file is the truth to compare with, person number by number.
+The shop is tagged as of the day before its last; the last day's events and orders (each with
+its lines) are posted through the live path (`api.live.ingest.Ingest`, as POST /events takes
+them) and applied by `LiveTags` (half by one instance, the rest by another, as across a
+restart); then a run over every file is the truth to compare with, person number by number.
+The buyers' recommendations are compared with the batch rule fired with the first run's item
+rules (a later run mines its own).
 """
 
 from __future__ import annotations
