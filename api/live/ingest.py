@@ -94,11 +94,24 @@ class Ingest:
                 quarantined=[Quarantined(r.source, r.reason, r.field, r.raw) for r in rejected],
                 received_at=received_at,
             )
-            live_lines.append(
-                connection=connection,
-                lines=[k.row for k in kept if k.source == LINES and not _repeated(k, stored)],
-                received_at=received_at,
-            )
+            lines = [k for k in kept if k.source == LINES]
+            new = [k.row for k in lines if not _repeated(k, stored)]
+            live_lines.append(connection=connection, lines=new, received_at=received_at)
+            # A repeated order's lines are quarantined with it, as sent.
+            raw = {p.position: p.raw for p in posted}
+            again = [
+                Quarantined(LINES, "duplicate_order_id", "order_id", raw[k.position])
+                for k in lines
+                if _repeated(k, stored)
+            ]
+            if again:
+                live.append(
+                    connection=connection,
+                    events=[],
+                    orders=[],
+                    quarantined=again,
+                    received_at=received_at,
+                )
         if self._on_stored is not None and (stored.events or stored.orders):
             self._on_stored()
         return _answer(kept, [*rejected, *forgotten], stored)
