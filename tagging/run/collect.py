@@ -71,8 +71,8 @@ def person_rows(con: DuckDBBackend, persons: pd.DataFrame, people: ir.Table | No
 
 
 def feature_rows(con: DuckDBBackend, wide: ir.Table) -> Batches:
-    """Each person's features, as the store's records."""
-    return batches(con, wide, _feature_records)
+    """Each person's features, rounded as the store keeps them, a chunk at a time."""
+    return batches(con, wide, _stored_features)
 
 
 def quarantine(
@@ -130,5 +130,5 @@ def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
     )
 
 
-def _feature_records(wide: pa.RecordBatch) -> pd.DataFrame:
-    return features.feature_records(wide.to_pandas())
+def _stored_features(wide: pa.RecordBatch) -> pd.DataFrame:
+    return features.stored_features(wide.to_pandas())
