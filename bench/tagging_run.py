@@ -96,6 +96,7 @@ def measure(
 ) -> dict[str, object]:
     from sqlmodel import SQLModel
 
+    from store.basket import report as run_report
     from store.db import make_engine
     from store.runs import reads as run_reads
     from tagging.run import RunOptions, run_tagging
@@ -114,6 +115,7 @@ def measure(
         total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         with engine.connect() as connection:
             (run,) = run_reads.runs_by_id(connection=connection, run_ids=[result.run_id])
+            stored = run_report(connection=connection, run_id=result.run_id, section="store")
         engine.dispose()
     return {
         "store": engine.dialect.name,
@@ -125,6 +127,9 @@ def measure(
         "orders": result.quality["orders"]["read"],
         "tag_rows": result.tag_rows,
         "stages": result.timings,
+        # The write's parts: numbering, layout, profiles, bitmaps, rest, pruning.
+        "write_s": (stored or {}).get("write_seconds"),
+        "write_peak_rss_mb": (stored or {}).get("peak_rss_mb"),
         "budgets": budgets(result.timings),
         "total_s": round(total, 2),
         # Both cores' work: steadier than total_s when something else shares the machine.

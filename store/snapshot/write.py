@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -263,7 +264,11 @@ def commit_snapshot(
             insert(table_of(RunReport)).values(
                 run_id=run_id,
                 section="store",
-                report={"write_seconds": parts.laps, "stored_bytes": stored},
+                report={
+                    "write_seconds": parts.laps,
+                    "peak_rss_mb": parts.peaks,
+                    "stored_bytes": stored,
+                },
             )
         )
         values: dict[str, Any] = {
@@ -283,16 +288,23 @@ def commit_snapshot(
 
 
 class _Clock:
-    """Seconds between laps, by name."""
+    """Seconds between laps, by name, and the process's peak resident size (MB) at the end of
+    each: the lap where it grows is the one that raised it."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
+        self.peaks: dict[str, int] = {"start": _peak_mb()}
         self._last = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
+        self.peaks[name] = _peak_mb()
         self._last = now
+
+
+def _peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _frame(rows: Rows) -> pd.DataFrame:
