@@ -10,8 +10,9 @@ counts per source and reason on each side; exits 1 when anything differs.
 
 What is not compared, because it is not the same from one run to the next: the run's clock
 (`started_at`, `finished_at`, `timings`, `pid`), the seconds a report measured (`seconds`,
-`fit_seconds`, `write_seconds`), a float's last digits (relative 1e-9: sums of floats in
-another order), and the order features are listed in (features are compared by name) with the
+`fit_seconds`, `write_seconds`) and the resident size the write saw (`peak_rss_mb`), a float's
+last digits (relative 1e-9: sums of floats in another order), and the order features are
+listed in (features are compared by name) with the
 compressed size that follows from it (`stored_bytes`).
 """
 
@@ -40,7 +41,16 @@ as_of = date.fromisoformat(sys.argv[3]) if sys.argv[3] else None
 options = RunOptions(Path(sys.argv[1]), "same-store-id-key-0123456789", as_of=as_of)
 run_tagging(engine=make_engine(f"sqlite:///{sys.argv[2]}"), options=options)
 """
-CLOCK = {"started_at", "finished_at", "timings", "pid", "seconds", "fit_seconds", "write_seconds"}
+CLOCK = {
+    "started_at",
+    "finished_at",
+    "timings",
+    "pid",
+    "seconds",
+    "fit_seconds",
+    "write_seconds",
+    "peak_rss_mb",
+}
 # The compressed size of a run's rows, which follows the order its features are listed in
 # (`_features_by_name`): two runs of the same code differ in it too.
 ORDER_BOUND = {"stored_bytes"}

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -94,6 +96,7 @@ def measure(
 ) -> dict[str, object]:
     from sqlmodel import SQLModel
 
+    from store.basket import report as run_report
     from store.db import make_engine
     from store.runs import reads as run_reads
     from tagging.run import RunOptions, run_tagging
@@ -107,10 +110,12 @@ def measure(
             SQLModel.metadata.drop_all(engine)
             SQLModel.metadata.create_all(engine)
         started, cpu = time.perf_counter(), _cpu_seconds()
-        result = run_tagging(engine=engine, options=options)
+        with _RssSampler() as rss:
+            result = run_tagging(engine=engine, options=options)
         total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         with engine.connect() as connection:
             (run,) = run_reads.runs_by_id(connection=connection, run_ids=[result.run_id])
+            stored = run_report(connection=connection, run_id=result.run_id, section="store")
         engine.dispose()
     return {
         "store": engine.dialect.name,
@@ -122,14 +127,57 @@ def measure(
         "orders": result.quality["orders"]["read"],
         "tag_rows": result.tag_rows,
         "stages": result.timings,
+        # The write's parts: numbering, layout, profiles, bitmaps, rest, pruning.
+        "write_s": (stored or {}).get("write_seconds"),
+        "write_peak_rss_mb": (stored or {}).get("peak_rss_mb"),
         "budgets": budgets(result.timings),
         "total_s": round(total, 2),
         # Both cores' work: steadier than total_s when something else shares the machine.
         "cpu_s": round(cpu, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # The highest resident size sampled in each stage (every 0.2 s; stages in run order).
+        "peak_rss_mb_by_stage": rss.by_stage(started, result.timings),
         "generated_s": generated_s,
         "duckdb_memory_limit": options.duckdb_memory_limit,
     }
+
+
+class _RssSampler:
+    """The process's resident size every 0.2 s, on a thread, while the block runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            with open("/proc/self/statm") as statm:
+                pages = int(statm.read().split()[1])
+            self.samples.append((time.perf_counter(), pages * PAGE // 2**20))
+            if self._stop.wait(0.2):
+                return
+
+    def by_stage(self, started: float, stages: dict[str, float]) -> dict[str, int]:
+        """Each stage's highest sample, the stages taken to follow each other from `started`."""
+        peaks: dict[str, int] = {}
+        for name, seconds in stages.items():
+            end = started + seconds
+            inside = [mb for at, mb in self.samples if started <= at <= end]
+            peaks[name] = max(inside, default=0)
+            started = end
+        return peaks
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def budgets(stages: dict[str, float]) -> dict[str, dict[str, float]]:

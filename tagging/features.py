@@ -248,16 +248,14 @@ def demographic_features(users: ir.Table, *, as_of: datetime) -> ir.Table:
     return u.group_by(P).agg(age=u._age.max(), tenure_days=u._tenure.max())
 
 
-def feature_records(wide: pd.DataFrame) -> pd.DataFrame:
-    """person_idx and a dict of the person's non-missing features, as Python floats rounded to
-    STORED_DIGITS decimals: the rows of the store's features table."""
+def stored_features(wide: pd.DataFrame) -> pd.DataFrame:
+    """person_idx and one float64 column per feature, rounded to STORED_DIGITS decimals (NaN
+    where missing): the features as the store takes them, a chunk of persons at a time."""
     names = [c for c in wide.columns if c != P]
     values = rounded(wide[names].astype("float64").to_numpy(), STORED_DIGITS)
-    records = [
-        {k: v for k, v in zip(names, row, strict=True) if v == v}  # v == v drops NaN
-        for row in values.tolist()
-    ]
-    return pd.DataFrame({P: wide[P].to_numpy(), "values": records})
+    frame = pd.DataFrame(values, columns=names)
+    frame.insert(0, P, wide[P].to_numpy())
+    return frame
 
 
 def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.float64]:

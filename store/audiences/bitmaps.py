@@ -51,31 +51,54 @@ def lay_out(tags: Rows, numbers: np.ndarray, *, number_keys: set[str]) -> Layout
     """The layout of a run's tag rows (person_idx dense, key, value, score), with each dense
     person_idx replaced by its number (`numbers[dense]`).
 
-    Codes come from Arrow's dictionary encoding of (key, value), so that grouping is over
-    integers: numpy sorts the rows by code once for the bitmaps and by score within each key,
-    and DuckDB writes each person's JSON (26M rows of a million persons, on both cores).
+    Keys and values are dictionary encoded as their batches arrive, so a run's 22.5M keys and
+    values are never held as text; a row's code comes from its (key index, value index) pair
+    (the key's alone for a number key, whose values are amounts). numpy sorts the rows by code
+    once for the bitmaps and by score within each key, and Arrow's kernels write each person's
+    JSON.
     """
     table = _table(tags)
-    keys, values = table.column("key"), table.column("value")
-    numeric = pc.is_in(keys, value_set=pa.array(sorted(number_keys), pa.string()))
-    label = pc.if_else(numeric, keys, pc.binary_join_element_wise(keys, values, SEPARATOR))
-    encoded = pc.dictionary_encode(label).combine_chunks()
-    codes, code_of = _codes(encoded.dictionary.to_pylist(), number_keys)
-    code = code_of[encoded.indices.to_numpy(zero_copy_only=False)]
+    key, value = _dictionary_column(table, "key"), _dictionary_column(table, "value")
+    names = key.dictionary.to_pylist()
+    numeric = np.array([k in number_keys for k in names], dtype=bool)[key.indices.to_numpy()]
+    width = len(value.dictionary) + 1
+    pair = key.indices.to_numpy().astype(np.int64) * width
+    # A number key's value may be missing (its score is what counts); another key's may not.
+    value_index = value.indices.fill_null(-1).to_numpy().astype(np.int64)
+    if np.any(~numeric & (value_index < 0)):
+        raise ValueError("a tag row of a key that is not a number key has no value")
+    pair += np.where(numeric, 0, value_index + 1)
+    del value_index
+    inverse, unique = pd.factorize(pair)
+    texts = value.dictionary.to_pylist()
+    pairs = [
+        (names[p // width], None if p % width == 0 else texts[p % width - 1])
+        for p in unique.tolist()
+    ]
+    codes, code_of = _codes(pairs)
+    code = code_of[inverse]
+    del pair, inverse
     person = numbers[table.column("person_idx").to_numpy()]
     score = table.column("score").to_numpy(zero_copy_only=False)
     members = _members(codes, code, person)
     scores = _scores(codes, code, person, score)
-    text = pc.if_else(numeric, values, pa.scalar(None, pa.string()))
-    profile_tags = _profile_tags(code, person, table.column("score"), text)
+    profile_tags = _profile_tags(code, person, table.column("score"), value, numeric)
     return Layout(codes, members, scores, profile_tags, len(code))
 
 
-SEPARATOR = "\x1f"  # between a key and its value in a code's label (no key holds it)
+def _dictionary_column(table: pa.Table, name: str) -> pa.DictionaryArray:
+    column = table.column(name)
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
 
 
 def _profile_tags(
-    code: np.ndarray, person: np.ndarray, score: pa.ChunkedArray, text: pa.ChunkedArray
+    code: np.ndarray,
+    person: np.ndarray,
+    score: pa.ChunkedArray,
+    value: pa.DictionaryArray,
+    numeric: np.ndarray,
 ) -> pa.Table:
     """person, tags: each person's tags as JSON text (`store.models.Profile`), written by
     Arrow's kernels: a double's text reads back as the same double. Entries come in code order.
@@ -97,7 +120,12 @@ def _profile_tags(
         joined = list(
             pool.map(
                 lambda b: _joined(
-                    code[order[b[0] : b[1]]], persons[b[0] : b[1]], score, text, order[b[0] : b[1]]
+                    code[order[b[0] : b[1]]],
+                    persons[b[0] : b[1]],
+                    score,
+                    value,
+                    numeric,
+                    order[b[0] : b[1]],
                 ),
                 bounds,
             )
@@ -122,13 +150,18 @@ def _joined(
     code: np.ndarray,
     persons: np.ndarray,
     score: pa.ChunkedArray,
-    text: pa.ChunkedArray,
+    value: pa.DictionaryArray,
+    numeric: np.ndarray,
     rows: np.ndarray,
 ) -> pa.Array:
     """The JSON text of each person of a slice: `rows` of the run's rows (whole persons, by
-    person then code), their `code`s and `persons`."""
+    person then code), their `code`s and `persons`; a number key's entry keeps its value's
+    text (`numeric` rows)."""
     take = pa.array(rows)
-    score, text = score.take(take), text.take(take)
+    score = score.take(take)
+    text = pc.if_else(
+        pa.array(numeric[rows]), value.take(take).dictionary_decode(), pa.scalar(None, pa.string())
+    )
     head = pc.binary_join_element_wise("[", pc.cast(pa.array(code), pa.string()), "")
     scored = pc.or_(pc.is_valid(score), pc.is_valid(text))
     score_text = pc.coalesce(pc.cast(score, pa.string()), "null")
@@ -146,13 +179,9 @@ def _joined(
     return pc.binary_join_element_wise(bracket, pc.binary_join(lists, comma), close, none)
 
 
-def _codes(labels: list[str], number_keys: set[str]) -> tuple[list[Code], np.ndarray]:
+def _codes(pairs: list[tuple[str, str | None]]) -> tuple[list[Code], np.ndarray]:
     """Codes in (key, value) order, each key's own row (value None) before its values; and
-    the code of each dictionary label."""
-    pairs: list[tuple[str, str | None]] = []
-    for label in labels:
-        key, _, value = label.partition(SEPARATOR)
-        pairs.append((key, None) if key in number_keys else (key, value))
+    the code of each of `pairs` (value None: a number key's rows)."""
     everything = sorted(
         set(pairs) | {(key, None) for key, _ in pairs},
         key=lambda p: (p[0], p[1] is not None, p[1] or ""),
@@ -162,19 +191,32 @@ def _codes(labels: list[str], number_keys: set[str]) -> tuple[list[Code], np.nda
     return codes, np.array([numbered[pair] for pair in pairs], dtype=np.int32)
 
 
+SCHEMA = pa.schema(
+    [
+        ("person_idx", pa.int64()),
+        ("key", pa.dictionary(pa.int32(), pa.string())),
+        ("value", pa.dictionary(pa.int32(), pa.string())),
+        ("score", pa.float64()),
+    ]
+)
+
+
 def _table(rows: Rows) -> pa.Table:
-    names = ["person_idx", "key", "value", "score"]
-    schema = pa.schema(
-        [
-            ("person_idx", pa.int64()),
-            ("key", pa.string()),
-            ("value", pa.string()),
-            ("score", pa.float64()),
-        ]
-    )
-    return pa.Table.from_batches(
-        [b.select(names).cast(schema) for b in _record_batches(rows)], schema=schema
-    )
+    """The rows with key and value dictionary encoded batch by batch, then on one dictionary
+    each."""
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [
+                pc.cast(b.column("person_idx"), pa.int64()),
+                _encoded(b.column("key")),
+                _encoded(b.column("value")),
+                pc.cast(b.column("score"), pa.float64()),
+            ],
+            schema=SCHEMA,
+        )
+        for b in _record_batches(rows)
+    ]
+    return pa.Table.from_batches(batches, schema=SCHEMA).unify_dictionaries().combine_chunks()
 
 
 def _record_batches(rows: Rows) -> Iterator[pa.RecordBatch]:
@@ -184,6 +226,12 @@ def _record_batches(rows: Rows) -> Iterator[pa.RecordBatch]:
             yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
         else:
             yield frame
+
+
+def _encoded(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        return column.cast(SCHEMA.field("key").type)
+    return pc.dictionary_encode(pc.cast(column, pa.string()))
 
 
 def _members(codes: list[Code], code: np.ndarray, person: np.ndarray) -> dict[int, BitMap]:

@@ -10,12 +10,14 @@ import threading
 import weakref
 import zlib
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
@@ -40,67 +42,149 @@ class TagRow(NamedTuple):
     score: float | None
 
 
+@dataclass(frozen=True)
+class People:
+    """A run's persons as compactly as a million of them can be held: dense index, pseudonym
+    and attributes as JSON text (a million attribute dicts held at once took a gigabyte)."""
+
+    idx: np.ndarray  # int64, the run's dense person_idx
+    person_id: pa.Array  # string
+    attributes: pa.Array  # large_string, JSON text
+
+    def ids(self) -> pd.DataFrame:
+        """person_idx, person_id: what the numbering reads."""
+        return pd.DataFrame({"person_idx": self.idx, "person_id": self.person_id.to_pandas()})
+
+
+def people(rows: Rows) -> People:
+    """The run's persons (person_idx, person_id, attributes as a dict or an Arrow struct), read
+    a chunk at a time: each chunk's attributes become JSON text before the next is read."""
+    idx: list[np.ndarray] = []
+    ids: list[pa.Array] = []
+    texts: list[pa.Array] = []
+    for chunk in _frames(rows):
+        n = chunk.num_rows if isinstance(chunk, pa.RecordBatch) else len(chunk)
+        if isinstance(chunk, pa.RecordBatch):
+            idx.append(chunk.column("person_idx").to_numpy().astype(np.int64))
+            ids.append(pc.cast(chunk.column("person_id"), pa.string()))
+            names = chunk.schema.names
+            attributes = chunk.column("attributes").to_pylist() if "attributes" in names else None
+        else:
+            idx.append(chunk["person_idx"].to_numpy(dtype=np.int64))
+            ids.append(pa.array(chunk["person_id"].astype(str).tolist(), pa.string()))
+            attributes = chunk["attributes"].tolist() if "attributes" in chunk.columns else None
+        texts.append(
+            pa.array(
+                ["{}"] * n if attributes is None else _json_texts(attributes), pa.large_string()
+            )
+        )
+    if not idx:
+        return People(
+            np.empty(0, np.int64), pa.array([], pa.string()), pa.array([], pa.large_string())
+        )
+    return People(
+        np.concatenate(idx),
+        pa.concat_arrays(ids),
+        pa.concat_arrays(texts),
+    )
+
+
 def write(
     conn: Connection,
     run_id: int,
-    persons: pd.DataFrame,
+    persons: People,
     features: Rows,
     layout: Layout,
     numbers: np.ndarray,
 ) -> tuple[int, list[str]]:
-    """Write the run's profile rows; the bytes they take, and the features' names in order."""
-    frame = pd.DataFrame(
+    """Write the run's profile rows, by person number; the bytes they take, and the features'
+    names in order.
+
+    Every column is held as one Arrow array (a million persons: about 600 MB) and handed to the
+    driver a chunk of Python values at a time.
+    """
+    number = numbers[persons.idx]
+    order = np.argsort(number, kind="stable")
+    number = number[order]
+    take = pa.array(order)
+    tagged = layout.profile_tags
+    tags = _aligned(number, tagged.column("person").to_numpy(), tagged.column("tags"), "[]")
+    feature_numbers, blobs, names = _features(features, numbers)
+    by_number = np.argsort(feature_numbers, kind="stable")
+    blob = _aligned(number, feature_numbers[by_number], blobs.take(pa.array(by_number)), None)
+    table = pa.table(
         {
-            "person_idx": numbers[persons["person_idx"].to_numpy(dtype=np.int64)],
-            "person_id": persons["person_id"].astype(str).to_numpy(),
-            "attributes": _json_texts(persons["attributes"])
-            if "attributes" in persons.columns
-            else "{}",
+            "person_idx": pa.array(number, pa.int64()),
+            "person_id": persons.person_id.take(take),
+            "attributes": persons.attributes.take(take),
+            "tags": tags,
+            "features": blob,
         }
     )
-    tags = layout.profile_tags.to_pandas().rename(columns={"person": "person_idx"})
-    frame = frame.merge(tags, on="person_idx", how="left")
-    frame["tags"] = frame["tags"].fillna("[]")
-    wide, names = _features(features, numbers)
-    frame = frame.merge(wide, on="person_idx", how="left")
-    frame = frame.sort_values("person_idx", kind="stable")
-    frame = frame[["person_idx", "person_id", "attributes", "tags", "features"]]
-    frame["features"] = frame["features"].astype(object).where(frame["features"].notna(), None)
-    bulk.insert_rows(conn, _profiles, run_id, frame)
-    texts = ("person_id", "attributes", "tags")
-    size = sum(int(frame[c].str.len().sum()) for c in texts)
-    size += sum(len(b) for b in frame["features"] if b is not None)
-    return size + 8 * len(frame), names
+    rows = Batches(table.num_rows, lambda: iter(table.to_batches(bulk.WRITE_CHUNK_ROWS)))
+    bulk.insert_rows(conn, _profiles, run_id, rows)
+    size = sum(
+        int(pc.sum(pc.binary_length(table.column(c))).as_py() or 0)
+        for c in ("person_id", "attributes", "tags", "features")
+    )
+    return size + 8 * table.num_rows, names
 
 
-def _json_texts(values: pd.Series) -> list[str]:
+def _aligned(
+    wanted: np.ndarray, have: np.ndarray, values: pa.Array | pa.ChunkedArray, missing: str | None
+) -> pa.Array:
+    """`values` (one per sorted, distinct number in `have`) for each number of `wanted`, and
+    `missing` for a number `have` has not."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    at = np.searchsorted(have, wanted)
+    found = at < len(have)
+    found[found] = have[at[found]] == wanted[found]
+    if not found.any():
+        return pa.array([missing] * len(wanted), values.type)
+    picked = values.take(pa.array(np.where(found, at, 0)))
+    return pc.if_else(pa.array(found), picked, pa.scalar(missing, values.type))
+
+
+def _json_texts(values: list[Any]) -> list[str]:
     dumps, default = orjson.dumps, str
     return [
-        dumps({} if v is None else v, default=default, option=JSON_OPTIONS).decode()
-        for v in values
+        dumps({} if v is None else v, default=default, option=JSON_OPTIONS).decode() for v in values
     ]
 
 
-def _features(rows: Rows, numbers: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """Each person's features as a compressed JSON array, and the names of its values."""
-    chunks = [chunk for chunk in _chunks(rows) if len(chunk)]
-    names = list(dict.fromkeys(k for chunk in chunks for d in chunk["values"] for k in d))
+def _features(rows: Rows, numbers: np.ndarray) -> tuple[np.ndarray, pa.Array, list[str]]:
+    """Each person's number and features as a compressed JSON array, and the names of its
+    values. Features come wide (person_idx and a float column per feature, NaN where missing:
+    the tagging run's, a chunk at a time) or as a dict per person (`values`)."""
     dumps, compress = orjson.dumps, zlib.compress
-    frames = [
-        pd.DataFrame(
-            {
-                "person_idx": numbers[chunk["person_idx"].to_numpy(dtype=np.int64)],
-                "features": [
-                    compress(dumps([d.get(n) for n in names], option=JSON_OPTIONS), FEATURES_LEVEL)
-                    for d in chunk["values"]
-                ],
-            }
-        )
-        for chunk in chunks
-    ]
-    if not frames:
-        return pd.DataFrame({"person_idx": pd.Series(dtype="int64"), "features": None}), names
-    return pd.concat(frames, ignore_index=True), names
+    persons: list[np.ndarray] = []
+    blobs: list[bytes] = []
+    names: list[str] = []
+    dicts: list[pd.DataFrame] = []
+    for chunk in _frames(rows):
+        frame = chunk.to_pandas() if isinstance(chunk, pa.RecordBatch) else chunk
+        if not len(frame):
+            continue
+        if "values" in frame.columns:
+            dicts.append(frame)
+            continue
+        names = names or [c for c in frame.columns if c != "person_idx"]
+        values = np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64))
+        persons.append(numbers[frame["person_idx"].to_numpy(dtype=np.int64)])
+        # orjson writes NaN as null and a float64 as the shortest text that reads back the same.
+        blobs.extend(compress(dumps(row, option=JSON_OPTIONS), FEATURES_LEVEL) for row in values)
+    if dicts:
+        # Names in the order the first person having each is written (small runs, tests).
+        names = list(dict.fromkeys(k for frame in dicts for d in frame["values"] for k in d))
+        for frame in dicts:
+            persons.append(numbers[frame["person_idx"].to_numpy(dtype=np.int64)])
+            blobs.extend(
+                compress(dumps([d.get(n) for n in names], option=JSON_OPTIONS), FEATURES_LEVEL)
+                for d in frame["values"]
+            )
+    found = np.concatenate(persons) if persons else np.empty(0, dtype=np.int64)
+    return found, pa.array(blobs, pa.binary()), names
 
 
 def features_of(data: bytes | None, names: list[str]) -> dict[str, Any] | None:
@@ -111,10 +195,9 @@ def features_of(data: bytes | None, names: list[str]) -> dict[str, Any] | None:
     return {n: v for n, v in zip(names, values, strict=True) if v is not None}
 
 
-def _chunks(rows: Rows) -> Iterator[pd.DataFrame]:
+def _frames(rows: Rows) -> Iterator[pd.DataFrame | pa.RecordBatch]:
     if isinstance(rows, Batches):
-        for frame in rows.read():
-            yield frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
+        yield from rows.read()
     elif len(rows):
         yield rows
 

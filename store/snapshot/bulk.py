@@ -42,6 +42,9 @@ class Batches:
 
     count: int
     read: Callable[[], Iterator[Frame]]
+    # Where `read` reads from (a table's name), for the producer's bookkeeping: a tagging run
+    # keeps only the tables its snapshot reads while the store writes it.
+    source: str | None = None
 
 
 Rows = pd.DataFrame | Batches

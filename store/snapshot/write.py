@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,10 +59,11 @@ from store.snapshot.bulk import Rows
 class Snapshot:
     """Everything one run writes. Rows carry exactly the columns of their table (minus run_id)."""
 
-    persons: Rows  # person_idx, person_id, attributes (dict)
+    persons: Rows  # person_idx, person_id, attributes (a dict, or an Arrow struct)
     identifiers: Rows  # kind, identifier, person_idx
     tags: Rows  # person_idx, key, value, score; Batches come in (key, value, person_idx) order
-    features: Rows  # person_idx, values (dict)
+    # person_idx and a float column per feature (NaN: missing), or person_idx, values (dict)
+    features: Rows
     definitions: list[dict[str, Any]]  # key, kind, description, source, value_type, values
     quarantine: Rows  # source, row_number, reason, raw
     quality: dict[str, Any] = field(default_factory=dict)
@@ -200,7 +202,7 @@ def commit_snapshot(
     The seconds spent writing are added to `snapshot.timings["write"]` (and stored with the run).
     """
     started = time.perf_counter()
-    persons = _frame(snapshot.persons)
+    persons = profiles.people(snapshot.persons)
     identifiers = _frame(snapshot.identifiers)
     number_keys = {d["key"] for d in snapshot.definitions if d.get("value_type") == "number"}
     with engine.begin() as conn:
@@ -209,14 +211,14 @@ def commit_snapshot(
         numbered = numbering.assign(
             conn,
             run_id=run_id,
-            persons=persons[["person_idx", "person_id"]],
+            persons=persons.ids(),
             identifiers=identifiers,
         )
         numbers = numbered.numbers
         parts.lap("numbering")
         layout = bitmaps.lay_out(snapshot.tags, numbers, number_keys=number_keys)
         parts.lap("layout")
-        layout.everyone = BitMap(numbers[persons["person_idx"].to_numpy(dtype=np.int64)])
+        layout.everyone = BitMap(numbers[persons.idx])
         stored, feature_names = profiles.write(
             conn, run_id, persons, snapshot.features, layout, numbers
         )
@@ -262,7 +264,11 @@ def commit_snapshot(
             insert(table_of(RunReport)).values(
                 run_id=run_id,
                 section="store",
-                report={"write_seconds": parts.laps, "stored_bytes": stored},
+                report={
+                    "write_seconds": parts.laps,
+                    "peak_rss_mb": parts.peaks,
+                    "stored_bytes": stored,
+                },
             )
         )
         values: dict[str, Any] = {
@@ -282,20 +288,27 @@ def commit_snapshot(
 
 
 class _Clock:
-    """Seconds between laps, by name."""
+    """Seconds between laps, by name, and the process's peak resident size (MB) at the end of
+    each: the lap where it grows is the one that raised it."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
+        self.peaks: dict[str, int] = {"start": _peak_mb()}
         self._last = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
+        self.peaks[name] = _peak_mb()
         self._last = now
 
 
+def _peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def _frame(rows: Rows) -> pd.DataFrame:
-    """Rows held whole (persons, identifiers: a few columns per person)."""
+    """Rows held whole (identifiers, recommendations: a few columns a row)."""
     if isinstance(rows, pd.DataFrame):
         return rows
     frames = [f if isinstance(f, pd.DataFrame) else f.to_pandas() for f in rows.read()]

@@ -13,6 +13,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from store.snapshot.bulk import WRITE_CHUNK_ROWS, Batches, Frame
+from store.snapshot.write import Snapshot
 from tagging import features, forgetting, tags
 from tagging.basket import Mined
 from tagging.clean import Step
@@ -46,7 +47,32 @@ def batches(
                 # the time it takes through pandas.
                 yield batch if shape is None else shape(batch)
 
-    return Batches(count(table), read)
+    return Batches(count(table), read, source=table.get_name())
+
+
+def keep_only(con: DuckDBBackend, snapshot: Snapshot) -> list[str]:
+    """Drop every table of the run's database that the snapshot's rows are not read from, and
+    say which went: at a million users DuckDB holds its memory limit (5 GB) of them when the
+    write begins, and the write's own arrays came on top of that."""
+    read = {
+        rows.source.rsplit(".", 1)[-1]  # ibis names a table memory.main.<name>
+        for rows in (
+            snapshot.persons,
+            snapshot.identifiers,
+            snapshot.tags,
+            snapshot.features,
+            snapshot.quarantine,
+            snapshot.recommendations,
+        )
+        if isinstance(rows, Batches) and rows.source
+    }
+    found = con.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()
+    spent = sorted(name for (name,) in found if name not in read)
+    for name in spent:
+        con.drop_table(name)
+    return spent
 
 
 def person_rows(con: DuckDBBackend, persons: pd.DataFrame, people: ir.Table | None) -> Batches:
@@ -71,8 +97,8 @@ def person_rows(con: DuckDBBackend, persons: pd.DataFrame, people: ir.Table | No
 
 
 def feature_rows(con: DuckDBBackend, wide: ir.Table) -> Batches:
-    """Each person's features, as the store's records."""
-    return batches(con, wide, _feature_records)
+    """Each person's features, rounded as the store keeps them, a chunk at a time."""
+    return batches(con, wide, _stored_features)
 
 
 def quarantine(
@@ -130,5 +156,5 @@ def _with_attributes(rows: pa.RecordBatch) -> pa.RecordBatch:
     )
 
 
-def _feature_records(wide: pa.RecordBatch) -> pd.DataFrame:
-    return features.feature_records(wide.to_pandas())
+def _stored_features(wide: pa.RecordBatch) -> pd.DataFrame:
+    return features.stored_features(wide.to_pandas())

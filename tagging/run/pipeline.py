@@ -350,6 +350,7 @@ class Pipeline:
             as_of=cleaned.as_of.replace(tzinfo=ZoneInfo(self.shop.timezone)).astimezone(UTC),
         )
         notes.append(f"{row_count(snapshot.quarantine):,} rows quarantined")
+        collect.keep_only(self.con, snapshot)
         return snapshot
 
     def _read(self, name: str, path: Path) -> Source:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagging.features import event_features, feature_records, money_sum, rounded
+from tagging.features import event_features, money_sum, rounded, stored_features
 
 # Ties at the 7th decimal (x/128 prices), values that scale past 2**52, infinities, signed zeros.
 AWKWARD = [
@@ -38,15 +38,22 @@ def test_vectorised_rounding_rounds_like_python(values: list[float]) -> None:
     assert rounded(np.array(values, dtype=np.float64), 6).tolist() == [round(v, 6) for v in values]
 
 
-def test_feature_records_drop_missing_values_and_round() -> None:
+def test_stored_features_are_rounded_and_keep_missing_values_missing() -> None:
     wide = pd.DataFrame(
-        {"person_idx": [0, 1], "monetary": [12.5, np.nan], "share": [1 / 3, 0.0078125]}
+        {
+            "person_idx": [0, 1],
+            "monetary": [12.5, np.nan],
+            "orders": [3, 1],
+            "share": [1 / 3, 0.0078125],
+        }
     )
-    records = feature_records(wide)
-    assert records["person_idx"].tolist() == [0, 1]
-    assert records["values"].tolist() == [
-        {"monetary": 12.5, "share": 0.333333},
-        {"share": 0.007812},
+    stored = stored_features(wide)
+    assert stored.columns.tolist() == ["person_idx", "monetary", "orders", "share"]
+    assert stored["person_idx"].tolist() == [0, 1]
+    assert stored["orders"].dtype == np.float64
+    assert stored[["monetary", "orders", "share"]].fillna(-1.0).values.tolist() == [
+        [12.5, 3.0, 0.333333],
+        [-1.0, 1.0, 0.007812],
     ]
 
 
