@@ -22,7 +22,7 @@ Model scores, personas and every other key stay the run's until the next run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -76,7 +76,7 @@ class _Run:
     scores: dict[str, ranks.RunScores]
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
-    ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
+    values: ranks.LiveValues  # and their R, F, M values and scores
 
 
 class LiveTags:
@@ -96,22 +96,21 @@ class LiveTags:
         )
 
     def sweep(self, engine: Engine) -> list[NewChange]:
-        """Everything stored so far applied, the day turned if it has, and every live person
-        ranked again among the buyers as they are now."""
+        """Everything stored so far applied, and the day turned if it has."""
         with engine.connect() as connection:
             events, orders = live.last_seqs(connection=connection)
-        return self.advance(engine, events_through=events, orders_through=orders, rerank=True)
+        return self.advance(engine, events_through=events, orders_through=orders)
 
     def advance(
-        self, engine: Engine, *, events_through: int, orders_through: int, rerank: bool = False
+        self, engine: Engine, *, events_through: int, orders_through: int
     ) -> list[NewChange]:
-        """Apply what is stored through these `seq`s; the membership changes appended. With
-        `rerank`, the live persons whose R, F or M score others' moves changed are retagged
-        too (the sweep's work: a micro-batch ranks only the persons it touches)."""
+        """Apply what is stored through these `seq`s; the membership changes appended. Every
+        step ranks every live person again: those whose R, F or M score the step's orders
+        moved are retagged in it."""
         with self._lock:
             try:
                 with engine.begin() as connection:
-                    return self._step(connection, events_through, orders_through, rerank)
+                    return self._step(connection, events_through, orders_through)
             except BaseException:
                 self._run = None  # its overlay cache may be ahead of what was committed
                 raise
@@ -128,7 +127,7 @@ class LiveTags:
         self._rules.close()
 
     def _step(
-        self, connection: Connection, events_through: int, orders_through: int, rerank: bool
+        self, connection: Connection, events_through: int, orders_through: int
     ) -> list[NewChange]:
         row = run_reads.current_run(connection=connection)
         if row is None:
@@ -148,7 +147,7 @@ class LiveTags:
         times = [e.ts for e in events] + [o.ts for o in orders]
         latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
         today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
-        if not (events or orders or rerank) and today == progress.day and before == progress:
+        if not (events or orders) and today == progress.day and before == progress:
             return []
         numbers, created = identities.resolve(
             connection=connection,
@@ -165,7 +164,7 @@ class LiveTags:
                 (o.ts, o.amount)
             )
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, aged, created, rerank)
+        changes = self._retag(connection, run, today, touched, aged, created)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
@@ -181,7 +180,6 @@ class LiveTags:
         touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
         aged: set[int],
         created: Mapping[int, str],
-        rerank: bool,
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
         profiles = _profiles(connection, run.row.id, persons)
@@ -194,20 +192,19 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) for n, f in facts.items()}
-        # The step's persons first: without `rerank` only they are looked at below.
-        everyone = facts | {n: f for n, f in run.facts.items() if n not in facts}
-        numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
-        values = _key_values(everyone.values(), today)
-        table = ranks.standings(run.scores, numbers, values, days_since_run=(today - run.day).days)
-        scores = ranks.rfm_scores(values, table)
-        for i, n in enumerate(numbers[: len(numbers) if rerank else len(facts)].tolist()):
-            rfm = tuple(_number(scores[name][i]) for name in ranks.SCORE_OF.values())
-            # An overlay person whose rank the others' moves changed is retagged too.
-            if n in features or (rerank and rfm != run.ranked.get(n)):
-                if n not in facts:
-                    facts[n] = run.facts[n]
-                    features[n] = facts[n].features(today)
-                features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
+        numbers, values, held = run.values.with_step({n: _values_of(f) for n, f in facts.items()})
+        keyed = ranks.key_values(values, today.toordinal())
+        table = ranks.standings(run.scores, numbers, keyed, days_since_run=(today - run.day).days)
+        scores = np.column_stack(list(ranks.rfm_scores(keyed, table).values()))
+        # The step's persons, and every overlay person whose rank the step's moves changed.
+        same = (scores == held) | (np.isnan(scores) & np.isnan(held))
+        for i in np.flatnonzero(~same.all(axis=1) | np.isin(numbers, list(facts))).tolist():
+            n = int(numbers[i])
+            if n not in facts:
+                facts[n] = run.facts[n]
+                features[n] = facts[n].features(today)
+            rfm = (_integer(_number(score)) for score in scores[i].tolist())
+            features[n] |= dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
         persons = sorted(features)
         profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
         overlay = live_profiles.overlay_of(
@@ -226,7 +223,7 @@ class LiveTags:
         gone = [n for n in persons if n not in person_ids]
         for n in gone:
             run.facts.pop(n, None)
-            run.ranked.pop(n, None)
+            run.values.drop(n)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
@@ -238,8 +235,10 @@ class LiveTags:
             if changed and n in person_ids:
                 moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
         live_profiles.write(connection=connection, rows=rows)
-        run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
-        run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
+        for row in rows:
+            n = row.person_idx
+            run.facts[n] = facts[n]
+            run.values.set(n, _values_of(facts[n]), _rfm(features[n]))
         if not moved:
             return []
         return memberships.changes(self._saved(connection), moved, at=now)
@@ -285,6 +284,9 @@ class LiveTags:
             members = bitmaps.value_members(connection=connection, run_id=row.id, key=key)
             aging |= members.get(value, BitMap())
         overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        held = ranks.LiveValues()
+        for r in overlay:
+            held.set(r.person_idx, _values_of(Facts.from_json(r.facts)), _rfm_of_tags(r.tags))
         self._run = _Run(
             row=row,
             day=_committed_as_of(row).astimezone(zone).date(),
@@ -292,7 +294,7 @@ class LiveTags:
             scores=scores,
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
-            ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
+            values=held,
         )
         return self._run
 
@@ -336,8 +338,9 @@ def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> lis
     return sorted(tags.get(key, []), key=str)
 
 
-def _rfm(features: Mapping[str, int | None]) -> tuple[float | None, ...]:
-    return tuple(_number(features.get(name)) for name in ranks.SCORE_OF.values())
+def _rfm(features: Mapping[str, int | None]) -> ranks.Scores:
+    r, f, m = (_number(features.get(name)) for name in ranks.SCORE_OF.values())
+    return r, f, m
 
 
 def _number(value: float | None) -> float | None:
@@ -348,20 +351,20 @@ def _integer(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _key_values(facts: Iterable[Facts], today: date) -> dict[str, np.ndarray]:
-    """recency_days, frequency and monetary of each (NaN for a non-buyer), in order."""
-    rows = [
-        (float((today - f.last_order).days), float(f.frequency), float(round(f.monetary, 2)))
-        if f.frequency > 0 and f.last_order is not None
-        else (np.nan, np.nan, np.nan)
-        for f in facts
-    ]
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
-    return {key: table[:, i] for i, key in enumerate(ranks.KEYS)}
+def _values_of(facts: Facts) -> tuple[float, float, float]:
+    """The day of the last order (its ordinal), frequency and monetary (NaN for a non-buyer)."""
+    if facts.frequency > 0 and facts.last_order is not None:
+        return (
+            float(facts.last_order.toordinal()),
+            float(facts.frequency),
+            float(round(facts.monetary, 2)),
+        )
+    return (np.nan, np.nan, np.nan)
 
 
-def _rfm_of_tags(tags: Tags) -> tuple[float | None, ...]:
-    return tuple(tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
+def _rfm_of_tags(tags: Tags) -> ranks.Scores:
+    r, f, m = (tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
+    return r, f, m
 
 
 def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:
