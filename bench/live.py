@@ -13,8 +13,8 @@ does not turn mid-replay: a turn is the sweep's work, not this bench's). Each ch
 from the request behind it (`_matched`): its person's own request acknowledged since the step
 before, or, for a person whose R, F or M score others' orders moved in that step, the step's
 earliest own request; `changes_without_a_request` are the sweep's. The time from the
-acknowledgement to the step (the change's `at`, on the server's clock, which is this machine's)
-and from the step to the subscriber are given apart. Everything started here is stopped here.
+acknowledgement to the step's start (the change's `at`, on the server's clock, which is this
+machine's) and from there to the subscriber are given apart. Everything started here is stopped here.
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ def _result(
         "changes_of_persons_ranked_again": sum(not m.own for m in matched),
         "changes_without_a_request": unmatched,
         "ack_to_subscriber_ms": _percentiles([m.received - m.acked for m in matched]),
-        "ack_to_step_ms": _percentiles([m.stepped - m.acked for m in matched]),
-        "step_to_subscriber_ms": _percentiles([m.received - m.stepped for m in matched]),
+        "ack_to_step_start_ms": _percentiles([m.stepped - m.acked for m in matched]),
+        "step_start_to_subscriber_ms": _percentiles([m.received - m.stepped for m in matched]),
         "server_peak_rss_mb": rss,
     }
 

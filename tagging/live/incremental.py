@@ -129,6 +129,7 @@ class LiveTags:
     def _step(
         self, connection: Connection, events_through: int, orders_through: int
     ) -> list[NewChange]:
+        now = datetime.now(UTC)  # the step's time: its changes' `at`, taken before it reads
         row = run_reads.current_run(connection=connection)
         if row is None:
             return []  # nothing to sit on: events wait for the first run
@@ -164,7 +165,7 @@ class LiveTags:
                 (o.ts, o.amount)
             )
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, aged, created)
+        changes = self._retag(connection, run, today, touched, aged, created, now)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
@@ -180,6 +181,7 @@ class LiveTags:
         touched: Mapping[int, tuple[list[tuple[datetime, float]], list[datetime]]],
         aged: set[int],
         created: Mapping[int, str],
+        now: datetime,
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
         profiles = _profiles(connection, run.row.id, persons)
@@ -215,7 +217,6 @@ class LiveTags:
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
         missing = [n for n in persons if n not in person_ids]
         person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
-        now = datetime.now(UTC)
         rows: list[LiveRow] = []
         moved: list[Moved] = []
         # A forgotten person (their number names no one now) is no longer tagged, even if this
