@@ -51,6 +51,9 @@ from tagging.live.rules import MAINTAINED, TagRules, Tags
 from tagging.tags import LifecycleParams
 
 CHUNK = 5_000  # persons read per query
+# Events (and orders) one step applies at most: more stored is applied by further steps, each
+# its own transaction, the lock let go between them, so that a backlog makes no long step.
+STEP_LIMIT = 1_000
 # Keys a day changes for every buyer: not reason enough alone to overlay a swept person.
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
@@ -82,9 +85,16 @@ class _Run:
 class LiveTags:
     """The maintained tags of live persons; one step at a time (a lock)."""
 
-    def __init__(self, *, id_key: str, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        id_key: str,
+        clock: Callable[[], datetime] | None = None,
+        step_limit: int = STEP_LIMIT,
+    ) -> None:
         self._id_key = id_key
         self._clock = clock
+        self._step_limit = step_limit
         self._rules = TagRules()
         self._lock = threading.Lock()
         self._run: _Run | None = None
@@ -104,16 +114,21 @@ class LiveTags:
     def advance(
         self, engine: Engine, *, events_through: int, orders_through: int
     ) -> list[NewChange]:
-        """Apply what is stored through these `seq`s; the membership changes appended. Every
-        step ranks every live person again: those whose R, F or M score the step's orders
-        moved are retagged in it."""
-        with self._lock:
-            try:
-                with engine.begin() as connection:
-                    return self._step(connection, events_through, orders_through)
-            except BaseException:
-                self._run = None  # its overlay cache may be ahead of what was committed
-                raise
+        """Apply what is stored through these `seq`s, in steps of at most `step_limit` events
+        and orders; the membership changes appended. Every step ranks every live person again:
+        those whose R, F or M score the step's orders moved are retagged in it."""
+        changes: list[NewChange] = []
+        cut = True
+        while cut:
+            with self._lock:
+                try:
+                    with engine.begin() as connection:
+                        found, cut = self._step(connection, events_through, orders_through)
+                except BaseException:
+                    self._run = None  # its overlay cache may be ahead of what was committed
+                    raise
+            changes += found
+        return changes
 
     def live_persons(self, run_id: int) -> AbstractSet[int] | None:
         """The persons with live tags on run `run_id` (None: not known here yet); a view
@@ -128,28 +143,41 @@ class LiveTags:
 
     def _step(
         self, connection: Connection, events_through: int, orders_through: int
-    ) -> list[NewChange]:
+    ) -> tuple[list[NewChange], bool]:
+        """One step's changes, and whether more is left to apply (the step was cut)."""
         now = datetime.now(UTC)  # the step's time: its changes' `at`, taken before it reads
         row = run_reads.current_run(connection=connection)
         if row is None:
-            return []  # nothing to sit on: events wait for the first run
+            return [], False  # nothing to sit on: events wait for the first run
         run = self._basis(connection, row)
         before = live_profiles.progress(connection=connection)
         progress = _on_run(before, run)
         # A micro-batch the sweep has applied already asks for less: never go back.
         events_through = max(events_through, progress.events_through)
         orders_through = max(orders_through, progress.orders_through)
+        limit = self._step_limit
         events = live_profiles.events_between(
-            connection=connection, after=progress.events_through, through=events_through
+            connection=connection,
+            after=progress.events_through,
+            through=events_through,
+            limit=limit,
         )
         orders = live_profiles.orders_between(
-            connection=connection, after=progress.orders_through, through=orders_through
+            connection=connection,
+            after=progress.orders_through,
+            through=orders_through,
+            limit=limit,
         )
+        cut = len(events) == limit or len(orders) == limit
+        if len(events) == limit:
+            events_through = events[-1].seq
+        if len(orders) == limit:
+            orders_through = orders[-1].seq
         times = [e.ts for e in events] + [o.ts for o in orders]
         latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
         today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
         if not (events or orders) and today == progress.day and before == progress:
-            return []
+            return [], False
         numbers, created = identities.resolve(
             connection=connection,
             run_id=run.row.id,
@@ -171,7 +199,7 @@ class LiveTags:
             to=Progress(run.row.id, events_through, orders_through, latest, today),
         )
         live.append_changes(connection=connection, changes=changes)
-        return changes
+        return changes, cut
 
     def _retag(
         self,
@@ -194,7 +222,9 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) for n, f in facts.items()}
-        numbers, values, held = run.values.with_step({n: _values_of(f) for n, f in facts.items()})
+        numbers, values, held = run.values.with_step(
+            {n: ranks.values_of(f) for n, f in facts.items()}
+        )
         keyed = ranks.key_values(values, today.toordinal())
         table = ranks.standings(run.scores, numbers, keyed, days_since_run=(today - run.day).days)
         scores = np.column_stack(list(ranks.rfm_scores(keyed, table).values()))
@@ -239,7 +269,7 @@ class LiveTags:
         for row in rows:
             n = row.person_idx
             run.facts[n] = facts[n]
-            run.values.set(n, _values_of(facts[n]), _rfm(features[n]))
+            run.values.set(n, ranks.values_of(facts[n]), _rfm(features[n]))
         if not moved:
             return []
         return memberships.changes(self._saved(connection), moved, at=now)
@@ -287,7 +317,7 @@ class LiveTags:
         overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
         held = ranks.LiveValues()
         for r in overlay:
-            held.set(r.person_idx, _values_of(Facts.from_json(r.facts)), _rfm_of_tags(r.tags))
+            held.set(r.person_idx, ranks.values_of(Facts.from_json(r.facts)), _rfm_of_tags(r.tags))
         self._run = _Run(
             row=row,
             day=_committed_as_of(row).astimezone(zone).date(),
@@ -350,17 +380,6 @@ def _number(value: float | None) -> float | None:
 
 def _integer(value: float | None) -> int | None:
     return None if value is None else int(value)
-
-
-def _values_of(facts: Facts) -> tuple[float, float, float]:
-    """The day of the last order (its ordinal), frequency and monetary (NaN for a non-buyer)."""
-    if facts.frequency > 0 and facts.last_order is not None:
-        return (
-            float(facts.last_order.toordinal()),
-            float(facts.frequency),
-            float(round(facts.monetary, 2)),
-        )
-    return (np.nan, np.nan, np.nan)
 
 
 def _rfm_of_tags(tags: Tags) -> ranks.Scores:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tagging.live.facts import Facts
+
 KEYS = ("recency_days", "frequency", "monetary")
 # Recency ranks the most recent (the fewest days) first; frequency and monetary the least.
 HIGHER_FIRST = {"recency_days": True, "frequency": False, "monetary": False}
@@ -157,3 +159,14 @@ def key_values(days: Floats, today: int) -> dict[str, Floats]:
         "frequency": days[:, 1],
         "monetary": days[:, 2],
     }
+
+
+def values_of(facts: Facts) -> tuple[float, float, float]:
+    """The day of the last order (its ordinal), frequency and monetary (NaN for a non-buyer)."""
+    if facts.frequency > 0 and facts.last_order is not None:
+        return (
+            float(facts.last_order.toordinal()),
+            float(facts.frequency),
+            float(round(facts.monetary, 2)),
+        )
+    return (np.nan, np.nan, np.nan)
