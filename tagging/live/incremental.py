@@ -80,6 +80,7 @@ class _Run:
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
     values: ranks.LiveValues  # and their R, F, M values and scores
+    tags: dict[int, Tags]  # and their maintained tags (the overlay's, kept in memory)
 
 
 class LiveTags:
@@ -239,11 +240,14 @@ class LiveTags:
             features[n] |= dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
         persons = sorted(features)
         profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
-        overlay = live_profiles.overlay_of(
-            connection=connection, run_id=run.row.id, person_idxs=persons
-        )
+        overlay = {n: run.tags[n] for n in persons if n in run.tags}
         new_tags = self._rules.tags_of(features, run.lifecycle)
-        run_tags = _run_tags(connection, run.row.id, profiles)
+        saved = self._saved(connection)
+        # Only the keys that are maintained or that a saved audience reads are compared.
+        read = {*MAINTAINED, *(key for audience in saved for key in audience.keys)}
+        run_tags = profile_reads.tag_values_of(
+            connection=connection, run_id=run.row.id, persons=profiles.values(), keys=read
+        )
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
         missing = [n for n in persons if n not in person_ids]
         person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
@@ -255,12 +259,13 @@ class LiveTags:
         for n in gone:
             run.facts.pop(n, None)
             run.values.drop(n)
+            run.tags.pop(n, None)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
-            was = overlay[n].tags if n in overlay else _maintained(base)
+            was = overlay[n] if n in overlay else _maintained(base)
             now_tags = new_tags[n]
-            changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
+            changed = {k for k in MAINTAINED if memberships.differ(was, now_tags, k)}
             if n in touched or n in overlay or changed - DAILY:
                 rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
             if changed and n in person_ids:
@@ -268,11 +273,11 @@ class LiveTags:
         live_profiles.write(connection=connection, rows=rows)
         for row in rows:
             n = row.person_idx
-            run.facts[n] = facts[n]
+            run.facts[n], run.tags[n] = facts[n], row.tags
             run.values.set(n, ranks.values_of(facts[n]), _rfm(features[n]))
         if not moved:
             return []
-        return memberships.changes(self._saved(connection), moved, at=now)
+        return memberships.changes(saved, moved, at=now)
 
     def _saved(self, connection: Connection) -> list[SavedAudience]:
         """The saved audiences, each expression parsed once per text (parsing took longer
@@ -326,6 +331,7 @@ class LiveTags:
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
             values=held,
+            tags={r.person_idx: r.tags for r in overlay},
         )
         return self._run
 
@@ -352,21 +358,6 @@ def _profiles(connection: Connection, run_id: int, persons: Sequence[int]) -> di
         )
         found |= {row.person_idx: row for row in rows}
     return found
-
-
-def _run_tags(
-    connection: Connection, run_id: int, profiles: Mapping[int, PersonRow]
-) -> dict[int, Tags]:
-    found: dict[int, Tags] = {}
-    for profile in profiles.values():
-        tags = found.setdefault(profile.person_idx, {})
-        for tag in profile_reads.tags_of(connection=connection, run_id=run_id, person=profile):
-            tags.setdefault(tag.key, []).append((tag.value, tag.score))
-    return found
-
-
-def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> list:
-    return sorted(tags.get(key, []), key=str)
 
 
 def _rfm(features: Mapping[str, int | None]) -> ranks.Scores:

@@ -37,19 +37,25 @@ def changes(
     """A change for every saved audience a moved person entered or left; `why` names the
     keys the audience reads whose values changed (comma separated)."""
     found: list[NewChange] = []
+    read = {key for audience in audiences for key in audience.keys}
     for person in moved:
+        changed = {key for key in read if differ(person.before, person.after, key)}
         for audience in audiences:
+            if changed.isdisjoint(audience.keys):
+                continue  # what it reads is as it was, and so is its answer
             was = holds(audience.expression, person.before)
             now = holds(audience.expression, person.after)
             if was != now:
-                why = ",".join(k for k in audience.keys if _changed(person, k))
+                why = ",".join(k for k in audience.keys if k in changed)
                 change = ENTERED if now else LEFT
                 found.append(NewChange(audience.name, person.person_id, change, at, why))
     return found
 
 
-def _changed(person: Moved, key: str) -> bool:
-    return _values(person.before, key) != _values(person.after, key)
+def differ(before: PersonTags, after: PersonTags, key: str) -> bool:
+    """Whether `key`'s values differ between two sets of tags (in any order)."""
+    was, now = before.get(key, ()), after.get(key, ())
+    return was != now and _values(before, key) != _values(after, key)
 
 
 def _values(tags: Mapping[str, Sequence[tuple[str, float | None]]], key: str) -> list:
