@@ -81,6 +81,8 @@ class _Run:
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
     values: ranks.LiveValues  # and their R, F, M values and scores
     tags: dict[int, Tags]  # and their maintained tags (the overlay's, kept in memory)
+    base: dict[int, Tags]  # and their run tags of the keys `read` (a run's never change)
+    read: frozenset[str] = frozenset()
 
 
 class LiveTags:
@@ -213,7 +215,7 @@ class LiveTags:
         now: datetime,
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
-        profiles = _profiles(connection, run.row.id, persons)
+        profiles = _profiles(connection, run.row.id, [n for n in persons if n not in run.facts])
         facts: dict[int, Facts] = {}
         for n in persons:
             known = run.facts.get(n)
@@ -239,14 +241,21 @@ class LiveTags:
             rfm = (_integer(_number(score)) for score in scores[i].tolist())
             features[n] |= dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
         persons = sorted(features)
-        profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
-        overlay = {n: run.tags[n] for n in persons if n in run.tags}
-        new_tags = self._rules.tags_of(features, run.lifecycle)
         saved = self._saved(connection)
         # Only the keys that are maintained or that a saved audience reads are compared.
-        read = {*MAINTAINED, *(key for audience in saved for key in audience.keys)}
-        run_tags = profile_reads.tag_values_of(
-            connection=connection, run_id=run.row.id, persons=profiles.values(), keys=read
+        read = frozenset({*MAINTAINED, *(key for audience in saved for key in audience.keys)})
+        if read != run.read:
+            run.read, run.base = read, {}
+        fresh = [n for n in persons if n not in run.base and n not in profiles]
+        profiles |= _profiles(connection, run.row.id, fresh)
+        overlay = {n: run.tags[n] for n in persons if n in run.tags}
+        new_tags = self._rules.tags_of(features, run.lifecycle)
+        run_tags = {n: run.base[n] for n in persons if n in run.base}
+        run_tags |= profile_reads.tag_values_of(
+            connection=connection,
+            run_id=run.row.id,
+            persons=[p for n, p in profiles.items() if n not in run_tags],
+            keys=read,
         )
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
         missing = [n for n in persons if n not in person_ids]
@@ -260,6 +269,7 @@ class LiveTags:
             run.facts.pop(n, None)
             run.values.drop(n)
             run.tags.pop(n, None)
+            run.base.pop(n, None)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
@@ -273,7 +283,7 @@ class LiveTags:
         live_profiles.write(connection=connection, rows=rows)
         for row in rows:
             n = row.person_idx
-            run.facts[n], run.tags[n] = facts[n], row.tags
+            run.facts[n], run.tags[n], run.base[n] = facts[n], row.tags, run_tags.get(n, {})
             run.values.set(n, ranks.values_of(facts[n]), _rfm(features[n]))
         if not moved:
             return []
@@ -332,6 +342,7 @@ class LiveTags:
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
             values=held,
             tags={r.person_idx: r.tags for r in overlay},
+            base={},
         )
         return self._run
 
