@@ -14,7 +14,8 @@ from the request behind it (`_matched`): its person's own request acknowledged s
 before, or, for a person whose R, F or M score others' orders moved in that step, the step's
 earliest own request; `changes_without_a_request` are the sweep's. The time from the
 acknowledgement to the step's start (the change's `at`, on the server's clock, which is this
-machine's) and from there to the subscriber are given apart. Everything started here is stopped here.
+machine's) and from there to the subscriber are given apart. Everything started here is
+stopped here.
 """
 
 from __future__ import annotations
