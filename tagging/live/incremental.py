@@ -275,11 +275,12 @@ class LiveTags:
             base = run_tags.get(n, {})
             was = overlay[n] if n in overlay else _maintained(base)
             now_tags = new_tags[n]
-            changed = {k for k in MAINTAINED if memberships.differ(was, now_tags, k)}
+            changed = memberships.changed_keys(was, now_tags, MAINTAINED)
             if n in touched or n in overlay or changed - DAILY:
                 rows.append(LiveRow(n, run.row.id, today, facts[n].as_json(), now_tags, now))
             if changed and n in person_ids:
-                moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
+                before, after = _with(base, was), _with(base, now_tags)
+                moved.append(Moved(person_ids[n], before, after, changed))
         live_profiles.write(connection=connection, rows=rows)
         for row in rows:
             n = row.person_idx

@@ -3,7 +3,7 @@ expression evaluated on a person's tags before and after, and a change for each 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -24,11 +24,13 @@ class SavedAudience(NamedTuple):
 
 
 class Moved(NamedTuple):
-    """A person whose tags changed: their pseudonymous id, and their tags before and after."""
+    """A person whose tags changed: their pseudonymous id, their tags before and after, and
+    the keys that differ when the caller knows them (else they are compared here)."""
 
     person_id: str
     before: PersonTags
     after: PersonTags
+    changed: frozenset[str] | None = None
 
 
 def changes(
@@ -39,7 +41,9 @@ def changes(
     found: list[NewChange] = []
     read = {key for audience in audiences for key in audience.keys}
     for person in moved:
-        changed = {key for key in read if differ(person.before, person.after, key)}
+        changed = person.changed
+        if changed is None:
+            changed = changed_keys(person.before, person.after, read)
         for audience in audiences:
             if changed.isdisjoint(audience.keys):
                 continue  # what it reads is as it was, and so is its answer
@@ -50,6 +54,11 @@ def changes(
                 change = ENTERED if now else LEFT
                 found.append(NewChange(audience.name, person.person_id, change, at, why))
     return found
+
+
+def changed_keys(before: PersonTags, after: PersonTags, keys: Iterable[str]) -> frozenset[str]:
+    """The keys whose values differ between two sets of tags (in any order)."""
+    return frozenset(k for k in keys if before.get(k) != after.get(k) and differ(before, after, k))
 
 
 def differ(before: PersonTags, after: PersonTags, key: str) -> bool:
