@@ -9,11 +9,12 @@ change it causes reaching the subscriber (p50/p95/p99), the server's peak RSS, a
 
 A shop is generated and tagged first (a fresh SQLite store); then its own rows, from the end of
 its files back, are replayed with new ids and times on the run's as_of day (so that the day
-does not turn mid-replay: a turn is the sweep's work, not this bench's). A change is matched to
-the latest acknowledged request that named its person before it arrived and after their
-previous change (changes of one step, which share their `at`, all match it); the others,
-`changes_without_a_request`, are the sweep's (it ranks live persons again every 30 s, and
-others' orders move their R, F, M scores). Everything started here is
+does not turn mid-replay: a turn is the sweep's work, not this bench's). Each change is timed
+from the request behind it (`_matched`): its person's own request acknowledged since the step
+before, or, for a person whose R, F or M score others' orders moved in that step, the step's
+earliest own request; `changes_without_a_request` are the sweep's. The time from the
+acknowledgement to the step's start (the change's `at`, on the server's clock, which is this
+machine's) and from there to the subscriber are given apart. Everything started here is
 stopped here.
 """
 
@@ -35,8 +36,9 @@ import time
 import zlib
 from collections import defaultdict
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import func, select
@@ -90,6 +92,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000, help="events (and orders) a second")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--batch", type=int, default=50, help="events per request")
+    parser.add_argument(
+        "--changes-out", type=Path, help="write each matched change (ack, step, received) here"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="portrait-live-"))
     store_url = f"sqlite:///{workdir / 'portrait.db'}"
@@ -192,11 +197,11 @@ class _Subscriber:
                 message = json.loads(self._socket.recv())
             except Exception:
                 return
-            now = time.monotonic()
+            now = time.time()  # the wall clock, as the server's `at` of each change
             if message.get("type") == "next":
                 change = message["payload"]["data"]["audienceChanges"]
                 self.changes.append((now, change["personId"], change["at"]))
-                self._last = now
+                self._last = time.monotonic()
 
     def wait_quiet(self) -> None:
         while time.monotonic() - self._last < QUIET_SECONDS:
@@ -233,7 +238,7 @@ def _replay(
             while (number := _next(lock, todo)) is not None:
                 time.sleep(max(0.0, start + number * batch / rate - time.monotonic()))
                 answer = http.post("/events", json=requests[number])
-                acked = time.monotonic()
+                acked = time.time()
                 answer.raise_for_status()
                 body = answer.json()
                 with lock:
@@ -296,22 +301,56 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class _Matched(NamedTuple):
+    """A change with the acknowledgement it is timed from: the step's time (the change's
+    `at`), when it reached the subscriber, and whether its person's own request caused it."""
+
+    acked: float
+    stepped: float
+    received: float
+    own: bool
+
+
+def _matched(sent: _Sent, received: _Subscriber) -> tuple[list[_Matched], int]:
+    """Each change timed from the request behind it, and how many had none (a sweep's).
+
+    A step's changes share their `at`. A change is its person's own when a request naming
+    them was acknowledged since the step before (timed from the earliest such); the step's
+    other changes are persons whose R, F or M score the step's orders moved, timed from the
+    earliest acknowledgement of the step's own changes. A step with no own change applied
+    no request (the sweep)."""
+    steps = sorted({step for _, _, step in received.changes}, key=datetime.fromisoformat)
+    since = dict(zip(steps, [None, *steps[:-1]], strict=True))
+    by_step: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for at, person, step in received.changes:
+        by_step[step].append((at, person))
+    found: list[_Matched] = []
+    unmatched = 0
+    for step, changes in by_step.items():
+        stepped = datetime.fromisoformat(step).timestamp()
+        previous = since[step]
+        after = -1.0 if previous is None else datetime.fromisoformat(previous).timestamp()
+        own: dict[str, float] = {}
+        for _, person in changes:
+            acks = sent.acks.get(person, [])
+            i = bisect.bisect_right(acks, after)
+            if i < len(acks) and acks[i] <= stepped:
+                own[person] = acks[i]
+        if not own:
+            unmatched += len(changes)
+            continue
+        earliest = min(own.values())
+        for at, person in changes:
+            found.append(_Matched(own.get(person, earliest), stepped, at, person in own))
+    return found, unmatched
+
+
 def _result(
     sent: _Sent, received: _Subscriber, engine: Any, args: argparse.Namespace, rss: float
 ) -> dict[str, Any]:
-    latencies = []
-    unmatched = 0
-    matched: dict[str, tuple[int, str]] = {}  # per person: the ack matched last, and its step
-    for at, person, step in sorted(received.changes):
-        acks = sent.acks.get(person, [])
-        i = bisect.bisect_right(acks, at)
-        last, last_step = matched.get(person, (0, ""))
-        if i > last or (last and step == last_step):
-            i = i if i > last else last
-            latencies.append(at - acks[i - 1])
-            matched[person] = (i, step)
-        else:
-            unmatched += 1  # no request of theirs since their last change: the sweep's
+    matched, unmatched = _matched(sent, received)
+    if args.changes_out is not None:
+        args.changes_out.write_text("".join(json.dumps(row) + "\n" for row in matched))
     with engine.connect() as connection:
         stored = sum(
             int(connection.execute(select(func.count()).select_from(table_of(t))).scalar() or 0)
@@ -320,7 +359,6 @@ def _result(
         logged = connection.execute(
             select(func.count()).select_from(table_of(MembershipChange))
         ).scalar()
-    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
     return {
         "users": args.users,
         "target_events_per_s": args.rate,
@@ -333,14 +371,22 @@ def _result(
         "saved_audiences": len(AUDIENCES),
         "changes_logged": logged,
         "changes_received": len(received.changes),
+        "changes_of_persons_named": sum(m.own for m in matched),
+        "changes_of_persons_ranked_again": sum(not m.own for m in matched),
         "changes_without_a_request": unmatched,
-        "ack_to_subscriber_ms": {
-            "p50": round(cuts[49] * 1000),
-            "p95": round(cuts[94] * 1000),
-            "p99": round(cuts[98] * 1000),
-        },
+        "ack_to_subscriber_ms": _percentiles([m.received - m.acked for m in matched]),
+        "ack_to_step_start_ms": _percentiles([m.stepped - m.acked for m in matched]),
+        "step_start_to_subscriber_ms": _percentiles([m.received - m.stepped for m in matched]),
         "server_peak_rss_mb": rss,
     }
+
+
+def _percentiles(seconds: list[float]) -> dict[str, int | None]:
+    """p50, p95 and p99 in milliseconds (None without two values)."""
+    if len(seconds) < 2:
+        return {"p50": None, "p95": None, "p99": None}
+    cuts = statistics.quantiles(seconds, n=100)
+    return {name: round(cuts[q - 1] * 1000) for name, q in (("p50", 50), ("p95", 95), ("p99", 99))}
 
 
 if __name__ == "__main__":

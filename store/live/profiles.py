@@ -187,19 +187,23 @@ class LiveOrderRow(NamedTuple):
     amount: float
 
 
-def events_between(*, connection: Connection, after: int, through: int) -> list[LiveEventRow]:
-    """Stored events with `seq` in (after, through], in that order."""
+def events_between(
+    *, connection: Connection, after: int, through: int, limit: int | None = None
+) -> list[LiveEventRow]:
+    """Stored events with `seq` in (after, through], in that order (the first `limit`)."""
     columns = [_events.c[name] for name in LiveEventRow._fields]
     seq = _events.c.seq
-    statement = select(*columns).where(seq > after, seq <= through).order_by(seq)
+    statement = select(*columns).where(seq > after, seq <= through).order_by(seq).limit(limit)
     return [LiveEventRow(*row) for row in connection.execute(statement)]
 
 
-def orders_between(*, connection: Connection, after: int, through: int) -> list[LiveOrderRow]:
-    """Stored orders with `seq` in (after, through], in that order."""
+def orders_between(
+    *, connection: Connection, after: int, through: int, limit: int | None = None
+) -> list[LiveOrderRow]:
+    """Stored orders with `seq` in (after, through], in that order (the first `limit`)."""
     columns = [_orders.c[name] for name in LiveOrderRow._fields]
     seq = _orders.c.seq
-    statement = select(*columns).where(seq > after, seq <= through).order_by(seq)
+    statement = select(*columns).where(seq > after, seq <= through).order_by(seq).limit(limit)
     return [LiveOrderRow(*row) for row in connection.execute(statement)]
 
 

@@ -26,6 +26,7 @@ from store.snapshot import bulk
 
 _numbers = table_of(PersonNumber)
 _identifiers = table_of(PersonIdentifier)
+NUMBERS_LOCK = 7_270_002  # PostgreSQL advisory lock id of "reading and growing the registries"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def assign(
     `persons` has person_idx (the run's own numbering) and person_id; `identifiers` kind,
     identifier and person_idx. The result's `numbers[person_idx]` is each person's number.
     """
+    lock_registries(conn)
     persons = persons.sort_values("person_idx", kind="stable").reset_index(drop=True)
     dense = persons["person_idx"].to_numpy(dtype=np.int64)
     position = np.full(int(dense.max()) + 1 if len(dense) else 0, -1, dtype=np.int64)
@@ -73,6 +75,15 @@ def assign(
     by_dense = np.full(len(position), -1, dtype=np.int64)
     by_dense[dense] = numbers
     return Numbering(by_dense, new, len(retired))
+
+
+def lock_registries(conn: Connection) -> None:
+    """Hold the registries for the caller's transaction, before reading them: a run's
+    numbering and a live step that creates persons would otherwise both read the same highest
+    number (and the same unknown identifiers) and collide on the registries' keys. PostgreSQL
+    only: on SQLite the write lock serialises writers."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(NUMBERS_LOCK)))
 
 
 def _next_number(conn: Connection) -> int:

@@ -128,6 +128,26 @@ def tags_of(
     return [PersonTagRow(*row) for row in decode(codes, person.person_idx, person.tags, keys)]
 
 
+def tag_values_of(
+    *, connection: Connection, run_id: int, persons: Collection[PersonRow], keys: Collection[str]
+) -> dict[int, dict[str, list[tuple[str, float | None]]]]:
+    """Each person's tags of `keys` as (value, score) lists by key, in no set order: a bulk
+    read (the live path's, every step) without a row object for each tag."""
+    codes = tag_codes(connection, run_id)
+    wanted = {code for code, (key, _) in codes.items() if key in keys}
+    found: dict[int, dict[str, list[tuple[str, float | None]]]] = {}
+    for person in persons:
+        tags = found[person.person_idx] = {}
+        for entry in orjson.loads(person.tags):
+            if entry[0] not in wanted:
+                continue
+            key, value = codes[entry[0]]
+            score = None if len(entry) < 2 or entry[1] is None else float(entry[1])
+            value = entry[2] if len(entry) > 2 else value
+            tags.setdefault(key, []).append(("" if value is None else value, score))
+    return found
+
+
 def tags_of_persons(
     *,
     connection: Connection,

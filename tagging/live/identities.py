@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection
 
 from store.live import profiles as live_profiles
+from store.profiles import numbering
 from store.profiles.pseudonym import person_id_for
 from tagging.identity import DEVICE_ID, USER_ID
 
@@ -32,6 +33,8 @@ def resolve(
     persons and recording new links in the registry; and the person ids of the persons created.
     """
     pairs = list(dict.fromkeys(actors))
+    if pairs:
+        numbering.lock_registries(connection)  # a run's numbering waits, or is waited for
     numbers: dict[Identifier, int] = {}
     for kind, named in (
         (USER_ID, {u for u, _ in pairs if u}),

@@ -24,7 +24,7 @@ Model scores, personas and every other key stay the run's until the next run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -56,6 +56,9 @@ from tagging.live.shopping import Activity, Shopping
 from tagging.tags import LifecycleParams
 
 CHUNK = 5_000  # persons read per query
+# Events (and orders) one step applies at most: more stored is applied by further steps, each
+# its own transaction, the lock let go between them, so that a backlog makes no long step.
+STEP_LIMIT = 1_000
 # Keys a day changes for every buyer: not reason enough alone to overlay a swept person.
 DAILY = frozenset({"recency_days"})
 # Tags that days alone end: (key, value).
@@ -81,16 +84,26 @@ class _Run:
     scores: dict[str, ranks.RunScores]
     aging: BitMap  # persons whose tags days alone change: new, reactivated
     facts: dict[int, Facts]  # the overlay's persons (kept in step with the store)
-    ranked: dict[int, tuple[float | None, ...]]  # and their R, F, M scores
+    values: ranks.LiveValues  # and their R, F, M values and scores
+    tags: dict[int, Tags]  # and their maintained tags (the overlay's, kept in memory)
+    base: dict[int, Tags]  # and their run tags of the keys `read` (a run's never change)
     shoppers: Shoppers  # carts, purchases, category weights, latest orders; item rules
+    read: frozenset[str] = frozenset()
 
 
 class LiveTags:
     """The maintained tags of live persons; one step at a time (a lock)."""
 
-    def __init__(self, *, id_key: str, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        id_key: str,
+        clock: Callable[[], datetime] | None = None,
+        step_limit: int = STEP_LIMIT,
+    ) -> None:
         self._id_key = id_key
         self._clock = clock
+        self._step_limit = step_limit
         self._rules = TagRules()
         self._lock = threading.Lock()
         self._run: _Run | None = None
@@ -102,25 +115,29 @@ class LiveTags:
         )
 
     def sweep(self, engine: Engine) -> list[NewChange]:
-        """Everything stored so far applied, the day turned if it has, and every live person
-        ranked again among the buyers as they are now."""
+        """Everything stored so far applied, and the day turned if it has."""
         with engine.connect() as connection:
             events, orders = live.last_seqs(connection=connection)
-        return self.advance(engine, events_through=events, orders_through=orders, rerank=True)
+        return self.advance(engine, events_through=events, orders_through=orders)
 
     def advance(
-        self, engine: Engine, *, events_through: int, orders_through: int, rerank: bool = False
+        self, engine: Engine, *, events_through: int, orders_through: int
     ) -> list[NewChange]:
-        """Apply what is stored through these `seq`s; the membership changes appended. With
-        `rerank`, the live persons whose R, F or M score others' moves changed are retagged
-        too (the sweep's work: a micro-batch ranks only the persons it touches)."""
-        with self._lock:
-            try:
-                with engine.begin() as connection:
-                    return self._step(connection, events_through, orders_through, rerank)
-            except BaseException:
-                self._run = None  # its overlay cache may be ahead of what was committed
-                raise
+        """Apply what is stored through these `seq`s, in steps of at most `step_limit` events
+        and orders; the membership changes appended. Every step ranks every live person again:
+        those whose R, F or M score the step's orders moved are retagged in it."""
+        changes: list[NewChange] = []
+        cut = True
+        while cut:
+            with self._lock:
+                try:
+                    with engine.begin() as connection:
+                        found, cut = self._step(connection, events_through, orders_through)
+                except BaseException:
+                    self._run = None  # its overlay cache may be ahead of what was committed
+                    raise
+            changes += found
+        return changes
 
     def live_persons(self, run_id: int) -> AbstractSet[int] | None:
         """The persons with live tags on run `run_id` (None: not known here yet); a view
@@ -134,28 +151,42 @@ class LiveTags:
         self._rules.close()
 
     def _step(
-        self, connection: Connection, events_through: int, orders_through: int, rerank: bool
-    ) -> list[NewChange]:
+        self, connection: Connection, events_through: int, orders_through: int
+    ) -> tuple[list[NewChange], bool]:
+        """One step's changes, and whether more is left to apply (the step was cut)."""
+        now = datetime.now(UTC)  # the step's time: its changes' `at`, taken before it reads
         row = run_reads.current_run(connection=connection)
         if row is None:
-            return []  # nothing to sit on: events wait for the first run
+            return [], False  # nothing to sit on: events wait for the first run
         run = self._basis(connection, row)
         before = live_profiles.progress(connection=connection)
         progress = _on_run(before, run)
         # A micro-batch the sweep has applied already asks for less: never go back.
         events_through = max(events_through, progress.events_through)
         orders_through = max(orders_through, progress.orders_through)
+        limit = self._step_limit
         events = live_profiles.events_between(
-            connection=connection, after=progress.events_through, through=events_through
+            connection=connection,
+            after=progress.events_through,
+            through=events_through,
+            limit=limit,
         )
         orders = live_profiles.orders_between(
-            connection=connection, after=progress.orders_through, through=orders_through
+            connection=connection,
+            after=progress.orders_through,
+            through=orders_through,
+            limit=limit,
         )
+        cut = len(events) == limit or len(orders) == limit
+        if len(events) == limit:
+            events_through = events[-1].seq
+        if len(orders) == limit:
+            orders_through = orders[-1].seq
         times = [e.ts for e in events] + [o.ts for o in orders]
         latest = max([t for t in (progress.latest, *times) if t is not None], default=None)
         today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
-        if not (events or orders or rerank) and today == progress.day and before == progress:
-            return []
+        if not (events or orders) and today == progress.day and before == progress:
+            return [], False
         numbers, created = identities.resolve(
             connection=connection,
             run_id=run.row.id,
@@ -173,13 +204,13 @@ class LiveTags:
         lines = live_lines.lines_of(connection=connection, order_ids=[o.order_id for o in orders])
         shopped = shopping.activities(events, orders, lines, numbers)
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, shopped, aged, created, rerank)
+        changes = self._retag(connection, run, today, touched, shopped, aged, created, now)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
         )
         live.append_changes(connection=connection, changes=changes)
-        return changes
+        return changes, cut
 
     def _retag(
         self,
@@ -190,10 +221,10 @@ class LiveTags:
         shopped: Mapping[int, Activity],
         aged: set[int],
         created: Mapping[int, str],
-        rerank: bool,
+        now: datetime,
     ) -> list[NewChange]:
         persons = sorted(touched.keys() | aged)
-        profiles = _profiles(connection, run.row.id, persons)
+        profiles = _profiles(connection, run.row.id, [n for n in persons if n not in run.facts])
         facts: dict[int, Facts] = {}
         bags: dict[int, Shopping] = {}
         for n in persons:
@@ -205,33 +236,43 @@ class LiveTags:
             orders, seen = touched.get(n, ([], []))
             facts[n] = applied(known, orders, seen)
         features = {n: f.features(today) | bags[n].features() for n, f in facts.items()}
-        # The step's persons first: without `rerank` only they are looked at below.
-        everyone = facts | {n: f for n, f in run.facts.items() if n not in facts}
-        numbers = np.fromiter(everyone, dtype=np.int64, count=len(everyone))
-        values = _key_values(everyone.values(), today)
-        table = ranks.standings(run.scores, numbers, values, days_since_run=(today - run.day).days)
-        scores = ranks.rfm_scores(values, table)
-        for i, n in enumerate(numbers[: len(numbers) if rerank else len(facts)].tolist()):
-            rfm = tuple(_number(scores[name][i]) for name in ranks.SCORE_OF.values())
-            # An overlay person whose rank the others' moves changed is retagged too.
-            if n in features or (rerank and rfm != run.ranked.get(n)):
-                if n not in facts:
-                    facts[n] = run.facts[n]
-                    bags[n] = run.shoppers.of(n)
-                    features[n] = facts[n].features(today) | bags[n].features()
-                features[n] |= dict(zip(ranks.SCORE_OF.values(), map(_integer, rfm), strict=True))
-        persons = sorted(features)
-        profiles |= _profiles(connection, run.row.id, [n for n in persons if n not in profiles])
-        overlay = live_profiles.overlay_of(
-            connection=connection, run_id=run.row.id, person_idxs=persons
+        numbers, values, held = run.values.with_step(
+            {n: ranks.values_of(f) for n, f in facts.items()}
         )
+        keyed = ranks.key_values(values, today.toordinal())
+        table = ranks.standings(run.scores, numbers, keyed, days_since_run=(today - run.day).days)
+        scores = np.column_stack(list(ranks.rfm_scores(keyed, table).values()))
+        # The step's persons, and every overlay person whose rank the step's moves changed.
+        same = (scores == held) | (np.isnan(scores) & np.isnan(held))
+        for i in np.flatnonzero(~same.all(axis=1) | np.isin(numbers, list(facts))).tolist():
+            n = int(numbers[i])
+            if n not in facts:
+                facts[n] = run.facts[n]
+                bags[n] = run.shoppers.of(n)
+                features[n] = facts[n].features(today) | bags[n].features()
+            rfm = (_integer(_number(score)) for score in scores[i].tolist())
+            features[n] |= dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
+        persons = sorted(features)
+        saved = self._saved(connection)
+        # Only the keys that are maintained or that a saved audience reads are compared.
+        read = frozenset({*MAINTAINED, *(key for audience in saved for key in audience.keys)})
+        if read != run.read:
+            run.read, run.base = read, {}
+        fresh = [n for n in persons if n not in run.base and n not in profiles]
+        profiles |= _profiles(connection, run.row.id, fresh)
+        overlay = {n: run.tags[n] for n in persons if n in run.tags}
         weights = {n: bags[n].weights() for n in persons}
         new_tags = self._rules.tags_of(features, run.lifecycle, weights)
-        run_tags = _run_tags(connection, run.row.id, profiles)
+        run_tags = {n: run.base[n] for n in persons if n in run.base}
+        run_tags |= profile_reads.tag_values_of(
+            connection=connection,
+            run_id=run.row.id,
+            persons=[p for n, p in profiles.items() if n not in run_tags],
+            keys=read,
+        )
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
         missing = [n for n in persons if n not in person_ids]
         person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
-        now = datetime.now(UTC)
         rows: list[LiveRow] = []
         moved: list[Moved] = []
         # A forgotten person (their number names no one now) is no longer tagged, even if this
@@ -239,27 +280,32 @@ class LiveTags:
         gone = [n for n in persons if n not in person_ids]
         for n in gone:
             run.facts.pop(n, None)
-            run.ranked.pop(n, None)
+            run.values.drop(n)
+            run.tags.pop(n, None)
+            run.base.pop(n, None)
             run.shoppers.forget(n)
         persons = [n for n in persons if n in person_ids]
         for n in persons:
             base = run_tags.get(n, {})
-            was = overlay[n].tags if n in overlay else _maintained(base)
+            was = overlay[n] if n in overlay else _maintained(base)
             now_tags = run.shoppers.tags(new_tags[n], _maintained(base))
-            changed = {k for k in MAINTAINED if _values(was, k) != _values(now_tags, k)}
+            changed = memberships.changed_keys(was, now_tags, MAINTAINED)
             if n in touched or n in overlay or changed - DAILY:
                 kept = facts[n].as_json()
-                kept |= run.shoppers.facts(bags[n], shopped.get(n, NOTHING), overlay.get(n))
+                kept |= run.shoppers.facts(n, bags[n], shopped.get(n, NOTHING))
                 rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
             if changed and n in person_ids:
-                moved.append(Moved(person_ids[n], _with(base, was), _with(base, now_tags)))
+                before, after = _with(base, was), _with(base, now_tags)
+                moved.append(Moved(person_ids[n], before, after, changed))
         live_profiles.write(connection=connection, rows=rows)
-        run.facts |= {row.person_idx: facts[row.person_idx] for row in rows}
-        run.ranked |= {row.person_idx: _rfm(features[row.person_idx]) for row in rows}
-        run.shoppers.remember({row.person_idx: bags[row.person_idx] for row in rows})
+        for row in rows:
+            n = row.person_idx
+            run.facts[n], run.tags[n], run.base[n] = facts[n], row.tags, run_tags.get(n, {})
+            run.values.set(n, ranks.values_of(facts[n]), _rfm(features[n]))
+        run.shoppers.remember({row.person_idx: bags[row.person_idx] for row in rows}, rows)
         if not moved:
             return []
-        return memberships.changes(self._saved(connection), moved, at=now)
+        return memberships.changes(saved, moved, at=now)
 
     def _saved(self, connection: Connection) -> list[SavedAudience]:
         """The saved audiences, each expression parsed once per text (parsing took longer
@@ -302,6 +348,9 @@ class LiveTags:
             members = bitmaps.value_members(connection=connection, run_id=row.id, key=key)
             aging |= members.get(value, BitMap())
         overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        held = ranks.LiveValues()
+        for r in overlay:
+            held.set(r.person_idx, ranks.values_of(Facts.from_json(r.facts)), _rfm_of_tags(r.tags))
         self._run = _Run(
             row=row,
             day=_committed_as_of(row).astimezone(zone).date(),
@@ -309,7 +358,9 @@ class LiveTags:
             scores=scores,
             aging=aging,
             facts={r.person_idx: Facts.from_json(r.facts) for r in overlay},
-            ranked={r.person_idx: _rfm_of_tags(r.tags) for r in overlay},
+            values=held,
+            tags={r.person_idx: r.tags for r in overlay},
+            base={},
             shoppers=Shoppers.read(
                 connection=connection, run_id=row.id, params=params, overlay=overlay
             ),
@@ -341,23 +392,9 @@ def _profiles(connection: Connection, run_id: int, persons: Sequence[int]) -> di
     return found
 
 
-def _run_tags(
-    connection: Connection, run_id: int, profiles: Mapping[int, PersonRow]
-) -> dict[int, Tags]:
-    found: dict[int, Tags] = {}
-    for profile in profiles.values():
-        tags = found.setdefault(profile.person_idx, {})
-        for tag in profile_reads.tags_of(connection=connection, run_id=run_id, person=profile):
-            tags.setdefault(tag.key, []).append((tag.value, tag.score))
-    return found
-
-
-def _values(tags: Mapping[str, list[tuple[str, float | None]]], key: str) -> list:
-    return sorted(tags.get(key, []), key=str)
-
-
-def _rfm(features: Mapping[str, int | None]) -> tuple[float | None, ...]:
-    return tuple(_number(features.get(name)) for name in ranks.SCORE_OF.values())
+def _rfm(features: Mapping[str, int | None]) -> ranks.Scores:
+    r, f, m = (_number(features.get(name)) for name in ranks.SCORE_OF.values())
+    return r, f, m
 
 
 def _number(value: float | None) -> float | None:
@@ -368,20 +405,9 @@ def _integer(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _key_values(facts: Iterable[Facts], today: date) -> dict[str, np.ndarray]:
-    """recency_days, frequency and monetary of each (NaN for a non-buyer), in order."""
-    rows = [
-        (float((today - f.last_order).days), float(f.frequency), float(round(f.monetary, 2)))
-        if f.frequency > 0 and f.last_order is not None
-        else (np.nan, np.nan, np.nan)
-        for f in facts
-    ]
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
-    return {key: table[:, i] for i, key in enumerate(ranks.KEYS)}
-
-
-def _rfm_of_tags(tags: Tags) -> tuple[float | None, ...]:
-    return tuple(tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
+def _rfm_of_tags(tags: Tags) -> ranks.Scores:
+    r, f, m = (tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
+    return r, f, m
 
 
 def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:

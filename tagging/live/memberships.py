@@ -3,7 +3,7 @@ expression evaluated on a person's tags before and after, and a change for each 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -24,11 +24,13 @@ class SavedAudience(NamedTuple):
 
 
 class Moved(NamedTuple):
-    """A person whose tags changed: their pseudonymous id, and their tags before and after."""
+    """A person whose tags changed: their pseudonymous id, their tags before and after, and
+    the keys that differ when the caller knows them (else they are compared here)."""
 
     person_id: str
     before: PersonTags
     after: PersonTags
+    changed: frozenset[str] | None = None
 
 
 def changes(
@@ -37,19 +39,32 @@ def changes(
     """A change for every saved audience a moved person entered or left; `why` names the
     keys the audience reads whose values changed (comma separated)."""
     found: list[NewChange] = []
+    read = {key for audience in audiences for key in audience.keys}
     for person in moved:
+        changed = person.changed
+        if changed is None:
+            changed = changed_keys(person.before, person.after, read)
         for audience in audiences:
+            if changed.isdisjoint(audience.keys):
+                continue  # what it reads is as it was, and so is its answer
             was = holds(audience.expression, person.before)
             now = holds(audience.expression, person.after)
             if was != now:
-                why = ",".join(k for k in audience.keys if _changed(person, k))
+                why = ",".join(k for k in audience.keys if k in changed)
                 change = ENTERED if now else LEFT
                 found.append(NewChange(audience.name, person.person_id, change, at, why))
     return found
 
 
-def _changed(person: Moved, key: str) -> bool:
-    return _values(person.before, key) != _values(person.after, key)
+def changed_keys(before: PersonTags, after: PersonTags, keys: Iterable[str]) -> frozenset[str]:
+    """The keys whose values differ between two sets of tags (in any order)."""
+    return frozenset(k for k in keys if before.get(k) != after.get(k) and differ(before, after, k))
+
+
+def differ(before: PersonTags, after: PersonTags, key: str) -> bool:
+    """Whether `key`'s values differ between two sets of tags (in any order)."""
+    was, now = before.get(key, ()), after.get(key, ())
+    return was != now and _values(before, key) != _values(after, key)
 
 
 def _values(tags: Mapping[str, Sequence[tuple[str, float | None]]], key: str) -> list:

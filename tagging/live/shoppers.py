@@ -36,6 +36,7 @@ class Shoppers:
         self._rules = rules
         self._params = params
         self._live: dict[int, Shopping] = {}
+        self._recommended: dict[int, Any] = {}  # the overlay's persons' recommendations
 
     @classmethod
     def read(
@@ -63,12 +64,14 @@ class Shoppers:
             rules=rules,
             params=BasketParams(**(params.get("basket") or {})),
         )
+        overlay = list(overlay)
         found.remember(
             {
                 r.person_idx: Shopping.from_json(r.facts[SHOPPING])
                 for r in overlay
                 if SHOPPING in r.facts
-            }
+            },
+            overlay,
         )
         return found
 
@@ -87,21 +90,25 @@ class Shoppers:
         kept = {k: v for k, v in computed.items() if k not in KEYS}
         return kept | {k: run[k] for k in KEYS if k in run}
 
-    def remember(self, shopping: dict[int, Shopping]) -> None:
+    def remember(self, shopping: dict[int, Shopping], rows: Iterable[LiveRow]) -> None:
+        """The persons' shopping, and the recommendations their overlay `rows` keep, as
+        written."""
         self._live |= shopping
+        self._recommended |= {
+            r.person_idx: r.facts[RECOMMENDED] for r in rows if RECOMMENDED in r.facts
+        }
 
     def forget(self, person: int) -> None:
         self._live.pop(person, None)
+        self._recommended.pop(person, None)
 
-    def facts(
-        self, shopping: Shopping, activity: Activity, before: LiveRow | None
-    ) -> dict[str, Any]:
+    def facts(self, person: int, shopping: Shopping, activity: Activity) -> dict[str, Any]:
         """What an overlay row's facts keep of the person's shopping: it, and their
         recommendations, fired again after an order of theirs, else as fired before (none:
         the run's stand)."""
         kept: dict[str, Any] = {SHOPPING: shopping.as_json()}
         if activity.orders and self._kept is not None:
             kept[RECOMMENDED] = [list(r) for r in self._rules.recommend(shopping, self._params)]
-        elif before is not None and RECOMMENDED in before.facts:
-            kept[RECOMMENDED] = before.facts[RECOMMENDED]
+        elif person in self._recommended:
+            kept[RECOMMENDED] = self._recommended[person]
         return kept
