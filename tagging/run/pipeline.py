@@ -344,6 +344,7 @@ class Pipeline:
             name,
             path,
             checks=clean.CHECKS.get(name),
+            checks_of_sample=clean.CHECKS_OF_SAMPLE.get(name),
             workdir=Path(self._spill.name),
             encoding=self.shop.encoding,
             columns=self.shop.columns.get(name),
