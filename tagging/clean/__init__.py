@@ -7,7 +7,8 @@ orders     orders and order items: checked as their files are read, then repeate
            items of orders not usable
 events     the events: checked as their file is read, then repeats and bots
 
-`CHECKS` are what each source's rows get as its file is read (`tagging.ingest.read_source`);
+`CHECKS` are what each source's rows get as its file is read (`tagging.ingest.read_source`),
+`CHECKS_OF_SAMPLE` those made from the file's first rows instead (the events' user agents);
 `clean_sources` is the run's clean stage: every source's parts, materialised.
 """
 
@@ -29,6 +30,8 @@ CHECKS = {
     "order_items": check_order_items,
     "identities": sources.check_identities,
 }
+
+CHECKS_OF_SAMPLE = {"events": events.checks_of_sample}
 
 
 def clean_sources(

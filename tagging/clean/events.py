@@ -14,6 +14,7 @@ not make a person look like a machine.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -36,17 +37,23 @@ BOT_USER_AGENT = (
     r"|httpclient|go-http-client|java/|phantomjs|selenium)"
 )
 
+# The user agents, most common first, whose crawler test `check_events` may be told in advance
+# (`checks_of_sample`): each is then compared with the row's agent instead of the pattern.
+KNOWN_AGENTS = 64
+
 # The events' columns cleaning and later stages read, kept as the file is read; the rest of an
 # event's text (user agent, query, session, ip, ...) is read again only for quarantined rows.
 EVENT_COLUMNS: tuple[str, ...] = ("user_id", "device_id", "event_type", "item_id", "category")
 EVENT_COLUMNS += ("brand", "platform", "os")
 
 
-def check_events(raw: ir.Table) -> ir.Table:
+def check_events(raw: ir.Table, *, human_agents: Sequence[str] = ()) -> ir.Table:
     """What is kept of each event as the file is read (`read_source`'s checks): the columns
     later stages read, the parsed `_ts`, `_reason` for a bad row (NULL when fine), `_crawler`,
     the duplicate key `_event_id`, a flag per unreadable optional value, and `_raw` (the row's
-    text as JSON) for a bad row only. What needs as_of (repeats, bots) is `clean_events`."""
+    text as JSON) for a bad row only. What needs as_of (repeats, bots) is `clean_events`.
+
+    `human_agents` are user agents known not to be crawlers' (`checks_of_sample`)."""
     # Parsed in a projection of its own (a view, which ibis does not merge into the next
     # select): written into both the reason's CASE and the output, every timestamp was parsed
     # twice (1.2 s of CPU at 100k).
@@ -69,12 +76,39 @@ def check_events(raw: ir.Table) -> ir.Table:
         "_ts",
         _event_id=t.event_id,
         _reason=reason,
-        # The pattern on every event: matching each distinct agent once and joining the result
-        # back took longer (1.17 s of CPU against 0.99 s at 100k), the join hashing every agent.
-        _crawler=t.user_agent.re_search(BOT_USER_AGENT).fill_null(False),
+        _crawler=crawler(t.user_agent, human_agents),
         _raw=ibis.ifelse(reason.notnull(), raw_text(t, raw.columns), ibis.null("string")),
         **flags,
     )
+
+
+def crawler(agent: ir.StringValue, human_agents: Sequence[str] = ()) -> ir.BooleanValue:
+    """`agent` is a crawler's (`BOT_USER_AGENT`); false for a missing agent.
+
+    The pattern costs about 0.3 µs per event, and a shop's events carry few distinct
+    agents: an agent of `human_agents` (not a crawler's) is only compared with them. On 100k
+    users' 3.3M events, 0.12 s of CPU instead of 1.00 s; matching each distinct agent once and
+    joining the result back took longer than the pattern (1.17 s), the join hashing every agent.
+    """
+    test = agent.re_search(BOT_USER_AGENT).fill_null(False)
+    if not human_agents:
+        return test
+    # A list's contains, not IN: DuckDB makes an IN of many values a join, and a join in the
+    # read pass loses the file's order, which numbers its rows (`read_source`).
+    human = ibis.literal(list(human_agents), type="array<string>")
+    return ibis.ifelse(human.contains(agent), False, test)
+
+
+def checks_of_sample(sample: ir.Table) -> Callable[[ir.Table], ir.Table]:
+    """`check_events` told the `KNOWN_AGENTS` commonest user agents of `sample` (the file's
+    first rows) that are not crawlers'. Which agents these are changes no result, only the
+    time: an agent compared equal has the pattern's answer for it."""
+    agents = sample.filter(sample.user_agent.notnull())
+    human = agents.filter(~crawler(agents.user_agent))
+    counted = human.group_by("user_agent").agg(n=human.count())
+    common = counted.order_by([ibis.desc("n"), "user_agent"]).limit(KNOWN_AGENTS)
+    found = common.user_agent.to_pyarrow().to_pylist()
+    return partial(check_events, human_agents=tuple(found))
 
 
 def clean_events(

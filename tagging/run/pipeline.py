@@ -162,7 +162,6 @@ class Pipeline:
             materialise=self.keep,
         )
         self.con.drop_table(identity.NODES_TABLE)
-        self.con.drop_table("actors", force=True)
         self.forgotten = found.forgotten
         notes.append(
             f"{len(found.persons):,} persons from {self.count(found.identifiers):,} identifiers"
@@ -185,6 +184,7 @@ class Pipeline:
         # there, or in its quarantined and later rows (products, small, stay for the catalog).
         if "events" in tables:
             self._drop_source("events")
+        self.con.drop_table("actors", force=True)
         self._drop_spent(*(f"clean_{n}" for n in cleaned.steps.keys() - {"products", "events"}))
         as_of = cleaned.as_of
         # Clustering and fitting the models need no queries once their frames are read:
@@ -359,6 +359,7 @@ class Pipeline:
             name,
             path,
             checks=clean.CHECKS.get(name),
+            checks_of_sample=clean.CHECKS_OF_SAMPLE.get(name),
             workdir=Path(self._spill.name),
             encoding=self.shop.encoding,
             columns=self.shop.columns.get(name),

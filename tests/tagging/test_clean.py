@@ -66,6 +66,18 @@ def test_unreadable_timestamps_parse_to_null() -> None:
     assert _times("not-a-date", "2026-13-45 25:00:00", "12345") == [None, None, None]
 
 
+def test_epoch_numbers_are_nine_or_ten_digits_of_seconds_or_twelve_or_thirteen_of_ms() -> None:
+    epochs = ["100000000", "1000000000", "100000000000", "1000000000000"]
+    assert [str(t) for t in _times(*epochs)] == [
+        "1973-03-03 09:46:40",
+        "2001-09-09 01:46:40",
+        "1973-03-03 09:46:40",
+        "2001-09-09 01:46:40",
+    ]
+    # Eleven digits, digits of another script, a sign: no epoch number (and no date).
+    assert _times("10000000000", "１０００００００００", "+100000000") == [None, None, None]
+
+
 @pytest.fixture
 def cleaned(shop_dir, engine: Engine) -> tuple[Engine, int, dict]:
     folder = shop_dir(orders=ORDERS, users=USERS, order_items=ITEMS)

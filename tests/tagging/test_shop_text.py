@@ -15,7 +15,7 @@ from store.audiences.selection import selection_of
 from store.errors import InputError
 from store.profiles.export import export_tags
 from tagging.ingest import connect
-from tagging.parsing import GENDERS, in_vocabulary, parse_date, parse_money, tag_text
+from tagging.parsing import GENDERS, NOT_SAID, in_vocabulary, parse_date, parse_money, tag_text
 from tagging.run import RunOptions, run_tagging
 from tagging.shop import Shop, load_shop
 from tests.tagging.conftest import ID_KEY, write_csv
@@ -78,6 +78,12 @@ def test_genders_are_read_in_chinese_and_english_spellings() -> None:
         "other",
         None,
     ]
+
+
+def test_a_not_said_spelling_is_empty_and_an_unlisted_word_stays_as_written() -> None:
+    t = ibis.memtable(pa.table({"g": ["保密", " N/A ", "M", "Nonbinary ", "", None]}))
+    spellings = {**NOT_SAID, **GENDERS}
+    assert _values(in_vocabulary(t.g, spellings)) == [None, None, "male", "nonbinary", None, None]
 
 
 def _slots(engine: Engine, folder: Path, **options: object) -> dict[str, str]:
