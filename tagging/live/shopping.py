@@ -103,7 +103,8 @@ def shopping_file(
     )
     parts.append(_row(leaning, weight=leaning._weight))
     parts += _recent(orders, items, recent_orders)
-    table = ibis.union(*parts).order_by([P, "kind", "value"])
+    # Every column, so that ties (an item in two recent orders) fall the same way each run.
+    table = ibis.union(*parts).order_by([P, "kind", "value", "weight", "ts"])
     path = folder / FILE
     con.to_parquet(table, path, compression="zstd")
     try:
