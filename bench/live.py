@@ -25,6 +25,7 @@ import bisect
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -97,6 +98,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="portrait-live-"))
+    try:
+        _bench(args, workdir)
+    finally:  # the shop, the store and the server's log: a few hundred MB a run
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, workdir: Path) -> None:
     store_url = f"sqlite:///{workdir / 'portrait.db'}"
     engine = make_engine(store_url)
     shop = generate_shop(workdir / "shop", users=args.users, seed=7, days=230).out_dir
@@ -125,6 +133,7 @@ def main() -> None:
         server.wait(timeout=60)
     result = _result(sent, received, engine, args, peak_rss_mb)
     result["tagging_run_s"] = round(tagged_s, 1)
+    engine.dispose()
     print(json.dumps(result, indent=2))
 
 
