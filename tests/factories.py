@@ -253,6 +253,19 @@ def failed_run(engine: Engine, *, error: str, as_of: datetime = AS_OF) -> int:
     return run_id
 
 
+# Six buyers of one order each, 10 to 60 apart in money and days: each R, F, M score known by
+# hand (the live ranking tests move them with one order).
+SIX_BUYERS_ORDERS = """
+order_id,user_id,ts,amount
+o1,u1,2026-06-01T10:00:00Z,10
+o2,u2,2026-06-05T10:00:00Z,20
+o3,u3,2026-06-10T10:00:00Z,30
+o4,u4,2026-06-15T10:00:00Z,40
+o5,u5,2026-06-20T10:00:00Z,50
+o6,u6,2026-06-30T10:00:00Z,60
+"""
+
+
 # The basket shop, small enough to count by hand (tests/tagging/test_basket.py does).
 # Items: A and B are baby, C toys, D food, E pets.
 #     u1: o1 A B C, o2 A B        u2: o3 A C, o4 B C

@@ -20,18 +20,11 @@ from tagging.live import ranks
 from tagging.live.incremental import LiveTags
 from tagging.live.rules import MAINTAINED
 from tagging.run import RunOptions, run_tagging
+from tests.factories import SIX_BUYERS_ORDERS
 from tests.tagging.conftest import ID_KEY
 
 NAN = np.nan
-ORDERS = """
-order_id,user_id,ts,amount
-o1,u1,2026-06-01T10:00:00Z,10
-o2,u2,2026-06-05T10:00:00Z,20
-o3,u3,2026-06-10T10:00:00Z,30
-o4,u4,2026-06-15T10:00:00Z,40
-o5,u5,2026-06-20T10:00:00Z,50
-o6,u6,2026-06-30T10:00:00Z,60
-"""
+ORDERS = SIX_BUYERS_ORDERS
 # u3 orders 5 more (monetary 35, still third of six: rfm_m 3); then u1 orders 100 (110, the
 # highest), so u3 has one buyer below them, not two: rfm_m 2, though u3 posted nothing then.
 FIRST = [

@@ -17,17 +17,10 @@ from store.live.log import NewChange
 from store.runs import reads as run_reads
 from tagging.live.incremental import LiveTags
 from tagging.run import RunOptions, run_tagging
+from tests.factories import SIX_BUYERS_ORDERS
 from tests.tagging.conftest import ID_KEY
 
-ORDERS = """
-order_id,user_id,ts,amount
-o1,u1,2026-06-01T10:00:00Z,10
-o2,u2,2026-06-05T10:00:00Z,20
-o3,u3,2026-06-10T10:00:00Z,30
-o4,u4,2026-06-15T10:00:00Z,40
-o5,u5,2026-06-20T10:00:00Z,50
-o6,u6,2026-06-30T10:00:00Z,60
-"""
+ORDERS = SIX_BUYERS_ORDERS
 # Five orders and three events, the second order and the last event of a person never seen.
 POSTED = [
     {"source": "orders", "order_id": "l1", "user_id": "u1", "ts": "2026-06-30 11:00", "amount": 90},
