@@ -80,8 +80,11 @@ AUDIENCES = [
     "rfm_m >= 4 OR frequency >= 8",
 ]
 SUBSCRIPTION = """
-subscription Changes($audience: String!) {
-  audienceChanges(savedAudienceId: $audience) { ... on MembershipChange { personId at } }
+subscription Changes($audience: String!, $batched: Boolean!) {
+  audienceChanges(savedAudienceId: $audience, batched: $batched) {
+    ... on MembershipChange { personId at }
+    ... on MembershipChanges { changes { personId at } }
+  }
 }
 """
 QUIET_SECONDS = 10  # the subscriber stops once no change came for this long after the replay
@@ -93,6 +96,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000, help="events (and orders) a second")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--batch", type=int, default=50, help="events per request")
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="subscribe for each change in its own message (default: as published, batched)",
+    )
     parser.add_argument(
         "--changes-out", type=Path, help="write each matched change (ack, step, received) here"
     )
@@ -124,7 +132,7 @@ def _bench(args: argparse.Namespace, workdir: Path) -> None:
     ingest, _ = keys.create(engine=engine, role="ingest", name="bench-shop")
     server, base = _serve(store_url, workdir)
     try:
-        received = _Subscriber(base, analyst, len(AUDIENCES))
+        received = _Subscriber(base, analyst, len(AUDIENCES), batched=not args.one_by_one)
         sent = _replay(base, ingest, stream, args.rate, args.batch, persons)
         received.wait_quiet()
         peak_rss_mb = _peak_rss_mb(server.pid)
@@ -181,7 +189,7 @@ def _person_of(row: dict[str, Any], persons: dict[tuple[str, str], str]) -> str 
 class _Subscriber:
     """One WebSocket with a subscription per audience; each change with when it came."""
 
-    def __init__(self, base: str, key: str, audiences: int) -> None:
+    def __init__(self, base: str, key: str, audiences: int, *, batched: bool) -> None:
         self.changes: list[tuple[float, str, str]] = []
         self._open = ExitStack()
         self._socket = self._open.enter_context(
@@ -194,7 +202,8 @@ class _Subscriber:
         self._socket.send(json.dumps({"type": "connection_init"}))
         json.loads(self._socket.recv(30))
         for n in range(audiences):
-            payload = {"query": SUBSCRIPTION, "variables": {"audience": f"a{n:02d}"}}
+            variables = {"audience": f"a{n:02d}", "batched": batched}
+            payload = {"query": SUBSCRIPTION, "variables": variables}
             self._socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": payload}))
         self._last = time.monotonic()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -208,8 +217,9 @@ class _Subscriber:
                 return
             now = time.time()  # the wall clock, as the server's `at` of each change
             if message.get("type") == "next":
-                change = message["payload"]["data"]["audienceChanges"]
-                self.changes.append((now, change["personId"], change["at"]))
+                update = message["payload"]["data"]["audienceChanges"]
+                for change in update.get("changes", [update]):
+                    self.changes.append((now, change["personId"], change["at"]))
                 self._last = time.monotonic()
 
     def wait_quiet(self) -> None:
@@ -378,6 +388,7 @@ def _result(
         "quarantined": sent.refused,
         "events_lost": sent.accepted - stored,
         "saved_audiences": len(AUDIENCES),
+        "subscription": "one_by_one" if args.one_by_one else "batched",
         "changes_logged": logged,
         "changes_received": len(received.changes),
         "changes_of_persons_named": sum(m.own for m in matched),

@@ -124,6 +124,11 @@ def revoke(*, engine: Engine, key_id: int, by: str = COMMAND_LINE) -> None:
 def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:
     """Write the person reads of one request to the audit log (`audit_engine`'s), in one
     transaction."""
+    audit_all(engine=engine, reads=[(key, reads)])
+
+
+def audit_all(*, engine: Engine, reads: Iterable[tuple[KeyRow, Iterable[PersonRead]]]) -> None:
+    """Write the person reads of several keys' requests to the audit log in one transaction."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -135,7 +140,8 @@ def audit(*, engine: Engine, key: KeyRow, reads: Iterable[PersonRead]) -> None:
             "person_id": read.person_id,
             "query": read.query,
         }
-        for read in reads
+        for key, its in reads
+        for read in its
     ]
     if rows:
         with audit_engine(engine).begin() as connection:

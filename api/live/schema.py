@@ -17,13 +17,18 @@ class LiveSubscriptions:
     @strawberry.subscription(
         description="People entering and leaving a saved audience as live events move them: "
         "each change for analysts and admins (audited as reads), counts per minute for "
-        "operators. From `after` (a change's id) on when given, else from now on."
+        "operators. From `after` (a change's id) on when given, else from now on. With "
+        "`batched`, members' changes come as they were published, many in one message."
     )
     async def audience_changes(
-        self, info: Info, saved_audience_id: str, after: strawberry.ID | None = None
+        self,
+        info: Info,
+        saved_audience_id: str,
+        after: strawberry.ID | None = None,
+        batched: bool = False,
     ) -> AsyncGenerator[AudienceChangeUpdate, None]:
         async for update in subscriptions.audience_changes(
-            info, saved_audience_id=saved_audience_id, after=after
+            info, saved_audience_id=saved_audience_id, after=after, batched=batched
         ):
             yield update
 

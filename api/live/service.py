@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.live.audits import SubscriptionAudit
 from api.live.broker import ChangeBroker
 from api.live.feed import Incremental, LiveFeed, Sweep
 from api.live.ingest import EventBudget, Ingest
@@ -24,6 +25,7 @@ class Live:
     ingest: Ingest
     budget: EventBudget
     broker: ChangeBroker
+    audit: SubscriptionAudit  # what subscriptions send, audited for all subscribers together
     sender: WebhookSender
     feed: LiveFeed
     # The persons with live tags on a run, as the process's live tags know them (None: not
@@ -63,6 +65,7 @@ async def running(
             ingest=ingest,
             budget=budget,
             broker=broker,
+            audit=SubscriptionAudit(engine),
             sender=sender,
             feed=feed,
             live_persons=live_persons or _nobody,

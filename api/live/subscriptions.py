@@ -17,24 +17,27 @@ from api.context import Context, Info
 from api.counts import CountRange
 from api.ids import id_number
 from api.live.broker import Subscription
-from api.live.types import AudienceChangeUpdate, MembershipChange, MembershipCounts
-from store import keys
+from api.live.types import (
+    AudienceChangeUpdate,
+    MembershipChange,
+    MembershipChanges,
+    MembershipCounts,
+)
 from store.audiences import saved as saved_audiences
 from store.errors import InputError, NotFound
-from store.keys import PersonRead
 from store.live import log as live
 from store.live.log import ChangeRow
-from store.runs import reads as run_reads
 
 PAGE = 1_000
 MINUTE = timedelta(minutes=1)
 
 
 async def audience_changes(
-    info: Info, *, saved_audience_id: str, after: str | None
+    info: Info, *, saved_audience_id: str, after: str | None, batched: bool = False
 ) -> AsyncGenerator[AudienceChangeUpdate, None]:
     """Changes of one saved audience from `after` on (from now on without it): members for
-    analysts and admins (each one audited as a read), counts per minute for operators."""
+    analysts and admins (each one audited as a read), one by one or, `batched`, as they were
+    published together; counts per minute for operators."""
     context = info.context
     auth.require(context.key, "operator", what="audienceChanges")
     start = _after(after)
@@ -45,9 +48,13 @@ async def audience_changes(
         feed = _Feed(context.engine, saved_audience_id, subscription, last=start)
         if auth.reaches(context.key, "analyst"):
             async for batch in feed.batches():
-                await run_in_threadpool(_audit, context, batch)
-                for change in batch:
-                    yield MembershipChange.from_row(change)
+                if context.key is not None:
+                    await context.live.audit.audit(context.key, [c.person_id for c in batch])
+                if batched:
+                    yield MembershipChanges.from_rows(batch)
+                else:
+                    for change in batch:
+                        yield MembershipChange.from_row(change)
         else:
             async for counts in _per_minute(feed, context):
                 yield counts
@@ -71,19 +78,6 @@ def _check_saved(engine: Engine, name: str) -> None:
 def _last_change(engine: Engine) -> int:
     with engine.connect() as connection:
         return live.last_change_id(connection=connection)
-
-
-def _audit(context: Context, changes: Sequence[ChangeRow]) -> None:
-    """Audit the persons about to be sent, once the store says the key is still live (a
-    subscription outlives the key cache)."""
-    if context.key is None:
-        return
-    with context.engine.connect() as connection:
-        auth.require_live(context.key, "analyst", what="audienceChanges", connection=connection)
-        run = run_reads.current_run(connection=connection)
-    run_id = 0 if run is None else run.id
-    reads = [PersonRead(run_id, c.person_id, "audienceChanges") for c in changes]
-    keys.audit(engine=context.engine, key=context.key, reads=reads)
 
 
 @dataclass

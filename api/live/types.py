@@ -3,6 +3,7 @@ minute) and webhooks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
@@ -42,6 +43,25 @@ class MembershipChange:
 
 
 @strawberry.type(
+    description="Changes published together, in the log's order (a subscription with "
+    "`batched: true`; analysts, admins): one message for many, for audiences that move by "
+    "thousands at once."
+)
+class MembershipChanges:
+    changes: list[MembershipChange]
+    through: strawberry.ID = strawberry.field(
+        description="The id of the last change here: subscribe with `after` set to it to resume."
+    )
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[ChangeRow]) -> MembershipChanges:
+        return cls(
+            changes=[MembershipChange.from_row(row) for row in rows],
+            through=strawberry.ID(str(rows[-1].id)),
+        )
+
+
+@strawberry.type(
     description="How many entered and left a saved audience in one minute (what an operator "
     "gets: counts under the minimum audience size as ranges)."
 )
@@ -57,11 +77,11 @@ class MembershipCounts:
 
 
 AudienceChangeUpdate = Annotated[
-    MembershipChange | MembershipCounts,
+    MembershipChange | MembershipChanges | MembershipCounts,
     strawberry.union(
         "AudienceChangeUpdate",
-        description="Members' changes one by one (analysts, admins), or counts per minute "
-        "(operators).",
+        description="Members' changes one by one or batched (analysts, admins), or counts per "
+        "minute (operators).",
     ),
 ]
 

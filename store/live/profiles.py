@@ -29,6 +29,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     Text,
+    bindparam,
     delete,
     func,
     select,
@@ -148,6 +149,21 @@ def write(*, connection: Connection, rows: Sequence[LiveRow]) -> None:
             }
             for row in rows
         ],
+    )
+
+
+def retag(
+    *, connection: Connection, tags: Sequence[tuple[int, Tags]], day: date, at: datetime
+) -> None:
+    """Replace the tags of persons who have a live row, their facts as they are, in the
+    caller's transaction."""
+    if not tags:
+        return
+    connection.execute(
+        _profiles.update()
+        .where(_profiles.c.person_idx == bindparam("number"))
+        .values(tags=bindparam("new_tags"), day=day, updated_at=at),
+        [{"number": n, "new_tags": orjson.dumps(t).decode()} for n, t in tags],
     )
 
 

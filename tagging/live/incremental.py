@@ -50,7 +50,7 @@ from store.runs.reads import RunRow
 from tagging.live import identities, memberships, ranks, shopping
 from tagging.live.facts import Facts, applied
 from tagging.live.memberships import Moved, SavedAudience
-from tagging.live.rules import MAINTAINED, TagRules, Tags
+from tagging.live.rules import MAINTAINED, SCORED, TagRules, Tags
 from tagging.live.shoppers import NOTHING, Shoppers
 from tagging.live.shopping import Activity, Shopping
 from tagging.tags import LifecycleParams
@@ -242,17 +242,20 @@ class LiveTags:
         keyed = ranks.key_values(values, today.toordinal())
         table = ranks.standings(run.scores, numbers, keyed, days_since_run=(today - run.day).days)
         scores = np.column_stack(list(ranks.rfm_scores(keyed, table).values()))
-        # The step's persons, and every overlay person whose rank the step's moves changed.
+        # The step's persons, and every overlay person whose rank the step's moves changed:
+        # their facts, shopping and day are those their tags were computed from, so only the
+        # keys the scores decide are computed again (`rescored`).
         same = (scores == held) | (np.isnan(scores) & np.isnan(held))
+        rescored: dict[int, dict[str, int | None]] = {}
         for i in np.flatnonzero(~same.all(axis=1) | np.isin(numbers, list(facts))).tolist():
             n = int(numbers[i])
-            if n not in facts:
-                facts[n] = run.facts[n]
-                bags[n] = run.shoppers.of(n)
-                features[n] = facts[n].features(today) | bags[n].features()
             rfm = (_integer(_number(score)) for score in scores[i].tolist())
-            features[n] |= dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
-        persons = sorted(features)
+            scored = dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
+            if n in facts:
+                features[n] |= scored
+            else:
+                rescored[n] = scored
+        persons = sorted(features.keys() | rescored.keys())
         saved = self._saved(connection)
         # Only the keys that are maintained or that a saved audience reads are compared.
         read = frozenset({*MAINTAINED, *(key for audience in saved for key in audience.keys)})
@@ -261,8 +264,12 @@ class LiveTags:
         fresh = [n for n in persons if n not in run.base and n not in profiles]
         profiles |= _profiles(connection, run.row.id, fresh)
         overlay = {n: run.tags[n] for n in persons if n in run.tags}
-        weights = {n: bags[n].weights() for n in persons}
+        weights = {n: bags[n].weights() for n in features}
         new_tags = self._rules.tags_of(features, run.lifecycle, weights)
+        scored_tags = self._rules.scored_of(
+            {n: run.facts[n].features(today) | scored for n, scored in rescored.items()},
+            run.lifecycle,
+        )
         run_tags = {n: run.base[n] for n in persons if n in run.base}
         run_tags |= profile_reads.tag_values_of(
             connection=connection,
@@ -274,6 +281,7 @@ class LiveTags:
         missing = [n for n in persons if n not in person_ids]
         person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
         rows: list[LiveRow] = []
+        retagged: list[tuple[int, Tags]] = []  # the rescored: their facts stay as stored
         moved: list[Moved] = []
         # A forgotten person (their number names no one now) is no longer tagged, even if this
         # process still holds their facts from before.
@@ -288,9 +296,14 @@ class LiveTags:
         for n in persons:
             base = run_tags.get(n, {})
             was = overlay[n] if n in overlay else _maintained(base)
-            now_tags = run.shoppers.tags(new_tags[n], _maintained(base))
-            changed = memberships.changed_keys(was, now_tags, MAINTAINED)
-            if n in touched or n in overlay or changed - DAILY:
+            if n in rescored:
+                now_tags = _rescored(was, scored_tags[n])
+                changed = memberships.changed_keys(was, now_tags, SCORED)
+                retagged.append((n, now_tags))
+            else:
+                now_tags = run.shoppers.tags(new_tags[n], _maintained(base))
+                changed = memberships.changed_keys(was, now_tags, MAINTAINED)
+            if n not in rescored and (n in touched or n in overlay or changed - DAILY):
                 kept = facts[n].as_json()
                 kept |= run.shoppers.facts(n, bags[n], shopped.get(n, NOTHING))
                 rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
@@ -298,10 +311,14 @@ class LiveTags:
                 before, after = _with(base, was), _with(base, now_tags)
                 moved.append(Moved(person_ids[n], before, after, changed))
         live_profiles.write(connection=connection, rows=rows)
+        live_profiles.retag(connection=connection, tags=retagged, day=today, at=now)
         for row in rows:
             n = row.person_idx
             run.facts[n], run.tags[n], run.base[n] = facts[n], row.tags, run_tags.get(n, {})
             run.values.set(n, ranks.values_of(facts[n]), _rfm(features[n]))
+        for n, now_tags in retagged:
+            run.tags[n], run.base[n] = now_tags, run_tags.get(n, {})
+            run.values.set(n, ranks.values_of(run.facts[n]), _rfm(rescored[n]))
         run.shoppers.remember({row.person_idx: bags[row.person_idx] for row in rows}, rows)
         if not moved:
             return []
@@ -408,6 +425,11 @@ def _integer(value: float | None) -> int | None:
 def _rfm_of_tags(tags: Tags) -> ranks.Scores:
     r, f, m = (tags[key][0][1] if tags.get(key) else None for key in ("rfm_r", "rfm_f", "rfm_m"))
     return r, f, m
+
+
+def _rescored(tags: Tags, scored: Tags) -> Tags:
+    """A person's maintained tags with the SCORED keys as computed again."""
+    return {k: v for k, v in tags.items() if k not in SCORED} | scored
 
 
 def _maintained(tags: Mapping[str, list[tuple[str, float | None]]]) -> Tags:

@@ -30,6 +30,10 @@ MAINTAINED = (
     "cart_abandoner",
     "preferred_category",
 )
+# The maintained keys R, F and M scores decide (with the features beside them in FEATURES):
+# all that changes for a person whose facts stayed as they were but whose rank others' orders
+# moved (`TagRules.scored_of`).
+SCORED = ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "value_segment")
 # Typed as a run's feature table types them (counts and days are integers there).
 FEATURES = pa.schema(
     [
@@ -62,7 +66,7 @@ class TagRules:
     def __init__(self) -> None:
         self._con: DuckDBBackend = ibis.duckdb.connect(threads=1, memory_limit="256MB")
         self._lock = threading.Lock()
-        self._sql: dict[LifecycleParams, str] = {}
+        self._sql: dict[tuple[LifecycleParams, bool], str] = {}
 
     def tags_of(
         self,
@@ -72,33 +76,57 @@ class TagRules:
     ) -> dict[int, Tags]:
         """Each person's maintained tags (person number -> key -> [(value, score)]), from
         their features and category weights."""
+        leanings = [(n, c, w) for n, found in weights.items() for c, w in found.items()]
+        by_category = pa.table(
+            [pa.array([row[i] for row in leanings], WEIGHTS.field(i).type) for i in range(3)],
+            schema=WEIGHTS,
+        )
+        return self._tags(features, by_category, lifecycle, scored=False)
+
+    def scored_of(
+        self, features: Mapping[int, Mapping[str, Any]], lifecycle: LifecycleParams
+    ) -> dict[int, Tags]:
+        """Each person's SCORED keys, by the same rules as `tags_of` (no category weights)."""
+        return self._tags(features, None, lifecycle, scored=True)
+
+    def _tags(
+        self,
+        features: Mapping[int, Mapping[str, Any]],
+        weights: pa.Table | None,
+        lifecycle: LifecycleParams,
+        *,
+        scored: bool,
+    ) -> dict[int, Tags]:
         found: dict[int, Tags] = {number: {} for number in features}
         if not features:
             return found
         columns: dict[str, Sequence[Any]] = {P: list(features)}
         for name in FEATURES.names[1:]:
             columns[name] = [f.get(name) for f in features.values()]
-        leanings = [(n, c, w) for n, found in weights.items() for c, w in found.items()]
-        by_category = pa.table(
-            [pa.array([row[i] for row in leanings], WEIGHTS.field(i).type) for i in range(3)],
-            schema=WEIGHTS,
-        )
         duck = self._con.con
         with self._lock:
             duck.register(TABLE, pa.table(columns, schema=FEATURES))
-            duck.register(WEIGHTS_TABLE, by_category)
+            if weights is not None:
+                duck.register(WEIGHTS_TABLE, weights)
             try:
-                rows = duck.execute(self._compiled(lifecycle)).arrow().read_all().to_pylist()
+                rows = duck.execute(self._compiled(lifecycle, scored=scored)).arrow().read_all().to_pylist()
             finally:
                 duck.unregister(TABLE)
-                duck.unregister(WEIGHTS_TABLE)
+                if weights is not None:
+                    duck.unregister(WEIGHTS_TABLE)
         for row in rows:
             found[row[P]].setdefault(row["key"], []).append((row["value"], row["score"]))
         return found
 
-    def _compiled(self, lifecycle: LifecycleParams) -> str:
-        if lifecycle not in self._sql:
+    def _compiled(self, lifecycle: LifecycleParams, *, scored: bool) -> str:
+        if (lifecycle, scored) not in self._sql:
             wide = ibis.table(ibis.Schema.from_pyarrow(FEATURES), TABLE)
+            if scored:
+                every = ibis.union(*tags.rfm_tags(wide), *tags.value_segment_tags(wide, lifecycle))
+                self._sql[lifecycle, scored] = ibis.to_sql(
+                    every.filter(every.key.isin(SCORED)), dialect="duckdb"
+                )
+                return self._sql[lifecycle, scored]
             sums = ibis.table(ibis.Schema.from_pyarrow(WEIGHTS), WEIGHTS_TABLE)
             # The shares as `tagging.features.preference_weights` makes them from the sums.
             shares = sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))
@@ -116,8 +144,8 @@ class TagRules:
             # function (NFKC) by a name Ibis gives it: run once through Ibis (the tables are
             # registered by then), the expression leaves it registered for the SQL to call.
             self._con.to_pyarrow(every.limit(0))
-            self._sql[lifecycle] = ibis.to_sql(every, dialect="duckdb")
-        return self._sql[lifecycle]
+            self._sql[lifecycle, scored] = ibis.to_sql(every, dialect="duckdb")
+        return self._sql[lifecycle, scored]
 
     def close(self) -> None:
         self._con.disconnect()

@@ -310,3 +310,88 @@ def test_a_browser_sends_its_key_in_the_first_message(
         socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         assert _next(socket)["personId"] == "p-ann"
     assert [a.key_name for a in keys.audit_entries(engine=engine, limit=10)] == ["crm"]
+
+
+BATCHED = """
+subscription Changes($audience: String!, $after: ID) {
+  audienceChanges(savedAudienceId: $audience, after: $after, batched: true) {
+    __typename
+    ... on MembershipChanges { changes { id personId change } through }
+  }
+}
+"""
+
+
+def test_a_batched_subscription_gets_what_was_published_together_in_one_message(
+    server: str, engine: Engine
+) -> None:
+    key, _ = keys.create(engine=engine, role="analyst", name="crm")
+    at = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    _append(engine, _change("p-ann", "entered", at), _change("p-bea", "entered", at))
+
+    with connect(
+        server.replace("http://", "ws://") + "/graphql",
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers={"authorization": f"Bearer {key}"},
+    ) as socket:
+        socket.send(json.dumps({"type": "connection_init"}))
+        socket.recv(WAIT_SECONDS)
+        payload = {"query": BATCHED, "variables": {"audience": "women", "after": "0"}}
+        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        from_the_log = _next(socket)
+        # One append, one publication: the three come in one message.
+        _append(
+            engine,
+            _change("p-cy", "entered", at),
+            _change("p-ann", "left", at),
+            _change("p-dee", "entered", at),
+        )
+        pushed = _next(socket)
+
+    def change(n: int, person: str, kind: str) -> dict[str, str]:
+        return {"id": str(n), "personId": person, "change": kind}
+
+    assert from_the_log == {
+        "__typename": "MembershipChanges",
+        "changes": [change(1, "p-ann", "ENTERED"), change(2, "p-bea", "ENTERED")],
+        "through": "2",
+    }
+    assert pushed == {
+        "__typename": "MembershipChanges",
+        "changes": [
+            change(3, "p-cy", "ENTERED"),
+            change(4, "p-ann", "LEFT"),
+            change(5, "p-dee", "ENTERED"),
+        ],
+        "through": "5",
+    }
+    audited = keys.audit_entries(engine=engine, limit=10)
+    assert [a.person_id for a in reversed(audited)] == ["p-ann", "p-bea", "p-cy", "p-ann", "p-dee"]
+
+
+def test_subscribers_woken_together_are_audited_together_but_a_revoked_key_ends_alone(
+    server: str, engine: Engine
+) -> None:
+    crm, crm_row = keys.create(engine=engine, role="analyst", name="crm")
+    bi, _ = keys.create(engine=engine, role="analyst", name="bi")
+    at = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    _append(engine, _change("p-ann", "entered", at))
+
+    with (
+        _subscribed(server, crm, {"audience": "women", "after": "0"}) as crm_socket,
+        _subscribed(server, bi, {"audience": "women", "after": "0"}) as bi_socket,
+    ):
+        assert _next(crm_socket)["personId"] == _next(bi_socket)["personId"] == "p-ann"
+        keys.revoke(engine=engine, key_id=crm_row.id)
+        _append(engine, _change("p-dee", "entered", at))
+        ended = json.loads(crm_socket.recv(WAIT_SECONDS))
+        pushed = _next(bi_socket)
+
+    assert ended["payload"]["errors"][0]["message"] == "audienceChanges: this key (crm) was revoked"
+    assert pushed["personId"] == "p-dee"
+    audited = keys.audit_entries(engine=engine, limit=10)
+    assert sorted((a.key_name, a.person_id) for a in audited) == [
+        ("bi", "p-ann"),
+        ("bi", "p-dee"),
+        ("crm", "p-ann"),
+    ]
