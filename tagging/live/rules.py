@@ -109,7 +109,8 @@ class TagRules:
             if weights is not None:
                 duck.register(WEIGHTS_TABLE, weights)
             try:
-                rows = duck.execute(self._compiled(lifecycle, scored=scored)).arrow().read_all().to_pylist()
+                sql = self._compiled(lifecycle, scored=scored)
+                rows = duck.execute(sql).arrow().read_all().to_pylist()
             finally:
                 duck.unregister(TABLE)
                 if weights is not None:
