@@ -8,8 +8,11 @@ ingest`, a sweep), by a poll every `POLL_SECONDS`:
     events stored  --nudge-->  micro-batch: incremental(engine, batch) -> changes appended
     changes appended --nudge--> read the log after the last id published -> broker, webhooks
 
-The change log is read back and published in id order, so what subscribers get is what the log
-holds (a change is never published before it is committed, nor twice).
+What subscribers get is what the log holds, in id order: a change is never published before it
+is committed, nor twice. The changes a step of this process committed are handed over as
+appended (with their ids) and published as they are when they follow the last one published;
+otherwise (another process appended in between, or this one restarted) the log is read back
+from there.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from api.live.background import on_thread
 from api.live.broker import ChangeBroker
 from api.live.webhooks import WebhookSender
 from store.live import log as live
-from store.live.log import NewChange
+from store.live.log import ChangeRow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -48,12 +51,12 @@ class MicroBatch(NamedTuple):
 
 # The incremental tags (`tagging.live.incremental.LiveTags`): the persons a micro-batch touches
 # get their tags updated on top of the committed run, and the membership changes that causes
-# are appended to the log in the same transaction, and returned. Called on a worker thread,
-# one micro-batch at a time, in `seq` order.
-Incremental = Callable[[Engine, MicroBatch], Sequence[NewChange]]
+# are appended to the log in the same transaction, and returned as appended (committed, in id
+# order). Called on a worker thread, one micro-batch at a time, in `seq` order.
+Incremental = Callable[[Engine, MicroBatch], Sequence[ChangeRow]]
 # The sweep: what is stored but not yet applied (by another process, or before a restart), and
-# what the turn of a day changes; its changes appended as the incremental's are.
-Sweep = Callable[[Engine], Sequence[NewChange]]
+# what the turn of a day changes; its changes appended and returned as the incremental's are.
+Sweep = Callable[[Engine], Sequence[ChangeRow]]
 SWEEP_SECONDS = 30.0
 
 
@@ -74,6 +77,7 @@ class LiveFeed:
         self._sweep = sweep
         self._stored = asyncio.Event()
         self._appended = asyncio.Event()
+        self._handed: list[ChangeRow] = []  # committed here, not yet published
         self._loop = asyncio.get_running_loop()
         with engine.connect() as connection:
             # What was there before this process started was handled (or is the sweep's).
@@ -84,9 +88,14 @@ class LiveFeed:
         """New events or orders were committed (callable from any thread)."""
         self._loop.call_soon_threadsafe(self._stored.set)
 
-    def appended(self) -> None:
-        """New changes were committed to the log (callable from any thread)."""
-        self._loop.call_soon_threadsafe(self._appended.set)
+    def appended(self, changes: Sequence[ChangeRow] = ()) -> None:
+        """New changes were committed to the log, these among them when given (callable from
+        any thread)."""
+        self._loop.call_soon_threadsafe(self._hand, list(changes))
+
+    def _hand(self, changes: list[ChangeRow]) -> None:
+        self._handed += changes
+        self._appended.set()
 
     async def run(self) -> None:
         """Both loops, until cancelled."""
@@ -121,8 +130,8 @@ class LiveFeed:
             ),
             device_ids=frozenset(e.device_id for e in events if e.device_id),
         )
-        if self._incremental(self._engine, batch):
-            self.appended()
+        if changes := self._incremental(self._engine, batch):
+            self.appended(changes)
         self._events_seq, self._orders_seq = batch.events_through, batch.orders_through
         return True
 
@@ -132,8 +141,8 @@ class LiveFeed:
             return
         while True:
             try:
-                if await on_thread(self._sweep, self._engine):
-                    self.appended()
+                if changes := await on_thread(self._sweep, self._engine):
+                    self.appended(changes)
             except Exception:
                 log.exception("the live sweep failed; tried again in %s s", SWEEP_SECONDS)
             await asyncio.sleep(SWEEP_SECONDS)
@@ -148,13 +157,25 @@ class LiveFeed:
                 log.exception("publishing changes after id %s failed; retried", self._published)
 
     async def _publish_some(self) -> bool:
-        changes = await on_thread(self._read_log)
+        changes = self._next_handed()
+        if changes is None:
+            changes = await on_thread(self._read_log)
         if not changes:
             return False
         self._broker.publish(changes)
         self._sender.log_grew()
         self._published = changes[-1].id
         return True
+
+    def _next_handed(self) -> list[ChangeRow] | None:
+        """The changes handed over, if they are the log's next ones with no gap (None: read the
+        log); those published already are let go."""
+        handed = [c for c in self._handed if c.id > self._published]
+        self._handed = []
+        ids = [c.id for c in handed]
+        if not handed or ids != list(range(self._published + 1, self._published + 1 + len(ids))):
+            return None
+        return handed
 
     def _read_log(self) -> list[live.ChangeRow]:
         with self._engine.connect() as connection:

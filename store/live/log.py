@@ -335,15 +335,20 @@ class ChangeRow(NamedTuple):
     why: str
 
 
-def append_changes(*, connection: Connection, changes: Iterable[NewChange]) -> None:
-    """Append membership changes in the caller's transaction (`at` with its time zone)."""
+def append_changes(*, connection: Connection, changes: Iterable[NewChange]) -> list[ChangeRow]:
+    """Append membership changes in the caller's transaction (`at` with its time zone); as
+    appended, with their ids."""
     rows = [change._asdict() for change in changes]
     bad = [row["change"] for row in rows if row["change"] not in (ENTERED, LEFT)]
     if bad:
         raise ValueError(f"a membership change is {ENTERED!r} or {LEFT!r}, got {bad[0]!r}")
-    if rows:
-        _in_sequence(connection, CHANGES_LOCK)
-        connection.execute(_changes.insert(), rows)
+    if not rows:
+        return []
+    _in_sequence(connection, CHANGES_LOCK)
+    ids = connection.execute(
+        _changes.insert().returning(_changes.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    return [ChangeRow(id, **row) for id, row in zip(ids, rows, strict=True)]
 
 
 _CHANGE_COLUMNS = [_changes.c[name] for name in ChangeRow._fields]

@@ -41,7 +41,7 @@ from store.audiences import saved as saved_audiences
 from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
-from store.live.log import NewChange
+from store.live.log import ChangeRow, NewChange
 from store.live.profiles import LiveRow, Progress
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
@@ -109,12 +109,12 @@ class LiveTags:
         self._run: _Run | None = None
         self._parsed: dict[str, SavedAudience] = {}  # by expression text
 
-    def __call__(self, engine: Engine, batch: Batch) -> list[NewChange]:
+    def __call__(self, engine: Engine, batch: Batch) -> list[ChangeRow]:
         return self.advance(
             engine, events_through=batch.events_through, orders_through=batch.orders_through
         )
 
-    def sweep(self, engine: Engine) -> list[NewChange]:
+    def sweep(self, engine: Engine) -> list[ChangeRow]:
         """Everything stored so far applied, and the day turned if it has."""
         with engine.connect() as connection:
             events, orders = live.last_seqs(connection=connection)
@@ -122,11 +122,11 @@ class LiveTags:
 
     def advance(
         self, engine: Engine, *, events_through: int, orders_through: int
-    ) -> list[NewChange]:
+    ) -> list[ChangeRow]:
         """Apply what is stored through these `seq`s, in steps of at most `step_limit` events
         and orders; the membership changes appended. Every step ranks every live person again:
         those whose R, F or M score the step's orders moved are retagged in it."""
-        changes: list[NewChange] = []
+        changes: list[ChangeRow] = []
         cut = True
         while cut:
             with self._lock:
@@ -152,7 +152,7 @@ class LiveTags:
 
     def _step(
         self, connection: Connection, events_through: int, orders_through: int
-    ) -> tuple[list[NewChange], bool]:
+    ) -> tuple[list[ChangeRow], bool]:
         """One step's changes, and whether more is left to apply (the step was cut)."""
         now = datetime.now(UTC)  # the step's time: its changes' `at`, taken before it reads
         row = run_reads.current_run(connection=connection)
@@ -209,8 +209,7 @@ class LiveTags:
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
         )
-        live.append_changes(connection=connection, changes=changes)
-        return changes, cut
+        return live.append_changes(connection=connection, changes=changes), cut
 
     def _retag(
         self,

@@ -1,14 +1,20 @@
 """The change broker: each audience's subscribers get its changes, in order; one that falls
-too far behind is ended with a message saying how to resume."""
+too far behind is ended with a message saying how to resume. The feed that publishes to it:
+what a step hands over, or the log read back."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from api.live.broker import ChangeBroker, FellBehind
-from store.live.log import ChangeRow
+from api.live.feed import LiveFeed
+from api.live.webhooks import WebhookSender
+from store.live import log as live
+from store.live.log import ChangeRow, NewChange
 
 pytestmark = pytest.mark.anyio
 AT = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
@@ -42,3 +48,34 @@ async def test_a_subscriber_too_far_behind_is_told_to_resume() -> None:
         "the subscription to 'women' fell 2 batches behind; subscribe again with `after` set to "
         "the id of the last change received"
     )
+
+
+async def test_the_feed_publishes_what_a_step_hands_over_and_reads_the_log_past_a_gap(
+    engine: Engine,
+) -> None:
+    # The changes a step of this process appended are published as handed over (`why` marks
+    # them apart here); when another process appended in between, the log is read instead.
+    def append(*changes: NewChange) -> list[ChangeRow]:
+        with engine.begin() as connection:
+            return live.append_changes(connection=connection, changes=changes)
+
+    broker = ChangeBroker()
+    sender = WebhookSender(engine=engine, first_retry_seconds=1)
+    feed = LiveFeed(engine=engine, broker=broker, sender=sender, incremental=None)
+    running = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
+    try:
+        async with broker.subscribe("women") as women:
+            ours = append(*(NewChange("women", p, "entered", AT, "stored") for p in ("a", "b")))
+            feed.appended([c._replace(why="handed") for c in ours])
+            first = await asyncio.wait_for(women.next(), 5)
+            append(NewChange("women", "c", "entered", AT, "stored"))  # another process's
+            [ours_again] = append(NewChange("women", "d", "left", AT, "stored"))
+            feed.appended([ours_again._replace(why="handed")])
+            second = await asyncio.wait_for(women.next(), 5)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    assert [(c.id, c.person_id, c.why) for c in first] == [(1, "a", "handed"), (2, "b", "handed")]
+    assert [(c.id, c.person_id, c.why) for c in second] == [(3, "c", "stored"), (4, "d", "stored")]

@@ -24,7 +24,7 @@ from api.live.feed import MicroBatch
 from store import keys
 from store.audiences import saved as saved_audiences
 from store.live import log as live
-from store.live.log import NewChange
+from store.live.log import ChangeRow, NewChange
 from store.settings import Settings
 from tests.api.client import client_for
 from tests.api.test_serve import free_port
@@ -129,9 +129,9 @@ async def _logged_once_delivered(
             await anyio.sleep(0.05)
 
 
-def _append(engine: Engine, *changes: NewChange) -> None:
+def _append(engine: Engine, *changes: NewChange) -> list[ChangeRow]:
     with engine.begin() as connection:
-        live.append_changes(connection=connection, changes=changes)
+        return live.append_changes(connection=connection, changes=changes)
 
 
 ANN_ENTERED = NewChange("women", "p-ann", "entered", datetime(2026, 7, 1, 9, 0, tzinfo=UTC), "rfm")
@@ -227,15 +227,14 @@ async def test_a_failing_endpoint_gets_the_same_signed_batch_until_it_takes_it(
     ]
 
 
-def _women_enter(engine: Engine, batch: MicroBatch) -> Sequence[NewChange]:
+def _women_enter(engine: Engine, batch: MicroBatch) -> Sequence[ChangeRow]:
     """A stand-in for the incremental tags: every user an event names enters `women` (appended
     to the log, as the incremental tags append their changes)."""
     now = datetime.now(UTC)
     changes = [
         NewChange("women", f"p-{user}", "entered", now, "test") for user in sorted(batch.user_ids)
     ]
-    _append(engine, *changes)
-    return changes
+    return _append(engine, *changes)
 
 
 async def test_a_dead_endpoint_blocks_neither_ingest_nor_another_webhook(

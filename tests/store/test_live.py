@@ -18,7 +18,7 @@ AT = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 
 def test_changes_are_read_back_in_id_order_per_audience(engine: Engine) -> None:
     with engine.begin() as connection:
-        live.append_changes(
+        appended = live.append_changes(
             connection=connection,
             changes=[
                 NewChange("women", "p-ann", "entered", AT, "gender"),
@@ -36,6 +36,13 @@ def test_changes_are_read_back_in_id_order_per_audience(engine: Engine) -> None:
     ]
     assert after_one == [ChangeRow(2, "vip", "p-bob", "entered", AT, "rfm_segment")]
     assert last == 3
+    with engine.connect() as connection:
+        assert appended == live.changes_after(connection=connection, after=0, limit=10)
+    with engine.begin() as connection:
+        more = live.append_changes(
+            connection=connection, changes=[NewChange("vip", "p-cy", "left", AT, "rfm_segment")]
+        )
+    assert more == [ChangeRow(4, "vip", "p-cy", "left", AT, "rfm_segment")]
 
 
 def test_a_change_is_entered_or_left(engine: Engine) -> None:
