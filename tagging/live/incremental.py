@@ -264,10 +264,11 @@ class LiveTags:
         profiles |= _profiles(connection, run.row.id, fresh)
         overlay = {n: run.tags[n] for n in persons if n in run.tags}
         weights = {n: bags[n].weights() for n in features}
-        new_tags = self._rules.tags_of(features, run.lifecycle, weights)
-        scored_tags = self._rules.scored_of(
-            {n: run.facts[n].features(today) | scored for n, scored in rescored.items()},
+        new_tags = self._rules.tags_of(
+            features,
             run.lifecycle,
+            weights,
+            rescored={n: run.facts[n].features(today) | scored for n, scored in rescored.items()},
         )
         run_tags = {n: run.base[n] for n in persons if n in run.base}
         run_tags |= profile_reads.tag_values_of(
@@ -296,7 +297,7 @@ class LiveTags:
             base = run_tags.get(n, {})
             was = overlay[n] if n in overlay else _maintained(base)
             if n in rescored:
-                now_tags = _rescored(was, scored_tags[n])
+                now_tags = _rescored(was, new_tags[n])
                 changed = memberships.changed_keys(was, now_tags, SCORED)
                 retagged.append((n, now_tags))
             else:

@@ -191,9 +191,11 @@ class Shopping:
         return replace(self, bought=frozenset(bought), categories=categories)
 
     def with_activity(self, activity: Activity, *, keep: int) -> Shopping:
-        """With a step's activity added (`keep`: how many latest orders to keep)."""
-        added = self.with_events(activity.events).with_lines(activity.lines)
-        return added.with_orders(activity.orders, keep=keep)
+        """With a step's activity added (`keep`: how many latest orders to keep); itself when
+        there is none of a kind (most steps' persons only browsed)."""
+        added = self.with_events(activity.events) if activity.events else self
+        added = added.with_lines(activity.lines) if activity.lines else added
+        return added.with_orders(activity.orders, keep=keep) if activity.orders else added
 
     def with_orders(self, orders: Iterable[Order], *, keep: int) -> Shopping:
         """With orders (ts, order_id, items) added to the `keep` latest (ties by order id, as a
