@@ -76,10 +76,13 @@ PROFILE_FIELDS = """
     history(key: "lifecycle") { run value }
     run { id }
     live { run day lastSeen keys }
-    recommendations { item { id } score because { antecedents { id } consequents { id } confidence } }
+    recommendations {
+      item { id } score because { antecedents { id } consequents { id } confidence }
+    }
 """
 PROFILE_BY_USER_ID = f"query Card($id: String) {{ profile(userId: $id) {{ {PROFILE_FIELDS} }} }}"
 PROFILE_BY_PERSON_ID = f"query Card($id: ID) {{ profile(personId: $id) {{ {PROFILE_FIELDS} }} }}"
+PERSON_ID_BY_USER_ID = "query Card($id: String) { profile(userId: $id) { personId } }"
 PROFILES = f"query Cards($ids: [ID!]!) {{ profiles(ids: $ids) {{ {PROFILE_FIELDS} }} }}"
 FORGET = """
 mutation Forget($id: ID!) {
@@ -264,23 +267,30 @@ def test_a_new_users_first_order_gives_them_a_profile_with_their_live_tags(
     ]
 
 
-def test_an_operator_is_refused_the_profile_of_a_person_created_live(
-    server: str, engine: Engine
+def test_an_operator_is_refused_the_profile_of_a_person_created_live_as_any_profile(
+    server: str, engine: Engine, run_id: int
 ) -> None:
     person_id = _order_as_newcomer(server, engine)
-    with _client(server, engine, "operator") as client:
-        by_user_id = _graphql(client, PROFILE_BY_USER_ID, id=NEWCOMER)
-        batch = _graphql(client, PROFILES, ids=[person_id])
+    with _client(server, engine, "operator") as operator:
+        refused = _graphql(operator, PERSON_ID_BY_USER_ID, id=NEWCOMER)
+        refused_batch = _graphql(operator, PROFILES, ids=[person_id])
+    with _client(server, engine, "analyst") as analyst:
+        found = _graphql(analyst, PERSON_ID_BY_USER_ID, id=NEWCOMER)
 
-    assert by_user_id["data"] == {"profile": None}
-    assert [e["message"] for e in by_user_id["errors"]] == [
+    assert refused["data"] == {"profile": None}
+    assert [e["message"] for e in refused["errors"]] == [
         "profile needs the analyst role; this key (operator-team) is operator"
     ]
-    assert batch["data"] is None
-    assert [e["message"] for e in batch["errors"]] == [
+    assert refused_batch["data"] is None
+    assert [e["message"] for e in refused_batch["errors"]] == [
         "profiles needs the analyst role; this key (operator-team) is operator"
     ]
-    assert _audited(engine, person_id) == [("crm", 1, "audienceChanges")]  # the change only
+    # There is a profile to refuse: an analyst gets it, and only the analyst's read is logged.
+    assert found == {"data": {"profile": {"personId": person_id}}}
+    assert _audited(engine, person_id) == [
+        ("analyst-team", run_id, "profile (Card)"),
+        ("crm", run_id, "audienceChanges"),
+    ]
 
 
 def test_a_person_created_live_and_forgotten_has_no_profile(
