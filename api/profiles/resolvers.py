@@ -63,8 +63,9 @@ async def profiles_of(
     below: tuple[str, ...] = (),
     run: RunRow | None = None,
 ) -> list[Profile | None]:
-    """Profiles of the persons found, with their tags read in one batch; each one read is
-    noted for the audit log.
+    """Profiles of the persons found, with their tags read in one batch, and their live tags
+    in place of the run's where the live path changed them (a person created live has only
+    those); each one read is noted for the audit log.
 
     For several persons, only the tags of the keys that the selected Profile fields (at
     `below` under the current field) show are read. One person's tags cost less to read whole
@@ -87,9 +88,13 @@ async def profiles_of(
         if row is not None
     }
     kinds = info.context.kinds.of(run, connection=connection)
+    # Persons created live were found by their live rows: those rows are their profiles.
+    created = info.context.loaders(ProfileLoaders, run_id=run.id).created
+    live = {n: created[n] for n in found if n in created}
     known = info.context.live.live_persons(run.id)
-    changed = found if known is None else [n for n in found if n in known]
-    live = live_rows(connection=connection, run_id=run.id, person_idxs=changed) if changed else {}
+    changed = [n for n in found if n not in live and (known is None or n in known)]
+    if changed:
+        live |= live_rows(connection=connection, run_id=run.id, person_idxs=changed)
     profiles: list[Profile | None] = []
     for row in rows:
         if row is None:

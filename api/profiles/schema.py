@@ -15,7 +15,8 @@ class ProfileQueries:
         description=(
             "One person by exactly one of personId (pseudonymous) or userId (the shop's own "
             "user id), as of the current run or a kept `run`; null if that run does not know "
-            "them."
+            "them. A person the live path created since the current run is found on it by "
+            "their live tags (see Profile.live)."
         )
     )
     async def profile(
@@ -28,7 +29,8 @@ class ProfileQueries:
         return await resolvers.profile(info, person_id=person_id, user_id=user_id, run=run)
 
     @strawberry.field(
-        description="Up to 100 persons by personId, in the order asked; null for unknown ids."
+        description="Up to 100 persons by personId, in the order asked (persons created live "
+        "since the current run included); null for unknown ids."
     )
     async def profiles(self, info: Info, ids: list[strawberry.ID]) -> list[Profile | None]:
         return await resolvers.profiles(info, person_ids=ids)

@@ -145,7 +145,11 @@ class Scores:
     novelty_seeker: float | None
 
 
-@strawberry.type(description="One person as the current run sees them.")
+@strawberry.type(
+    description="One person as the current run sees them, with their live tags in place of the "
+    "run's where live events changed them; a person created live since the run has their live "
+    "tags only (no attributes, scores or persona until the next run)."
+)
 class Profile:
     row: strawberry.Private[PersonRow]
     run_row: strawberry.Private[RunRow]
@@ -175,7 +179,10 @@ class Profile:
             person_id=strawberry.ID(row.person_id),
         )
 
-    @strawberry.field(description="What the shop knows about the person.")
+    @strawberry.field(
+        description="What the shop knows about the person; all null for a person created live "
+        "(a run reads them from the shop's users)."
+    )
     def attributes(self) -> Attributes:
         return Attributes.from_dict(self.row.attributes)
 
@@ -219,7 +226,10 @@ class Profile:
             )
         return await recommendations_of(info, rows[:first])
 
-    @strawberry.field(description="The person's K-Means persona; null for non-buyers.")
+    @strawberry.field(
+        description="The person's K-Means persona; null for non-buyers and for persons created "
+        "live since the run."
+    )
     async def persona(self, info: Info) -> Persona | None:
         name = next(iter(_values_of(self.tag_rows, PERSONA)), None)
         if name is None:
@@ -232,7 +242,10 @@ class Profile:
             else Persona.from_record(record, disclosure=info.context.disclosure)
         )
 
-    @strawberry.field(description="Model and psychographic scores in [0, 1]; null when unscored.")
+    @strawberry.field(
+        description="Model and psychographic scores in [0, 1]; null when unscored (a person "
+        "created live is unscored until the next run)."
+    )
     def scores(self) -> Scores:
         scored = {tag.key: tag.score for tag in self.tag_rows if tag.key in SCORE_KEYS}
         return Scores(**{key: scored.get(key) for key in SCORE_KEYS})
@@ -240,7 +253,8 @@ class Profile:
     @strawberry.field(
         description=(
             "The person's values of one key on every kept run that has the person, oldest "
-            "first (a null value: the run had them without the key)."
+            "first (a null value: the run had them without the key); empty for a person "
+            "created live since the run."
         )
     )
     def history(self, info: Info, key: str) -> list[HistoryEntry]:
@@ -254,7 +268,11 @@ class Profile:
             for v, s in (row.values or none)
         ]
 
-    @strawberry.field(description="The run this profile comes from.")
+    @strawberry.field(
+        description="The run this profile comes from. For a person created live since, the "
+        "run their live tags sit on (ranked against its buyers, by its rules): it holds no row "
+        "of theirs, but it is what their tags come from, so it is named rather than null."
+    )
     def run(self) -> Run:
         return Run.from_row(self.run_row)
 

@@ -28,16 +28,18 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
+    Select,
     Text,
     bindparam,
     delete,
+    exists,
     func,
     select,
 )
 from sqlmodel import Field, SQLModel
 
 from store.live.log import LiveEvent, LiveOrder
-from store.models import PersonIdentifier, PersonNumber, Run, table_of
+from store.models import PersonIdentifier, PersonNumber, Profile, Run, table_of
 
 _NUMBER = BigInteger().with_variant(Integer, "sqlite")
 # Tags as the overlay keeps them: by key, each value with its score.
@@ -82,6 +84,7 @@ _events = table_of(LiveEvent)
 _orders = table_of(LiveOrder)
 _numbers = table_of(PersonNumber)
 _identifiers = table_of(PersonIdentifier)
+_run_profiles = table_of(Profile)
 
 
 class LiveRow(NamedTuple):
@@ -122,6 +125,59 @@ def overlay_of(
         )
         found |= {row.person_idx: row for row in map(_row, connection.execute(statement))}
     return found
+
+
+class LivePerson(NamedTuple):
+    """A person the live path has on a run that has no profile of them (created live since):
+    the identifier they were found by, their person id and their live row."""
+
+    identifier: str
+    person_id: str
+    row: LiveRow
+
+
+def _live_only(run_id: int) -> Select[Any]:
+    """(person id, live row) of the persons with a live row on run `run_id`, a person id in the
+    registry, and no profile in the run."""
+    in_run = exists().where(
+        _run_profiles.c.run_id == run_id, _run_profiles.c.person_idx == _profiles.c.person_idx
+    )
+    return (
+        select(_numbers.c.person_id, *_COLUMNS)
+        .select_from(_profiles.join(_numbers, _numbers.c.number == _profiles.c.person_idx))
+        .where(
+            _profiles.c.run_id == run_id,
+            _numbers.c.person_id.is_not(None),
+            _numbers.c.retired_into.is_(None),
+            ~in_run,
+        )
+    )
+
+
+def live_only_by_person_id(
+    *, connection: Connection, run_id: int, person_ids: Sequence[str]
+) -> list[LivePerson]:
+    """The persons among `person_ids` whom only the live path has on run `run_id` (found by
+    their person id)."""
+    statement = _live_only(run_id).where(_numbers.c.person_id.in_(sorted(set(person_ids))))
+    return [LivePerson(row[0], row[0], _row(row[1:])) for row in connection.execute(statement)]
+
+
+def live_only_by_identifier(
+    *, connection: Connection, run_id: int, kind: str, identifiers: Sequence[str]
+) -> list[LivePerson]:
+    """The persons named by these identifiers of `kind` whom only the live path has on run
+    `run_id`."""
+    statement = (
+        _live_only(run_id)
+        .add_columns(_identifiers.c.identifier)
+        .join(_identifiers, _identifiers.c.person_idx == _profiles.c.person_idx)
+        .where(
+            _identifiers.c.kind == kind,
+            _identifiers.c.identifier.in_(sorted(set(identifiers))),
+        )
+    )
+    return [LivePerson(row[-1], row[0], _row(row[1:-1])) for row in connection.execute(statement)]
 
 
 def overlay_on(*, connection: Connection, run_id: int) -> list[LiveRow]:
