@@ -176,8 +176,9 @@ class IdentityGraph:
 
 
 @contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector off, while a graph is built, walked and let go.
+def without_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off, while a graph is built, walked and let go (or a live
+    step's persons: `tagging.live.incremental`).
 
     networkx makes dicts for every node and edge, and a set for every component; each few
     hundred of them set off the collector, which walks the growing graph again and again (a
@@ -245,7 +246,7 @@ def resolve(
     is_person = nodes.kind.isin(PERSON_KINDS)
     sizes = nodes.aggregate(n=nodes.count(), persons=is_person.sum()).to_pyarrow().to_pylist()[0]
     pairs = None if links is None else edges(links, nodes).to_pyarrow()
-    with _without_cycle_collection():
+    with without_cycle_collection():
         graph = IdentityGraph(sizes["n"], person_nodes=sizes["persons"] or 0)
         if pairs is not None:
             graph.link(pairs["a"].to_numpy(), pairs["b"].to_numpy())

@@ -43,6 +43,33 @@ def holds(expression: Expression, tags: PersonTags) -> bool:
     raise TypeError(f"not an expression: {expression!r}")
 
 
+def compiled(expression: Expression) -> Callable[[PersonTags], bool]:
+    """`holds` for one expression as a function of a person's tags, made once: the live path
+    tests every saved audience on thousands of persons a step, where walking the expression
+    each time cost more than the test."""
+    match expression:
+        case HasValue(key=key, values=values):
+            wanted = frozenset(values)
+            return lambda tags: any(value in wanted for value, _ in tags.get(key, ()))
+        case HasKey(key=key):
+            return lambda tags: bool(tags.get(key))
+        case Compare(key=key, op=op, number=number):
+            test = OPERATORS[op]
+            return lambda tags: any(
+                s is not None and test(s, number) for _, s in tags.get(key, ())
+            )
+        case Not(item=item):
+            inner = compiled(item)
+            return lambda tags: not inner(tags)
+        case And(items=items):
+            parts = [compiled(item) for item in items]
+            return lambda tags: all(part(tags) for part in parts)
+        case Or(items=items):
+            parts = [compiled(item) for item in items]
+            return lambda tags: any(part(tags) for part in parts)
+    raise TypeError(f"not an expression: {expression!r}")
+
+
 def keys_in(expression: Expression) -> list[str]:
     """The tag keys an expression reads, in the order they appear."""
     match expression:

@@ -47,6 +47,7 @@ from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
 from store.runs.reads import RunRow
+from tagging.identity import without_cycle_collection
 from tagging.live import identities, memberships, ranks, shopping
 from tagging.live.facts import Facts, applied
 from tagging.live.memberships import Moved, SavedAudience
@@ -129,7 +130,9 @@ class LiveTags:
         changes: list[ChangeRow] = []
         cut = True
         while cut:
-            with self._lock:
+            # A step makes and drops ~100 objects a person; the collector set off by them
+            # walked the live caches again and again (a 5,000-person step: 0.70 -> 0.52 s).
+            with self._lock, without_cycle_collection():
                 try:
                     with engine.begin() as connection:
                         found, cut = self._step(connection, events_through, orders_through)

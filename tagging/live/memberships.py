@@ -3,12 +3,12 @@ expression evaluated on a person's tags before and after, and a change for each 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from store.audiences.expressions import Expression, parse
-from store.audiences.person_expressions import PersonTags, holds, keys_in
+from store.audiences.person_expressions import PersonTags, compiled, keys_in
 from store.live.log import ENTERED, LEFT, NewChange
 
 
@@ -16,11 +16,12 @@ class SavedAudience(NamedTuple):
     name: str
     expression: Expression
     keys: tuple[str, ...]  # the keys it reads, in order
+    holds: Callable[[PersonTags], bool]  # whether a person's tags are in it
 
     @classmethod
     def of(cls, name: str, text: str) -> SavedAudience:
         expression = parse(text)
-        return cls(name, expression, tuple(keys_in(expression)))
+        return cls(name, expression, tuple(keys_in(expression)), compiled(expression))
 
 
 class Moved(NamedTuple):
@@ -47,8 +48,7 @@ def changes(
         for audience in audiences:
             if changed.isdisjoint(audience.keys):
                 continue  # what it reads is as it was, and so is its answer
-            was = holds(audience.expression, person.before)
-            now = holds(audience.expression, person.after)
+            was, now = audience.holds(person.before), audience.holds(person.after)
             if was != now:
                 why = ",".join(k for k in audience.keys if k in changed)
                 change = ENTERED if now else LEFT

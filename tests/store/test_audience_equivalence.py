@@ -32,7 +32,7 @@ from store.audiences.expressions import (
     to_text,
 )
 from store.audiences.index import audience_diff, load_index, members_page
-from store.audiences.person_expressions import holds
+from store.audiences.person_expressions import compiled, holds
 from store.audiences.selection import BitmapSelection
 from store.errors import ExpressionError
 from store.models import Profile, table_of
@@ -294,3 +294,18 @@ def test_the_deepest_expressions_allowed_are_answered(store_engine: Engine, shap
         assert set(index.evaluate(expression)) == expected
     with pytest.raises(ExpressionError, match=f"nests deeper than {MAX_DEPTH} levels"):
         parse("NOT " + text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(store=stores(), drawn=expressions)
+def test_a_compiled_expression_holds_for_the_persons_it_holds_for(
+    store: tuple[int, list[TagRow]], drawn: Expression
+) -> None:
+    """The live path's compiled test of a saved audience answers as `holds` for every person."""
+    persons, rows = store
+    tags: dict[int, dict[str, list[tuple[str, float | None]]]] = {p: {} for p in range(persons)}
+    for r in rows:
+        tags[r.person_idx].setdefault(r.key, []).append((r.value, r.score))
+    test = compiled(drawn)
+    everyone = range(persons)
+    assert [test(tags[p]) for p in everyone] == [holds(drawn, tags[p]) for p in everyone]
