@@ -4,13 +4,26 @@ one transaction, each key checked against the store, a revoked key refused alone
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from api.live.audits import SubscriptionAudit
 from store import keys
+from store.db import make_engine
 from store.errors import Forbidden
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite store: what is tested is the grouping, which no dialect changes (the audit on
+    PostgreSQL is the subscriptions' tests'; these run the event loop in `asyncio.run`, whose
+    worker threads outlive the test)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'portrait.db'}")
+    yield engine
+    engine.dispose()
 
 
 def test_reads_asked_together_are_one_write_and_a_revoked_key_is_refused_alone(

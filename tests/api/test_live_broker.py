@@ -5,7 +5,9 @@ what a step hands over, or the log read back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -13,6 +15,7 @@ from sqlalchemy.engine import Engine
 from api.live.broker import ChangeBroker, FellBehind
 from api.live.feed import LiveFeed
 from api.live.webhooks import WebhookSender
+from store.db import make_engine
 from store.live import log as live
 from store.live.log import ChangeRow, NewChange
 
@@ -48,6 +51,15 @@ async def test_a_subscriber_too_far_behind_is_told_to_resume() -> None:
         "the subscription to 'women' fell 2 batches behind; subscribe again with `after` set to "
         "the id of the last change received"
     )
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite store: the feed's choice between what is handed over and the log does not
+    depend on the dialect (`append_changes` on both is `tests/store/test_live.py`'s)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'portrait.db'}")
+    yield engine
+    engine.dispose()
 
 
 async def test_the_feed_publishes_what_a_step_hands_over_and_reads_the_log_past_a_gap(
