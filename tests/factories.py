@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -346,3 +347,15 @@ def bgnbd_orders(buyers: pd.DataFrame, *, start: datetime, seed: int) -> pd.Data
             "amount": np.round(rng.lognormal(3.5, 0.6, len(buyers)), 2),
         }
     )
+
+
+def write_basket_shop(folder: Path) -> Path:
+    """The hand-counted basket shop's files (orders, order items, products) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("orders", BASKET_ORDERS),
+        ("order_items", BASKET_ORDER_ITEMS),
+        ("products", BASKET_PRODUCTS),
+    ):
+        (folder / f"{name}.csv").write_text(text.strip() + "\n")
+    return folder

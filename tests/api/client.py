@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from websockets.sync.client import ClientConnection, connect
 
 from api.app import create_app
 from store import keys
@@ -76,3 +78,21 @@ async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> di
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextmanager
+def subscribed(
+    url: str, key: str, query: str, variables: dict[str, Any], *, wait: float = 30
+) -> Iterator[ClientConnection]:
+    """A WebSocket (graphql-transport-ws) to `portrait serve` at `url` as `key`, acknowledged,
+    with `query` subscribed as id "1"."""
+    with connect(
+        url.replace("http://", "ws://") + "/graphql",
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers={"authorization": f"Bearer {key}"},
+    ) as socket:
+        socket.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(socket.recv(wait)) == {"type": "connection_ack"}
+        payload = {"query": query, "variables": variables}
+        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        yield socket

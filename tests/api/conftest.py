@@ -14,7 +14,7 @@ from store.settings import Settings
 from tagging.basket import BasketParams
 from tagging.run import RunOptions, run_tagging
 from tests.api.client import client_for
-from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS, commit_shop
+from tests.factories import commit_shop, write_basket_shop
 
 
 @pytest.fixture
@@ -43,14 +43,7 @@ async def basket_client(
     store_url: str, engine: Engine, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API over the hand-counted basket shop (tests/factories.py), tagged by a real run."""
-    shop = tmp_path / "shop"
-    shop.mkdir()
-    for name, text in (
-        ("orders", BASKET_ORDERS),
-        ("order_items", BASKET_ORDER_ITEMS),
-        ("products", BASKET_PRODUCTS),
-    ):
-        (shop / f"{name}.csv").write_text(text.strip() + "\n")
+    shop = write_basket_shop(tmp_path / "shop")
     params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
     run_tagging(engine=engine, options=RunOptions(shop, "test-id-key-0123456789", basket=params))
     settings = Settings(database_url=store_url)

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from websockets.sync.client import connect
 
 from store import keys
 from store.audiences import saved as saved_audiences
@@ -26,8 +25,9 @@ from store.profiles.pseudonym import person_id_for
 from tagging.basket import BasketParams
 from tagging.live.rules import MAINTAINED
 from tagging.run import RunOptions, run_tagging
+from tests.api.client import subscribed
 from tests.api.test_serve import serving
-from tests.factories import BASKET_ORDER_ITEMS, BASKET_ORDERS, BASKET_PRODUCTS
+from tests.factories import BASKET_ORDERS, write_basket_shop
 
 ID_KEY = "test-id-key-0123456789"
 WAIT_SECONDS = 30
@@ -98,14 +98,7 @@ mutation Forget($id: ID!) {
 def run_id(engine: Engine, tmp_path: Path) -> int:
     """The hand-counted basket shop (tests/factories.py) tagged by a real run, and a saved
     audience of the new buyers (whom a newcomer's first order puts in it)."""
-    shop = tmp_path / "shop"
-    shop.mkdir()
-    for name, text in (
-        ("orders", BASKET_ORDERS),
-        ("order_items", BASKET_ORDER_ITEMS),
-        ("products", BASKET_PRODUCTS),
-    ):
-        (shop / f"{name}.csv").write_text(text.strip() + "\n")
+    shop = write_basket_shop(tmp_path / "shop")
     params = BasketParams(min_support=0.25, min_confidence=0.5, min_lift=1.1)
     run = run_tagging(engine=engine, options=RunOptions(shop, ID_KEY, basket=params))
     with engine.begin() as connection:
@@ -137,15 +130,9 @@ def _order_as_newcomer(server: str, engine: Engine) -> str:
     the saved audience `new` arrives over a WebSocket), their person id."""
     analyst, _ = keys.create(engine=engine, role="analyst", name="crm")
     ingest, _ = keys.create(engine=engine, role="ingest", name="shop")
-    with connect(
-        server.replace("http://", "ws://") + "/graphql",
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        additional_headers={"authorization": f"Bearer {analyst}"},
+    with subscribed(
+        server, analyst, CHANGES, {"audience": "new"}, wait=WAIT_SECONDS
     ) as socket:
-        socket.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(socket.recv(WAIT_SECONDS)) == {"type": "connection_ack"}
-        payload = {"query": CHANGES, "variables": {"audience": "new"}}
-        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         posted = httpx.post(
             f"{server}/events", json=POSTED, headers={"authorization": f"Bearer {ingest}"}
         )

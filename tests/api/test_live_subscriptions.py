@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from store import keys
 from store.audiences import saved as saved_audiences
 from store.live import log as live
 from store.live.log import NewChange
+from tests.api.client import subscribed
 from tests.api.test_serve import serving
 
 CHANGES = """
@@ -65,18 +65,8 @@ def server(store_url: str, women: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@contextmanager
-def _subscribed(url: str, key: str, variables: dict[str, Any]) -> Iterator[ClientConnection]:
-    with connect(
-        url.replace("http://", "ws://") + "/graphql",
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        additional_headers={"authorization": f"Bearer {key}"},
-    ) as socket:
-        socket.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(socket.recv(WAIT_SECONDS)) == {"type": "connection_ack"}
-        payload = {"query": CHANGES, "variables": variables}
-        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-        yield socket
+def _subscribed(url: str, key: str, variables: dict[str, Any]) -> Any:
+    return subscribed(url, key, CHANGES, variables, wait=WAIT_SECONDS)
 
 
 def _next(socket: ClientConnection) -> Any:
@@ -329,15 +319,8 @@ def test_a_batched_subscription_gets_what_was_published_together_in_one_message(
     at = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
     _append(engine, _change("p-ann", "entered", at), _change("p-bea", "entered", at))
 
-    with connect(
-        server.replace("http://", "ws://") + "/graphql",
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        additional_headers={"authorization": f"Bearer {key}"},
-    ) as socket:
-        socket.send(json.dumps({"type": "connection_init"}))
-        socket.recv(WAIT_SECONDS)
-        payload = {"query": BATCHED, "variables": {"audience": "women", "after": "0"}}
-        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+    variables = {"audience": "women", "after": "0"}
+    with subscribed(server, key, BATCHED, variables, wait=WAIT_SECONDS) as socket:
         from_the_log = _next(socket)
         # One append, one publication: the three come in one message.
         _append(

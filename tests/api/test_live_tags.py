@@ -14,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
-from websockets.sync.client import connect
 
 from store import basket, keys
 from store.audiences import bitmaps
@@ -32,6 +31,7 @@ from tagging.live import shopping
 from tagging.live.rules import MAINTAINED
 from tagging.live.shopping import RunShopping
 from tagging.run import RunOptions, run_tagging
+from tests.api.client import subscribed
 from tests.api.test_serve import serving
 
 ID_KEY = "test-id-key-0123456789"
@@ -131,15 +131,9 @@ def test_an_order_posted_moves_the_buyer_into_a_saved_audience_and_their_profile
         "quantity": 1,
         "price": AMOUNT,
     }
-    with connect(
-        server.replace("http://", "ws://") + "/graphql",
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        additional_headers={"authorization": f"Bearer {analyst}"},
+    with subscribed(
+        server, analyst, CHANGES, {"audience": "comeback"}, wait=WAIT_SECONDS
     ) as socket:
-        socket.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(socket.recv(WAIT_SECONDS)) == {"type": "connection_ack"}
-        payload = {"query": CHANGES, "variables": {"audience": "comeback"}}
-        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         posted = httpx.post(
             f"{server}/events",
             json=[order, line],
