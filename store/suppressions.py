@@ -103,17 +103,31 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
     """
     with engine.begin() as connection:
         upgrade(connection=connection)
+        registered = set(
+            map(
+                int,
+                connection.execute(
+                    select(_numbers.c.number).where(_numbers.c.person_id == person_id)
+                ).scalars(),
+            )
+        )
+        # The persons merged into theirs are them too: their profiles in earlier runs (or in
+        # the current one, merged live since) and their membership changes go with them.
+        merged = _merged_into(connection, registered)
         places = connection.execute(
             select(_profiles.c.run_id, _profiles.c.person_idx, _profiles.c.tags).where(
-                _profiles.c.person_id == person_id
+                (_profiles.c.person_id == person_id)
+                | _profiles.c.person_idx.in_(sorted(merged))
             )
         ).all()
-        registered = connection.execute(
-            select(_numbers.c.number).where(_numbers.c.person_id == person_id)
-        ).scalars()
-        numbers = sorted({int(number) for _, number, _ in places} | set(map(int, registered)))
+        numbers = sorted({int(number) for _, number, _ in places} | registered)
         if not numbers:
             return None
+        merged_ids = connection.execute(
+            select(_numbers.c.person_id).where(
+                _numbers.c.number.in_(sorted(merged)), _numbers.c.person_id.is_not(None)
+            )
+        ).scalars()
         found = connection.execute(
             select(_identifiers.c.kind, _identifiers.c.identifier).where(
                 _identifiers.c.person_idx.in_(numbers)
@@ -134,6 +148,8 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
             person_id=person_id,
             identifiers=[identifier for _, identifier in found],
         )
+        for other in sorted(set(merged_ids) - {person_id}):
+            live_rows += live.forget(connection=connection, person_id=other, identifiers=[])
         for run_id, number, tags in places:
             _drop_baskets(connection, run_id, number)
             _drop_from_bitmaps(connection, run_id, number, tags)
@@ -148,9 +164,25 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
         connection.execute(delete(_identifiers).where(_identifiers.c.person_idx.in_(numbers)))
         # The number stays taken (numbers are never reused) but no longer names anyone.
         connection.execute(
-            update(_numbers).where(_numbers.c.person_id == person_id).values(person_id=None)
+            update(_numbers)
+            .where((_numbers.c.person_id == person_id) | _numbers.c.number.in_(sorted(merged)))
+            .values(person_id=None)
         )
-    return Forgotten(person_id, len(places), len(listed), quarantined, live_rows)
+    runs = len({run_id for run_id, _, _ in places})
+    return Forgotten(person_id, runs, len(listed), quarantined, live_rows)
+
+
+def _merged_into(connection: Connection, numbers: set[int]) -> set[int]:
+    """The numbers retired into any of `numbers` by merges, and into those, and so on."""
+    found: set[int] = set()
+    wanted = set(numbers)
+    while wanted:
+        retired = connection.execute(
+            select(_numbers.c.number).where(_numbers.c.retired_into.in_(sorted(wanted)))
+        ).scalars()
+        wanted = set(map(int, retired)) - found - numbers
+        found |= wanted
+    return found
 
 
 def _drop_from_bitmaps(connection: Connection, run_id: int, number: int, tags: str) -> None:

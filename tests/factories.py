@@ -359,3 +359,49 @@ def write_basket_shop(folder: Path) -> Path:
     ):
         (folder / f"{name}.csv").write_text(text.strip() + "\n")
     return folder
+
+
+# The merge shop (tests/tagging/test_live_merges.py, tests/api/test_live_merges.py).
+# A: user u5 on device d5, two orders. B: device d9 alone, carted two pet items (so a cart
+# abandoner). C: user u2 on device d2, one order. u7 and u8: one order each.
+MERGE_ORDERS = """
+order_id,user_id,ts,amount
+o1,u5,2026-06-01T10:00:00Z,10
+o2,u5,2026-06-10T10:00:00Z,20
+o3,u2,2026-06-20T10:00:00Z,30
+o4,u7,2026-06-25T10:00:00Z,40
+o5,u8,2026-06-28T10:00:00Z,50
+"""
+MERGE_ORDER_ITEMS = """
+order_id,item_id,quantity,price,category
+o1,X,1,10,toys
+o2,Y,1,20,baby
+o3,Z,1,30,food
+o4,X,1,40,toys
+o5,Y,1,50,baby
+"""
+MERGE_EVENTS = """
+event_id,user_id,device_id,event_type,ts,item_id,category
+e1,u5,d5,view,2026-06-01T09:00:00Z,X,toys
+e2,,d9,add_to_cart,2026-06-15T09:00:00Z,P,pets
+e3,,d9,add_to_cart,2026-06-15T09:01:00Z,Q,pets
+e4,u2,d2,view,2026-06-20T09:00:00Z,Z,food
+"""
+# Step 1: u5 logs in on d9 (A and B: A holds the only user id, A is kept). Step 2: u2 on d5
+# (A, with B, and C: u2 is the smallest user id of them all, C is kept).
+LINK_AB = {"event_id": "l1", "user_id": "u5", "device_id": "d9", "event_type": "view",
+           "ts": "2026-06-30T12:00:00Z", "item_id": "X", "category": "toys"}  # fmt: skip
+LINK_AC = {"event_id": "l2", "user_id": "u2", "device_id": "d5", "event_type": "view",
+           "ts": "2026-06-30T13:00:00Z", "item_id": "Z", "category": "food"}  # fmt: skip
+
+
+def write_merge_shop(folder: Path) -> Path:
+    """The merge shop's files, as CSV in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("orders", MERGE_ORDERS),
+        ("order_items", MERGE_ORDER_ITEMS),
+        ("events", MERGE_EVENTS),
+    ):
+        (folder / f"{name}.csv").write_text(text.strip() + "\n")
+    return folder

@@ -143,7 +143,9 @@ async def _members(
     page = members_page(persons, after=start, first=first + 1)
     loaders = info.context.loaders(ProfileLoaders, run_id=run.id)
     rows = await loaders.person_by_idx.load_many(page[:first])
-    profiles = await profiles_of(info, rows, below=("edges", "node"), run=run)
+    profiles = await profiles_of(
+        info, rows, below=("edges", "node"), run=run, listed=True
+    )
     edges = [
         ProfileEdge(cursor=cursor_of(run.id, idx), node=profile)
         for idx, profile in zip(page, profiles, strict=False)

@@ -208,7 +208,7 @@ class Audience:
             self.selection, lambda: self.selection.members(after=start, first=first + 1)
         )
         rows = await info.context.loaders(ProfileLoaders).person_by_idx.load_many(page[:first])
-        profiles = await profiles_of(info, rows, below=("edges", "node"))
+        profiles = await profiles_of(info, rows, below=("edges", "node"), listed=True)
         edges = [
             ProfileEdge(cursor=cursor_of(self.run_row.id, idx), node=profile)
             for idx, profile in zip(page, profiles, strict=False)

@@ -11,6 +11,7 @@ from api.profiles.live import live_rows, overlaid
 from api.profiles.loaders import ProfileLoaders
 from api.profiles.types import Profile
 from store.errors import InputError
+from store.live.profiles import MERGED_INTO
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs.reads import RunRow
@@ -62,6 +63,7 @@ async def profiles_of(
     *,
     below: tuple[str, ...] = (),
     run: RunRow | None = None,
+    listed: bool = False,
 ) -> list[Profile | None]:
     """Profiles of the persons found, with their tags read in one batch, and their live tags
     in place of the run's where the live path changed them (a person created live has only
@@ -69,7 +71,8 @@ async def profiles_of(
 
     For several persons, only the tags of the keys that the selected Profile fields (at
     `below` under the current field) show are read. One person's tags cost less to read whole
-    than the selection costs to look through (~60 us).
+    than the selection costs to look through (~60 us). `listed`: the rows are a page of a run's
+    audience members (a person merged away since the run stays on it, as the run had them).
     """
     run = info.context.run if run is None else run
     found_ids = [row.person_id for row in rows if row is not None]
@@ -101,6 +104,13 @@ async def profiles_of(
             profiles.append(None)
             continue
         person, person_tags, state = row, tags[row.person_idx], live.get(row.person_idx)
+        if state is not None and MERGED_INTO in state.facts:
+            # Merged into another person since the run: no longer one to look up; a page of
+            # the run's members shows them as the run had them.
+            if not listed:
+                profiles.append(None)
+                continue
+            state = None
         if state is not None:
             person, person_tags = overlaid(row, person_tags, state, frozenset(MAINTAINED))
         profiles.append(

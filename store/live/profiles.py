@@ -16,7 +16,7 @@ reconciliation), and `reset_to` drops them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -47,6 +47,9 @@ Tags = dict[str, list[tuple[str, float | None]]]
 # A row's facts hold, under this name, the person's recommendations as the live path fired
 # them after an order of theirs ([[item_id, score, rule_rank], ...], best first).
 RECOMMENDED = "recommendations"
+# The row of a person a live merge retired holds only this in its facts (the number kept in
+# their place) and no tags: their profile on the run is gone, as the next run will have it.
+MERGED_INTO = "merged_into"
 
 
 class LiveProfile(SQLModel, table=True):
@@ -320,6 +323,33 @@ def register(
             [{"kind": k, "identifier": i, "person_idx": n} for k, i, n in rows],
         )
     return given
+
+
+def identifiers_of(*, connection: Connection, numbers: Sequence[int]) -> list[tuple[str, str, int]]:
+    """Every identifier (kind, identifier, number) the registry gives these persons."""
+    columns = [_identifiers.c.kind, _identifiers.c.identifier, _identifiers.c.person_idx]
+    statement = select(*columns).where(_identifiers.c.person_idx.in_(sorted(set(numbers))))
+    return [(kind, ident, int(n)) for kind, ident, n in connection.execute(statement)]
+
+
+def retire(*, connection: Connection, into: Mapping[int, int]) -> None:
+    """Merge persons, in the caller's transaction: each number of `into` is retired into the
+    number it maps to (so are the numbers an earlier merge retired into it), and its
+    identifiers become that person's."""
+    parameters = [{"old": old, "new": new} for old, new in sorted(into.items())]
+    connection.execute(
+        _identifiers.update()
+        .where(_identifiers.c.person_idx == bindparam("old"))
+        .values(person_idx=bindparam("new")),
+        parameters,
+    )
+    for column in (_numbers.c.number, _numbers.c.retired_into):
+        connection.execute(
+            _numbers.update()
+            .where(column == bindparam("old"))
+            .values(retired_into=bindparam("new")),
+            parameters,
+        )
 
 
 def forget(*, connection: Connection, numbers: Sequence[int]) -> int:

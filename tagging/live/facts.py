@@ -95,6 +95,24 @@ class Facts:
         latest = ts if self.last_seen is None else max(self.last_seen, ts)
         return replace(self, last_seen=latest)
 
+    def merged(self, other: Facts) -> Facts:
+        """One person's facts made of two persons' (a merge): their orders together (the
+        two latest order days of the four), the earlier registration, the later time seen."""
+        orders = (self.last_order, self.previous_order, other.last_order, other.previous_order)
+        days = sorted((d for d in orders if d is not None), reverse=True)
+        seen = [t for t in (self.last_seen, other.last_seen) if t is not None]
+        registered = [d for d in (self.registered, other.registered) if d is not None]
+        first = [d for d in (self.first_order, other.first_order) if d is not None]
+        return Facts(
+            first_order=min(first, default=None),
+            last_order=days[0] if days else None,
+            previous_order=days[1] if len(days) > 1 else None,
+            frequency=self.frequency + other.frequency,
+            monetary=self.monetary + other.monetary,
+            registered=min(registered, default=None),
+            last_seen=max(seen, default=None),
+        )
+
     def features(self, today: date) -> dict[str, Any]:
         """The run's features the maintained tags read, as a run on `today` would give them
         (None where the run has none: frequency and the order days of a non-buyer)."""

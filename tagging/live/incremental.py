@@ -23,8 +23,9 @@ Model scores, personas and every other key stay the run's until the next run.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -42,7 +43,7 @@ from store.live import lines as live_lines
 from store.live import log as live
 from store.live import profiles as live_profiles
 from store.live.log import ChangeRow, NewChange
-from store.live.profiles import LiveRow, Progress
+from store.live.profiles import MERGED_INTO, LiveRow, Progress
 from store.profiles import reads as profile_reads
 from store.profiles.reads import PersonRow
 from store.runs import reads as run_reads
@@ -62,6 +63,8 @@ CHUNK = 5_000  # persons read per query
 STEP_LIMIT = 1_000
 # Keys a day changes for every buyer: not reason enough alone to overlay a swept person.
 DAILY = frozenset({"recency_days"})
+# Why a person a merge retired left the saved audiences they were in.
+MERGED = "merged"
 # Tags that days alone end: (key, value).
 AGING = (("lifecycle", "new"), ("lifecycle", "reactivated"), ("value_segment", "new"))
 
@@ -89,6 +92,7 @@ class _Run:
     tags: dict[int, Tags]  # and their maintained tags (the overlay's, kept in memory)
     base: dict[int, Tags]  # and their run tags of the keys `read` (a run's never change)
     shoppers: Shoppers  # carts, purchases, category weights, latest orders; item rules
+    retired: dict[int, int]  # the run's persons a live merge retired: the number kept instead
     read: frozenset[str] = frozenset()
 
 
@@ -143,12 +147,12 @@ class LiveTags:
         return changes
 
     def live_persons(self, run_id: int) -> AbstractSet[int] | None:
-        """The persons with live tags on run `run_id` (None: not known here yet); a view
-        that follows the steps."""
+        """The persons with a live row on run `run_id`: live tags, or merged into another
+        (None: not known here yet); a view that follows the steps."""
         run = self._run
         if run is None or run.row.id != run_id:
             return None
-        return run.facts.keys()
+        return _Either(run.facts.keys(), run.retired.keys())
 
     def close(self) -> None:
         self._rules.close()
@@ -190,7 +194,7 @@ class LiveTags:
         today = max(d for d in (run.day, progress.day, _day(latest), self._today()) if d)
         if not (events or orders) and today == progress.day and before == progress:
             return [], False
-        numbers, created = identities.resolve(
+        numbers, created, merged = identities.resolve(
             connection=connection,
             run_id=run.row.id,
             id_key=self._id_key,
@@ -207,7 +211,7 @@ class LiveTags:
         lines = live_lines.lines_of(connection=connection, order_ids=[o.order_id for o in orders])
         shopped = shopping.activities(events, orders, lines, numbers)
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
-        changes = self._retag(connection, run, today, touched, shopped, aged, created, now)
+        changes = self._retag(connection, run, today, touched, shopped, aged, created, merged, now)
         live_profiles.set_progress(
             connection=connection,
             to=Progress(run.row.id, events_through, orders_through, latest, today),
@@ -223,23 +227,39 @@ class LiveTags:
         shopped: Mapping[int, Activity],
         aged: set[int],
         created: Mapping[int, str],
+        merged: Mapping[int, int],
         now: datetime,
     ) -> list[NewChange]:
-        persons = sorted(touched.keys() | aged)
-        profiles = _profiles(connection, run.row.id, [n for n in persons if n not in run.facts])
+        # A merge's kept person has the facts and shopping of both; the retired leave.
+        into: dict[int, list[int]] = {}
+        for old, new in merged.items():
+            into.setdefault(new, []).append(old)
+        persons = sorted((touched.keys() | aged | into.keys()) - merged.keys())
+        wanted = [n for n in persons if n not in run.facts] + list(merged)
+        profiles = _profiles(connection, run.row.id, wanted)
+
+        def known(n: int) -> Facts:
+            found = run.facts.get(n)
+            if found is None:
+                profile = profiles.get(n)
+                found = Facts.from_features(profile and profile.features, run_day=run.day)
+            return found
+
         facts: dict[int, Facts] = {}
         bags: dict[int, Shopping] = {}
         for n in persons:
-            bags[n] = run.shoppers.of(n, shopped.get(n, NOTHING))
-            known = run.facts.get(n)
-            if known is None:
-                profile = profiles.get(n)
-                known = Facts.from_features(profile and profile.features, run_day=run.day)
+            others = into.get(n, [])
+            bags[n] = run.shoppers.of(n, shopped.get(n, NOTHING), merged=others)
+            start = known(n)
+            for other in others:
+                start = start.merged(known(other))
             orders, seen = touched.get(n, ([], []))
-            facts[n] = applied(known, orders, seen)
+            facts[n] = applied(start, orders, seen)
         features = {n: f.features(today) | bags[n].features() for n, f in facts.items()}
+        # The retired are no longer buyers of their own: out of every rank.
+        gone_values = dict.fromkeys(merged, (np.nan, np.nan, np.nan))
         numbers, values, held = run.values.with_step(
-            {n: ranks.values_of(f) for n, f in facts.items()}
+            {n: ranks.values_of(f) for n, f in facts.items()} | gone_values
         )
         keyed = ranks.key_values(values, today.toordinal())
         table = ranks.standings(run.scores, numbers, keyed, days_since_run=(today - run.day).days)
@@ -251,6 +271,8 @@ class LiveTags:
         rescored: dict[int, dict[str, int | None]] = {}
         for i in np.flatnonzero(~same.all(axis=1) | np.isin(numbers, list(facts))).tolist():
             n = int(numbers[i])
+            if n in merged:
+                continue
             rfm = (_integer(_number(score)) for score in scores[i].tolist())
             scored = dict(zip(ranks.SCORE_OF.values(), rfm, strict=True))
             if n in facts:
@@ -273,7 +295,7 @@ class LiveTags:
             weights,
             rescored={n: run.facts[n].features(today) | scored for n, scored in rescored.items()},
         )
-        run_tags = {n: run.base[n] for n in persons if n in run.base}
+        run_tags = {n: run.base[n] for n in (*persons, *merged) if n in run.base}
         run_tags |= profile_reads.tag_values_of(
             connection=connection,
             run_id=run.row.id,
@@ -281,7 +303,7 @@ class LiveTags:
             keys=read,
         )
         person_ids = {n: p.person_id for n, p in profiles.items()} | dict(created)
-        missing = [n for n in persons if n not in person_ids]
+        missing = [n for n in (*persons, *merged) if n not in person_ids]
         person_ids |= live_profiles.person_ids_of(connection=connection, numbers=missing)
         rows: list[LiveRow] = []
         retagged: list[tuple[int, Tags]] = []  # the rescored: their facts stay as stored
@@ -306,15 +328,38 @@ class LiveTags:
             else:
                 now_tags = run.shoppers.tags(new_tags[n], _maintained(base))
                 changed = memberships.changed_keys(was, now_tags, MAINTAINED)
-            if n not in rescored and (n in touched or n in overlay or changed - DAILY):
+            written = n in touched or n in into or n in overlay or changed - DAILY
+            if n not in rescored and written:
                 kept = facts[n].as_json()
-                kept |= run.shoppers.facts(n, bags[n], shopped.get(n, NOTHING))
+                fire = bool(shopped.get(n, NOTHING).orders) or n in into
+                kept |= run.shoppers.facts(n, bags[n], fire=fire)
                 rows.append(LiveRow(n, run.row.id, today, kept, now_tags, now))
             if changed and n in person_ids:
                 before, after = _with(base, was), _with(base, now_tags)
                 moved.append(Moved(person_ids[n], before, after, changed))
-        live_profiles.write(connection=connection, rows=rows)
+        # The retired: out of every saved audience they were in, their row a marker.
+        departed: list[tuple[str, Tags]] = []
+        for n in merged:
+            if n in person_ids:
+                base = run_tags.get(n, {})
+                was = run.tags[n] if n in run.tags else _maintained(base)
+                departed.append((person_ids[n], _with(base, was)))
+        # Persons retired before into one retired now follow it into the kept.
+        chained = {n: merged[k] for n, k in run.retired.items() if k in merged}
+        markers = [
+            LiveRow(n, run.row.id, today, {MERGED_INTO: k}, {}, now)
+            for n, k in (merged | chained).items()
+        ]
+        live_profiles.write(connection=connection, rows=rows + markers)
         live_profiles.retag(connection=connection, tags=retagged, day=today, at=now)
+        for n, k in merged.items():
+            run.facts.pop(n, None)
+            run.tags.pop(n, None)
+            run.base.pop(n, None)
+            run.shoppers.forget(n)
+            run.values.set(n, gone_values[n], (None, None, None))
+            run.retired[n] = k
+        run.retired |= chained
         for row in rows:
             n = row.person_idx
             run.facts[n], run.tags[n], run.base[n] = facts[n], row.tags, run_tags.get(n, {})
@@ -323,9 +368,8 @@ class LiveTags:
             run.tags[n], run.base[n] = now_tags, run_tags.get(n, {})
             run.values.set(n, ranks.values_of(run.facts[n]), _rfm(rescored[n]))
         run.shoppers.remember({row.person_idx: bags[row.person_idx] for row in rows}, rows)
-        if not moved:
-            return []
-        return memberships.changes(saved, moved, at=now)
+        found = memberships.changes(saved, moved, at=now) if moved else []
+        return found + memberships.departures(saved, departed, at=now, why=MERGED)
 
     def _saved(self, connection: Connection) -> list[SavedAudience]:
         """The saved audiences, each expression parsed once per text (parsing took longer
@@ -348,7 +392,7 @@ class LiveTags:
         for limit in limits:
             crossing |= (was <= limit) & (now > limit)
         found = set(days.persons[crossing].tolist()) | set(run.aging) | set(run.facts)
-        return {int(n) for n in found}
+        return {int(n) for n in found} - run.retired.keys()
 
     def _today(self) -> date | None:
         return None if self._clock is None else self._clock().date()
@@ -367,10 +411,14 @@ class LiveTags:
         for key, value in AGING:
             members = bitmaps.value_members(connection=connection, run_id=row.id, key=key)
             aging |= members.get(value, BitMap())
-        overlay = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        rows = live_profiles.overlay_on(connection=connection, run_id=row.id)
+        retired = {r.person_idx: int(r.facts[MERGED_INTO]) for r in rows if MERGED_INTO in r.facts}
+        overlay = [r for r in rows if r.person_idx not in retired]
         held = ranks.LiveValues()
         for r in overlay:
             held.set(r.person_idx, ranks.values_of(Facts.from_json(r.facts)), _rfm_of_tags(r.tags))
+        for n in retired:
+            held.set(n, (np.nan, np.nan, np.nan), (None, None, None))
         self._run = _Run(
             row=row,
             day=_committed_as_of(row).astimezone(zone).date(),
@@ -384,8 +432,25 @@ class LiveTags:
             shoppers=Shoppers.read(
                 connection=connection, run_id=row.id, params=params, overlay=overlay
             ),
+            retired=retired,
         )
         return self._run
+
+
+class _Either(AbstractSet[int]):
+    """Numbers in either of two disjoint key views (a view of both, not a copy)."""
+
+    def __init__(self, one: AbstractSet[int], other: AbstractSet[int]) -> None:
+        self._one, self._other = one, other
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._one or number in self._other
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain(self._one, self._other)
+
+    def __len__(self) -> int:
+        return len(self._one) + len(self._other)
 
 
 def _on_run(progress: Progress | None, run: _Run) -> Progress:

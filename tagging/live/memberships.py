@@ -56,6 +56,24 @@ def changes(
     return found
 
 
+def departures(
+    audiences: Sequence[SavedAudience],
+    gone: Sequence[tuple[str, PersonTags]],
+    *,
+    at: datetime,
+    why: str,
+) -> list[NewChange]:
+    """A change `left` for every saved audience each person gone (person id, their tags
+    before) was in: a person who is no longer one is in none, not even those that hold for
+    a person with no tags (`NOT ...`)."""
+    return [
+        NewChange(audience.name, person_id, LEFT, at, why)
+        for person_id, before in gone
+        for audience in audiences
+        if audience.holds(before)
+    ]
+
+
 def changed_keys(before: PersonTags, after: PersonTags, keys: Iterable[str]) -> frozenset[str]:
     """The keys whose values differ between two sets of tags (in any order)."""
     return frozenset(k for k in keys if before.get(k) != after.get(k) and differ(before, after, k))

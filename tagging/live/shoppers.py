@@ -75,12 +75,22 @@ class Shoppers:
         )
         return found
 
-    def of(self, person: int, activity: Activity = NOTHING) -> Shopping:
-        """The person's shopping as it is now, with `activity` added."""
+    def of(
+        self, person: int, activity: Activity = NOTHING, *, merged: Iterable[int] = ()
+    ) -> Shopping:
+        """The person's shopping as it is now, with the shopping of the persons `merged` into
+        them and `activity` added."""
+        keep = self._params.recent_orders
+        found = self._now(person)
+        for other in merged:
+            found = found.merged(self._now(other), keep=keep)
+        return found.with_activity(activity, keep=keep)
+
+    def _now(self, person: int) -> Shopping:
         found = self._live.get(person)
         if found is None:
             found = Shopping() if self._kept is None else self._kept.of(person)
-        return found.with_activity(activity, keep=self._params.recent_orders)
+        return found
 
     def tags(self, computed: Tags, run: Tags) -> Tags:
         """The maintained tags computed, with the shopping's keys the run's when the run kept
@@ -102,12 +112,12 @@ class Shoppers:
         self._live.pop(person, None)
         self._recommended.pop(person, None)
 
-    def facts(self, person: int, shopping: Shopping, activity: Activity) -> dict[str, Any]:
+    def facts(self, person: int, shopping: Shopping, *, fire: bool) -> dict[str, Any]:
         """What an overlay row's facts keep of the person's shopping: it, and their
-        recommendations, fired again after an order of theirs, else as fired before (none:
-        the run's stand)."""
+        recommendations, fired again when `fire` (an order of theirs, or a merge, changed
+        their latest orders), else as fired before (none: the run's stand)."""
         kept: dict[str, Any] = {SHOPPING: shopping.as_json()}
-        if activity.orders and self._kept is not None:
+        if fire and self._kept is not None:
             kept[RECOMMENDED] = [list(r) for r in self._rules.recommend(shopping, self._params)]
         elif person in self._recommended:
             kept[RECOMMENDED] = self._recommended[person]

@@ -204,6 +204,15 @@ class Shopping:
         latest = sorted(every, key=lambda order: order[0], reverse=True)[:keep]
         return replace(self, recent=tuple(latest))
 
+    def merged(self, other: Shopping, *, keep: int) -> Shopping:
+        """One person's shopping made of two persons' (a merge): carts and purchases together,
+        category weights added, the `keep` latest of both's latest orders."""
+        categories = dict(self.categories)
+        for category, weight in other.categories.items():
+            categories[category] = categories.get(category, 0) + weight
+        both = Shopping(self.carted | other.carted, self.bought | other.bought, categories)
+        return both.with_orders([*self.recent, *other.recent], keep=keep)
+
     def seeds(self) -> frozenset[str]:
         """The items of the latest orders, which seed the recommendations."""
         return frozenset().union(*(items for _, _, items in self.recent))
