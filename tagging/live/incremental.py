@@ -209,7 +209,9 @@ class LiveTags:
                 (o.ts, o.amount)
             )
         lines = live_lines.lines_of(connection=connection, order_ids=[o.order_id for o in orders])
-        shopped = shopping.activities(events, orders, lines, numbers)
+        shopped = shopping.activities(
+            events, orders, lines, numbers, run.shoppers.categories
+        )
         aged = self._aged(run, progress.day, today) if today > progress.day else set()
         changes = self._retag(connection, run, today, touched, shopped, aged, created, merged, now)
         live_profiles.set_progress(
@@ -348,7 +350,7 @@ class LiveTags:
         chained = {n: merged[k] for n, k in run.retired.items() if k in merged}
         markers = [
             LiveRow(n, run.row.id, today, {MERGED_INTO: k}, {}, now)
-            for n, k in (merged | chained).items()
+            for n, k in {**merged, **chained}.items()
         ]
         live_profiles.write(connection=connection, rows=rows + markers)
         live_profiles.retag(connection=connection, tags=retagged, day=today, at=now)

@@ -18,7 +18,14 @@ from store.live.profiles import RECOMMENDED, LiveRow, Tags
 from store.runs import reads as run_reads
 from tagging.basket import BasketParams
 from tagging.live.recommending import ItemRule, ItemRules
-from tagging.live.shopping import FILE, Activity, RunShopping, Shopping
+from tagging.live.shopping import (
+    CATEGORIES_FILE,
+    FILE,
+    Activity,
+    RunShopping,
+    Shopping,
+    read_categories,
+)
 
 SHOPPING = "shopping"
 NOTHING = Activity([], [], [])
@@ -31,8 +38,16 @@ class Shoppers:
     they are now (kept in step with the store). A run made before runs kept the file
     (`kept` None) leaves the keys computed from it, and the recommendations, the run's."""
 
-    def __init__(self, *, kept: RunShopping | None, rules: ItemRules, params: BasketParams) -> None:
+    def __init__(
+        self,
+        *,
+        kept: RunShopping | None,
+        rules: ItemRules,
+        params: BasketParams,
+        categories: dict[str, str] | None = None,
+    ) -> None:
         self._kept = kept
+        self.categories = categories or {}  # each product's category, by item id
         self._rules = rules
         self._params = params
         self._live: dict[int, Shopping] = {}
@@ -63,6 +78,9 @@ class Shoppers:
             kept=None if content is None else RunShopping(content),
             rules=rules,
             params=BasketParams(**(params.get("basket") or {})),
+            categories=read_categories(
+                run_reads.run_file(connection=connection, run_id=run_id, name=CATEGORIES_FILE)
+            ),
         )
         overlay = list(overlay)
         found.remember(

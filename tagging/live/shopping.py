@@ -36,6 +36,9 @@ from tagging.identity import PERSON as P
 from tagging.ingest import empty_table
 
 FILE = "live_shopping.parquet"
+# Each product's category (item_id, category), from the products file: an order line posted
+# without a category has its product's, as a run gives it (`tagging.features.person_items`).
+CATEGORIES_FILE = "live_item_categories.parquet"
 CARTED, BOUGHT, CATEGORY, ORDER, RECENT = "carted", "bought", "category", "order", "recent"
 CART = "add_to_cart"
 # A recent order: when, its id, and its items.
@@ -55,9 +58,11 @@ def activities(
     orders: Iterable[LiveOrderRow],
     lines: Iterable[LineRow],
     numbers: Mapping[tuple[str, str], int],
+    categories: Mapping[str, str],
 ) -> dict[int, Activity]:
     """Each person's events, order lines and orders, by number (`numbers`: of each identifier
-    (kind, identifier); an event is its user's, else its device's)."""
+    (kind, identifier); an event is its user's, else its device's); a line without a category
+    has its product's (`categories`, by item id)."""
     found: dict[int, Activity] = {}
 
     def of(number: int) -> Activity:
@@ -72,7 +77,10 @@ def activities(
     for o in orders:
         theirs = of(numbers[("user_id", o.user_id)])
         bought = items.get(o.order_id, [])
-        theirs.lines.extend((line.item_id, line.quantity, line.category) for line in bought)
+        theirs.lines.extend(
+            (line.item_id, line.quantity, line.category or categories.get(line.item_id))
+            for line in bought
+        )
         theirs.orders.append((o.ts, o.order_id, frozenset(line.item_id for line in bought)))
     return found
 
@@ -111,6 +119,27 @@ def shopping_file(
         return path.read_bytes()
     finally:
         path.unlink()
+
+
+def categories_file(con: DuckDBBackend, products: ir.Table, folder: Path) -> bytes:
+    """The products' categories (`CATEGORIES_FILE`): one per item id (the first by name, should
+    the products file name an item twice)."""
+    known = products.filter(products.category.notnull())
+    table = known.group_by("item_id").agg(category=known.category.min()).order_by("item_id")
+    path = folder / CATEGORIES_FILE
+    con.to_parquet(table, path, compression="zstd")
+    try:
+        return path.read_bytes()
+    finally:
+        path.unlink()
+
+
+def read_categories(content: bytes | None) -> dict[str, str]:
+    """A run's `CATEGORIES_FILE` as a dict (none kept: empty)."""
+    if not content:
+        return {}
+    table = pq.read_table(io.BytesIO(content))
+    return dict(zip(table["item_id"].to_pylist(), table["category"].to_pylist(), strict=True))
 
 
 def _row(

@@ -327,6 +327,10 @@ class Pipeline:
             live_shopping.FILE: featured.shopping,
             **tagged.files,
         }
+        if products is not None:
+            files[live_shopping.CATEGORIES_FILE] = live_shopping.categories_file(
+                self.con, products, Path(self._spill.name)
+            )
         snapshot = Snapshot(
             persons=collect.person_rows(self.con, found.persons, featured.tables.get("people")),
             identifiers=collect.batches(self.con, found.identifiers),
