@@ -112,12 +112,13 @@ def forget(*, engine: Engine, person_id: str, id_key: str, by: str) -> Forgotten
             )
         )
         # The persons merged into theirs are them too: their profiles in earlier runs (or in
-        # the current one, merged live since) and their membership changes go with them.
+        # the current one, merged live since) and their membership changes go with them. So
+        # is every earlier profile of their numbers (a merge may keep another person's).
         merged = _merged_into(connection, registered)
         places = connection.execute(
             select(_profiles.c.run_id, _profiles.c.person_idx, _profiles.c.tags).where(
                 (_profiles.c.person_id == person_id)
-                | _profiles.c.person_idx.in_(sorted(merged))
+                | _profiles.c.person_idx.in_(sorted(registered | merged))
             )
         ).all()
         numbers = sorted({int(number) for _, number, _ in places} | registered)

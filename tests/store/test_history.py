@@ -260,3 +260,19 @@ def test_a_store_of_the_earlier_layout_is_refused_then_migrated(tmp_path: Path) 
     assert (run_id, numbers_of(engine, run_id)) == (2, {"pa": 0})
     assert migrate(url).dropped == []  # a second migration has nothing to do
     engine.dispose()
+
+
+def test_forgetting_a_person_forgets_the_persons_merged_into_them(store_engine: Engine) -> None:
+    # px (x) and py (y); then one person py (x, y): px's number retired into py's; pz aside.
+    first = commit(store_engine, {"px": ["x"], "py": ["y"], "pz": ["z"]}, {"px": "new"})
+    second = commit(store_engine, {"py": ["x", "y"], "pz": ["z"]}, {"py": "active"})
+    assert registry(store_engine) == [(0, "py", None), (1, "py", 0), (2, "pz", None)]
+    done = suppressions.forget(engine=store_engine, person_id="py", id_key=ID_KEY, by="dpo")
+    # Both runs held them; the first as two persons (px's profile is py's too).
+    assert done is not None and (done.runs, done.identifiers) == (2, 2)
+    assert numbers_of(store_engine, first) == {"pz": 2}
+    assert numbers_of(store_engine, second) == {"pz": 2}
+    with store_engine.connect() as connection:
+        index = load_index(connection=connection, run_id=first)
+        assert (sorted(index.everyone), index.value_counts("lifecycle", 9).tag_rows) == ([2], 0)
+    assert registry(store_engine) == [(0, None, None), (1, None, 0), (2, "pz", None)]
