@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from store.live.log import LiveEvent, LiveOrder
+from store.many_writes import execute_many
 from store.models import PersonIdentifier, PersonNumber, Profile, Run, table_of
 
 _NUMBER = BigInteger().with_variant(Integer, "sqlite")
@@ -211,19 +212,23 @@ def write(*, connection: Connection, rows: Sequence[LiveRow]) -> None:
     )
 
 
+_RETAG = (
+    _profiles.update()
+    .where(_profiles.c.person_idx == bindparam("number"))
+    .values(tags=bindparam("new_tags"), day=bindparam("new_day"), updated_at=bindparam("new_at"))
+)
+
+
 def retag(
     *, connection: Connection, tags: Sequence[tuple[int, Tags]], day: date, at: datetime
 ) -> None:
     """Replace the tags of persons who have a live row, their facts as they are, in the
-    caller's transaction."""
-    if not tags:
-        return
-    connection.execute(
-        _profiles.update()
-        .where(_profiles.c.person_idx == bindparam("number"))
-        .values(tags=bindparam("new_tags"), day=day, updated_at=at),
-        [{"number": n, "new_tags": orjson.dumps(t).decode()} for n, t in tags],
-    )
+    caller's transaction (on the driver's cursor: a step may retag thousands)."""
+    rows = [
+        {"number": n, "new_tags": orjson.dumps(t).decode(), "new_day": day, "new_at": at}
+        for n, t in tags
+    ]
+    execute_many(connection, _RETAG, rows)
 
 
 def progress(*, connection: Connection) -> Progress | None:
