@@ -29,7 +29,12 @@ class MembershipChange:
     person_id: str
     change: MembershipChangeKind
     at: datetime
-    why: str = strawberry.field(description="The tag key whose change moved the person.")
+    why: str = strawberry.field(
+        description=(
+            "The tag keys whose change moved the person (comma separated), or `merged`: the "
+            "person left because an event made them one with another person, who stays."
+        )
+    )
 
     @classmethod
     def from_row(cls, row: ChangeRow) -> MembershipChange:

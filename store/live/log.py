@@ -318,7 +318,8 @@ def shop_timezone(*, connection: Connection) -> str:
 
 
 class NewChange(NamedTuple):
-    """A membership change to append: `why` is the tag key whose change moved the person."""
+    """A membership change to append: `why` is the tag keys whose change moved the person, or
+    `merged` (a live merge retired them)."""
 
     audience: str
     person_id: str
