@@ -46,9 +46,10 @@ def test_a_live_step_creating_persons_waits_for_a_runs_numbering(postgres: Engin
 
     def live_step() -> None:
         with postgres.begin() as connection:
-            live["numbers"], live["created"] = identities.resolve(
+            found = identities.resolve(
                 connection=connection, run_id=1, id_key=ID_KEY, actors=[("c", None)]
             )
+            live["numbers"], live["merged"] = found.numbers, found.merged
 
     with postgres.connect() as run:
         transaction = run.begin()
@@ -59,7 +60,7 @@ def test_a_live_step_creating_persons_waits_for_a_runs_numbering(postgres: Engin
         transaction.commit()
     step.join()
     assert given.numbers.tolist() == [0, 1]
-    assert live["numbers"] == {("user_id", "c"): 2}
+    assert (live["numbers"], live["merged"]) == ({("user_id", "c"): 2}, {})
     with postgres.connect() as connection:
         assert live_profiles.numbers_of(
             connection=connection, kind="user_id", identifiers=["a", "b", "c"]
