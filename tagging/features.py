@@ -221,10 +221,14 @@ def preference_weights(events: ir.Table, items: ir.Table, column: str) -> ir.Tab
     return sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))
 
 
-def mode_share(table: ir.Table, value: ir.StringValue) -> ir.Table:
-    """(person_idx, value, share): each person's most frequent value and its share of rows."""
-    t = table.mutate(_v=value).filter(ibis._._v.notnull())
-    counts = t.group_by([P, "_v"]).agg(n=t.count())
+def mode_share(
+    table: ir.Table, value: ir.StringValue, *, rows: ir.IntegerValue | None = None
+) -> ir.Table:
+    """(person_idx, value, share): each person's most frequent value and its share of rows
+    (`rows`: how many rows each row of `table` stands for, where it counts them already)."""
+    t = table.mutate(_v=value, _rows=ibis.literal(1, "int64") if rows is None else rows)
+    t = t.filter(t._v.notnull())
+    counts = t.group_by([P, "_v"]).agg(n=t._rows.sum().cast("int64"))
     ranked = counts.mutate(
         share=counts.n / counts.n.sum().over(group_by=P),
         _rank=ibis.row_number().over(group_by=P, order_by=[ibis.desc(counts.n), counts._v]),
