@@ -280,10 +280,15 @@ def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.floa
     return result
 
 
-def person_features(t: dict[str, ir.Table], *, as_of: datetime) -> ir.Table:
+def person_features(
+    t: dict[str, ir.Table], *, as_of: datetime, ordered: ir.Table | None = None
+) -> ir.Table:
     """The wide feature table: one row per person of `t["persons"]`, every feature a column
-    (null where the shop lacks the source: events, users)."""
-    orders = with_rfm_scores(order_features(t["orders"], as_of=as_of))
+    (null where the shop lacks the source: events, users). `ordered`: `order_features` of
+    `t["orders"]`, where they are worked out already."""
+    if ordered is None:
+        ordered = order_features(t["orders"], as_of=as_of)
+    orders = with_rfm_scores(ordered)
     parts = [orders, basket_features(t["items"])]
     if "events" in t:
         parts.append(event_features(t["events"], t["items"], as_of=as_of))
