@@ -206,16 +206,18 @@ def device_class(platform: ir.StringValue, os: ir.StringValue) -> ir.StringValue
     )
 
 
-def preference_weights(events: ir.Table, items: ir.Table, column: str) -> ir.Table:
-    """(person_idx, <column>, weight, share): how strongly each person leans to each value."""
-    weight = ibis.cases(
-        *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
-    )
-    seen = events.filter(events[column].notnull()).select(P, column, w=weight.cast("int64"))
-    bought = items.filter(items[column].notnull()).select(
+def preference_weights(events: ir.Table | None, items: ir.Table, column: str) -> ir.Table:
+    """(person_idx, <column>, weight, share): how strongly each person leans to each value
+    (from purchases alone where the shop has no `events`)."""
+    both = items.filter(items[column].notnull()).select(
         P, column, w=(items.quantity * PURCHASE_WEIGHT).cast("int64")
     )
-    both = seen.union(bought)
+    if events is not None:
+        weight = ibis.cases(
+            *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
+        )
+        seen = events.filter(events[column].notnull()).select(P, column, w=weight.cast("int64"))
+        both = seen.union(both)
     sums = both.group_by([P, column]).agg(weight=both.w.sum())
     sums = sums.filter(sums.weight > 0)
     return sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))

@@ -17,7 +17,6 @@ from tagging import features
 from tagging.catalog import BUILT_IN
 from tagging.catalog_rules import CatalogRule, compile_when
 from tagging.identity import PERSON as P
-from tagging.ingest import empty_table
 from tagging.parsing import tag_text
 
 TAG_SCHEMA = ibis.schema({P: "int64", "key": "string", "value": "string", "score": "float64"})
@@ -244,15 +243,15 @@ def base_tags(
     ]
     if "people" in t:
         parts += demographic_tags(t["people"])
-    no_events = empty_table(**{P: "int64"}, event_type="string", category="string", brand="string")
-    events = t.get("events", no_events)
     for column, key, n in (
         ("category", "preferred_category", PREFERRED_CATEGORIES),
         ("brand", "preferred_brand", 1),
     ):
-        parts.append(
-            top_values(features.preference_weights(events, t["items"], column), column, key, n)
-        )
+        # The category weights are kept by the features stage (the shopping file reads them).
+        weights = t.get(f"{column}_weights")
+        if weights is None:
+            weights = features.preference_weights(t.get("events"), t["items"], column)
+        parts.append(top_values(weights, column, key, n))
     if "events" in t:
         # Each person's events counted by platform and os before they are classed: the
         # class's string tests on every event took most of the tag's 0.5 s at 100k.

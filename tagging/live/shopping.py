@@ -33,7 +33,6 @@ from store.live.lines import LineRow
 from store.live.profiles import LiveEventRow, LiveOrderRow
 from tagging import features
 from tagging.identity import PERSON as P
-from tagging.ingest import empty_table
 
 FILE = "live_shopping.parquet"
 CARTED, BOUGHT, CATEGORY, ORDER, RECENT = "carted", "bought", "category", "order", "recent"
@@ -82,22 +81,20 @@ def shopping_file(
     events: ir.Table | None,
     orders: ir.Table,
     items: ir.Table,
+    weights: ir.Table,
     folder: Path,
     *,
     recent_orders: int,
 ) -> bytes:
-    """The run's file of carted and bought items, category weights and the items of each
-    person's `recent_orders` latest orders (see the module)."""
+    """The run's file of carted and bought items, category weights (`weights`: the category
+    `tagging.features.preference_weights`) and the items of each person's `recent_orders`
+    latest orders (see the module)."""
     bought = items.select(P, kind=ibis.literal(BOUGHT), value=items.item_id).distinct()
     parts = [_row(bought)]
     if events is not None:
         carts = events.filter((events.event_type == CART) & events.item_id.notnull())
         carted = carts.select(P, kind=ibis.literal(CARTED), value=carts.item_id).distinct()
         parts.append(_row(carted))
-    no_events = empty_table(**{P: "int64"}, event_type="string", category="string")
-    weights = features.preference_weights(
-        no_events if events is None else events, items, "category"
-    )
     leaning = weights.select(
         P, kind=ibis.literal(CATEGORY), value=weights.category, _weight=weights.weight
     )

@@ -213,12 +213,16 @@ class Pipeline:
         )
         # Then the baskets file, which needs only p_items (about 1 s of sorting at 100k).
         baskets = self._pool.submit(self._baskets_file)
+        # Each person's category weights: read by the shopping file and preferred_category.
+        weights = features.preference_weights(tables.get("events"), tables["items"], "category")
+        tables["category_weights"] = self.keep("category_weights", weights)
         spill = Path(self._spill.name)
         shopping = live_shopping.shopping_file(
             self.con,
             tables.get("events"),
             tables["orders"],
             tables["items"],
+            tables["category_weights"],
             spill,
             recent_orders=self.options.basket.recent_orders,
         )
@@ -268,8 +272,10 @@ class Pipeline:
             catalog=str(self.options.catalog),
         )
         base = self.keep("tags_base", ibis.union(*parts, mined.tags()))
+        # The events' and the category weights' last readers were these tags.
+        self._drop_spent("category_weights")
         if "events" in featured.tables:
-            self._drop_spent("p_events")  # the events' last readers were these tags
+            self._drop_spent("p_events")
         return base
 
     def _models(self, featured: Featured, notes: list[str]) -> tuple[ir.Table, dict[str, Any]]:
