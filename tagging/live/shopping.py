@@ -89,12 +89,13 @@ def shopping_file(
     """The run's file of carted and bought items, category weights (`weights`: the category
     `tagging.features.preference_weights`) and the items of each person's `recent_orders`
     latest orders (see the module)."""
-    bought = items.select(P, kind=ibis.literal(BOUGHT), value=items.item_id).distinct()
+    # Kinds are named after the distinct items are found: DuckDB grouped by the name too.
+    bought = items.select(P, value=items.item_id).distinct().mutate(kind=ibis.literal(BOUGHT))
     parts = [_row(bought)]
     if events is not None:
         carts = events.filter((events.event_type == CART) & events.item_id.notnull())
-        carted = carts.select(P, kind=ibis.literal(CARTED), value=carts.item_id).distinct()
-        parts.append(_row(carted))
+        carted = carts.select(P, value=carts.item_id).distinct()
+        parts.append(_row(carted.mutate(kind=ibis.literal(CARTED))))
     leaning = weights.select(
         P, kind=ibis.literal(CATEGORY), value=weights.category, _weight=weights.weight
     )
@@ -113,12 +114,15 @@ def shopping_file(
 def _row(
     table: ir.Table, *, weight: ir.IntegerValue | None = None, ts: ir.TimestampValue | None = None
 ) -> ir.Table:
-    """A table's (person_idx, kind, value) with the file's other columns."""
+    """A table's (person_idx, kind, value) with the file's other columns.
+
+    The weights are written as doubles, as the file has always held them: the category
+    weights were DuckDB's 128-bit sums, which took the whole column to a double in Parquet."""
     return table.select(
         P,
         "kind",
         value=table.value.cast("string"),
-        weight=ibis.literal(0, "int64") if weight is None else weight.cast("int64"),
+        weight=(ibis.literal(0, "int64") if weight is None else weight).cast("float64"),
         ts=ibis.null("timestamp") if ts is None else ts.cast("timestamp"),
     )
 
@@ -132,8 +136,11 @@ def _recent(orders: ir.Table, items: ir.Table, recent: int) -> list[ir.Table]:
         P, "ts", "_n", kind=ibis.literal(ORDER), value=ranked.order_id
     )
     lines = items.filter(items.item_id.notnull()).select(_order="order_id", _item="item_id")
-    bought = latest.join(lines.distinct(), latest.value == lines._order)
-    bought = bought.select(P, "_n", kind=ibis.literal(RECENT), value=bought._item)
+    # The distinct items of the latest orders (of each its person and place): distinct lines
+    # of every order took more than the rest of the file's parts together.
+    bought = latest.join(lines, latest.value == lines._order)
+    bought = bought.select(P, "_n", value=bought._item).distinct()
+    bought = bought.mutate(kind=ibis.literal(RECENT))
     return [_row(latest, weight=latest._n, ts=latest.ts), _row(bought, weight=bought._n)]
 
 
