@@ -71,8 +71,6 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
         _weekend=orders.ts.day_of_week.index() >= 5,
         _gap=days_before(as_of, orders.ts),
     )
-    ranked = o.mutate(_recent=ibis.row_number().over(group_by=P, order_by=ibis.desc(o.ts)))
-    previous = ranked.filter(ranked._recent == 1).select(P, previous_order_days=ranked._gap)
     per_person = o.group_by(P).agg(
         # Cleaning keeps one row per order id (duplicate_order_id), so counting rows counts
         # orders, without a distinct count's hash table of every order id.
@@ -89,13 +87,22 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
         orders_30d=(o._gap < 30).sum(),
         **{f"{slot}_order_share": _in_slot(o.ts, slot).mean() for slot in TIME_SLOTS},
     )
-    f = per_person.left_join(previous, P).drop(f"{P}_right")
+    # The days since the order before the latest: the latest's again when two orders share
+    # the latest day, else the fewest days of the orders before it. Numbering the orders by
+    # time for the second one was a third of the query (0.1 s of 0.42 s at 100k users).
+    o = o.join(per_person.select(P, _latest=per_person.recency_days), P)
+    ties = o.group_by(P).agg(
+        _ties=(o._gap == o._latest).sum(),
+        _before=o._gap.min(where=o._gap > o._latest),
+    )
+    f = per_person.join(ties, P)
+    previous = ibis.ifelse(f._ties >= 2, f.recency_days, f._before)
     return f.mutate(
         orders=f.frequency,
         monetary=f.monetary.round(2),
         aov=(f.monetary / f.frequency).round(2),
-        last_gap_days=f.previous_order_days - f.recency_days,
-    ).drop("previous_order_days")
+        last_gap_days=previous - f.recency_days,
+    ).drop("_ties", "_before")
 
 
 def _in_slot(ts: ir.TimestampValue, slot: str) -> ir.BooleanValue:
