@@ -71,8 +71,6 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
         _weekend=orders.ts.day_of_week.index() >= 5,
         _gap=days_before(as_of, orders.ts),
     )
-    ranked = o.mutate(_recent=ibis.row_number().over(group_by=P, order_by=ibis.desc(o.ts)))
-    previous = ranked.filter(ranked._recent == 1).select(P, previous_order_days=ranked._gap)
     per_person = o.group_by(P).agg(
         # Cleaning keeps one row per order id (duplicate_order_id), so counting rows counts
         # orders, without a distinct count's hash table of every order id.
@@ -89,13 +87,22 @@ def order_features(orders: ir.Table, *, as_of: datetime) -> ir.Table:
         orders_30d=(o._gap < 30).sum(),
         **{f"{slot}_order_share": _in_slot(o.ts, slot).mean() for slot in TIME_SLOTS},
     )
-    f = per_person.left_join(previous, P).drop(f"{P}_right")
+    # The days since the order before the latest: the latest's again when two orders share
+    # the latest day, else the fewest days of the orders before it. Numbering the orders by
+    # time for the second one was a third of the query (0.1 s of 0.42 s at 100k users).
+    o = o.join(per_person.select(P, _latest=per_person.recency_days), P)
+    ties = o.group_by(P).agg(
+        _ties=(o._gap == o._latest).sum(),
+        _before=o._gap.min(where=o._gap > o._latest),
+    )
+    f = per_person.join(ties, P)
+    previous = ibis.ifelse(f._ties >= 2, f.recency_days, f._before)
     return f.mutate(
         orders=f.frequency,
         monetary=f.monetary.round(2),
         aov=(f.monetary / f.frequency).round(2),
-        last_gap_days=f.previous_order_days - f.recency_days,
-    ).drop("previous_order_days")
+        last_gap_days=previous - f.recency_days,
+    ).drop("_ties", "_before")
 
 
 def _in_slot(ts: ir.TimestampValue, slot: str) -> ir.BooleanValue:
@@ -206,25 +213,31 @@ def device_class(platform: ir.StringValue, os: ir.StringValue) -> ir.StringValue
     )
 
 
-def preference_weights(events: ir.Table, items: ir.Table, column: str) -> ir.Table:
-    """(person_idx, <column>, weight, share): how strongly each person leans to each value."""
-    weight = ibis.cases(
-        *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
-    )
-    seen = events.filter(events[column].notnull()).select(P, column, w=weight.cast("int64"))
-    bought = items.filter(items[column].notnull()).select(
+def preference_weights(events: ir.Table | None, items: ir.Table, column: str) -> ir.Table:
+    """(person_idx, <column>, weight, share): how strongly each person leans to each value
+    (from purchases alone where the shop has no `events`)."""
+    both = items.filter(items[column].notnull()).select(
         P, column, w=(items.quantity * PURCHASE_WEIGHT).cast("int64")
     )
-    both = seen.union(bought)
+    if events is not None:
+        weight = ibis.cases(
+            *((events.event_type == kind, w) for kind, w in EVENT_WEIGHTS.items()), else_=0
+        )
+        seen = events.filter(events[column].notnull()).select(P, column, w=weight.cast("int64"))
+        both = seen.union(both)
     sums = both.group_by([P, column]).agg(weight=both.w.sum())
     sums = sums.filter(sums.weight > 0)
     return sums.mutate(share=sums.weight / sums.weight.sum().over(group_by=P))
 
 
-def mode_share(table: ir.Table, value: ir.StringValue) -> ir.Table:
-    """(person_idx, value, share): each person's most frequent value and its share of rows."""
-    t = table.mutate(_v=value).filter(ibis._._v.notnull())
-    counts = t.group_by([P, "_v"]).agg(n=t.count())
+def mode_share(
+    table: ir.Table, value: ir.StringValue, *, rows: ir.IntegerValue | None = None
+) -> ir.Table:
+    """(person_idx, value, share): each person's most frequent value and its share of rows
+    (`rows`: how many rows each row of `table` stands for, where it counts them already)."""
+    t = table.mutate(_v=value, _rows=ibis.literal(1, "int64") if rows is None else rows)
+    t = t.filter(t._v.notnull())
+    counts = t.group_by([P, "_v"]).agg(n=t._rows.sum().cast("int64"))
     ranked = counts.mutate(
         share=counts.n / counts.n.sum().over(group_by=P),
         _rank=ibis.row_number().over(group_by=P, order_by=[ibis.desc(counts.n), counts._v]),
@@ -276,10 +289,15 @@ def rounded(values: npt.NDArray[np.float64], digits: int) -> npt.NDArray[np.floa
     return result
 
 
-def person_features(t: dict[str, ir.Table], *, as_of: datetime) -> ir.Table:
+def person_features(
+    t: dict[str, ir.Table], *, as_of: datetime, ordered: ir.Table | None = None
+) -> ir.Table:
     """The wide feature table: one row per person of `t["persons"]`, every feature a column
-    (null where the shop lacks the source: events, users)."""
-    orders = with_rfm_scores(order_features(t["orders"], as_of=as_of))
+    (null where the shop lacks the source: events, users). `ordered`: `order_features` of
+    `t["orders"]`, where they are worked out already."""
+    if ordered is None:
+        ordered = order_features(t["orders"], as_of=as_of)
+    orders = with_rfm_scores(ordered)
     parts = [orders, basket_features(t["items"])]
     if "events" in t:
         parts.append(event_features(t["events"], t["items"], as_of=as_of))

@@ -83,10 +83,18 @@ class TrainingData:
 
 
 def training_data(
-    orders: ir.Table, events: ir.Table | None, *, as_of: datetime, params: ModelParams
+    orders: ir.Table,
+    events: ir.Table | None,
+    *,
+    as_of: datetime,
+    params: ModelParams,
+    now: ir.Table | None = None,
 ) -> TrainingData:
     """The feature frames of both models: the queries of `predict`, apart from its fitting (which
-    then needs no connection and can run in another thread)."""
+    then needs no connection and can run in another thread).
+
+    `now`: `features.order_features` of `orders` as of `as_of`, where the caller has them.
+    """
     horizons = {
         "churn_risk": (params.churn_horizon_days, True),
         "repurchase_30d": (params.repurchase_horizon_days, False),
@@ -98,7 +106,7 @@ def training_data(
         past = _features(orders, browsing, key, cutoffs[key])
         label = _ordered_within(orders, cutoffs[key], horizon)
         trained[key] = (horizon, churn, past.merge(label, on=P, how="left"))
-    return TrainingData(now=_features(orders, browsing, "now", as_of), models=trained)
+    return TrainingData(now=_features(orders, browsing, "now", as_of, ordered=now), models=trained)
 
 
 def fit_and_score(data: TrainingData, params: ModelParams) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -132,12 +140,18 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def _features(
-    orders: ir.Table, browsing: pd.DataFrame | None, name: str, cutoff: datetime
+    orders: ir.Table,
+    browsing: pd.DataFrame | None,
+    name: str,
+    cutoff: datetime,
+    *,
+    ordered: ir.Table | None = None,
 ) -> pd.DataFrame:
     """The model's features of every buyer as of `cutoff` (`name` in `_browsing`), from what
-    happened up to it."""
-    before = orders.filter(orders.ts <= cutoff)
-    f = features.order_features(before, as_of=cutoff).select(P, *ORDER_COLUMNS)
+    happened up to it (`ordered`: their order features, where they are worked out already)."""
+    if ordered is None:
+        ordered = features.order_features(orders.filter(orders.ts <= cutoff), as_of=cutoff)
+    f = ordered.select(P, *ORDER_COLUMNS)
     frame = _with_gaps(f.order_by(P).to_pyarrow().to_pandas())
     if browsing is None:
         return frame.assign(**{column: np.nan for column in EVENT_COLUMNS})
