@@ -175,3 +175,34 @@ def _run_tags(folder: Path, copy: Path, later: list[dict], *, person_id: str) ->
             )
     finally:
         engine.dispose()
+
+
+def test_identifiers_met_new_then_beside_a_known_one_in_one_step_are_that_persons(
+    shop_dir: Callable[..., Path], engine: Engine
+) -> None:
+    # A new user on a new device, then the same user on A's device, in one step: all three
+    # identifiers are A's (the resolver before this graph recorded the new user for a new person
+    # and for A, and the step failed on the registry's key).
+    folder = shop_dir(orders=MERGE_ORDERS, order_items=MERGE_ORDER_ITEMS, events=MERGE_EVENTS)
+    run_tagging(engine=engine, options=RunOptions(folder, ID_KEY))
+    a = _numbers(engine)["uu5"]
+    new_device = {**LINK_AB, "event_id": "n1", "user_id": "unew", "device_id": "dnew"}
+    known_device = {**LINK_AB, "event_id": "n2", "user_id": "unew", "device_id": "d5"}
+    ingest = Ingest(engine=engine, id_key=ID_KEY)
+    live_tags = LiveTags(id_key=ID_KEY)
+    try:
+        assert ingest.take([new_device, known_device])["errors"] == []
+        assert live_tags.sweep(engine) == []
+    finally:
+        ingest.close()
+        live_tags.close()
+    with engine.connect() as connection:
+        users = live_profiles.numbers_of(
+            connection=connection, kind="user_id", identifiers=["unew"]
+        )
+        devices = live_profiles.numbers_of(
+            connection=connection, kind="device_id", identifiers=["dnew", "d5"]
+        )
+        row = live_profiles.overlay_of(connection=connection, run_id=1, person_idxs=[a])[a]
+    assert (users, devices) == ({"unew": a}, {"dnew": a, "d5": a})
+    assert row.facts["last_seen"] == "2026-06-30T12:00:00"  # the shop's clock
