@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Dialect, Insert, Update
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from store.point_reads import driver_cursor
+
 
 class _Compiled(NamedTuple):
     statement: Insert | Update  # kept, so that its id names no other statement
@@ -41,21 +43,8 @@ def execute_many(
         return values if names is None else [values[name] for name in names]
 
     arguments = [driver_row(row) for row in rows]
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    # Tools that watch the engine's cursor events (tracing, query logs, tests) still see these.
-    watched = connection._has_events or connection.engine._has_events
-    try:
-        if watched:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, arguments, None, True
-            )
+    with driver_cursor(connection, sql, arguments, many=True) as cursor:
         cursor.executemany(sql, arguments)
-        if watched:
-            connection.dispatch.after_cursor_execute(
-                connection, cursor, sql, arguments, None, True
-            )
-    finally:
-        cursor.close()
 
 
 def _compiled(dialect: Dialect, statement: Insert | Update, keys: tuple[str, ...]) -> _Compiled:

@@ -7,7 +7,8 @@ cost; the read modules of each domain (`store.runs.reads`, `store.profiles.reads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Dialect, Select
@@ -40,14 +41,7 @@ def point_rows(
     """
     sql, names, constants = _expanded(connection.dialect, statement, parameters)
     arguments: Any = _arguments(names, parameters, constants)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    # Tools that watch the engine's cursor events (tracing, query logs, tests) still see these.
-    watched = connection._has_events or connection.engine._has_events
-    try:
-        if watched:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, arguments, None, False
-            )
+    with driver_cursor(connection, sql, arguments, many=False) as cursor:
         cursor.execute(sql, arguments)
         rows: list[Sequence[Any]] = list(cursor.fetchall())
         processors = _processors(connection.dialect, statement, cursor.description)
@@ -56,11 +50,24 @@ def point_rows(
                 tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
                 for row in rows
             ]
+    return rows
+
+
+@contextmanager
+def driver_cursor(connection: Connection, sql: str, arguments: Any, *, many: bool) -> Iterator[Any]:
+    """A cursor of the connection's driver, for running `sql` on it: closed after, and the
+    engine's cursor events sent before and after (tools that watch them, such as tracing,
+    query logs and tests, still see these statements)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    watched = connection._has_events or connection.engine._has_events
+    try:
         if watched:
-            connection.dispatch.after_cursor_execute(
-                connection, cursor, sql, arguments, None, False
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, sql, arguments, None, many
             )
-        return rows
+        yield cursor
+        if watched:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, many)
     finally:
         cursor.close()
 
@@ -107,4 +114,3 @@ def _arguments(
         else:
             flat[name] = value
     return flat if names is None else [flat[name] for name in names]
-

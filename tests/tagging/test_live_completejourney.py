@@ -13,18 +13,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy.engine import Engine
 
 from api.live.ingest import Ingest
 from store.db import make_engine
 from store.live import profiles as live_profiles
-from store.profiles import reads as profile_reads
 from store.runs import reads as run_reads
 from tagging.datasets import completejourney
 from tagging.live.incremental import LiveTags
-from tagging.live.rules import MAINTAINED
 from tagging.run import RunOptions, run_tagging
 from tests.tagging.conftest import ID_KEY
+from tests.tagging.test_live_reconciliation import _batch_tags
 
 HOUSEHOLDS = 300
 LIVE_DAYS = 7
@@ -69,17 +67,6 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is None or v != v else v) for k, v in row.items()}
 
 
-def _maintained(engine: Engine, run_id: int, numbers: list[int]) -> dict[int, dict[str, list]]:
-    with engine.connect() as connection:
-        found = profile_reads.tags_of_persons(
-            connection=connection, run_id=run_id, person_idxs=numbers, keys=set(MAINTAINED)
-        )
-    tags: dict[int, dict[str, list]] = {n: {} for n in numbers}
-    for t in found:
-        tags[t.person_idx].setdefault(t.key, []).append((t.value, t.score))
-    return {n: {k: sorted(v) for k, v in found.items()} for n, found in tags.items()}
-
-
 def test_a_week_of_a_real_shop_taken_live_gives_the_tags_a_run_over_all_of_it_gives(
     files: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
@@ -110,7 +97,10 @@ def test_a_week_of_a_real_shop_taken_live_gives_the_tags_a_run_over_all_of_it_gi
         )
     touched = {row.person_idx: row for row in overlay}
     full_run = run_tagging(engine=engine, options=RunOptions(full, ID_KEY)).run_id
-    truth = _maintained(engine, full_run, sorted(touched))
+    truth = {
+        n: {k: sorted(v) for k, v in tags.items()}
+        for n, tags in _batch_tags(engine, full_run, sorted(touched)).items()
+    }
     engine.dispose()
 
     # Every basket of the week and every line of them taken (the shop's zero-quantity lines
