@@ -9,6 +9,7 @@ import uvicorn
 
 from api.app import create_app
 from api.connections import ConnectionLimits, protocol_with
+from api.live.steps import StepProcess, in_own_process
 from store.settings import Settings
 from tagging.live.incremental import LiveTags
 
@@ -37,8 +38,13 @@ def serve(
         body_seconds=settings.body_timeout_seconds,
         per_client=settings.connections_per_client,
     )
-    # Live events update the tags of the persons they touch (tagging.live.incremental).
-    live_tags = LiveTags(id_key=settings.id_key)
+    # Live events update the tags of the persons they touch (tagging.live.incremental), in a
+    # process of their own where the store allows (api.live.steps).
+    live_tags: LiveTags | StepProcess
+    if in_own_process(settings.database_url):
+        live_tags = StepProcess(database_url=settings.database_url, id_key=settings.id_key)
+    else:
+        live_tags = LiveTags(id_key=settings.id_key)
     config = uvicorn.Config(
         create_app(
             settings,
@@ -62,4 +68,7 @@ def serve(
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
     print(f"Portrait GraphQL API on http://{host}:{port}/graphql", flush=True)
     print(f"The persona report on http://{host}:{port}/report", flush=True)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        live_tags.close()

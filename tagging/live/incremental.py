@@ -146,6 +146,12 @@ class LiveTags:
             changes += found
         return changes
 
+    @property
+    def run_id(self) -> int | None:
+        """The run the live tags sit on now (None: not read yet)."""
+        run = self._run
+        return None if run is None else run.row.id
+
     def live_persons(self, run_id: int) -> AbstractSet[int] | None:
         """The persons with a live row on run `run_id`: live tags, or merged into another
         (None: not known here yet); a view that follows the steps."""
