@@ -1,7 +1,7 @@
 """The live path end to end: the generator's events and orders posted to `portrait serve` over
 loopback at a steady rate, with 20 saved audiences watched by one subscriber (WebSocket), and
 print JSON: events/s sustained, the time from an event's acknowledgement to the membership
-change it causes reaching the subscriber (p50/p95/p99), the server's peak RSS, and events lost
+change it causes reaching the subscriber (p50/p95/p99), the peak RSS of the server and of the live steps' process, and events lost
 (acknowledged but not in the store; must be 0).
 
     python bench/live.py                          # 1,000 events/s for 60 s, 10,000 users
@@ -135,7 +135,11 @@ def _bench(args: argparse.Namespace, workdir: Path) -> None:
         received = _Subscriber(base, analyst, len(AUDIENCES), batched=not args.one_by_one)
         sent = _replay(base, ingest, stream, args.rate, args.batch, persons)
         received.wait_quiet()
-        peak_rss_mb = _peak_rss_mb(server.pid)
+        peak_rss_mb = {
+            "server": _peak_rss_mb(server.pid),
+            # the live steps' process (and multiprocessing's resource tracker)
+            "children": round(sum(_peak_rss_mb(pid) for pid in _children(server.pid)), 1),
+        }
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
@@ -313,6 +317,15 @@ def _serve(store_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]
     raise SystemExit(f"portrait serve did not start; see {workdir / 'serve.log'}")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (any of its threads), and theirs."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_children(int(child))]
+    return found
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -365,7 +378,11 @@ def _matched(sent: _Sent, received: _Subscriber) -> tuple[list[_Matched], int]:
 
 
 def _result(
-    sent: _Sent, received: _Subscriber, engine: Any, args: argparse.Namespace, rss: float
+    sent: _Sent,
+    received: _Subscriber,
+    engine: Any,
+    args: argparse.Namespace,
+    rss: dict[str, float],
 ) -> dict[str, Any]:
     matched, unmatched = _matched(sent, received)
     if args.changes_out is not None:
@@ -397,7 +414,10 @@ def _result(
         "ack_to_subscriber_ms": _percentiles([m.received - m.acked for m in matched]),
         "ack_to_step_start_ms": _percentiles([m.stepped - m.acked for m in matched]),
         "step_start_to_subscriber_ms": _percentiles([m.received - m.stepped for m in matched]),
-        "server_peak_rss_mb": rss,
+        "server_peak_rss_mb": rss["server"],
+        "children_peak_rss_mb": rss["children"],
+        # each process's own peak added up: at least the peak of them together
+        "peak_rss_mb": round(rss["server"] + rss["children"], 1),
     }
 
 
