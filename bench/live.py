@@ -1,8 +1,8 @@
 """The live path end to end: the generator's events and orders posted to `portrait serve` over
 loopback at a steady rate, with 20 saved audiences watched by one subscriber (WebSocket), and
 print JSON: events/s sustained, the time from an event's acknowledgement to the membership
-change it causes reaching the subscriber (p50/p95/p99), the peak RSS of the server and of the live steps' process, and events lost
-(acknowledged but not in the store; must be 0).
+change it causes reaching the subscriber (p50/p95/p99), the peak RSS of the server and of the
+live steps' process, and events lost (acknowledged but not in the store; must be 0).
 
     python bench/live.py                          # 1,000 events/s for 60 s, 10,000 users
     python bench/live.py --rate 2000 --seconds 60
