@@ -37,9 +37,23 @@ def execute_many(
     if not rows:
         return
     _, sql, names, processors = _compiled(connection.dialect, statement, tuple(rows[0]))
+    # A step's rows share their day and time: each distinct value is processed once (a
+    # datetime's processing takes ~2 µs on SQLite, 20 ms of the 12,000 rows of a big step).
+    # Equal is not the same here: 1 and True, or one instant in two time zones.
+    done: dict[tuple[str, type, Any, Any], Any] = {}
+
+    def processed(key: str, value: Any) -> Any:
+        same = (key, type(value), value, getattr(value, "tzinfo", None))
+        try:
+            return done[same]
+        except KeyError:
+            done[same] = found = processors[key](value)
+            return found
+        except TypeError:  # not hashable (a JSON value)
+            return processors[key](value)
 
     def driver_row(row: Mapping[str, Any]) -> Any:
-        values = {k: v if k not in processors else processors[k](v) for k, v in row.items()}
+        values = {k: v if k not in processors else processed(k, v) for k, v in row.items()}
         return values if names is None else [values[name] for name in names]
 
     arguments = [driver_row(row) for row in rows]
