@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Engine, make_url
 
 from api.live.feed import MicroBatch
-from store.db import make_engine
+from store.db import unchecked_engine
 from store.errors import PortraitError
 from store.live.log import ChangeRow
 from tagging.live.incremental import LiveTags
@@ -158,7 +158,9 @@ def _serve_steps(pipe: Connection, database_url: str, id_key: str) -> None:
     """The child: steps asked for over `pipe` until it closes."""
     # Ctrl-C reaches the terminal's whole process group; the server ends this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    engine = make_engine(database_url)
+    # The server made the tables and checked the layout: the child only reads and writes rows
+    # (it may still be starting when a server that was stopped at once is gone).
+    engine = unchecked_engine(database_url)
     tags = LiveTags(id_key=id_key)
     gc.freeze()  # what lives as long as the process: the collector need not walk it
     said: _Persons | None = None

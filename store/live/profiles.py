@@ -51,6 +51,8 @@ RECOMMENDED = "recommendations"
 # The row of a person a live merge retired holds only this in its facts (the number kept in
 # their place) and no tags: their profile on the run is gone, as the next run will have it.
 MERGED_INTO = "merged_into"
+# PostgreSQL advisory lock of "a live step is under way" (`hold_steps`).
+STEPS_LOCK = 26_003
 
 
 class LiveProfile(SQLModel, table=True):
@@ -229,6 +231,17 @@ def retag(
         for n, t in tags
     ]
     execute_many(connection, _RETAG, rows)
+
+
+def hold_steps(*, connection: Connection) -> None:
+    """Hold the live path for the caller's transaction, before it reads anything: one step at a
+    time on a store, whichever process takes it (the step process of a killed server finishes
+    the step under way, which the next server's could otherwise take too). PostgreSQL only: on
+    SQLite the write lock taken for the whole step would hold ingest's writes as long; there a
+    step process outlives its server by at most the step under way, and the next server's
+    takes seconds to start."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(STEPS_LOCK)))
 
 
 def progress(*, connection: Connection) -> Progress | None:

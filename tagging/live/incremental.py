@@ -167,6 +167,7 @@ class LiveTags:
         self, connection: Connection, events_through: int, orders_through: int
     ) -> tuple[list[ChangeRow], bool]:
         """One step's changes, and whether more is left to apply (the step was cut)."""
+        live_profiles.hold_steps(connection=connection)
         now = datetime.now(UTC)  # the step's time: its changes' `at`, taken before it reads
         row = run_reads.current_run(connection=connection)
         if row is None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
 from api.live.feed import MicroBatch
@@ -18,6 +21,7 @@ from api.live.steps import StepFailed, StepProcess, in_own_process
 from store.audiences import saved as saved_audiences
 from store.db import make_engine
 from store.live import log as live
+from store.live import profiles as live_profiles
 from store.profiles.pseudonym import person_id_for
 from tagging.live.incremental import LiveTags
 from tagging.run import RunOptions, run_tagging
@@ -150,3 +154,41 @@ def test_steps_run_in_their_own_process_on_a_store_another_process_can_open(
     url: str, own: bool
 ) -> None:
     assert in_own_process(url) is own
+
+
+def test_a_step_waits_while_another_process_holds_the_live_path(
+    engine: Engine, store_url: str, shop: Path, tmp_path: Path
+) -> None:
+    """On PostgreSQL a step takes the live path's lock before it reads anything: the step of a
+    killed server's step process, still under way, is not taken a second time."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite steps are not held apart (see store.live.profiles.hold_steps)")
+    expected, _ = _in_process(shop, tmp_path)
+    _tagged(engine, shop)
+    batch = _posted(engine, FIRST)
+    tags = LiveTags(id_key=ID_KEY)
+    found: list[list[Change]] = []
+    try:
+        with engine.begin() as other:  # another process's step, under way
+            live_profiles.hold_steps(connection=other)
+            step = threading.Thread(target=lambda: found.append(_seen(tags(engine, batch))))
+            step.start()
+            _until_waiting_for_the_lock(other)
+            assert found == []
+        step.join()
+    finally:
+        tags.close()
+    assert found == [expected[0]]
+
+
+def _until_waiting_for_the_lock(connection: Connection) -> None:
+    """Until another session waits for the live path's advisory lock (a bounded wait)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND objid = :lock"
+    )
+    for _ in range(600):
+        if connection.execute(waiting, {"lock": live_profiles.STEPS_LOCK}).scalar_one():
+            return
+        time.sleep(0.05)
+    pytest.fail("no step waited for the live path's lock in 30 s")
