@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # their locks as they are).
 SPAWN = multiprocessing.get_context("spawn")
 STOP_SECONDS = 30.0  # a step under way when the server stops is let finish
+START_SECONDS = 120.0  # imports and the engine, on a loaded machine
 
 
 class StepFailed(PortraitError):
@@ -115,6 +116,15 @@ class StepProcess:
             process.start()
             theirs.close()  # the child's end: held only by the child, so its exit closes it
             self._child = (process, ours)
+            # Ready before the server takes events: a child still importing when the first
+            # step came made it wait 1.4 s (the run's scores and shopping are read by the
+            # server's first sweep, at once, as in the server's own process).
+            try:
+                if not ours.poll(START_SECONDS):
+                    raise EOFError
+                ours.recv()
+            except (EOFError, OSError) as error:
+                raise self._ended("before it was ready") from error
         return self._child[1]
 
     def _ask(self, question: tuple[Any, ...]) -> list[ChangeRow]:
@@ -124,7 +134,7 @@ class StepProcess:
                 pipe.send(question)
                 answer = pipe.recv()
             except (EOFError, OSError) as error:
-                raise self._ended() from error
+                raise self._ended("during a step") from error
         if answer[0] == "failed":
             raise StepFailed(f"the live step failed in the step process:\n{answer[1]}")
         _, changes, persons = answer
@@ -141,15 +151,18 @@ class StepProcess:
             known[1].update(persons.numbers)
             known[1].difference_update(persons.gone)
 
-    def _ended(self) -> StepFailed:
-        """The child ended during a step: forget it (a new one takes the next step)."""
+    def _ended(self, when: str) -> StepFailed:
+        """The child ended (or never answered): forget it (a new one takes the next step)."""
         assert self._child is not None
         process, pipe = self._child
         self._child, self._persons = None, None
         pipe.close()
         process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
         return StepFailed(
-            f"the live step process ended (exit code {process.exitcode}) during a step; "
+            f"the live step process ended (exit code {process.exitcode}) {when}; "
             "a new one applies what is stored from the last committed step"
         )
 
@@ -163,33 +176,35 @@ def _serve_steps(pipe: Connection, database_url: str, id_key: str) -> None:
     engine = unchecked_engine(database_url)
     tags = LiveTags(id_key=id_key)
     gc.freeze()  # what lives as long as the process: the collector need not walk it
-    said: _Persons | None = None
     try:
-        while True:
-            try:
-                question = pipe.recv()
-            except EOFError:
-                return
-            try:
-                if question[0] == "advance":
-                    changes = tags.advance(
-                        engine, events_through=question[1], orders_through=question[2]
-                    )
-                else:
-                    changes = tags.sweep(engine)
-            except Exception:
-                answer: tuple[Any, ...] = ("failed", traceback.format_exc())
-            else:
-                now = _persons_now(tags)
-                answer = ("done", changes, _news(said, now))
-                said = now
-            try:
-                pipe.send(answer)
-            except OSError:  # the server is gone; what the step did is committed
-                return
+        _steps_asked(pipe, engine, tags)
     finally:
         tags.close()
         engine.dispose()
+
+
+def _steps_asked(pipe: Connection, engine: Engine, tags: LiveTags) -> None:
+    said: _Persons | None = None
+    answer: tuple[Any, ...] = ("ready",)
+    while True:
+        try:
+            pipe.send(answer)
+            question = pipe.recv()
+        except (EOFError, OSError):  # the server is gone; what a step did is committed
+            return
+        try:
+            if question[0] == "advance":
+                changes = tags.advance(
+                    engine, events_through=question[1], orders_through=question[2]
+                )
+            else:
+                changes = tags.sweep(engine)
+        except Exception:
+            answer = ("failed", traceback.format_exc())
+        else:
+            now = _persons_now(tags)
+            answer = ("done", changes, _news(said, now))
+            said = now
 
 
 def _news(said: _Persons | None, now: _Persons | None) -> _Persons | None:
