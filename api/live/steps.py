@@ -17,7 +17,6 @@ pipe, or when the server's process is gone (the pipe's other end closes with it)
 from __future__ import annotations
 
 import gc
-import logging
 import multiprocessing
 import signal
 import threading
@@ -35,7 +34,6 @@ from store.errors import PortraitError
 from store.live.log import ChangeRow
 from tagging.live.incremental import LiveTags
 
-log = logging.getLogger(__name__)
 # The child is spawned, not forked: the server's process runs threads (a fork would copy
 # their locks as they are).
 SPAWN = multiprocessing.get_context("spawn")
@@ -135,10 +133,10 @@ class StepProcess:
                 answer = pipe.recv()
             except (EOFError, OSError) as error:
                 raise self._ended("during a step") from error
-        if answer[0] == "failed":
-            raise StepFailed(f"the live step failed in the step process:\n{answer[1]}")
-        _, changes, persons = answer
-        self._heard(persons)
+            if answer[0] == "failed":
+                raise StepFailed(f"the live step failed in the step process:\n{answer[1]}")
+            _, changes, persons = answer
+            self._heard(persons)  # in the order the child said it: each is since the last
         return list(changes)
 
     def _heard(self, persons: _Persons | None) -> None:
