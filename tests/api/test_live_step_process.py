@@ -74,9 +74,13 @@ def shop(tmp_path: Path) -> Path:
     return folder
 
 
-def _in_process(shop: Path, folder: Path) -> tuple[list[list[Change]], set[int]]:
+InProcess = tuple[list[list[Change]], set[int]]
+
+
+@pytest.fixture
+def in_process(shop: Path, tmp_path: Path) -> InProcess:
     """The changes of each delivery and the live persons after both, with `LiveTags` here."""
-    engine = make_engine(f"sqlite:///{folder / 'in-process.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'in-process.db'}")
     tags = LiveTags(id_key=ID_KEY)
     try:
         run_id = _tagged(engine, shop)
@@ -90,9 +94,9 @@ def _in_process(shop: Path, folder: Path) -> tuple[list[list[Change]], set[int]]
 
 
 def test_steps_in_their_own_process_give_what_they_give_in_the_servers(
-    engine: Engine, store_url: str, shop: Path, tmp_path: Path
+    engine: Engine, store_url: str, shop: Path, in_process: InProcess
 ) -> None:
-    expected, expected_persons = _in_process(shop, tmp_path)
+    expected, expected_persons = in_process
     run_id = _tagged(engine, shop)
     steps = StepProcess(database_url=store_url, id_key=ID_KEY)
     try:
@@ -117,9 +121,9 @@ def test_steps_in_their_own_process_give_what_they_give_in_the_servers(
 
 
 def test_a_killed_step_process_fails_its_step_and_the_next_applies_what_was_stored(
-    engine: Engine, store_url: str, shop: Path, tmp_path: Path
+    engine: Engine, store_url: str, shop: Path, in_process: InProcess
 ) -> None:
-    expected, expected_persons = _in_process(shop, tmp_path)
+    expected, expected_persons = in_process
     run_id = _tagged(engine, shop)
     steps = StepProcess(database_url=store_url, id_key=ID_KEY)
     try:
@@ -157,13 +161,13 @@ def test_steps_run_in_their_own_process_on_a_store_another_process_can_open(
 
 
 def test_a_step_waits_while_another_process_holds_the_live_path(
-    engine: Engine, store_url: str, shop: Path, tmp_path: Path
+    engine: Engine, shop: Path, in_process: InProcess
 ) -> None:
     """On PostgreSQL a step takes the live path's lock before it reads anything: the step of a
     killed server's step process, still under way, is not taken a second time."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite steps are not held apart (see store.live.profiles.hold_steps)")
-    expected, _ = _in_process(shop, tmp_path)
+    expected, _ = in_process
     _tagged(engine, shop)
     batch = _posted(engine, FIRST)
     tags = LiveTags(id_key=ID_KEY)
