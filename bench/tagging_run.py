@@ -116,6 +116,8 @@ def measure(
         with engine.connect() as connection:
             (run,) = run_reads.runs_by_id(connection=connection, run_ids=[result.run_id])
             stored = run_report(connection=connection, run_id=result.run_id, section="store")
+            profile = run_report(connection=connection, run_id=result.run_id, section="profile")
+            profile = (profile or {}).get("seconds")
         engine.dispose()
     return {
         "store": engine.dialect.name,
@@ -131,6 +133,9 @@ def measure(
         "write_s": (stored or {}).get("write_seconds"),
         "write_peak_rss_mb": (stored or {}).get("peak_rss_mb"),
         "budgets": budgets(result.timings),
+        # Where each stage's time went: its materialised tables and named pieces of work, and
+        # "other" (the run's "profile" report).
+        "profile": profile,
         "total_s": round(total, 2),
         # Both cores' work: steadier than total_s when something else shares the machine.
         "cpu_s": round(cpu, 1),

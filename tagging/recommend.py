@@ -10,6 +10,7 @@ keeps the best rule that proposed it, as the reason shown to the user.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import ibis
 import ibis.expr.types as ir
@@ -129,16 +130,17 @@ def mine_and_recommend(
     *,
     materialise: Materialise,
     spent: Callable[..., None],
+    timed: Callable[[str], AbstractContextManager[None]] = lambda _: nullcontext(),
 ) -> Mined:
     """The run's basket stage: rules at item and category level, and what they propose to
-    each person. `spent` drops the tables made on the way once no later query reads them."""
-    # The pairs are kept: counting reads them three times (baskets, entries, candidates).
-    sets = {
-        level: mine_rules(
-            materialise(f"basket_pairs_{level}", basket_pairs(items, column)), params, level=level
-        )
-        for level, column in (("item", "item_id"), ("category", "category"))
-    }
+    each person. `spent` drops the tables made on the way once no later query reads them;
+    `timed` times each level's mining (the run's profile)."""
+    sets = {}
+    for level, column in (("item", "item_id"), ("category", "category")):
+        # The pairs are kept: counting reads them three times (baskets, entries, candidates).
+        pairs = materialise(f"basket_pairs_{level}", basket_pairs(items, column))
+        with timed(f"mining {level} rules"):
+            sets[level] = mine_rules(pairs, params, level=level)
     spent(*(f"basket_pairs_{level}" for level in sets))
     recommended = recommend(items, orders, sets["item"].rules, params)
     next_category = likely_next(

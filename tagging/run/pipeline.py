@@ -77,6 +77,11 @@ class Pipeline:
             zone=shop.timezone,
         )
         self.timings: dict[str, float] = {}
+        # Seconds of each table materialised and each named piece of work, by stage, and a
+        # stage's seconds outside them ("other"): the run's "profile" report, where its time
+        # went (wall time, while the worker thread's fitting shares the machine).
+        self.profile: dict[str, dict[str, float]] = {}
+        self._stage = ""
         # Identifiers of forgotten persons this run met (tagging.forgetting.without_suppressed).
         self.forgotten: pd.DataFrame | None = None
         self.withheld = 0  # quarantined rows not kept because they name a forgotten person
@@ -87,14 +92,27 @@ class Pipeline:
     def stage(self, name: str) -> Iterator[list[str]]:
         started = time.perf_counter()
         notes: list[str] = []
+        outer, self._stage = self._stage, name
+        steps = self.profile.setdefault(name, {})
         yield notes
+        self._stage = outer
         seconds = round(time.perf_counter() - started, 3)
         self.timings[name] = seconds
+        steps["other"] = round(max(0.0, seconds - sum(steps.values())), 3)
         if self.progress:
             self.progress(name, "; ".join(notes), seconds)
 
     def keep(self, name: str, table: ir.Table) -> ir.Table:
-        return collect.keep(self.con, name, table)
+        with self.step(name):
+            return collect.keep(self.con, name, table)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Times a piece of the stage under way into its profile (a name met twice adds up)."""
+        started = time.perf_counter()
+        yield
+        steps = self.profile.setdefault(self._stage, {})
+        steps[name] = round(steps.get(name, 0.0) + time.perf_counter() - started, 3)
 
     def count(self, table: ir.Table) -> int:
         return collect.count(table)
@@ -147,8 +165,9 @@ class Pipeline:
             bot_events_per_minute=self.options.bot_events_per_minute,
             materialise=self.keep,
         )
-        quality.require_orders(orders, raw["orders"], steps["orders"], as_of=as_of)
-        data_quality = quality.quality_report(raw, steps, sources, count=self.count)
+        with self.step("quality report"):
+            quality.require_orders(orders, raw["orders"], steps["orders"], as_of=as_of)
+            data_quality = quality.quality_report(raw, steps, sources, count=self.count)
         notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in data_quality.items()))
         for name in raw.keys() - {"events"}:
             self._drop_source(name)
@@ -173,13 +192,14 @@ class Pipeline:
     def _features(self, cleaned: Cleaned, found: persons.Persons, notes: list[str]) -> Featured:
         steps = cleaned.steps
         keyed = [steps[n].kept for n in ("events", "order_items", "products") if n in steps]
-        types = dictionaries.define(self.con, keyed)
-        tables = persons.attach(
-            steps,
-            found,
-            materialise=self.keep,
-            encoded=lambda name, table: dictionaries.keep_encoded(self.con, name, table, types),
-        )
+        with self.step("dictionaries"):
+            types = dictionaries.define(self.con, keyed)
+
+        def encoded(name: str, table: ir.Table) -> ir.Table:
+            with self.step(name):
+                return dictionaries.keep_encoded(self.con, name, table, types)
+
+        tables = persons.attach(steps, found, materialise=self.keep, encoded=encoded)
         # p_events and the other p_ tables hold the kept rows from here on; a source is read
         # there, or in its quarantined and later rows (products, small, stay for the catalog).
         if "events" in tables:
@@ -199,15 +219,17 @@ class Pipeline:
         ordered = self.keep(
             "order_features", features.order_features(tables["orders"], as_of=as_of)
         )
-        frames = models.training_data(
-            tables["orders"], tables.get("events"), as_of=as_of, params=params, now=ordered
-        )
+        with self.step("models' frames"):
+            frames = models.training_data(
+                tables["orders"], tables.get("events"), as_of=as_of, params=params, now=ordered
+            )
         # Handed straight to the worker, which lets go of the frames once it has fitted.
         modelling = self._pool.submit(_on_one_thread, models.fit_and_score, frames, params)
         wide = features.person_features(tables, as_of=as_of, ordered=ordered)
         wide = self.keep("features", wide)
         self._drop_spent("order_features")
-        buyers = personas.buying_features(wide, tables["items"], self.persona_params)
+        with self.step("personas' frame"):
+            buyers = personas.buying_features(wide, tables["items"], self.persona_params)
         clustering = self._pool.submit(
             _on_one_thread, personas.cluster, buyers, self.persona_params
         )
@@ -217,26 +239,28 @@ class Pipeline:
         weights = features.preference_weights(tables.get("events"), tables["items"], "category")
         tables["category_weights"] = self.keep("category_weights", weights)
         spill = Path(self._spill.name)
-        shopping = live_shopping.shopping_file(
-            self.con,
-            tables.get("events"),
-            tables["orders"],
-            tables["items"],
-            tables["category_weights"],
-            spill,
-            recent_orders=self.options.basket.recent_orders,
-        )
+        with self.step("live shopping file"):
+            shopping = live_shopping.shopping_file(
+                self.con,
+                tables.get("events"),
+                tables["orders"],
+                tables["items"],
+                tables["category_weights"],
+                spill,
+                recent_orders=self.options.basket.recent_orders,
+            )
         if "users" in tables:
             # Each person's primary account with its age: read by demographic tags and by
             # person attributes, so worked out once.
             tables["people"] = self.keep("people", features.people(tables["users"], wide))
         notes.append(f"{len(wide.columns) - 1} features")
-        outcomes = models.outcomes(
-            steps["orders"].after_as_of,
-            steps["events"].after_as_of if "events" in steps else None,
-            self.con.table("identity"),
-            as_of=as_of,
-        )
+        with self.step("outcomes"):
+            outcomes = models.outcomes(
+                steps["orders"].after_as_of,
+                steps["events"].after_as_of if "events" in steps else None,
+                self.con.table("identity"),
+                as_of=as_of,
+            )
         return Featured(tables, wide, buyers, modelling, clustering, baskets, outcomes, shopping)
 
     def _attribute(self, tables: dict[str, ir.Table]) -> Attributed | None:
@@ -259,6 +283,7 @@ class Pipeline:
             self.options.basket,
             materialise=self.keep,
             spent=self._drop_spent,
+            timed=self.step,
         )
         notes.append(mined.summary())
         return mined
@@ -279,7 +304,8 @@ class Pipeline:
         return base
 
     def _models(self, featured: Featured, notes: list[str]) -> tuple[ir.Table, dict[str, Any]]:
-        scores, model_report = featured.modelling.result()
+        with self.step("waiting for the models"):
+            scores, model_report = featured.modelling.result()
         notes.append(models.summary(model_report))
         return self.keep("scores", memtable(scores)), model_report
 
@@ -291,9 +317,11 @@ class Pipeline:
         attributed: Attributed | None,
         notes: list[str],
     ) -> Tagged:
+        with self.step("waiting for the clustering"):
+            clusters = featured.clustering.result()
         persona_rows, persona_tags, persona_report = personas.named(
             featured.buyers,
-            featured.clustering.result(),
+            clusters,
             base,
             materialise=self.keep,
             params=self.persona_params,
@@ -330,9 +358,10 @@ class Pipeline:
         notes: list[str],
     ) -> Snapshot:
         steps = cleaned.steps
-        quarantine, self.withheld = collect.quarantine(
-            self.con, steps, self.options, self.forgotten
-        )
+        with self.step("quarantine"):
+            quarantine, self.withheld = collect.quarantine(
+                self.con, steps, self.options, self.forgotten
+            )
         products = steps["products"].kept if "products" in steps else None
         outcomes, covered = featured.outcomes
         files = {
@@ -354,6 +383,8 @@ class Pipeline:
             quality=cleaned.quality,
             reports={
                 **reports,
+                # Filled in to the end of the collect stage, before the store writes it.
+                "profile": {"seconds": self.profile},
                 "outcomes": {"covered_days": covered, "persons_ordering": len(outcomes)},
                 **forgetting.report(self.forgotten, self.withheld),
             },
@@ -371,6 +402,10 @@ class Pipeline:
         return snapshot
 
     def _read(self, name: str, path: Path) -> Source:
+        with self.step(f"read {name}"):
+            return self._read_source(name, path)
+
+    def _read_source(self, name: str, path: Path) -> Source:
         return read_source(
             self.con,
             name,

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from store.audiences.saved import save, sizes
+from store.basket import report as run_report
 from store.catalog import tag_definitions
 from store.models import Profile, TagBitmap
 from store.profiles.export import export_tags
@@ -87,6 +88,31 @@ def test_orders_only_shop_gets_rfm_lifecycle_and_order_habits(shop_dir, engine: 
         "value_segment",
         "recommended_channel",
     }
+
+
+def test_the_profile_report_splits_each_stage_into_its_pieces(shop_dir, engine: Engine) -> None:
+    """The run's "profile" report: each stage's materialised tables and named pieces, and the
+    rest of the stage as "other", adding up to the stage's seconds; stored with the run."""
+    folder = shop_dir(orders=LIFECYCLE_ORDERS)
+    result = run_tagging(engine=engine, options=RunOptions(folder, ID_KEY, as_of=AS_OF))
+    with engine.connect() as connection:
+        stored = run_report(connection=connection, run_id=result.run_id, section="profile")
+    assert stored is not None
+    profile = stored["seconds"]
+    assert list(profile) == [stage for stage in result.timings if stage != "write"]
+    assert set(profile["ingest"]) == {"read orders", "other"}
+    assert {"marks_orders", "clean_orders", "quality report", "other"} <= set(profile["clean"])
+    assert {"features", "live shopping file", "models' frames", "other"} <= set(profile["features"])
+    assert {"mining item rules", "mining category rules", "recommendations"} <= set(
+        profile["basket"]
+    )
+    assert set(profile["tags"]) == {"tags_base", "other"}
+    for stage, steps in profile.items():
+        assert min(steps.values()) >= 0, stage
+        # Each piece rounded to the millisecond: the sum is the stage's within their rounding.
+        assert sum(steps.values()) == pytest.approx(
+            result.timings[stage], abs=0.0005 * len(steps) + 0.001
+        ), stage
 
 
 def test_as_of_ignores_everything_after_the_day(shop_dir, engine: Engine) -> None:
