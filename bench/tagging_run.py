@@ -309,14 +309,39 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_s": spread([r["cpu_s"] for r in runs]),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "write_s": spread([r["stages"]["write"] for r in runs]),
+        # The write's parts (numbering, layout, profiles, ...), the median of the runs.
+        "write_parts_median": {
+            part: round(statistics.median((r["write_s"] or {}).get(part, 0.0) for r in runs), 3)
+            for part in runs[0]["write_s"] or {}
+        },
         **({"peer_ratio": spread([r["peer"]["ratio"] for r in runs])} if "peer" in runs[0] else {}),
-        "budgets_median": {
-            group: round(statistics.median(r["budgets"][group]["s"] for r in runs), 2)
-            for group in runs[0]["budgets"]
+        "budgets": {
+            group: {
+                **spread([r["budgets"][group]["s"] for r in runs]),
+                "budget_1m_s": found["budget_1m_s"],
+            }
+            for group, found in runs[0]["budgets"].items()
         },
         "stages_median": {
             stage: round(statistics.median(r["stages"][stage] for r in runs), 3)
             for stage in runs[0]["stages"]
+        },
+        # Each stage's pieces (the run's profile), the median of the runs, largest first.
+        "profile_median": {
+            stage: dict(
+                sorted(
+                    (
+                        (
+                            piece,
+                            round(statistics.median(r["profile"][stage][piece] for r in runs), 3),
+                        )
+                        for piece in steps
+                        if all(piece in r["profile"].get(stage, {}) for r in runs)
+                    ),
+                    key=lambda kv: -kv[1],
+                )
+            )
+            for stage, steps in (runs[0].get("profile") or {}).items()
         },
     }
 
