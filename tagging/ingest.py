@@ -8,7 +8,7 @@ read. Type conversion happens in `tagging.clean`.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,9 @@ from tagging.encodings import as_utf8
 from tagging.workbooks import workbook_as_csv
 
 ROW = "_row"
+# A checked source's rows keep a hash of their text (`read_source`), by which the few whose text
+# is wanted are found when the file is read again.
+TEXT_HASH = "_text_hash"
 
 
 @dataclass(frozen=True)
@@ -232,9 +235,10 @@ def read_source(
     identifiers are trimmed; absent optional columns are NULL; other columns are not kept.
 
     `checks` makes the columns kept of each row as the file is read (the events' parsed
-    timestamps and reasons, say): they are materialised as the view `checked_<name>` (with
-    `_row`), and the text is not; `source_<name>` then reads the file again, numbering its rows
-    in file order, and `Source.text_of` reads it again for a few rows (quarantined ones).
+    timestamps and reasons, say), given the row's text and its hash (`TEXT_HASH`, which they
+    pass through): they are materialised as the view `checked_<name>` (with `_row`), and the
+    text is not; `source_<name>` then reads the file again, numbering its rows in file order,
+    and `Source.text_of` reads it again for a few rows (quarantined ones), found by their hash.
     `checks_of_sample`, given, makes the checks instead, from the file's first `SAMPLE_ROWS`
     rows (the events' checks, from their common user agents).
     """
@@ -260,11 +264,13 @@ def read_source(
         if checks is None:
             con.raw_sql(f"CREATE OR REPLACE TABLE {table} AS {rows}")
         else:
-            checked = checks(ibis.table({column: "string" for column in spec.columns}, "_file"))
+            text = {column: "string" for column in spec.columns}
+            checked = checks(ibis.table({**text, TEXT_HASH: "uint64"}, "_file"))
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
             checking = ibis.to_sql(checked, dialect="duckdb")
-            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({rows}) {checking}")
+            hashed = _hashed(rows, spec.columns)
+            con.raw_sql(f"INSERT INTO {table} WITH _file AS ({hashed}) {checking}")
     except Exception as error:
         raise _not_format(path, error) from error
     # The table keeps the file's order (DuckDB preserves insertion order), so its rowid is the
@@ -286,10 +292,52 @@ def read_source(
         joined = f"file_{name} JOIN {numbers.get_name()} USING ({ROW})"
         if not numbers.count().to_pyarrow().as_py():
             joined += " LIMIT 0"  # no row wanted: the file is not read again
+        elif _found_by_hash(con, name, numbers.get_name(), _hashed(rows, spec.columns)):
+            return con.table(f"text_{name}")
         con.raw_sql(f"CREATE OR REPLACE VIEW text_{name} AS SELECT {ROW}, {select} FROM {joined}")
         return con.table(f"text_{name}")
 
     return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"), text_of)
+
+
+def _hashed(rows: str, columns: Sequence[str]) -> str:
+    """The rows of the query `rows` with the hash of their text columns (`TEXT_HASH`)."""
+    listed = ", ".join(columns)
+    return f"SELECT *, hash({listed}) AS {TEXT_HASH} FROM ({rows})"
+
+
+def _found_by_hash(con: DuckDBBackend, name: str, numbers: str, hashed: str) -> bool:
+    """Make the view `text_<name>`: the text of the rows `numbers` names (`_row`), found by
+    the hash their checked rows keep in a parallel read of the file; False, and no view, when
+    a hash is not enough (two texts with one hash, or a wanted hash not found: the file
+    changed since it was read).
+
+    DuckDB numbers a CSV's rows in file order only through a streaming window, which runs on
+    one thread: the 1M shop's 32.8M events took it longer than parsing them in parallel. A
+    row's text is what its hash was made of, so a text found for a hash is the text of every
+    wanted row of that hash (repeated rows are often the same text).
+    """
+    wanted, found = f"wanted_{name}", f"found_{name}"
+    con.raw_sql(
+        f"CREATE OR REPLACE TABLE {wanted} AS SELECT {ROW}, {TEXT_HASH} "
+        f"FROM {numbers} JOIN checked_{name} USING ({ROW})"
+    )
+    con.raw_sql(
+        f"CREATE OR REPLACE TABLE {found} AS SELECT DISTINCT * FROM ({hashed}) "
+        f"WHERE {TEXT_HASH} IN (SELECT {TEXT_HASH} FROM {wanted})"
+    )
+    (texts, hashes, missing) = con.raw_sql(
+        f"SELECT (SELECT count(*) FROM {found}), (SELECT count(DISTINCT {TEXT_HASH}) FROM "
+        f"{found}), (SELECT count(*) FROM {wanted} ANTI JOIN {found} USING ({TEXT_HASH}))"
+    ).fetchone()
+    if texts != hashes or missing:
+        con.raw_sql(f"DROP TABLE {wanted}; DROP TABLE {found}")
+        return False
+    con.raw_sql(
+        f"CREATE OR REPLACE VIEW text_{name} AS SELECT {wanted}.{ROW}, {found}.* "
+        f"EXCLUDE ({TEXT_HASH}) FROM {wanted} JOIN {found} USING ({TEXT_HASH})"
+    )
+    return True
 
 
 def _checks_of_sample(

@@ -26,6 +26,7 @@ from tagging.clean.marks import (
     OPTIONAL_VALUES,
     CheckedCleaning,
     after,
+    passed_through,
     raw_text,
     unreadable_value,
 )
@@ -70,8 +71,8 @@ def check_events(raw: ir.Table, *, human_agents: Sequence[str] = ()) -> ir.Table
         for column, (_reason, parse) in OPTIONAL_VALUES["events"].items()
     }
     return t.select(
-        # A caller's own row numbers pass through (a file's rows are numbered as they are kept).
-        *([ROW] if ROW in raw.columns else []),
+        # A caller's own row numbers and the text's hash pass through (`read_source`).
+        *passed_through(raw),
         *EVENT_COLUMNS,
         "_ts",
         _event_id=t.event_id,

@@ -18,7 +18,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
-from tagging.ingest import ROW
+from tagging.ingest import ROW, TEXT_HASH
 from tagging.parsing import parse_date, parse_money, parse_timestamp
 
 KEPT = ibis.null("string")
@@ -122,6 +122,12 @@ class CheckedCleaning(Cleaning):
         return unreadable(self.source, self.checked)
 
 
+def passed_through(t: ir.Table) -> list[str]:
+    """The columns `read_source` adds to a file's rows that its checks keep as they are: the
+    row's number, where the caller numbers them, and the hash of its text."""
+    return [c for c in (ROW, TEXT_HASH) if c in t.columns]
+
+
 def checked_rows(
     t: ir.Table,
     reason: ir.StringValue,
@@ -135,7 +141,7 @@ def checked_rows(
     columns as JSON). A caller's own row numbers pass through (a file's rows are numbered as
     they are kept)."""
     return t.select(
-        *([ROW] if ROW in t.columns else []),
+        *passed_through(t),
         *keep,
         **derived,
         _reason=reason,
@@ -190,7 +196,8 @@ def quarantined_rows(
 
 def raw_text(rows: ir.Table, raw_columns: Sequence[str]) -> ir.StringValue:
     """A row's text columns as one JSON object, as its quarantined row keeps them."""
-    return ibis.struct({c: rows[c] for c in raw_columns if c != ROW}).cast("json").cast("string")
+    text = {c: rows[c] for c in raw_columns if c not in (ROW, TEXT_HASH)}
+    return ibis.struct(text).cast("json").cast("string")
 
 
 def marks(

@@ -171,6 +171,8 @@ class Pipeline:
         notes.append(", ".join(f"{n} kept {q['kept']:,}" for n, q in data_quality.items()))
         for name in raw.keys() - {"events"}:
             self._drop_source(name)
+        for name in raw:
+            self._drop_text(name)
         return Cleaned(as_of, steps, data_quality)
 
     def _identity(self, steps: dict[str, clean.Step], notes: list[str]) -> persons.Persons:
@@ -403,7 +405,16 @@ class Pipeline:
 
     def _read(self, name: str, path: Path) -> Source:
         with self.step(f"read {name}"):
-            return self._read_source(name, path)
+            source = self._read_source(name, path)
+        if source.text_of is None:
+            return source
+        text_of = source.text_of
+
+        def timed(numbers: ir.Table) -> ir.Table:
+            with self.step(f"text of quarantined {name}"):
+                return text_of(numbers)
+
+        return replace(source, text_of=timed)
 
     def _read_source(self, name: str, path: Path) -> Source:
         return read_source(
@@ -445,6 +456,12 @@ class Pipeline:
             self.con.drop_view(view, force=True)
         for table in (f"source_{name}_rows", f"marks_{name}"):
             self.con.drop_table(table)
+
+    def _drop_text(self, name: str) -> None:
+        """The text of a source's quarantined rows, once they are (`Source.text_of`)."""
+        self.con.drop_view(f"text_{name}", force=True)
+        for table in (f"wanted_{name}", f"found_{name}"):
+            self.con.drop_table(table, force=True)
 
     def _baskets_file(self) -> bytes:
         """`basket.baskets_file` of p_items, on the worker thread, on a cursor of its own."""

@@ -6,12 +6,15 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import ibis
+import pyarrow as pa
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.errors import InputError
 from store.runs.reads import current_run, last_runs
+from tagging import ingest
 from tagging.clean.events import check_events
 from tagging.ingest import CONTRACT, connect, cursor, read_source
 from tagging.run import RunOptions, run_tagging
@@ -190,6 +193,51 @@ def test_checks_are_kept_as_the_file_is_read_and_its_text_read_again_only_when_a
         (3, "e3", "not-a-time"),
         (4, "e4", "1780000000000"),
     ]
+
+
+QUARANTINE_TEXT_EVENTS = (
+    "event_id,user_id,device_id,event_type,ts,user_agent,query\n"
+    "e1,u1,d1,view,1780000000,Mozilla/5.0,shoes\n"
+    "e1,u1,d1,view,1780000000,Mozilla/5.0,shoes\n"  # the same row twice
+    'e2,u2,,view,1780000000,"Mozilla/5.0 (X11, Linux)","red\nshoes"\n'  # a quoted line break
+    "e3,u3,,view,1780000000,Mozilla/5.0,\n"
+    "e1,u1,d1,view,1780000000,Mozilla/5.0,shoes\n"
+)
+
+
+@pytest.mark.parametrize("hashes", ["distinct", "all_equal"])
+def test_the_text_of_wanted_rows_is_found_by_hash_or_else_by_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashes: str
+) -> None:
+    """`Source.text_of` gives the wanted rows' text, numbered as the file: found by the hash
+    their checked rows keep, in a parallel read, when every text has a hash of its own (the
+    same row twice is one text); when two texts share one, by numbering the file's rows."""
+    if hashes == "all_equal":
+        monkeypatch.setattr(ingest, "_hashed", lambda rows, _columns: _one_hash(rows))
+    path = write_csv(tmp_path, "events", QUARANTINE_TEXT_EVENTS)
+    con = connect()
+    try:
+        source = read_source(con, "events", path, checks=check_events, workdir=tmp_path)
+        assert source.text_of is not None
+        rows = pa.table({"_row": pa.array([2, 3, 4, 5], pa.int64())})
+        wanted = con.create_table("wanted_rows", ibis.memtable(rows))
+        text = source.text_of(wanted).order_by("_row").to_pyarrow().to_pylist()
+        tables = "SELECT table_name FROM duckdb_tables() WHERE table_name = 'found_events'"
+        found = bool(con.raw_sql(tables).fetchall())
+    finally:
+        con.disconnect()
+    assert found == (hashes == "distinct")
+    assert [(r["_row"], r["event_id"], r["user_agent"], r["query"]) for r in text] == [
+        (2, "e1", "Mozilla/5.0", "shoes"),
+        (3, "e2", "Mozilla/5.0 (X11, Linux)", "red\nshoes"),
+        (4, "e3", "Mozilla/5.0", None),
+        (5, "e1", "Mozilla/5.0", "shoes"),
+    ]
+    assert {r["user_id"] for r in text} == {"u1", "u2", "u3"}
+
+
+def _one_hash(rows: str) -> str:
+    return f"SELECT *, CAST(1 AS UBIGINT) AS {ingest.TEXT_HASH} FROM ({rows})"
 
 
 def test_events_file_broken_past_the_sniffed_rows_is_named(

@@ -102,6 +102,7 @@ def test_the_profile_report_splits_each_stage_into_its_pieces(shop_dir, engine: 
     assert list(profile) == [stage for stage in result.timings if stage != "write"]
     assert set(profile["ingest"]) == {"read orders", "other"}
     assert {"marks_orders", "clean_orders", "quality report", "other"} <= set(profile["clean"])
+    assert "text of quarantined orders" in profile["clean"]
     assert {"features", "live shopping file", "models' frames", "other"} <= set(profile["features"])
     assert {"mining item rules", "mining category rules", "recommendations"} <= set(
         profile["basket"]
