@@ -98,8 +98,14 @@ class LiveFeed:
         self._appended.set()
 
     async def run(self) -> None:
-        """Both loops, until cancelled."""
-        await asyncio.gather(self._micro_batches(), self._publishing(), self._sweeping())
+        """The loops, until cancelled; none is still at work when it ends. Not `gather`: it ends
+        with the first loop cancelled, while another may still wait for its store work on a
+        worker thread (`on_thread`), whose connection would go back after the app disposed the
+        engine, to a pool nobody closes (open until a garbage collection)."""
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self._micro_batches())
+            loops.create_task(self._publishing())
+            loops.create_task(self._sweeping())
 
     async def _micro_batches(self) -> None:
         while True:

@@ -1,11 +1,13 @@
 """The change broker: each audience's subscribers get its changes, in order; one that falls
 too far behind is ended with a message saying how to resume. The feed that publishes to it:
-what a step hands over, or the log read back."""
+what a step hands over, or the log read back; stopped, it holds no store connection."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,3 +93,30 @@ async def test_the_feed_publishes_what_a_step_hands_over_and_reads_the_log_past_
 
     assert [(c.id, c.person_id, c.why) for c in first] == [(1, "a", "handed"), (2, "b", "handed")]
     assert [(c.id, c.person_id, c.why) for c in second] == [(3, "c", "stored"), (4, "d", "stored")]
+
+
+async def test_a_stopped_feed_has_given_back_the_connection_its_log_read_held(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped while it reads the log on a worker thread: it ends once the read has, so the app
+    # disposes its engine with no connection out (given back later, to the disposed engine's
+    # pool, one stayed open until a garbage collection: a ResourceWarning at a later test).
+    reading, read_on = threading.Event(), threading.Event()
+
+    def slow_read(**_: object) -> list[ChangeRow]:
+        reading.set()
+        read_on.wait(5)
+        return []
+
+    monkeypatch.setattr(live, "changes_after", slow_read)
+    sender = WebhookSender(engine=engine, first_retry_seconds=1)
+    feed = LiveFeed(engine=engine, broker=ChangeBroker(), sender=sender, incremental=None)
+    running = asyncio.create_task(feed.run())
+    feed.appended()
+    assert await asyncio.to_thread(reading.wait, 5)
+    running.cancel()
+    asyncio.get_running_loop().call_later(0.5, read_on.set)
+    with suppress(asyncio.CancelledError):
+        await running
+
+    assert (read_on.is_set(), engine.pool.checkedout()) == (True, 0)
