@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import suppress
 
 from sqlalchemy.engine import Engine
 
@@ -47,6 +48,14 @@ class SubscriptionAudit:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
         await asked.done
+
+    async def close(self) -> None:
+        """Wait for the write under way, which writes whatever is waiting (each subscriber
+        sends only after its reads are audited, so none is dropped): the app disposes its
+        engine after this, and a connection a write gave back later would stay open."""
+        if self._writer is not None:
+            with suppress(asyncio.CancelledError):
+                await self._writer
 
     async def _write_all(self) -> None:
         while self._waiting:

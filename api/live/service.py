@@ -59,13 +59,14 @@ async def running(
         lambda: Ingest(engine=engine, id_key=settings.id_key, on_stored=feed.stored)
     )
     budget = EventBudget(per_minute=settings.ingest_events_per_minute)
+    audit = SubscriptionAudit(engine)
     tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sender.run())]
     try:
         yield Live(
             ingest=ingest,
             budget=budget,
             broker=broker,
-            audit=SubscriptionAudit(engine),
+            audit=audit,
             sender=sender,
             feed=feed,
             live_persons=live_persons or _nobody,
@@ -76,4 +77,5 @@ async def running(
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        await audit.close()
         ingest.close()

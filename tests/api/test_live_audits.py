@@ -1,15 +1,19 @@
 """The subscriptions' audit (`api.live.audits`): subscribers that ask together are written in
-one transaction, each key checked against the store, a revoked key refused alone."""
+one transaction, each key checked against the store, a revoked key refused alone; closed, it
+has finished its write and holds no store connection."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from api import auth
 from api.live.audits import SubscriptionAudit
 from store import keys
 from store.db import make_engine
@@ -66,3 +70,37 @@ def test_an_operator_key_is_refused(engine: Engine) -> None:
     with pytest.raises(Forbidden, match="needs the analyst role"):
         asyncio.run(asked())
     assert keys.audit_entries(engine=engine, limit=10) == []
+
+
+def test_closing_waits_for_the_write_under_way_after_its_subscriber_left(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The subscriber is gone (its socket closed) while its reads are being written on a worker
+    # thread: closing waits for that write, so the app disposes its engine with no connection
+    # out, and the reads the write began are audited.
+    _, crm = keys.create(engine=engine, role="analyst", name="crm")
+    checking, go_on = threading.Event(), threading.Event()
+    require_live = auth.require_live
+
+    def slow_check(*args: object, **kwargs: object) -> None:
+        checking.set()
+        go_on.wait(5)
+        require_live(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auth, "require_live", slow_check)
+
+    async def leave_then_close() -> tuple[bool, int]:
+        audit = SubscriptionAudit(engine)
+        subscriber = asyncio.create_task(audit.audit(crm, ["p-ann"]))
+        assert await asyncio.to_thread(checking.wait, 5)
+        subscriber.cancel()
+        with suppress(asyncio.CancelledError):
+            await subscriber
+        asyncio.get_running_loop().call_later(0.5, go_on.set)
+        await audit.close()
+        return go_on.is_set(), engine.pool.checkedout()
+
+    assert asyncio.run(leave_then_close()) == (True, 0)
+    assert [(a.key_name, a.person_id) for a in keys.audit_entries(engine=engine, limit=10)] == [
+        ("crm", "p-ann")
+    ]
