@@ -25,8 +25,8 @@ from tagging.encodings import as_utf8
 from tagging.workbooks import workbook_as_csv
 
 ROW = "_row"
-# A checked source's rows keep a hash of their text (`read_source`), by which the few whose text
-# is wanted are found when the file is read again.
+# A checked source's rows keep a hash of their identifying text (`read_source`), by which the
+# few whose text is wanted are found when the file is read again.
 TEXT_HASH = "_text_hash"
 
 
@@ -235,10 +235,11 @@ def read_source(
     identifiers are trimmed; absent optional columns are NULL; other columns are not kept.
 
     `checks` makes the columns kept of each row as the file is read (the events' parsed
-    timestamps and reasons, say), given the row's text and its hash (`TEXT_HASH`, which they
-    pass through): they are materialised as the view `checked_<name>` (with `_row`), and the
-    text is not; `source_<name>` then reads the file again, numbering its rows in file order,
-    and `Source.text_of` reads it again for a few rows (quarantined ones), found by their hash.
+    timestamps and reasons, say), given the row's text and the hash of its ids and required
+    columns (`TEXT_HASH`, which they pass through): they are materialised as the view
+    `checked_<name>` (with `_row`), and the text is not; `source_<name>` then reads the file
+    again, numbering its rows in file order, and `Source.text_of` reads it again for a few
+    rows (quarantined ones), found by their hash.
     `checks_of_sample`, given, makes the checks instead, from the file's first `SAMPLE_ROWS`
     rows (the events' checks, from their common user agents).
     """
@@ -269,7 +270,7 @@ def read_source(
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
             checking = ibis.to_sql(checked, dialect="duckdb")
-            hashed = _hashed(rows, spec.columns)
+            hashed = _hashed(rows, _identifying(spec))
             con.raw_sql(f"INSERT INTO {table} WITH _file AS ({hashed}) {checking}")
     except Exception as error:
         raise _not_format(path, error) from error
@@ -292,12 +293,20 @@ def read_source(
         joined = f"file_{name} JOIN {numbers.get_name()} USING ({ROW})"
         if not numbers.count().to_pyarrow().as_py():
             joined += " LIMIT 0"  # no row wanted: the file is not read again
-        elif _found_by_hash(con, name, numbers.get_name(), _hashed(rows, spec.columns)):
+        elif _found_by_hash(con, name, numbers.get_name(), _hashed(rows, _identifying(spec))):
             return con.table(f"text_{name}")
         con.raw_sql(f"CREATE OR REPLACE VIEW text_{name} AS SELECT {ROW}, {select} FROM {joined}")
         return con.table(f"text_{name}")
 
     return Source(con.table(f"source_{name}"), used, con.table(f"checked_{name}"), text_of)
+
+
+def _identifying(spec: SourceSpec) -> tuple[str, ...]:
+    """The columns a row's hash is made of: the required ones and the ids. Hashing all of a
+    row's text took the 1M shop's events pass from 39 to 55 s (every column's strings made
+    for it); two rows these leave alike but whose other text differs are seen when the text
+    is found (`_found_by_hash`), and then the rows are numbered instead."""
+    return spec.required + spec.one_of + tuple(c for c in spec.optional if c.endswith("_id"))
 
 
 def _hashed(rows: str, columns: Sequence[str]) -> str:
@@ -313,9 +322,9 @@ def _found_by_hash(con: DuckDBBackend, name: str, numbers: str, hashed: str) -> 
     changed since it was read).
 
     DuckDB numbers a CSV's rows in file order only through a streaming window, which runs on
-    one thread: the 1M shop's 32.8M events took it longer than parsing them in parallel. A
-    row's text is what its hash was made of, so a text found for a hash is the text of every
-    wanted row of that hash (repeated rows are often the same text).
+    one thread: the 1M shop's 32.8M events took it 36 s, and this 18 s. Where every found
+    row of a hash has one text, it is the text of every wanted row of that hash (a repeated
+    row is most often the same text again).
     """
     wanted, found = f"wanted_{name}", f"found_{name}"
     con.raw_sql(

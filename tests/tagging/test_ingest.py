@@ -210,8 +210,9 @@ def test_the_text_of_wanted_rows_is_found_by_hash_or_else_by_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashes: str
 ) -> None:
     """`Source.text_of` gives the wanted rows' text, numbered as the file: found by the hash
-    their checked rows keep, in a parallel read, when every text has a hash of its own (the
-    same row twice is one text); when two texts share one, by numbering the file's rows."""
+    their checked rows keep (of their ids and required columns), in a parallel read, when
+    every text found has a hash of its own (the same row twice is one text); when two texts
+    share one, by numbering the file's rows."""
     if hashes == "all_equal":
         monkeypatch.setattr(ingest, "_hashed", lambda rows, _columns: _one_hash(rows))
     path = write_csv(tmp_path, "events", QUARANTINE_TEXT_EVENTS)
