@@ -258,6 +258,7 @@ def read_source(
     by_column = {column: named[position] for column, position in matched.items()}
     select = _select_list(spec, by_column)
     rows = f"SELECT {select} FROM {reader}"
+    hashed = _hashed(rows, _identifying(spec))
     table = f"source_{name}_rows"
     try:
         if checks_of_sample is not None:
@@ -270,7 +271,6 @@ def read_source(
             # Made with ibis's types (naive timestamps), which a query's SQL alone may not give.
             con.create_table(table, schema=checked.schema(), overwrite=True)
             checking = ibis.to_sql(checked, dialect="duckdb")
-            hashed = _hashed(rows, _identifying(spec))
             con.raw_sql(f"INSERT INTO {table} WITH _file AS ({hashed}) {checking}")
     except Exception as error:
         raise _not_format(path, error) from error
@@ -293,7 +293,7 @@ def read_source(
         joined = f"file_{name} JOIN {numbers.get_name()} USING ({ROW})"
         if not numbers.count().to_pyarrow().as_py():
             joined += " LIMIT 0"  # no row wanted: the file is not read again
-        elif _found_by_hash(con, name, numbers.get_name(), _hashed(rows, _identifying(spec))):
+        elif _found_by_hash(con, name, numbers.get_name(), hashed):
             return con.table(f"text_{name}")
         con.raw_sql(f"CREATE OR REPLACE VIEW text_{name} AS SELECT {ROW}, {select} FROM {joined}")
         return con.table(f"text_{name}")
